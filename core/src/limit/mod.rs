@@ -1,0 +1,181 @@
+//! Client-side rate limits and the concurrency limit.
+//!
+//! [`RateLimiter`] is the trait: `acquire(weight)` waits for a slot, `try_acquire(weight)` does
+//! not. It is object-safe (through `async-trait`), so a remote backend (a Redis script shared by
+//! several processes, say) can stand behind an `Arc<dyn RateLimiter>`.
+//!
+//! [`RateLimit`] is the built-in, in-process limiter. It is **exact**: with `rpm = N`, no
+//! 60-second window ever contains more than `N` acquisitions, retries included. Its parts:
+//!
+//! - a *pace* for the fastest quota: a GCRA cell on one atomic word. With `burst = 1` (the
+//!   default) acquisitions are evenly spaced, `period / N` apart, which alone makes the quota
+//!   exact. This is the whole fast path for a single limit: one compare-and-swap, no lock, no
+//!   allocation.
+//! - a *sliding-window log* for every other quota (per hour, per day) and for the fastest one when
+//!   `burst > 1`. A log lets a per-day quota be spent as fast as the per-minute pace allows and
+//!   then stop, which is how servers count it; evenly spreading a day's quota would waste most of
+//!   it. The logs share one small mutex, taken only by limiters that have a log.
+//!
+//! Acquisitions are weighted, so a tokens-per-minute limit is a `RateLimit` acquired with the
+//! request's token count. A weight can never exceed `burst` (the most units that may start at one
+//! instant) or any quota; such an acquisition is refused at once rather than waiting forever.
+//!
+//! Waiting does not reserve a slot: a waiter sleeps until the slot it saw would be free, then
+//! tries again. A dropped waiter therefore leaves nothing behind, and the count stays exact
+//! whatever is cancelled. The cost is that waiters are not served in strict FIFO order.
+//!
+//! [`shared`] gives every caller of a name the same limiter, and refuses a second configuration
+//! for a name already in use.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), steadfast::ConfigError> {
+//! use steadfast::limit::RateLimit;
+//! let limit = RateLimit::builder().per_minute(25).per_day(1500).build()?;
+//! assert!(limit.try_acquire(1).is_ok());
+//! let wait = limit.try_acquire(1).unwrap_err().retry_after().unwrap();
+//! assert_eq!(wait, std::time::Duration::from_millis(2400), "25 per minute: one every 2.4 s");
+//! limit.acquire(1).await.unwrap(); // sleeps 2.4 s of (paused) time
+//! # Ok(()) }
+//! ```
+
+mod concurrency;
+mod gcra;
+mod rate;
+mod window;
+
+pub use concurrency::ConcurrencyLimit;
+pub(crate) use gcra::Gcra;
+pub use rate::{Quota, RateLimit, RateLimitConfig};
+
+use crate::error::ConfigError;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// A refused acquisition: how long until it could succeed, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Denied {
+    retry_after: Option<Duration>,
+}
+
+impl Denied {
+    /// Refused for now; a slot is expected after `wait`.
+    pub const fn wait(wait: Duration) -> Self {
+        Denied {
+            retry_after: Some(wait),
+        }
+    }
+
+    /// Refused for good: the weight exceeds what the limiter can ever grant at once.
+    pub const fn never() -> Self {
+        Denied { retry_after: None }
+    }
+
+    /// How long until a slot is expected; `None` when the acquisition can never succeed.
+    pub const fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.retry_after {
+            Some(d) => write!(f, "rate limit reached; next slot in {d:?}"),
+            None => f.write_str("acquisition heavier than the rate limit can ever grant"),
+        }
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// A rate limiter: grants weighted slots, waiting or not.
+///
+/// The built-in [`RateLimit`] implements it; implement it for a shared backend. `acquire` has a
+/// default that polls `try_acquire` and sleeps for the advised time.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use steadfast::limit::{Denied, RateLimiter};
+///
+/// /// Grants a fixed number of slots in total (a stand-in for a remote quota service).
+/// #[derive(Debug)]
+/// struct Allowance(AtomicU32);
+///
+/// #[async_trait::async_trait]
+/// impl RateLimiter for Allowance {
+///     async fn try_acquire(&self, weight: u32) -> Result<(), Denied> {
+///         self.0
+///             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(weight))
+///             .map(|_| ())
+///             .map_err(|_| Denied::never())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let limiter: std::sync::Arc<dyn RateLimiter> = std::sync::Arc::new(Allowance(AtomicU32::new(2)));
+/// assert!(limiter.acquire(2).await.is_ok());
+/// assert_eq!(limiter.try_acquire(1).await, Err(Denied::never()));
+/// # }
+/// ```
+#[async_trait::async_trait]
+pub trait RateLimiter: Send + Sync + fmt::Debug {
+    /// Takes `weight` units if they are free now; never waits for a slot.
+    async fn try_acquire(&self, weight: u32) -> Result<(), Denied>;
+
+    /// Waits until `weight` units are free and takes them. Fails only when they never will be.
+    async fn acquire(&self, weight: u32) -> Result<(), Denied> {
+        loop {
+            match self.try_acquire(weight).await {
+                Ok(()) => return Ok(()),
+                Err(denied) => match denied.retry_after() {
+                    Some(wait) => tokio::time::sleep(wait.max(Duration::from_millis(1))).await,
+                    None => return Err(denied),
+                },
+            }
+        }
+    }
+}
+
+type Registry = Mutex<HashMap<String, Arc<RateLimit>>>;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::default)
+}
+
+/// The process-wide limiter named `name`, created from `config` on first use.
+///
+/// Every caller of a name shares one limiter, and so one quota. Asking for a name that exists
+/// with a different configuration is an error rather than a silent second limiter.
+///
+/// ```
+/// use steadfast::limit::{shared, RateLimit};
+/// let a = shared("doc-gemini", RateLimit::builder().per_minute(25))?;
+/// let b = shared("doc-gemini", RateLimit::builder().per_minute(25))?;
+/// assert!(std::sync::Arc::ptr_eq(&a, &b));
+/// let err = shared("doc-gemini", RateLimit::builder().per_minute(30)).unwrap_err();
+/// assert!(err.to_string().contains("doc-gemini"));
+/// # Ok::<(), steadfast::ConfigError>(())
+/// ```
+pub fn shared(name: &str, config: RateLimitConfig) -> Result<Arc<RateLimit>, ConfigError> {
+    // A poisoned registry only means a panic elsewhere while it was held; its map is still whole.
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = map.get(name) {
+        if *existing.config() == config {
+            return Ok(Arc::clone(existing));
+        }
+        return Err(ConfigError::new(
+            "limiter",
+            format!(
+                "the limiter named \"{name}\" already exists with {}, but {} was asked for: \
+                 give every user of a name the same limits, or use another name",
+                existing.config(),
+                config
+            ),
+        ));
+    }
+    let limiter = Arc::new(RateLimit::new(config.clone())?);
+    map.insert(name.to_owned(), Arc::clone(&limiter));
+    Ok(limiter)
+}

@@ -1,0 +1,246 @@
+//! Observability: `tracing` events, counters a caller can read, and a hook for custom reactions.
+//!
+//! Every retry, rate-limit wait, give-up and breaker transition emits a `tracing` event under the
+//! target `steadfast` (or `steadfast::breaker`), with the attempt number, the delay and its
+//! reason, the status and the cause. Events carry no request data and no credentials: only
+//! numbers and static labels.
+//!
+//! [`Counters`] hold running totals per policy (attempts, retries, give-ups, waits, time waited
+//! for quota); [`Policy::stats`](crate::Policy::stats) reads them. A [`Hook`] receives every
+//! [`Event`] as it happens, for metrics or custom logging.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use steadfast::observe::{Event, Hook};
+//!
+//! #[derive(Debug, Default)]
+//! struct CountRetries(AtomicU32);
+//! impl Hook for CountRetries {
+//!     fn on_event(&self, event: &Event) {
+//!         if let Event::Retry { .. } = event {
+//!             self.0.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!     }
+//! }
+//! # let _ = CountRetries::default();
+//! ```
+
+use crate::breaker::{BreakerState, Transition};
+use crate::classify::Failure;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why the executor waits before a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// The server asked for this delay (RetryInfo, Retry-After, …): it is not jittered.
+    ServerHint,
+    /// The backoff schedule computed it.
+    Backoff,
+}
+
+impl WaitReason {
+    /// A static label: `"server hint"` or `"backoff"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WaitReason::ServerHint => "server hint",
+            WaitReason::Backoff => "backoff",
+        }
+    }
+}
+
+/// Why the executor stopped retrying and returned a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUpReason {
+    /// The failure is not retryable (not in the `on` set, or terminal).
+    NotRetryable,
+    /// Every attempt was used.
+    AttemptsExhausted,
+    /// The retry budget is spent.
+    BudgetExhausted,
+    /// The schedule said to stop.
+    ScheduleEnded,
+    /// The server's hint was longer than `max_hint` or than the time left.
+    HintTooLong,
+    /// The deadline passed, or the next wait would pass it.
+    Deadline,
+    /// The circuit breaker refused the call.
+    CircuitOpen,
+    /// The rate limit could not grant a slot in time (or ever).
+    RateLimited,
+}
+
+impl WaitReason {
+    #[doc(hidden)]
+    pub fn label(&self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl GiveUpReason {
+    /// A static label for logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GiveUpReason::NotRetryable => "not retryable",
+            GiveUpReason::AttemptsExhausted => "attempts exhausted",
+            GiveUpReason::BudgetExhausted => "retry budget exhausted",
+            GiveUpReason::ScheduleEnded => "schedule ended",
+            GiveUpReason::HintTooLong => "server hint too long",
+            GiveUpReason::Deadline => "deadline",
+            GiveUpReason::CircuitOpen => "circuit open",
+            GiveUpReason::RateLimited => "rate limited",
+        }
+    }
+}
+
+/// Something a policy did, as given to a [`Hook`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An attempt failed and the call will retry after `delay`.
+    Retry {
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// Where the delay came from.
+        reason: WaitReason,
+        /// The failure.
+        failure: Failure,
+    },
+    /// An attempt waited for the rate limiter.
+    RateLimitWait {
+        /// The attempt that waited.
+        attempt: u32,
+        /// How long it expects to wait.
+        delay: Duration,
+    },
+    /// The call gave up; its last outcome is returned.
+    GiveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// Why.
+        reason: GiveUpReason,
+        /// The last failure, when there was one.
+        failure: Option<Failure>,
+    },
+    /// The circuit breaker changed state.
+    Breaker(Transition),
+}
+
+/// Receives every [`Event`] of a policy. Keep it fast: it runs on the call's task.
+pub trait Hook: Send + Sync + fmt::Debug {
+    /// Called for each event.
+    fn on_event(&self, event: &Event);
+}
+
+/// A [`Hook`] made from a closure.
+///
+/// ```
+/// use steadfast::observe::{Event, FnHook, Hook};
+/// let hook = FnHook::new(|e: &Event| if let Event::Retry { attempt, delay, .. } = e {
+///     eprintln!("attempt {attempt} failed, waiting {delay:?}");
+/// });
+/// # let _: &dyn Hook = &hook;
+/// ```
+pub struct FnHook<F>(F);
+
+impl<F: Fn(&Event) + Send + Sync> FnHook<F> {
+    /// Wraps `f`.
+    pub fn new(f: F) -> Self {
+        FnHook(f)
+    }
+}
+
+impl<F> fmt::Debug for FnHook<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnHook")
+    }
+}
+
+impl<F: Fn(&Event) + Send + Sync> Hook for FnHook<F> {
+    fn on_event(&self, event: &Event) {
+        (self.0)(event)
+    }
+}
+
+/// Running totals of one policy. All relaxed atomics: reading them never slows a call.
+#[derive(Debug, Default)]
+pub struct Counters {
+    calls: AtomicU64,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    successes: AtomicU64,
+    give_ups: AtomicU64,
+    rate_limit_waits: AtomicU64,
+    rate_limit_wait_nanos: AtomicU64,
+    rejected_by_breaker: AtomicU64,
+}
+
+/// A snapshot of [`Counters`], with the breaker's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Calls started.
+    pub calls: u64,
+    /// Attempts sent (first attempts and retries).
+    pub attempts: u64,
+    /// Retries decided (each followed by a wait).
+    pub retries: u64,
+    /// Calls that returned a success.
+    pub successes: u64,
+    /// Calls that returned a failure.
+    pub give_ups: u64,
+    /// Attempts that waited for the rate limiter.
+    pub rate_limit_waits: u64,
+    /// Total time spent waiting for the rate limiter.
+    pub rate_limit_waited: Duration,
+    /// Attempts refused by an open breaker.
+    pub rejected_by_breaker: u64,
+    /// The breaker's state, when there is a breaker.
+    pub breaker: Option<BreakerState>,
+}
+
+macro_rules! bump {
+    ($($name:ident),*) => {$(
+        pub(crate) fn $name(&self) {
+            self.$name.fetch_add(1, Ordering::Relaxed);
+        }
+    )*};
+}
+
+#[allow(unreachable_pub)]
+impl Counters {
+    bump!(
+        calls,
+        attempts,
+        retries,
+        successes,
+        give_ups,
+        rejected_by_breaker
+    );
+
+    pub(crate) fn rate_limit_wait(&self, d: Duration) {
+        self.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+        self.rate_limit_wait_nanos.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// A snapshot of the totals.
+    pub fn snapshot(&self, breaker: Option<BreakerState>) -> Stats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            calls: get(&self.calls),
+            attempts: get(&self.attempts),
+            retries: get(&self.retries),
+            successes: get(&self.successes),
+            give_ups: get(&self.give_ups),
+            rate_limit_waits: get(&self.rate_limit_waits),
+            rate_limit_waited: Duration::from_nanos(get(&self.rate_limit_wait_nanos)),
+            rejected_by_breaker: get(&self.rejected_by_breaker),
+            breaker,
+        }
+    }
+}

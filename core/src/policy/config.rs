@@ -1,0 +1,219 @@
+//! Policies from configuration files, and the duration syntax shared with the attribute.
+
+use crate::breaker::BreakerConfig;
+use crate::classify::RetryOn;
+use crate::error::ConfigError;
+use crate::retry::Jitter;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Parses a duration as written in the attribute and in config files: a number followed by `ms`,
+/// `s`, `m` or `h`, with no space (`"250ms"`, `"1.5s"`, `"2m"`).
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::policy::parse_duration;
+/// assert_eq!(parse_duration("250ms")?, Duration::from_millis(250));
+/// assert_eq!(parse_duration("1.5s")?, Duration::from_millis(1500));
+/// assert_eq!(parse_duration("2m")?, Duration::from_secs(120));
+/// assert!(parse_duration("5 sec").is_err());
+/// # Ok::<(), steadfast::ConfigError>(())
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
+    let bad = || {
+        ConfigError::new(
+            "duration",
+            format!(
+                "`{text}` is not a duration: write a number and a unit with no space, \
+                 such as \"250ms\", \"2s\", \"1.5s\", \"1m\" or \"1h\""
+            ),
+        )
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
+        return Err(bad());
+    }
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| bad())
+}
+
+pub(crate) fn deserialize_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn deserialize_opt_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    deserialize_duration(d).map(Some)
+}
+
+/// The `breaker` entry of a config file: `true`/`false`, or a table of parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum BreakerSetting {
+    /// `breaker = true` (defaults) or `false` (off).
+    Enabled(bool),
+    /// `[breaker]` with parameters; missing ones take their defaults.
+    Custom(BreakerConfig),
+}
+
+/// The `budget` entry of a config file: `false` (off), a ratio, or both numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum BudgetSetting {
+    /// `budget = false` turns it off; `true` keeps the default.
+    Enabled(bool),
+    /// `budget = 0.1`: a ratio, with the default floor of 10 per second.
+    Ratio(f64),
+    /// `[budget]` with `ratio` and `min_per_second`.
+    Custom {
+        /// Share of calls that may be retried.
+        ratio: f64,
+        /// Retries per second always allowed.
+        min_per_second: u32,
+    },
+}
+
+/// Every key of the attribute, as a config file holds them. Deserialize it with serde (TOML,
+/// JSON, …), then [`build`](PolicyConfig::build) it; unknown keys are rejected.
+///
+/// ```
+/// let config: steadfast::policy::PolicyConfig = toml::from_str(r#"
+///     retry = "exp"
+///     on = [429, 500, 503]
+///     attempts = 4
+///     base = "500ms"
+///     rpm = 25
+///     [breaker]
+///     failure_ratio = 0.5
+///     open_for = "10s"
+/// "#)?;
+/// let policy = config.build()?;
+/// assert_eq!(policy.max_attempts(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `"exp"`, `"fixed"`, `"linear"`, `"decorrelated"` or `"none"`.
+    #[serde(default)]
+    pub retry: Option<String>,
+    /// Statuses, ranges and classes that are retried.
+    #[serde(default)]
+    pub on: Option<RetryOn>,
+    /// Total attempts, the first included.
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// The first delay.
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub base: Option<Duration>,
+    /// The cap on any computed delay.
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub max_delay: Option<Duration>,
+    /// Growth factor of `exp`.
+    #[serde(default)]
+    pub factor: Option<f64>,
+    /// Randomisation of computed delays.
+    #[serde(default)]
+    pub jitter: Option<Jitter>,
+    /// Budget for the whole call.
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub deadline: Option<Duration>,
+    /// Limit on each attempt.
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Requests per second.
+    #[serde(default)]
+    pub rps: Option<u32>,
+    /// Requests per minute.
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// Requests per hour.
+    #[serde(default)]
+    pub rph: Option<u32>,
+    /// Requests per day.
+    #[serde(default)]
+    pub rpd: Option<u32>,
+    /// Attempts that may start back to back.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Name of a process-wide shared limiter (with the rates above).
+    #[serde(default)]
+    pub limiter: Option<String>,
+    /// Attempts in flight at most.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// The circuit breaker.
+    #[serde(default)]
+    pub breaker: Option<BreakerSetting>,
+    /// The retry budget.
+    #[serde(default)]
+    pub budget: Option<BudgetSetting>,
+    /// Whether server delay hints are obeyed.
+    #[serde(default)]
+    pub honor_hint: Option<bool>,
+    /// The longest server hint that is waited for.
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub max_hint: Option<Duration>,
+}
+
+impl PolicyConfig {
+    /// Builds the policy, checking every value.
+    pub fn build(self) -> Result<crate::Policy, ConfigError> {
+        crate::Policy::builder().config(self).build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_reject_spaces_units_and_junk() {
+        for bad in [
+            "5 sec", "5", "ms", "1.s", ".5s", "-1s", "1e3s", "5d", "", "1ms2", "NaNs",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_duration("0ms").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn unknown_jitter_in_a_config_file_is_a_clear_error() {
+        let err = toml::from_str::<PolicyConfig>(r#"jitter = "sometimes""#).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sometimes") && msg.contains("full"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_rejected() {
+        let err = toml::from_str::<PolicyConfig>("atempts = 3").unwrap_err();
+        assert!(err.to_string().contains("atempts"), "{err}");
+        let err = toml::from_str::<PolicyConfig>(r#"base = "5 sec""#).unwrap_err();
+        assert!(err.to_string().contains("5 sec"), "{err}");
+    }
+
+    #[test]
+    fn breaker_and_budget_accept_their_short_forms() {
+        let c: PolicyConfig =
+            serde_json::from_str(r#"{"breaker": true, "budget": false}"#).unwrap();
+        assert_eq!(c.breaker, Some(BreakerSetting::Enabled(true)));
+        assert_eq!(c.budget, Some(BudgetSetting::Enabled(false)));
+        let c: PolicyConfig = serde_json::from_str(r#"{"budget": 0.1}"#).unwrap();
+        assert_eq!(c.budget, Some(BudgetSetting::Ratio(0.1)));
+    }
+}

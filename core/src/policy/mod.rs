@@ -1,0 +1,506 @@
+//! The policy: every resilience setting of one call site, and the executor that applies them.
+//!
+//! A [`Policy`] is built once (by the attribute, by [`Policy::builder`], or from a
+//! [`PolicyConfig`] read from a file) and shared by every call: it owns the state that must be
+//! shared (rate limiter, breaker, retry budget, concurrency permits, counters). Each call gets
+//! a [`Run`], which holds the per-call state (attempt number, deadline, previous delay) on the
+//! caller's stack.
+//!
+//! # Order
+//!
+//! ```text
+//! deadline ─▶ retry loop ─▶ [each attempt] budget ─▶ breaker ─▶ rate limiter ─▶ concurrency ─▶ attempt timeout ─▶ call
+//! ```
+//!
+//! - The **deadline** is outermost because it bounds everything else, waits included.
+//! - The **budget** is consulted when a retry is decided, before its wait: a retry the budget
+//!   refuses should not first sleep.
+//! - The **breaker** comes before the limiter, so that a call refused by an open breaker takes
+//!   no rate-limit slot.
+//! - The **rate limiter** comes before the concurrency limit, so that an attempt waiting for
+//!   quota does not hold a permit that a ready attempt could use. Every attempt passes it,
+//!   retries included, because the server counts retries too.
+//! - The **attempt timeout** wraps only the call itself: waiting for quota is not the server
+//!   being slow.
+//!
+//! # Two ways to drive it
+//!
+//! [`Policy::call`] takes a closure that makes one attempt. The step interface
+//! ([`Policy::start`], [`Run::before_attempt`], [`Run::attempt`], [`Run::after_attempt`]) is
+//! what the `#[resilient]` attribute expands to: since the loop is in the caller's own body, a
+//! `&mut self` method can be retried without moving `self` into a closure.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! use steadfast::{classify::Verdict, policy::Step, Policy};
+//!
+//! struct Counter { calls: u32 }
+//! impl Counter {
+//!     async fn flaky(&mut self) -> Result<u32, std::io::Error> {
+//!         self.calls += 1;
+//!         if self.calls < 3 { Err(std::io::ErrorKind::ConnectionReset.into()) } else { Ok(self.calls) }
+//!     }
+//! }
+//!
+//! let policy = Policy::builder().build().unwrap();
+//! let mut counter = Counter { calls: 0 };
+//! let mut run = policy.start();
+//! let result = loop {
+//!     if let Err(e) = run.before_attempt().await { break Err(std::io::Error::other(e)); }
+//!     let attempt = run.attempt(counter.flaky()).await;
+//!     match run.after_attempt(attempt, Verdict::of_error).await {
+//!         Step::Retry => continue,
+//!         Step::Done(result) => break result,
+//!         Step::Stop(stop) => break Err(std::io::Error::other(stop.into_reason())),
+//!     }
+//! };
+//! assert_eq!(result.unwrap(), 3);
+//! assert_eq!(counter.calls, 3);
+//! # }
+//! ```
+
+pub(crate) mod config;
+mod run;
+
+pub use config::{BreakerSetting, BudgetSetting, PolicyConfig, parse_duration};
+pub use run::{Attempt, Run, Step, Stop};
+
+use crate::breaker::{BreakerConfig, CircuitBreaker, SlidingWindowBreaker};
+use crate::classify::{Classify, RetryOn, Verdict};
+use crate::error::{ConfigError, Error};
+use crate::limit::{self, ConcurrencyLimit, RateLimit, RateLimitConfig, RateLimiter};
+use crate::observe::{Counters, Hook, Stats};
+use crate::retry::{Backoff, RetryBudget, Schedule};
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The rate limiter a policy uses.
+#[derive(Debug, Clone)]
+pub(crate) enum Limiter {
+    /// The built-in: acquired without boxing or allocation.
+    BuiltIn(Arc<RateLimit>),
+    /// Any other implementation.
+    Custom(Arc<dyn RateLimiter>),
+}
+
+/// Every resilience setting of a call site, and the state shared by its calls.
+///
+/// Build one with [`Policy::builder`] or from a [`PolicyConfig`]; run calls with
+/// [`Policy::call`] or the step interface ([`Policy::start`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use steadfast::Policy;
+///
+/// let policy = Policy::builder()
+///     .on("429, 500, 503".parse()?)
+///     .attempts(4)
+///     .base(Duration::from_millis(200))
+///     .rpm(25)
+///     .build()?;
+///
+/// let mut left = 2;
+/// let answer: Result<&str, std::io::Error> = policy
+///     .call(|| {
+///         left -= 1;
+///         let failed = left > 0;
+///         async move { if failed { Err(std::io::ErrorKind::TimedOut.into()) } else { Ok("hi") } }
+///     })
+///     .await;
+/// // A timeout is not in [429, 500, 503]: the first error is returned as it is.
+/// assert_eq!(answer.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+/// assert_eq!(policy.stats().attempts, 1);
+/// # Ok(()) }
+/// ```
+pub struct Policy {
+    pub(crate) schedule: Box<dyn Backoff>,
+    pub(crate) on: RetryOn,
+    pub(crate) attempts: u32,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) limiter: Option<Limiter>,
+    pub(crate) concurrency: Option<ConcurrencyLimit>,
+    pub(crate) breaker: Option<Arc<dyn CircuitBreaker>>,
+    pub(crate) budget: Option<Arc<RetryBudget>>,
+    pub(crate) honor_hint: bool,
+    pub(crate) max_hint: Duration,
+    pub(crate) hook: Option<Arc<dyn Hook>>,
+    pub(crate) counters: Counters,
+    pub(crate) name: &'static str,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("name", &self.name)
+            .field("schedule", &self.schedule)
+            .field("on", &self.on)
+            .field("attempts", &self.attempts)
+            .field("deadline", &self.deadline)
+            .field("timeout", &self.timeout)
+            .field("limiter", &self.limiter)
+            .field("concurrency", &self.concurrency.as_ref().map(|c| c.max()))
+            .field("breaker", &self.breaker)
+            .field("budget", &self.budget)
+            .field("honor_hint", &self.honor_hint)
+            .field("max_hint", &self.max_hint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Policy {
+    /// A builder with the defaults of the attribute: `exp` from 1 s doubling to 60 s with full
+    /// jitter, 5 attempts, on `transient`, budget 20 % + 10/s, server hints honoured up to 120 s.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::default()
+    }
+
+    /// Starts one call: the per-call state for the step interface.
+    pub fn start(&self) -> Run<'_> {
+        Run::new(self)
+    }
+
+    /// Runs `attempt` under the policy, classifying errors with their [`Classify`] impl.
+    ///
+    /// Returns the success, or the last real error when retries are exhausted or the failure is
+    /// not retryable; errors the policy itself produces (timeout, deadline, open breaker, a
+    /// server delay beyond `max_hint`) arrive through `From<steadfast::Error>`.
+    pub async fn call<T, E, F, Fut>(&self, attempt: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + From<Error>,
+    {
+        self.call_with(Verdict::of_error, attempt).await
+    }
+
+    /// Like [`call`](Policy::call), with a custom classifier (for example
+    /// [`Verdict::of_result`], which also retries `Ok` responses with a failure status).
+    pub async fn call_with<T, E, F, Fut, C>(&self, classify: C, mut attempt: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Fn(&Result<T, E>) -> Verdict,
+        E: From<Error>,
+    {
+        let mut run = self.start();
+        loop {
+            run.before_attempt().await?;
+            let outcome = run.attempt(attempt()).await;
+            match run.after_attempt(outcome, &classify).await {
+                Step::Retry => continue,
+                Step::Done(result) => return result,
+                Step::Stop(stop) => return Err(stop.into_error()),
+            }
+        }
+    }
+
+    /// The running totals of this policy, with its breaker's state.
+    pub fn stats(&self) -> Stats {
+        self.counters
+            .snapshot(self.breaker.as_ref().map(|b| b.state()))
+    }
+
+    /// The total number of attempts a call may make.
+    pub fn max_attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The failures that are retried.
+    pub fn retry_on(&self) -> &RetryOn {
+        &self.on
+    }
+
+    /// The built-in rate limiter, when the policy uses one.
+    pub fn rate_limit(&self) -> Option<&Arc<RateLimit>> {
+        match &self.limiter {
+            Some(Limiter::BuiltIn(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The retry budget, when on.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_deref()
+    }
+}
+
+/// Builds a [`Policy`]; every setting of the attribute has a method. `build` checks them all.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::Policy;
+/// let err = Policy::builder()
+///     .deadline(Duration::from_secs(5))
+///     .timeout(Duration::from_secs(5))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.field(), "timeout");
+/// ```
+#[derive(Default)]
+pub struct PolicyBuilder {
+    config: PolicyConfig,
+    schedule: Option<Box<dyn Backoff>>,
+    limiter: Option<Limiter>,
+    breaker: Option<Arc<dyn CircuitBreaker>>,
+    budget: Option<Arc<RetryBudget>>,
+    hook: Option<Arc<dyn Hook>>,
+    name: Option<&'static str>,
+}
+
+impl fmt::Debug for PolicyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyBuilder")
+            .field("config", &self.config)
+            .field("schedule", &self.schedule)
+            .field("limiter", &self.limiter)
+            .field("breaker", &self.breaker)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$name = Some(value.into());
+            self
+        }
+    )*};
+}
+
+impl PolicyBuilder {
+    setters! {
+        /// The schedule by name: `"exp"`, `"fixed"`, `"linear"`, `"decorrelated"`, `"none"`.
+        retry: &str,
+        /// Which failures are retried (default: `transient`).
+        on: RetryOn,
+        /// Total attempts, the first included (default 5).
+        attempts: u32,
+        /// The first delay (default 1 s).
+        base: Duration,
+        /// The cap on any computed delay (default 60 s).
+        max_delay: Duration,
+        /// Growth of `exp` (default 2.0).
+        factor: f64,
+        /// Randomisation of computed delays (default full).
+        jitter: crate::retry::Jitter,
+        /// Budget for the whole call, waits included.
+        deadline: Duration,
+        /// Limit on each attempt.
+        timeout: Duration,
+        /// At most this many attempts per second.
+        rps: u32,
+        /// At most this many attempts in any 60 s.
+        rpm: u32,
+        /// At most this many attempts per hour.
+        rph: u32,
+        /// At most this many attempts per day.
+        rpd: u32,
+        /// Attempts that may start back to back (default 1).
+        burst: u32,
+        /// At most this many attempts in flight.
+        concurrency: u32,
+        /// Whether server delay hints are obeyed (default true).
+        honor_hint: bool,
+        /// The longest server hint that is waited for (default 120 s).
+        max_hint: Duration,
+    }
+
+    /// Starts from a config file's settings (replacing any set so far).
+    pub fn config(mut self, config: PolicyConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Shares the process-wide limiter `name` (created from this policy's rates on first use).
+    pub fn limiter_name(mut self, name: &str) -> Self {
+        self.config.limiter = Some(name.to_owned());
+        self
+    }
+
+    /// Uses a limiter the caller built: the built-in, shared with other policies.
+    pub fn rate_limit(mut self, limiter: Arc<RateLimit>) -> Self {
+        self.limiter = Some(Limiter::BuiltIn(limiter));
+        self
+    }
+
+    /// Uses any [`RateLimiter`] (a remote one, say).
+    pub fn limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(Limiter::Custom(limiter));
+        self
+    }
+
+    /// Uses a custom backoff schedule instead of `retry`/`base`/`factor`/`max_delay`/`jitter`.
+    pub fn schedule(mut self, schedule: impl Backoff + 'static) -> Self {
+        self.schedule = Some(Box::new(schedule));
+        self
+    }
+
+    /// Turns the built-in circuit breaker on with these parameters.
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.config.breaker = Some(BreakerSetting::Custom(config));
+        self
+    }
+
+    /// Uses a breaker the caller built (shared, or a custom implementation).
+    pub fn circuit_breaker(mut self, breaker: Arc<dyn CircuitBreaker>) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// The retry budget: `Some(ratio, min_per_second)`, or `None` to turn it off.
+    pub fn budget(mut self, budget: Option<(f64, u32)>) -> Self {
+        self.config.budget = Some(match budget {
+            Some((ratio, min_per_second)) => BudgetSetting::Custom {
+                ratio,
+                min_per_second,
+            },
+            None => BudgetSetting::Enabled(false),
+        });
+        self
+    }
+
+    /// Uses a budget shared with other policies.
+    pub fn shared_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Receives every event.
+    pub fn hook(mut self, hook: Arc<dyn Hook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// A name for log events (the attribute uses the function's path).
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Checks every setting and builds the policy.
+    pub fn build(self) -> Result<Policy, ConfigError> {
+        let c = self.config;
+        let attempts = c.attempts.unwrap_or(5);
+        if attempts == 0 {
+            return Err(ConfigError::new(
+                "attempts",
+                "attempts must be at least 1 (it counts the first attempt; 1 means no retry)",
+            ));
+        }
+        let schedule: Box<dyn Backoff> = match self.schedule {
+            Some(s) => s,
+            None => {
+                let name = c.retry.as_deref().unwrap_or("exp");
+                let base = c.base.unwrap_or(Duration::from_secs(1));
+                let max = c.max_delay.unwrap_or(Duration::from_secs(60));
+                let schedule = Schedule::named(name, base, c.factor.unwrap_or(2.0), max)?;
+                Box::new(match c.jitter {
+                    Some(j) => schedule.with_jitter(j),
+                    None => schedule,
+                })
+            }
+        };
+        if let (Some(t), Some(d)) = (c.timeout, c.deadline) {
+            if t >= d {
+                return Err(ConfigError::new(
+                    "timeout",
+                    format!(
+                        "the attempt timeout ({t:?}) must be shorter than the deadline ({d:?}) \
+                         for the whole call, or there is no time left to retry"
+                    ),
+                ));
+            }
+        }
+        for (field, d) in [("timeout", c.timeout), ("deadline", c.deadline)] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{field} must be longer than zero"),
+                ));
+            }
+        }
+        let rates = RateLimitConfig::default();
+        let rates = [
+            (c.rps, RateLimitConfig::per_second as fn(_, _) -> _),
+            (c.rpm, RateLimitConfig::per_minute),
+            (c.rph, RateLimitConfig::per_hour),
+            (c.rpd, RateLimitConfig::per_day),
+            (c.burst, RateLimitConfig::burst),
+        ]
+        .into_iter()
+        .fold(rates, |r, (value, set)| match value {
+            Some(v) => set(r, v),
+            None => r,
+        });
+        let limiter = match (self.limiter, c.limiter.as_deref(), rates.is_empty()) {
+            (Some(l), None, true) => Some(l),
+            (Some(_), _, _) => {
+                return Err(ConfigError::new(
+                    "limiter",
+                    "a limiter value was given together with rates or a limiter name: \
+                     keep one of them",
+                ));
+            }
+            (None, Some(name), false) => Some(Limiter::BuiltIn(limit::shared(name, rates)?)),
+            (None, Some(name), true) => {
+                return Err(ConfigError::new(
+                    "limiter",
+                    format!(
+                        "the shared limiter \"{name}\" needs its rates (rps, rpm, rph or rpd) \
+                         on every policy that names it"
+                    ),
+                ));
+            }
+            (None, None, false) => Some(Limiter::BuiltIn(Arc::new(RateLimit::new(rates)?))),
+            (None, None, true) => None,
+        };
+        let concurrency = c.concurrency.map(ConcurrencyLimit::new).transpose()?;
+        let breaker = match (self.breaker, c.breaker) {
+            (Some(b), _) => Some(b),
+            (None, Some(BreakerSetting::Enabled(true))) => Some(
+                Arc::new(SlidingWindowBreaker::new(BreakerConfig::default())?)
+                    as Arc<dyn CircuitBreaker>,
+            ),
+            (None, Some(BreakerSetting::Custom(config))) => {
+                Some(Arc::new(SlidingWindowBreaker::new(config)?) as Arc<dyn CircuitBreaker>)
+            }
+            (None, Some(BreakerSetting::Enabled(false)) | None) => None,
+        };
+        let budget = match (self.budget, c.budget) {
+            (Some(b), _) => Some(b),
+            (None, None | Some(BudgetSetting::Enabled(true))) => {
+                Some(Arc::new(RetryBudget::default_budget()))
+            }
+            (None, Some(BudgetSetting::Enabled(false))) => None,
+            (None, Some(BudgetSetting::Ratio(r))) => Some(Arc::new(RetryBudget::new(r, 10)?)),
+            (
+                None,
+                Some(BudgetSetting::Custom {
+                    ratio,
+                    min_per_second,
+                }),
+            ) => Some(Arc::new(RetryBudget::new(ratio, min_per_second)?)),
+        };
+        Ok(Policy {
+            schedule,
+            on: c.on.unwrap_or_else(RetryOn::transient),
+            attempts,
+            deadline: c.deadline,
+            timeout: c.timeout,
+            limiter,
+            concurrency,
+            breaker,
+            budget,
+            honor_hint: c.honor_hint.unwrap_or(true),
+            max_hint: c.max_hint.unwrap_or(Duration::from_secs(120)),
+            hook: self.hook,
+            counters: Counters::default(),
+            name: self.name.unwrap_or("call"),
+        })
+    }
+}

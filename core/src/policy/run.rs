@@ -1,0 +1,411 @@
+//! One call under a policy: the step-by-step executor.
+
+use super::{Limiter, Policy};
+use crate::breaker::{Admission, Outcome};
+use crate::classify::{Failure, Transport, Verdict};
+use crate::error::Error;
+use crate::observe::{Event, GiveUpReason, WaitReason};
+use crate::retry::Random;
+use crate::timeout::{Bound, Deadline};
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+use tokio::sync::SemaphorePermit;
+
+/// What one attempt produced.
+#[derive(Debug)]
+pub enum Attempt<T, E> {
+    /// The call returned.
+    Returned(Result<T, E>),
+    /// The call ran out of time and was dropped.
+    TimedOut(Bound),
+}
+
+/// What to do after an attempt.
+#[derive(Debug)]
+#[must_use = "a step says whether to retry or return"]
+pub enum Step<T, E> {
+    /// The wait is over: make the next attempt.
+    Retry,
+    /// Return this result: a success, or the last real error.
+    Done(Result<T, E>),
+    /// The policy stopped the call on its own account (timeout, deadline, a server delay beyond
+    /// what is allowed).
+    Stop(Stop<E>),
+}
+
+/// A call stopped by the policy: the reason, and the last real error when there is one.
+#[derive(Debug)]
+pub struct Stop<E> {
+    reason: Error,
+    last: Option<E>,
+}
+
+impl<E> Stop<E> {
+    /// Why the policy stopped.
+    pub fn reason(&self) -> &Error {
+        &self.reason
+    }
+
+    /// The policy's error.
+    pub fn into_reason(self) -> Error {
+        self.reason
+    }
+
+    /// The last error the call itself returned, if its last attempt returned one.
+    pub fn into_last(self) -> Option<E> {
+        self.last
+    }
+
+    /// The policy's error, converted into the call's error type.
+    pub fn into_error(self) -> E
+    where
+        E: From<Error>,
+    {
+        E::from(self.reason)
+    }
+}
+
+/// The per-call state of a policy: attempt number, deadline, previous delay, the concurrency
+/// permit and breaker admission of the attempt in flight. Lives on the caller's stack; dropping
+/// it (a cancelled call) returns the permit and frees any half-open probe slot.
+#[derive(Debug)]
+pub struct Run<'p> {
+    policy: &'p Policy,
+    attempt: u32,
+    deadline: Deadline,
+    previous_delay: Duration,
+    rng: Option<Random>,
+    permit: Option<SemaphorePermit<'p>>,
+    admission: Option<Admission>,
+}
+
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        self.settle_breaker(Outcome::Abandoned);
+    }
+}
+
+impl<'p> Run<'p> {
+    pub(super) fn new(policy: &'p Policy) -> Self {
+        policy.counters.calls();
+        if let Some(budget) = &policy.budget {
+            budget.deposit();
+        }
+        Run {
+            policy,
+            attempt: 0,
+            deadline: Deadline::after(policy.deadline),
+            previous_delay: Duration::ZERO,
+            rng: None,
+            permit: None,
+            admission: None,
+        }
+    }
+
+    /// Attempts started so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The deadline of this call.
+    pub fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(hook) = &self.policy.hook {
+            hook.on_event(&event);
+        }
+    }
+
+    fn settle_breaker(&mut self, outcome: Outcome) {
+        if let (Some(admission), Some(breaker)) = (self.admission.take(), &self.policy.breaker) {
+            if let Some(t) = breaker.record(&admission, outcome) {
+                self.emit(Event::Breaker(t));
+            }
+        }
+    }
+
+    fn give_up(&mut self, reason: GiveUpReason, failure: Option<Failure>) {
+        self.policy.counters.give_ups();
+        tracing::warn!(
+            target: "steadfast",
+            call = self.policy.name,
+            attempts = self.attempt,
+            reason = reason.as_str(),
+            cause = failure.map(|f| f.cause()),
+            status = failure.and_then(|f| f.status_code()),
+            "giving up"
+        );
+        self.emit(Event::GiveUp {
+            attempts: self.attempt,
+            reason,
+            failure,
+        });
+    }
+
+    fn stop_before_attempt(&mut self, reason: GiveUpReason, error: Error) -> Result<(), Error> {
+        self.settle_breaker(Outcome::Abandoned);
+        self.give_up(reason, None);
+        Err(error)
+    }
+
+    fn deadline_error(&self) -> Error {
+        Error::DeadlineExceeded {
+            deadline: self.deadline.budget().unwrap_or_default(),
+        }
+    }
+
+    /// Everything before an attempt, in order: deadline, breaker, rate limiter, concurrency.
+    /// Waits for the limiter and for a permit, never past the deadline. An `Err` ends the call:
+    /// return it (converted into the call's error type).
+    pub async fn before_attempt(&mut self) -> Result<(), Error> {
+        let policy = self.policy;
+        self.attempt += 1;
+        if self.deadline.is_past() {
+            return self.stop_before_attempt(GiveUpReason::Deadline, self.deadline_error());
+        }
+        if let Some(breaker) = &policy.breaker {
+            match breaker.admit() {
+                Ok(admission) => {
+                    if let Some(t) = admission.transition {
+                        self.emit(Event::Breaker(t));
+                    }
+                    self.admission = Some(admission);
+                }
+                Err(rejected) => {
+                    policy.counters.rejected_by_breaker();
+                    return self.stop_before_attempt(
+                        GiveUpReason::CircuitOpen,
+                        Error::CircuitOpen {
+                            retry_after: rejected.retry_after,
+                        },
+                    );
+                }
+            }
+        }
+        match &policy.limiter {
+            None => {}
+            Some(Limiter::BuiltIn(limiter)) => {
+                let mut waited = false;
+                while let Err(denied) = limiter.try_acquire(1) {
+                    let Some(wait) = denied.retry_after() else {
+                        return self.stop_before_attempt(
+                            GiveUpReason::RateLimited,
+                            Error::RateLimited { retry_after: None },
+                        );
+                    };
+                    if !self.deadline.allows(wait) {
+                        return self.stop_before_attempt(
+                            GiveUpReason::RateLimited,
+                            Error::RateLimited {
+                                retry_after: Some(wait),
+                            },
+                        );
+                    }
+                    if !waited {
+                        waited = true;
+                        self.note_rate_limit_wait(wait);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            Some(Limiter::Custom(limiter)) => {
+                let acquired = match self.deadline.at() {
+                    Some(at) => tokio::time::timeout_at(at, limiter.acquire(1)).await,
+                    None => Ok(limiter.acquire(1).await),
+                };
+                match acquired {
+                    Ok(Ok(())) => {}
+                    Ok(Err(denied)) => {
+                        return self.stop_before_attempt(
+                            GiveUpReason::RateLimited,
+                            Error::RateLimited {
+                                retry_after: denied.retry_after(),
+                            },
+                        );
+                    }
+                    Err(_) => {
+                        return self
+                            .stop_before_attempt(GiveUpReason::Deadline, self.deadline_error());
+                    }
+                }
+            }
+        }
+        if let Some(concurrency) = &policy.concurrency {
+            let permit = match self.deadline.at() {
+                Some(at) => tokio::time::timeout_at(at, concurrency.acquire())
+                    .await
+                    .ok(),
+                None => Some(concurrency.acquire().await),
+            };
+            match permit {
+                Some(p) => self.permit = Some(p),
+                None => {
+                    return self.stop_before_attempt(GiveUpReason::Deadline, self.deadline_error());
+                }
+            }
+        }
+        policy.counters.attempts();
+        Ok(())
+    }
+
+    fn note_rate_limit_wait(&self, wait: Duration) {
+        self.policy.counters.rate_limit_wait(wait);
+        tracing::debug!(
+            target: "steadfast",
+            call = self.policy.name,
+            attempt = self.attempt,
+            delay_ms = wait.as_millis() as u64,
+            "waiting for the rate limiter"
+        );
+        self.emit(Event::RateLimitWait {
+            attempt: self.attempt,
+            delay: wait,
+        });
+    }
+
+    /// Runs one attempt under the attempt timeout and the deadline, whichever ends first.
+    pub async fn attempt<T, E>(&self, call: impl Future<Output = Result<T, E>>) -> Attempt<T, E> {
+        match self.deadline.attempt_limit(self.policy.timeout) {
+            None => Attempt::Returned(call.await),
+            Some((limit, bound)) => match tokio::time::timeout(limit, call).await {
+                Ok(result) => Attempt::Returned(result),
+                Err(_) => Attempt::TimedOut(bound),
+            },
+        }
+    }
+
+    /// Judges an attempt and, if it will be retried, waits before returning [`Step::Retry`].
+    ///
+    /// `classify` turns the result into a [`Verdict`]: [`Verdict::of_error`] for most calls.
+    pub async fn after_attempt<T, E>(
+        &mut self,
+        attempt: Attempt<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+    ) -> Step<T, E> {
+        let policy = self.policy;
+        self.permit = None;
+        let (result, verdict, bound) = match attempt {
+            Attempt::Returned(result) => {
+                let verdict = classify(&result);
+                (Some(result), verdict, None)
+            }
+            Attempt::TimedOut(bound) => (
+                None,
+                Verdict::Failed(Failure::transport(Transport::Timeout)),
+                Some(bound),
+            ),
+        };
+        let retryable = verdict.is_retryable(&policy.on);
+        self.settle_breaker(if retryable {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+        let failure = match verdict.failure() {
+            None => {
+                policy.counters.successes();
+                return match result {
+                    Some(r) => Step::Done(r),
+                    // A timed-out attempt is never a success.
+                    None => Step::Stop(Stop {
+                        reason: self.deadline_error(),
+                        last: None,
+                    }),
+                };
+            }
+            Some(f) => *f,
+        };
+        let timeout_error = match bound {
+            Some(Bound::Deadline) => {
+                self.give_up(GiveUpReason::Deadline, Some(failure));
+                return end(result, self.deadline_error());
+            }
+            Some(Bound::Attempt(after)) => Error::AttemptTimedOut { after },
+            None => self.deadline_error(),
+        };
+        if !retryable {
+            self.give_up(GiveUpReason::NotRetryable, Some(failure));
+            return end(result, timeout_error);
+        }
+        if self.attempt >= policy.attempts {
+            self.give_up(GiveUpReason::AttemptsExhausted, Some(failure));
+            return end(result, timeout_error);
+        }
+        let (delay, reason) = match failure.hint().filter(|_| policy.honor_hint) {
+            Some(hint) => {
+                let allowed = match self.deadline.remaining() {
+                    Some(left) => left.min(policy.max_hint),
+                    None => policy.max_hint,
+                };
+                if hint > allowed {
+                    self.give_up(GiveUpReason::HintTooLong, Some(failure));
+                    return Step::Stop(Stop {
+                        reason: Error::RetryDelayTooLong {
+                            requested: hint,
+                            allowed,
+                            retry_at: SystemTime::now() + hint,
+                            status: failure.status_code(),
+                        },
+                        last: result.and_then(Result::err),
+                    });
+                }
+                (hint, WaitReason::ServerHint)
+            }
+            None => {
+                let rng = self.rng.get_or_insert_with(Random::new);
+                let retry = self.attempt;
+                match policy.schedule.delay(retry, self.previous_delay, rng) {
+                    Some(d) => (d, WaitReason::Backoff),
+                    None => {
+                        self.give_up(GiveUpReason::ScheduleEnded, Some(failure));
+                        return end(result, timeout_error);
+                    }
+                }
+            }
+        };
+        if !self.deadline.allows(delay) {
+            // Nothing sleeps past the deadline: stop now with what we have.
+            self.give_up(GiveUpReason::Deadline, Some(failure));
+            return end(result, self.deadline_error());
+        }
+        if let Some(budget) = &policy.budget {
+            if !budget.try_withdraw() {
+                self.give_up(GiveUpReason::BudgetExhausted, Some(failure));
+                return end(result, timeout_error);
+            }
+        }
+        policy.counters.retries();
+        tracing::info!(
+            target: "steadfast",
+            call = policy.name,
+            attempt = self.attempt,
+            delay_ms = delay.as_millis() as u64,
+            wait = reason.as_str(),
+            cause = failure.cause(),
+            status = failure.status_code(),
+            "retrying"
+        );
+        self.emit(Event::Retry {
+            attempt: self.attempt,
+            delay,
+            reason,
+            failure,
+        });
+        // The failed result is dropped before the wait, not held across it.
+        drop(result);
+        tokio::time::sleep(delay).await;
+        self.previous_delay = delay;
+        Step::Retry
+    }
+}
+
+/// What to return when stopping: the call's own result, or (for a timed-out attempt, which has
+/// none) the policy's error.
+fn end<T, E>(result: Option<Result<T, E>>, reason: Error) -> Step<T, E> {
+    match result {
+        Some(r) => Step::Done(r),
+        None => Step::Stop(Stop { reason, last: None }),
+    }
+}
