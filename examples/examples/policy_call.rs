@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let status: Result<http::StatusCode, std::io::Error> = policy
         .call_with(Verdict::of_result, || {
             let status = answers.next().unwrap_or(200);
-            async move { Ok(http::StatusCode::from_u16(status).map_err(std::io::Error::other)?) }
+            async move { http::StatusCode::from_u16(status).map_err(std::io::Error::other) }
         })
         .await;
     println!("final status: {}", status?);

@@ -465,10 +465,28 @@ mod tests {
             assert_eq!(call(&b, Outcome::Failure), None);
         }
         assert_eq!(b.state(), BreakerState::Closed, "3 calls < min_calls");
+        let b = breaker(4, 1);
         for _ in 0..10 {
             call(&b, Outcome::Success);
         }
-        assert_eq!(call(&b, Outcome::Failure), None, "4 of 14 failed < 50 %");
+        for _ in 0..4 {
+            assert_eq!(
+                call(&b, Outcome::Failure),
+                None,
+                "at most 4 of 14 failed < 50 %"
+            );
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        for _ in 0..5 {
+            call(&b, Outcome::Failure);
+        }
+        assert_eq!(b.state(), BreakerState::Closed, "9 of 19 failed < 50 %");
+        let opened = call(&b, Outcome::Failure);
+        assert_eq!(
+            opened.map(|t| t.to),
+            Some(BreakerState::Open),
+            "10 of 20 = 50 %"
+        );
     }
 
     #[tokio::test(start_paused = true)]

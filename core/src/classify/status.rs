@@ -243,18 +243,23 @@ impl<'de> serde::Deserialize<'de> for RetryOn {
 
 /// A static label for a status, so that log fields need no allocation.
 pub(crate) fn status_label(status: u16) -> &'static str {
+    const EXACT: [(u16, &str); 11] = [
+        (400, "status 400"),
+        (401, "status 401"),
+        (403, "status 403"),
+        (404, "status 404"),
+        (408, "status 408"),
+        (409, "status 409"),
+        (429, "status 429"),
+        (500, "status 500"),
+        (502, "status 502"),
+        (503, "status 503"),
+        (504, "status 504"),
+    ];
+    if let Some((_, label)) = EXACT.iter().find(|(code, _)| *code == status) {
+        return label;
+    }
     match status {
-        400 => "status 400",
-        401 => "status 401",
-        403 => "status 403",
-        404 => "status 404",
-        408 => "status 408",
-        409 => "status 409",
-        429 => "status 429",
-        500 => "status 500",
-        502 => "status 502",
-        503 => "status 503",
-        504 => "status 504",
         100..=199 => "status 1xx",
         200..=299 => "status 2xx",
         300..=399 => "status 3xx",

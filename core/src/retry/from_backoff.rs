@@ -20,6 +20,7 @@ use std::time::Duration;
 /// use steadfast::retry::{Backoff, FromBackoff, Random};
 /// let schedule = FromBackoff::new(|| backoff::ExponentialBackoff {
 ///     initial_interval: Duration::from_millis(100),
+///     current_interval: Duration::from_millis(100),
 ///     randomization_factor: 0.0,
 ///     multiplier: 2.0,
 ///     max_elapsed_time: None,
