@@ -687,3 +687,40 @@ async fn named_limiters_are_shared_between_policies() {
         "a different configuration for the same name"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_most_n_attempts_are_in_flight() {
+    let policy = Arc::new(no_budget().concurrency(3).build().unwrap());
+    let in_flight = Arc::new(AtomicU32::new(0));
+    let peak = Arc::new(AtomicU32::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (policy, in_flight, peak) = (policy.clone(), in_flight.clone(), peak.clone());
+            tokio::spawn(async move {
+                let r: Result<(), TestError> = policy
+                    .call(|| {
+                        let (in_flight, peak) = (in_flight.clone(), peak.clone());
+                        async move {
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            tokio::time::sleep(secs(1)).await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            Ok(())
+                        }
+                    })
+                    .await;
+                r.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        start.elapsed(),
+        secs(4),
+        "ten one-second attempts, three at a time"
+    );
+}

@@ -41,8 +41,8 @@ impl StatusRange {
 /// Which failures are retried: statuses and ranges, plus the classes `timeout` and `connect`.
 ///
 /// `RetryOn::transient()` is the default: 408, 429, 500, 502, 503, 504, timeouts and connection
-/// errors. Entries are held inline (no allocation beyond the set itself), and matching is a scan
-/// of a few ranges.
+/// errors. The set is built once per policy; matching a failure is a scan of a few ranges and
+/// allocates nothing.
 ///
 /// ```
 /// use steadfast::classify::{Failure, RetryOn, Transport};

@@ -71,13 +71,6 @@ pub enum GiveUpReason {
     RateLimited,
 }
 
-impl WaitReason {
-    #[doc(hidden)]
-    pub fn label(&self) -> &'static str {
-        self.as_str()
-    }
-}
-
 impl GiveUpReason {
     /// A static label for logs.
     pub fn as_str(&self) -> &'static str {
