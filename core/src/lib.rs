@@ -63,5 +63,11 @@ pub mod policy;
 pub mod retry;
 pub mod timeout;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use error::{ConfigError, Error};
 pub use policy::{Policy, PolicyBuilder};
+#[cfg(feature = "macros")]
+pub use steadfast_macros::resilient;

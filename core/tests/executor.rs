@@ -395,7 +395,7 @@ async fn the_breaker_opens_rejects_without_a_slot_probes_and_closes() {
     }
     assert_eq!(policy.stats().breaker, Some(BreakerState::Open));
     // While open: refused at once, nothing sent, no rate-limit slot taken.
-    let limiter = policy.rate_limit().unwrap().clone();
+    let limiter = policy.rate_limit().unwrap();
     tokio::time::advance(secs(1)).await;
     let (calls, f) = scripted(vec![Ok(1)]);
     let r = policy.call(f).await;

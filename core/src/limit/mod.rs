@@ -123,6 +123,12 @@ pub trait RateLimiter: Send + Sync + fmt::Debug {
     /// Takes `weight` units if they are free now; never waits for a slot.
     async fn try_acquire(&self, weight: u32) -> Result<(), Denied>;
 
+    /// The built-in limiter behind this value, if it is one. Executors use it to take the
+    /// synchronous, allocation-free path; other implementations keep the default `None`.
+    fn as_rate_limit(&self) -> Option<&RateLimit> {
+        None
+    }
+
     /// Waits until `weight` units are free and takes them. Fails only when they never will be.
     async fn acquire(&self, weight: u32) -> Result<(), Denied> {
         loop {

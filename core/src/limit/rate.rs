@@ -376,6 +376,10 @@ impl RateLimiter for RateLimit {
     async fn acquire(&self, weight: u32) -> Result<(), Denied> {
         RateLimit::acquire(self, weight).await
     }
+
+    fn as_rate_limit(&self) -> Option<&RateLimit> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]

@@ -76,15 +76,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The rate limiter a policy uses.
-#[derive(Debug, Clone)]
-pub(crate) enum Limiter {
-    /// The built-in: acquired without boxing or allocation.
-    BuiltIn(Arc<RateLimit>),
-    /// Any other implementation.
-    Custom(Arc<dyn RateLimiter>),
-}
-
 /// Every resilience setting of a call site, and the state shared by its calls.
 ///
 /// Build one with [`Policy::builder`] or from a [`PolicyConfig`]; run calls with
@@ -121,7 +112,7 @@ pub struct Policy {
     pub(crate) attempts: u32,
     pub(crate) deadline: Option<Duration>,
     pub(crate) timeout: Option<Duration>,
-    pub(crate) limiter: Option<Limiter>,
+    pub(crate) limiter: Option<Arc<dyn RateLimiter>>,
     pub(crate) concurrency: Option<ConcurrencyLimit>,
     pub(crate) breaker: Option<Arc<dyn CircuitBreaker>>,
     pub(crate) budget: Option<Arc<RetryBudget>>,
@@ -214,12 +205,14 @@ impl Policy {
         &self.on
     }
 
+    /// The rate limiter, when the policy uses one.
+    pub fn limiter(&self) -> Option<&Arc<dyn RateLimiter>> {
+        self.limiter.as_ref()
+    }
+
     /// The built-in rate limiter, when the policy uses one.
-    pub fn rate_limit(&self) -> Option<&Arc<RateLimit>> {
-        match &self.limiter {
-            Some(Limiter::BuiltIn(l)) => Some(l),
-            _ => None,
-        }
+    pub fn rate_limit(&self) -> Option<&RateLimit> {
+        self.limiter.as_deref().and_then(|l| l.as_rate_limit())
     }
 
     /// The retry budget, when on.
@@ -244,7 +237,7 @@ impl Policy {
 pub struct PolicyBuilder {
     config: PolicyConfig,
     schedule: Option<Box<dyn Backoff>>,
-    limiter: Option<Limiter>,
+    limiter: Option<Arc<dyn RateLimiter>>,
     breaker: Option<Arc<dyn CircuitBreaker>>,
     budget: Option<Arc<RetryBudget>>,
     hook: Option<Arc<dyn Hook>>,
@@ -322,15 +315,10 @@ impl PolicyBuilder {
         self
     }
 
-    /// Uses a limiter the caller built: the built-in, shared with other policies.
-    pub fn rate_limit(mut self, limiter: Arc<RateLimit>) -> Self {
-        self.limiter = Some(Limiter::BuiltIn(limiter));
-        self
-    }
-
-    /// Uses any [`RateLimiter`] (a remote one, say).
+    /// Uses a limiter the caller built: the built-in shared with other policies, or any
+    /// [`RateLimiter`] (a remote one, say).
     pub fn limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
-        self.limiter = Some(Limiter::Custom(limiter));
+        self.limiter = Some(limiter);
         self
     }
 
@@ -446,7 +434,7 @@ impl PolicyBuilder {
                      keep one of them",
                 ));
             }
-            (None, Some(name), false) => Some(Limiter::BuiltIn(limit::shared(name, rates)?)),
+            (None, Some(name), false) => Some(limit::shared(name, rates)? as Arc<dyn RateLimiter>),
             (None, Some(name), true) => {
                 return Err(ConfigError::new(
                     "limiter",
@@ -456,7 +444,7 @@ impl PolicyBuilder {
                     ),
                 ));
             }
-            (None, None, false) => Some(Limiter::BuiltIn(Arc::new(RateLimit::new(rates)?))),
+            (None, None, false) => Some(Arc::new(RateLimit::new(rates)?) as Arc<dyn RateLimiter>),
             (None, None, true) => None,
         };
         let concurrency = c.concurrency.map(ConcurrencyLimit::new).transpose()?;

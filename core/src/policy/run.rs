@@ -1,9 +1,10 @@
 //! One call under a policy: the step-by-step executor.
 
-use super::{Limiter, Policy};
+use super::Policy;
 use crate::breaker::{Admission, Outcome};
 use crate::classify::{Failure, Transport, Verdict};
 use crate::error::Error;
+use crate::limit::RateLimiter;
 use crate::observe::{Event, GiveUpReason, WaitReason};
 use crate::retry::Random;
 use crate::timeout::{Bound, Deadline};
@@ -184,52 +185,9 @@ impl<'p> Run<'p> {
                 }
             }
         }
-        match &policy.limiter {
-            None => {}
-            Some(Limiter::BuiltIn(limiter)) => {
-                let mut waited = false;
-                while let Err(denied) = limiter.try_acquire(1) {
-                    let Some(wait) = denied.retry_after() else {
-                        return self.stop_before_attempt(
-                            GiveUpReason::RateLimited,
-                            Error::RateLimited { retry_after: None },
-                        );
-                    };
-                    if !self.deadline.allows(wait) {
-                        return self.stop_before_attempt(
-                            GiveUpReason::RateLimited,
-                            Error::RateLimited {
-                                retry_after: Some(wait),
-                            },
-                        );
-                    }
-                    if !waited {
-                        waited = true;
-                        self.note_rate_limit_wait(wait);
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-            }
-            Some(Limiter::Custom(limiter)) => {
-                let acquired = match self.deadline.at() {
-                    Some(at) => tokio::time::timeout_at(at, limiter.acquire(1)).await,
-                    None => Ok(limiter.acquire(1).await),
-                };
-                match acquired {
-                    Ok(Ok(())) => {}
-                    Ok(Err(denied)) => {
-                        return self.stop_before_attempt(
-                            GiveUpReason::RateLimited,
-                            Error::RateLimited {
-                                retry_after: denied.retry_after(),
-                            },
-                        );
-                    }
-                    Err(_) => {
-                        return self
-                            .stop_before_attempt(GiveUpReason::Deadline, self.deadline_error());
-                    }
-                }
+        if let Some(limiter) = &policy.limiter {
+            if let Err((reason, error)) = self.acquire_slot(limiter.as_ref()).await {
+                return self.stop_before_attempt(reason, error);
             }
         }
         if let Some(concurrency) = &policy.concurrency {
@@ -247,6 +205,46 @@ impl<'p> Run<'p> {
             }
         }
         policy.counters.attempts();
+        Ok(())
+    }
+
+    /// Takes one rate-limit slot, waiting no later than the deadline.
+    async fn acquire_slot(&self, limiter: &dyn RateLimiter) -> Result<(), (GiveUpReason, Error)> {
+        let Some(builtin) = limiter.as_rate_limit() else {
+            // Any other limiter: its own `acquire`, bounded by the deadline.
+            let acquired = match self.deadline.at() {
+                Some(at) => tokio::time::timeout_at(at, limiter.acquire(1)).await,
+                None => Ok(limiter.acquire(1).await),
+            };
+            return match acquired {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(denied)) => Err((
+                    GiveUpReason::RateLimited,
+                    Error::RateLimited {
+                        retry_after: denied.retry_after(),
+                    },
+                )),
+                Err(_) => Err((GiveUpReason::Deadline, self.deadline_error())),
+            };
+        };
+        // The built-in: synchronous checks and plain sleeps, no boxed future.
+        let mut waited = false;
+        while let Err(denied) = builtin.try_acquire(1) {
+            let wait = match denied.retry_after() {
+                Some(wait) if self.deadline.allows(wait) => wait,
+                retry_after => {
+                    return Err((
+                        GiveUpReason::RateLimited,
+                        Error::RateLimited { retry_after },
+                    ));
+                }
+            };
+            if !waited {
+                waited = true;
+                self.note_rate_limit_wait(wait);
+            }
+            tokio::time::sleep(wait).await;
+        }
         Ok(())
     }
 

@@ -1,0 +1,248 @@
+//! What `#[resilient]` expands to calls into. Not public API: names and signatures may change in
+//! any release. The logic lives here, in ordinary tested Rust, so that the macro stays thin.
+
+use crate::classify::{Classify, Verdict};
+use crate::error::{ConfigError, Error};
+use crate::limit::{RateLimit, RateLimiter};
+use crate::observe::{Event, Hook};
+use crate::policy::Stop;
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+
+pub use crate::Policy;
+pub use crate::breaker::BreakerConfig;
+pub use crate::policy::{Attempt, Step};
+pub use crate::retry::Jitter;
+pub use std::result::Result;
+pub use std::sync::OnceLock;
+pub use std::time::Duration;
+
+/// The policy of one annotated function, built on first use and shared by every call.
+///
+/// # Panics
+///
+/// When the policy cannot be built. The attribute checks every literal setting at compile time,
+/// so this happens only for what it cannot see: a `limiter = "name"` whose rates differ from
+/// another function's limiter of the same name. That is a programming error in the caller, and
+/// the message names the function, the limiter and both configurations.
+pub fn site(
+    cell: &'static OnceLock<Policy>,
+    function: &'static str,
+    build: impl FnOnce() -> Result<Policy, ConfigError>,
+) -> &'static Policy {
+    cell.get_or_init(|| match build() {
+        Ok(policy) => policy,
+        Err(e) => panic!("#[resilient] on `{function}`: {e}"),
+    })
+}
+
+/// Parses the `on = [...]` list; the attribute has checked it already.
+pub fn retry_on(text: &str) -> Result<crate::classify::RetryOn, ConfigError> {
+    text.parse()
+}
+
+/// Turns a `limiter = <expr>` value into the limiter a policy holds.
+pub trait IntoLimiter {
+    /// The limiter.
+    fn into_limiter(self) -> Arc<dyn RateLimiter>;
+}
+
+impl IntoLimiter for Arc<dyn RateLimiter> {
+    fn into_limiter(self) -> Arc<dyn RateLimiter> {
+        self
+    }
+}
+
+impl<L: RateLimiter + 'static> IntoLimiter for Arc<L> {
+    fn into_limiter(self) -> Arc<dyn RateLimiter> {
+        self
+    }
+}
+
+impl IntoLimiter for RateLimit {
+    fn into_limiter(self) -> Arc<dyn RateLimiter> {
+        Arc::new(self)
+    }
+}
+
+/// `on_retry = path`: calls `path(&event)` for each retry, just before its wait.
+pub struct OnRetry(pub fn(&Event));
+
+impl fmt::Debug for OnRetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnRetry")
+    }
+}
+
+impl Hook for OnRetry {
+    fn on_event(&self, event: &Event) {
+        if let Event::Retry { .. } = event {
+            (self.0)(event)
+        }
+    }
+}
+
+/// The default classification. Method resolution picks [`JudgeResult`] when the success type
+/// is [`Classify`] too (so `Ok` of a 429 response is retried), and [`JudgeError`] otherwise:
+/// `(&Judge(&result)).verdict()`.
+#[derive(Debug)]
+pub struct Judge<'a, T, E>(pub &'a Result<T, E>);
+
+/// Classification of both sides of a result.
+pub trait JudgeResult {
+    /// The verdict.
+    fn verdict(&self) -> Verdict;
+}
+
+impl<T: Classify, E: ErrorClassify> JudgeResult for Judge<'_, T, E> {
+    fn verdict(&self) -> Verdict {
+        Verdict::of_result(self.0)
+    }
+}
+
+/// Classification of the error side only.
+pub trait JudgeError {
+    /// The verdict.
+    fn verdict(&self) -> Verdict;
+}
+
+impl<T, E: ErrorClassify> JudgeError for &Judge<'_, T, E> {
+    fn verdict(&self) -> Verdict {
+        Verdict::of_error(self.0)
+    }
+}
+
+/// [`Classify`], with a message that says what to do when an error type lacks it.
+#[diagnostic::on_unimplemented(
+    message = "#[resilient] cannot tell which `{Self}` errors to retry",
+    label = "this error type does not implement `steadfast::classify::Classify`",
+    note = "implement `steadfast::classify::Classify` for `{Self}` (give its status, transport kind and server hint), or pass `classify = path::to::fn` returning a `steadfast::classify::Verdict`"
+)]
+pub trait ErrorClassify: Classify {}
+impl<E: Classify> ErrorClassify for E {}
+
+/// `From<steadfast::Error>`, with a message naming the missing impl, for keys whose policies
+/// report their own errors.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` must implement `From<steadfast::Error>` for this #[resilient] policy",
+    label = "this key makes the policy report its own errors (attempt timed out, deadline exceeded, circuit open, ...)",
+    note = "add `impl From<steadfast::Error> for {Self}` (for example a variant that wraps it), or remove the key"
+)]
+pub trait FromPolicyError: From<Error> {}
+impl<E: From<Error>> FromPolicyError for E {}
+
+/// Checks, at the span of the key that needs it, that the error type takes policy errors.
+pub fn require_from_policy_error<T, E: FromPolicyError>(_: &Option<Result<T, E>>) {}
+
+/// A policy error for a function whose error type must take it (see [`FromPolicyError`]).
+pub fn policy_error<E: FromPolicyError>(e: Error) -> E {
+    E::from(e)
+}
+
+/// A stopped call for a function whose keys make policy errors possible.
+pub fn stopped<E: FromPolicyError>(stop: Stop<E>) -> E {
+    stop.into_error()
+}
+
+/// Conversion of a stop for a policy without error-producing keys. Method resolution picks
+/// [`ViaFrom`] when the error type has `From<steadfast::Error>` (so it gets the policy's own,
+/// more precise error) and [`ViaLast`] otherwise: `(&Converting::new(stop)).convert()`.
+pub struct Converting<E>(Cell<Option<Stop<E>>>);
+
+impl<E> fmt::Debug for Converting<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Converting")
+    }
+}
+
+impl<E> Converting<E> {
+    /// Wraps a stop.
+    pub fn new(stop: Stop<E>) -> Self {
+        Converting(Cell::new(Some(stop)))
+    }
+
+    fn take(&self) -> Stop<E> {
+        match self.0.take() {
+            Some(stop) => stop,
+            None => unreachable!("a stop is converted once"),
+        }
+    }
+}
+
+/// The policy's error, through `From`.
+pub trait ViaFrom<E> {
+    /// The error to return.
+    fn convert(&self) -> E;
+}
+
+impl<E: From<Error>> ViaFrom<E> for Converting<E> {
+    fn convert(&self) -> E {
+        self.take().into_error()
+    }
+}
+
+/// The call's last real error.
+pub trait ViaLast<E> {
+    /// The error to return.
+    fn convert(&self) -> E;
+}
+
+impl<E> ViaLast<E> for &Converting<E> {
+    fn convert(&self) -> E {
+        match self.take().into_last() {
+            Some(e) => e,
+            // Without timeout, deadline, breaker, a limiter value or a prebuilt policy (the keys
+            // that require `From<steadfast::Error>`), the only stop is a server delay beyond
+            // `max_hint`, and that stop always carries the error that asked for the delay.
+            None => unreachable!("#[resilient]: a policy stop without the call's error"),
+        }
+    }
+}
+
+/// A `before_attempt` error for a policy without error-producing keys: it cannot happen (only a
+/// deadline, a breaker or a limiter value can refuse an attempt), but the loop must type-check.
+/// The error type is carried so that method resolution can see whether it has `From`.
+pub struct Refused<E>(Error, std::marker::PhantomData<fn() -> E>);
+
+impl<E> Refused<E> {
+    /// Wraps `error` for a call whose result type is that of `_output`.
+    pub fn new<T>(error: Error, _output: &Option<Result<T, E>>) -> Self {
+        Refused(error, std::marker::PhantomData)
+    }
+}
+
+impl<E> fmt::Debug for Refused<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Refused").field(&self.0).finish()
+    }
+}
+
+impl<E: From<Error>> ViaFrom<E> for Refused<E> {
+    fn convert(&self) -> E {
+        E::from(self.0.clone())
+    }
+}
+
+impl<E> ViaLast<E> for &Refused<E> {
+    fn convert(&self) -> E {
+        unreachable!(
+            "#[resilient]: attempt refused by a policy without deadline, breaker or limiter value: {}",
+            self.0
+        )
+    }
+}
+
+/// Each owned argument is cloned for each attempt; a message that says so when it cannot be.
+#[diagnostic::on_unimplemented(
+    message = "#[resilient] needs to clone the argument of type `{Self}` for each attempt",
+    label = "this argument is taken by value, but `{Self}` does not implement `Clone`",
+    note = "each attempt gets its own copy of owned arguments: make `{Self}` `Clone`, or take it by reference (`&{Self}`)"
+)]
+pub trait RetryArgument: Clone {}
+impl<T: Clone> RetryArgument for T {}
+
+/// A fresh copy of an owned argument for one attempt.
+pub fn clone_argument<T: RetryArgument>(value: &T) -> T {
+    value.clone()
+}
