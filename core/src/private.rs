@@ -89,26 +89,38 @@ impl Hook for OnRetry {
 #[derive(Debug)]
 pub struct Judge<'a, T, E>(pub &'a Result<T, E>);
 
-/// Classification of both sides of a result.
-pub trait JudgeResult {
+/// Classification of both sides of a result. The bound on the error type sits on the method,
+/// not the impl, so that a missing `Classify` is reported with [`ErrorClassify`]'s message
+/// rather than as "method not found".
+pub trait JudgeResult<E> {
     /// The verdict.
-    fn verdict(&self) -> Verdict;
+    fn verdict(&self) -> Verdict
+    where
+        E: ErrorClassify;
 }
 
-impl<T: Classify, E: ErrorClassify> JudgeResult for Judge<'_, T, E> {
-    fn verdict(&self) -> Verdict {
+impl<T: Classify, E> JudgeResult<E> for Judge<'_, T, E> {
+    fn verdict(&self) -> Verdict
+    where
+        E: ErrorClassify,
+    {
         Verdict::of_result(self.0)
     }
 }
 
 /// Classification of the error side only.
-pub trait JudgeError {
+pub trait JudgeError<E> {
     /// The verdict.
-    fn verdict(&self) -> Verdict;
+    fn verdict(&self) -> Verdict
+    where
+        E: ErrorClassify;
 }
 
-impl<T, E: ErrorClassify> JudgeError for &Judge<'_, T, E> {
-    fn verdict(&self) -> Verdict {
+impl<T, E> JudgeError<E> for &Judge<'_, T, E> {
+    fn verdict(&self) -> Verdict
+    where
+        E: ErrorClassify,
+    {
         Verdict::of_error(self.0)
     }
 }

@@ -194,9 +194,20 @@ fn shape(item: &ItemFn) -> syn::Result<Shape> {
     ))
 }
 
+/// What the expansion does with the arguments.
+struct Arguments {
+    /// `let name = clone_argument(&name);` for each owned argument, run per attempt.
+    clones: Vec<TokenStream>,
+    /// A mutable use of each `mut` owned argument.
+    touches: Vec<TokenStream>,
+    /// Every argument, in order, for `fallback`.
+    names: Vec<TokenStream>,
+}
+
 /// Owned arguments (cloned per attempt) and all argument names (for `fallback`).
-fn arguments(item: &ItemFn) -> syn::Result<(Vec<TokenStream>, Vec<TokenStream>)> {
+fn arguments(item: &ItemFn) -> syn::Result<Arguments> {
     let mut clones = Vec::new();
+    let mut touches = Vec::new();
     let mut names = Vec::new();
     for arg in &item.sig.inputs {
         match arg {
@@ -221,14 +232,24 @@ fn arguments(item: &ItemFn) -> syn::Result<(Vec<TokenStream>, Vec<TokenStream>)>
                 let mutability = &pi.mutability;
                 let ty = &pt.ty;
                 let krate = quote!(__SF_KRATE);
-                // The bound is checked at the argument's type, so the error points at it.
+                // The bound is checked at the argument's type, so the error points at it. No type
+                // annotation: `impl Trait` is not allowed in a `let`.
                 clones.push(quote_spanned! {ty.span()=>
-                    let #mutability #ident: #ty = #krate::__private::clone_argument(&#ident);
+                    let #mutability #ident = #krate::__private::clone_argument(&#ident);
                 });
+                if mutability.is_some() {
+                    // The outer binding is only read (cloned); a mutable use keeps the user's
+                    // `mut` from being reported as unneeded.
+                    touches.push(quote!(let _ = &mut #ident;));
+                }
             }
         }
     }
-    Ok((clones, names))
+    Ok(Arguments {
+        clones,
+        touches,
+        names,
+    })
 }
 
 fn duration(d: std::time::Duration, krate: &TokenStream) -> TokenStream {
@@ -345,7 +366,11 @@ fn builder(s: &Settings, krate: &TokenStream, name: &TokenStream) -> TokenStream
 /// The whole expansion, or an error for a function the attribute cannot wrap.
 pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStream> {
     let shape = shape(item)?;
-    let (clones, names) = arguments(item)?;
+    let Arguments {
+        clones,
+        touches,
+        names,
+    } = arguments(item)?;
     let krate = match &settings.krate {
         Some(path) => quote!(#path),
         None => quote!(::steadfast),
@@ -390,11 +415,12 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
     });
     let classify = match &settings.classify {
         Some(path) => quote!(|#r: &#output| #path(#r)),
-        None => quote!(|#r: &#output| {
+        // Spanned at the return type: a missing `Classify` is reported there.
+        None => quote_spanned! {output.span()=> |#r: &#output| {
             #[allow(unused_imports)]
             use #krate::__private::{JudgeError as _, JudgeResult as _};
             (&#krate::__private::Judge(#r)).verdict()
-        }),
+        }},
     };
     let convert = |value: TokenStream| {
         quote!({
@@ -420,6 +446,7 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
         static #policy_static: #krate::__private::OnceLock<#krate::Policy> = #krate::__private::OnceLock::new();
         let #policy = #krate::__private::site(&#policy_static, #name, || #build);
         #require_from
+        #(#touches)*
         let mut #run = #policy.start();
         let #result: #output = loop {
             if let ::core::result::Result::Err(#e) = #run.before_attempt().await {
