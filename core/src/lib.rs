@@ -1,14 +1,32 @@
 //! Retries, rate limits, timeouts and circuit breakers for calls to rate-limited, flaky HTTP
-//! APIs.
+//! APIs, with one attribute.
+//!
+//! ```
+//! use steadfast::resilient;
+//!
+//! // A 429 or 503 is retried with jittered exponential backoff (or after the server's own
+//! // delay), at most 25 attempts a minute shared by every caller; anything else fails at once.
+//! #[resilient(retry = "exp", on = [429, 500, 503], rpm = 25)]
+//! async fn status(next: &std::sync::Mutex<Vec<u16>>) -> Result<http::StatusCode, std::io::Error> {
+//!     let code = next.lock().unwrap().remove(0);
+//!     Ok(http::StatusCode::from_u16(code).unwrap()) // `Ok(429)` is a retryable outcome too
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let answers = std::sync::Mutex::new(vec![503, 429, 200]);
+//! assert_eq!(status(&answers).await.unwrap(), http::StatusCode::OK);
+//! # }
+//! ```
+//!
+//! Every key of [`resilient`] is described on its page. The same policies are available as
+//! values, for code that prefers them to attributes, through [`Policy::builder`] and from config
+//! files ([`policy::PolicyConfig`]):
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::time::Duration;
 //! use steadfast::Policy;
 //!
-//! // Retry 429/500/503 with jittered exponential backoff, at most 25 attempts a minute.
 //! let policy = Policy::builder().on("429, 500, 503".parse()?).rpm(25).build()?;
-//!
 //! let mut statuses = vec![503, 429, 200].into_iter();
 //! let status: Result<http::StatusCode, std::io::Error> = policy
 //!     .call_with(steadfast::classify::Verdict::of_result, || {
@@ -19,6 +37,32 @@
 //! assert_eq!(status?, http::StatusCode::OK);
 //! assert_eq!(policy.stats().attempts, 3);
 //! # Ok(()) }
+//! ```
+//!
+//! # What the attribute expands to
+//!
+//! The signature is kept; the body runs inside the policy's step loop, with a per-function
+//! policy built once on first use:
+//!
+//! ```text
+//! async fn ask(&self, prompt: String) -> Result<String, Error> {
+//!     static POLICY: OnceLock<Policy> = OnceLock::new();     // limiter, budget, breaker, counters
+//!     let policy = __private::site(&POLICY, "crate::ask", || Policy::builder()/* keys */.build());
+//!     let mut run = policy.start();
+//!     let result: Result<String, Error> = loop {
+//!         if let Err(e) = run.before_attempt().await { break Err(/* From<steadfast::Error> */); }
+//!         let attempt = run.attempt(async {
+//!             let prompt = prompt.clone();                      // owned arguments: a copy per attempt
+//!             /* the body; `self` is reborrowed */
+//!         }).await;
+//!         match run.after_attempt(attempt, /* classify */).await {
+//!             Step::Retry => continue,                          // the wait has been done
+//!             Step::Done(r) => break r,                         // success, or the last real error
+//!             Step::Stop(s) => break Err(/* the policy's error */),
+//!         }
+//!     };
+//!     result
+//! }
 //! ```
 //!
 //! # Concepts
@@ -42,13 +86,11 @@
 //!
 //! # Features
 //!
+//! - `macros` (default): the [`resilient`] attribute.
 //! - `reqwest`: [`Classify`](classify::Classify) for `reqwest::Error` and `reqwest::Response`.
 //! - `backoff` (opt-in): [`retry::FromBackoff`] adapts `backoff` crate schedules. Off by default
 //!   because that crate is unmaintained (RUSTSEC-2025-0012) and its elapsed-time budget ignores
 //!   tokio's paused clock.
-//!
-//! The `#[resilient]` attribute (crate `steadfast-macros`) is not written yet; until it is, use
-//! [`Policy::call`] or the step interface.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]

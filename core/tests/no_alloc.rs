@@ -32,6 +32,11 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+#[steadfast::resilient(rpm = 1_000_000, on = [429, 503], timeout = "5s")]
+async fn annotated(n: u32) -> Result<u32, std::io::Error> {
+    Ok(n)
+}
+
 #[test]
 fn a_successful_call_allocates_nothing() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -66,5 +71,14 @@ fn a_successful_call_allocates_nothing() {
             COUNTING.store(false, Ordering::SeqCst);
             assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "policy {i}");
         }
+        // The same through the attribute (its policy is built on the first call).
+        annotated(0).await.unwrap();
+        ALLOCATIONS.store(0, Ordering::SeqCst);
+        COUNTING.store(true, Ordering::SeqCst);
+        for n in 0..1000 {
+            assert_eq!(annotated(n).await.ok(), Some(n));
+        }
+        COUNTING.store(false, Ordering::SeqCst);
+        assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "#[resilient]");
     });
 }

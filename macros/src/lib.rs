@@ -31,11 +31,79 @@ mod validate;
 
 use proc_macro::TokenStream;
 
-/// Makes an `async fn` returning `Result<T, E>` resilient; see the steadfast crate docs for
-/// every key.
+/// Makes an `async fn` returning `Result<T, E>` resilient: retries with backoff on the failures
+/// you name, the server's retry hint honoured, client-side rate limits, timeouts, a deadline, a
+/// circuit breaker and a retry budget.
 ///
-/// On any error in the arguments or the function, the original function is emitted unchanged
-/// beside the error, so the user sees that one error and the editor keeps working in the body.
+/// ```
+/// use steadfast::resilient;
+///
+/// #[derive(Debug)]
+/// struct ApiError(u16);
+/// impl steadfast::classify::Classify for ApiError {
+///     fn failure(&self) -> Option<steadfast::classify::Failure> {
+///         Some(steadfast::classify::Failure::status(self.0))
+///     }
+/// }
+///
+/// #[resilient(retry = "exp", on = [429, 500, 503], rpm = 25)]
+/// async fn ask(calls: &std::sync::atomic::AtomicU32) -> Result<&'static str, ApiError> {
+///     match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+///         0 => Err(ApiError(503)), // retried after a jittered backoff
+///         _ => Ok("answer"),
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let calls = std::sync::atomic::AtomicU32::new(0);
+/// assert_eq!(ask(&calls).await.unwrap(), "answer");
+/// # }
+/// ```
+///
+/// The signature stays exactly as written; only the body is wrapped. It works on free
+/// functions, `&self`, `&mut self` (reborrowed per attempt) and `self: Arc<Self>` methods,
+/// methods inside `#[async_trait]` impls, generic functions and `impl Trait` arguments. Owned
+/// arguments are cloned for each attempt, so they must be `Clone`; references need nothing.
+///
+/// | key | value | default | meaning |
+/// | --- | --- | --- | --- |
+/// | `retry` | `"exp"`, `"fixed"`, `"linear"`, `"decorrelated"`, `"none"` | `"exp"` | backoff schedule |
+/// | `on` | list of statuses `429`, ranges `500..=599`, classes `"transient"`, `"timeout"`, `"connect"` | `["transient"]` = 408, 429, 500, 502, 503, 504, timeouts, connection errors | which failures are retried; everything else fails at once |
+/// | `attempts` | integer ≥ 1 | 5 | total attempts, the first included |
+/// | `base`, `max_delay` | duration (`"250ms"`, `"2s"`, `"1m"`, `"1h"`) | `"1s"`, `"60s"` | first delay; cap on any computed delay |
+/// | `factor` | number > 1 | 2.0 | growth of `exp` |
+/// | `jitter` | `"full"`, `"equal"`, `"decorrelated"`, `"none"` | `"full"` | randomisation of computed delays (never of a server's delay) |
+/// | `deadline` | duration | none | budget for the whole call, waits included; nothing sleeps past it |
+/// | `timeout` | duration, shorter than `deadline` | none | limit on each attempt |
+/// | `rpm`, `rps`, `rph`, `rpd` | integer ≥ 1 | none | client-side rate limits, combinable; `rpm = 25` means no 60 s window ever holds more than 25 attempts, retries included |
+/// | `burst` | integer ≥ 1, at most the fastest rate | 1 | attempts that may start back to back |
+/// | `limiter` | `"name"` or an expression | one per function | share a limiter by name across functions (each names the same rates), or use a value (`Arc<RateLimit>`, `Arc<dyn RateLimiter>`) |
+/// | `concurrency` | integer ≥ 1 | none | at most N attempts in flight |
+/// | `breaker` | `breaker` or `breaker(failure_ratio = 0.5, min_calls = 10, window = "30s", open_for = "30s", half_open = 1)` | off | circuit breaker |
+/// | `budget` | ratio, `true` or `false` | 0.2 + 10/s | retries at most this share of calls |
+/// | `honor_hint`, `max_hint` | bool, duration | `true`, `"120s"` | obey a server's delay; give up at once when it is longer than `max_hint` or the time left |
+/// | `classify` | path to `fn(&Result<T, E>) -> steadfast::classify::Verdict` | the types' `Classify` | custom verdicts |
+/// | `on_retry` | path to `fn(&steadfast::observe::Event)` | none | called before each wait with the attempt, delay and cause |
+/// | `fallback` | path to an async fn with the same arguments | none | the result when every attempt failed |
+/// | `policy` | expression yielding a `steadfast::Policy` | none | a prebuilt policy (builder or config file) instead of inline keys; combines only with `classify`, `fallback`, `crate` |
+/// | `crate` | path | `::steadfast` | for a renamed dependency |
+///
+/// The error type must implement `steadfast::classify::Classify` (or pass `classify`). With
+/// `timeout`, `deadline`, `breaker`, a limiter value or `policy`, the policy can stop a call on
+/// its own account, so the error type must also implement `From<steadfast::Error>`; without
+/// them it is not required, and when retries run out the caller gets the last real error.
+///
+/// Every setting is checked at compile time with an error on the offending token: unknown or
+/// duplicate keys, wrong value types, statuses outside 100..=599, an empty `on`, `attempts = 0`,
+/// a zero rate, unparsable durations, `factor <= 1`, `base > max_delay`, `timeout >= deadline`,
+/// `policy` with inline keys, a non-`async` function, a return type that is not a `Result`, an
+/// owned argument that is not `Clone`, and a missing `From<steadfast::Error>`. On any error the
+/// function is still emitted unchanged, so that is the only error shown.
+///
+/// # Panics
+///
+/// On the first call, if a `limiter = "name"` is already registered with different rates by
+/// another function: the message names the limiter and both configurations.
 #[proc_macro_attribute]
 pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
     let original = proc_macro2::TokenStream::from(item.clone());
