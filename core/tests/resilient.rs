@@ -457,3 +457,124 @@ async fn futures_are_send() {
     assert_send(ask(&server));
     assert_send(owned(String::new(), Vec::new()));
 }
+
+#[resilient(
+    attempts = 1,
+    breaker(
+        failure_ratio = 0.5,
+        min_calls = 3,
+        window = "10s",
+        open_for = "5s",
+        half_open = 1
+    ),
+    budget = false
+)]
+async fn guarded(server: &Server) -> Result<u16, ApiError> {
+    server.answer()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_breaker_key_opens_after_its_min_calls_and_probes_after_open_for() {
+    let server = Server::new(vec![
+        Err(ApiError::Status(503, None)),
+        Err(ApiError::Status(503, None)),
+        Err(ApiError::Status(503, None)),
+        Ok(200),
+    ]);
+    for _ in 0..3 {
+        assert_eq!(guarded(&server).await, Err(ApiError::Status(503, None)));
+    }
+    let refused = guarded(&server).await.unwrap_err();
+    assert!(
+        matches!(refused, ApiError::Policy(steadfast::Error::CircuitOpen { retry_after }) if retry_after == Duration::from_secs(5))
+    );
+    assert_eq!(server.count(), 3, "refused without calling");
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(
+        guarded(&server).await,
+        Ok(200),
+        "the probe passes and closes"
+    );
+}
+
+#[resilient(deadline = "5s", base = "2s", jitter = "none", budget = false)]
+async fn bounded(server: &Server) -> Result<u16, ApiError> {
+    server.answer()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_key_bounds_the_whole_call() {
+    let server = Server::new(vec![Err(ApiError::Status(503, None))]);
+    let start = Instant::now();
+    // Attempts at 0 s and 2 s; the next wait (4 s) would end past 5 s, so it stops at 2 s.
+    assert_eq!(bounded(&server).await, Err(ApiError::Status(503, None)));
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(server.count(), 2);
+}
+
+#[resilient(budget = 0.0, base = "1ms")]
+async fn unfunded(server: &Server) -> Result<u16, ApiError> {
+    server.answer()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_key_sets_the_ratio() {
+    // Ratio 0 with the floor of 10 retries a second: a burst of failing calls gets at most 10.
+    let server = Server::new(vec![Err(ApiError::Status(503, None))]);
+    for _ in 0..20 {
+        let _ = unfunded(&server).await;
+    }
+    assert!(server.count() <= 20 + 10 + 1, "{} attempts", server.count());
+    assert!(server.count() >= 20);
+}
+
+#[resilient(rpm = 6, burst = 3, budget = false)]
+async fn bursty() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_burst_key_lets_that_many_start_back_to_back() {
+    let start = Instant::now();
+    for _ in 0..3 {
+        bursty().await.unwrap();
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    bursty().await.unwrap();
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(10),
+        "then one every 10 s"
+    );
+}
+
+static SHARED: std::sync::LazyLock<Arc<steadfast::limit::RateLimit>> =
+    std::sync::LazyLock::new(|| {
+        Arc::new(
+            steadfast::limit::RateLimit::builder()
+                .per_minute(2)
+                .build()
+                .unwrap(),
+        )
+    });
+
+#[resilient(limiter = SHARED.clone(), budget = false)]
+async fn uses_value() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limiter_value_is_the_limiter_used() {
+    let start = Instant::now();
+    uses_value().await.unwrap();
+    assert!(
+        SHARED.try_acquire(1).is_err(),
+        "the call took the shared limiter's slot"
+    );
+    uses_value().await.unwrap();
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(60),
+        "two slots for three acquisitions"
+    );
+}

@@ -152,8 +152,10 @@ fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-/// The duration grammar shared with `steadfast::policy::parse_duration`: a number and a unit
-/// (`ms`, `s`, `m`, `h`) with no space.
+/// The duration grammar of `steadfast::policy::parse_duration`: a number and a unit (`ms`, `s`,
+/// `m`, `h`) with no space. Written twice on purpose: this crate cannot depend on `steadfast`,
+/// which depends on it. Keep the two in step (the `bad_duration` UI test and the core's
+/// `durations_reject_spaces_units_and_junk` test pin the same cases).
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (number, unit) = text.split_at(split);

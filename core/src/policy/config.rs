@@ -10,6 +10,9 @@ use std::time::Duration;
 /// Parses a duration as written in the attribute and in config files: a number followed by `ms`,
 /// `s`, `m` or `h`, with no space (`"250ms"`, `"1.5s"`, `"2m"`).
 ///
+/// The attribute checks the same grammar at compile time with its own copy (the macro crate
+/// cannot depend on this one); keep the two in step.
+///
 /// ```
 /// use std::time::Duration;
 /// use steadfast::policy::parse_duration;

@@ -1,13 +1,7 @@
+#[path = "../support/fail.rs"]
+mod support;
 use steadfast::resilient;
-
-#[derive(Debug)]
-struct ApiError;
-
-impl steadfast::classify::Classify for ApiError {
-    fn failure(&self) -> Option<steadfast::classify::Failure> {
-        None
-    }
-}
+use support::ApiError;
 
 #[resilient(attempts = 0)]
 async fn ask() -> Result<(), ApiError> { Ok(()) }

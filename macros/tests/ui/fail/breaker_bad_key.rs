@@ -1,13 +1,7 @@
+#[path = "../support/fail.rs"]
+mod support;
 use steadfast::resilient;
-
-#[derive(Debug)]
-struct ApiError;
-
-impl steadfast::classify::Classify for ApiError {
-    fn failure(&self) -> Option<steadfast::classify::Failure> {
-        None
-    }
-}
+use support::ApiError;
 
 #[resilient(breaker(failure_ratio = 1.5, min_call = 3))]
 async fn ask() -> Result<(), ApiError> { Ok(()) }

@@ -1,15 +1,6 @@
 use steadfast::resilient;
 
 #[derive(Debug)]
-struct ApiError;
-
-impl steadfast::classify::Classify for ApiError {
-    fn failure(&self) -> Option<steadfast::classify::Failure> {
-        None
-    }
-}
-
-#[derive(Debug)]
 struct Opaque;
 
 #[resilient]

@@ -1,23 +1,6 @@
-use steadfast::classify::{Classify, Failure};
-
-#[derive(Debug, Clone)]
-pub struct ApiError(pub u16);
-
-impl Classify for ApiError {
-    fn failure(&self) -> Option<Failure> {
-        Some(Failure::status(self.0))
-    }
-}
-
-impl From<steadfast::Error> for ApiError {
-    fn from(_: steadfast::Error) -> Self {
-        ApiError(599)
-    }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(f)
-}
+#[path = "../support/pass.rs"]
+mod support;
+use support::*;
 
 use steadfast::resilient;
 
