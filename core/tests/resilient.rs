@@ -574,7 +574,7 @@ async fn a_limiter_value_is_the_limiter_used() {
     uses_value().await.unwrap();
     assert_eq!(
         start.elapsed(),
-        Duration::from_secs(60),
-        "two slots for three acquisitions"
+        Duration::from_secs(30),
+        "2 a minute: one slot every 30 s"
     );
 }

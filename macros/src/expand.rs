@@ -341,9 +341,11 @@ fn builder(s: &Settings, krate: &TokenStream, name: &TokenStream) -> TokenStream
             let d = duration(v, krate);
             fields.push(quote!(open_for: #d));
         }
+        // The struct update only when a field is left out: clippy flags a needless one.
+        let rest = (fields.len() < 5).then(|| quote!(..::core::default::Default::default()));
         calls.push(quote!(.breaker(#krate::__private::BreakerConfig {
             #(#fields,)*
-            ..::core::default::Default::default()
+            #rest
         })));
     }
     match s.budget.as_ref().map(|b| &b.value) {
