@@ -147,17 +147,7 @@ impl<E: From<Error>> FromPolicyError for E {}
 /// Checks, at the span of the key that needs it, that the error type takes policy errors.
 pub fn require_from_policy_error<T, E: FromPolicyError>(_: &Option<Result<T, E>>) {}
 
-/// A policy error for a function whose error type must take it (see [`FromPolicyError`]).
-pub fn policy_error<E: FromPolicyError>(e: Error) -> E {
-    E::from(e)
-}
-
-/// A stopped call for a function whose keys make policy errors possible.
-pub fn stopped<E: FromPolicyError>(stop: Stop<E>) -> E {
-    stop.into_error()
-}
-
-/// Conversion of a stop for a policy without error-producing keys. Method resolution picks
+/// Conversion of a stop into the call's error type. Method resolution picks
 /// [`ViaFrom`] when the error type has `From<steadfast::Error>` (so it gets the policy's own,
 /// more precise error) and [`ViaLast`] otherwise: `(&Converting::new(stop)).convert()`.
 pub struct Converting<E>(Cell<Option<Stop<E>>>);

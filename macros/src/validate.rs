@@ -695,7 +695,7 @@ fn cross_check(s: &Settings, args: &Args, errors: &mut Errors) {
             );
         }
     }
-    if let Some(policy) = &s.policy {
+    if s.policy.is_some() {
         let allowed = ["policy", "classify", "fallback", "crate"];
         for entry in &args.entries {
             let key = entry.key.to_string();
@@ -709,6 +709,5 @@ fn cross_check(s: &Settings, args: &Args, errors: &mut Errors) {
                 );
             }
         }
-        let _ = policy;
     }
 }
