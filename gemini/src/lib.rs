@@ -1,6 +1,21 @@
-//! A typed Google Gemini client built on [steadfast](https://docs.rs/steadfast): **not
-//! implemented yet**.
+//! A typed Google Gemini client built on [steadfast](https://docs.rs/steadfast). **In
+//! progress**: the error model (parsing every shape of Gemini error body, classifying it, and
+//! the core `Classify` impl) is written and tested; the client, the endpoints, the client-level
+//! policy and the simulator are not written yet.
 //!
-//! This crate is a placeholder so that the workspace layout is in place. It will hold the typed
-//! endpoints, the error model and its classification, a client-level policy, key pools, model
-//! fallback and a local Gemini simulator. Nothing in it works today.
+//! ```
+//! use steadfast_gemini::{Error, ErrorKind};
+//! let e = Error::from_body(503, br#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#);
+//! assert_eq!(*e.kind(), ErrorKind::Unavailable);
+//! assert!(e.to_string().contains("overloaded"));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod error;
+
+pub use error::{
+    BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,
+    QuotaViolation, Status,
+};

@@ -1,0 +1,503 @@
+//! The Gemini error model: what went wrong, and what to do about it.
+//!
+//! Gemini reports errors as a `google.rpc.Status` (`{"error": {"code", "message", "status",
+//! "details"}}`), sometimes wrapped in a one-element array, sometimes inside a `200` stream, and
+//! sometimes not at all (an HTML page from a front end, an empty body). [`Error::from_body`]
+//! reads all of these without ever failing or panicking, and [`Error::kind`] classifies the
+//! result:
+//!
+//! | kind | typical body | what the client does |
+//! | --- | --- | --- |
+//! | [`InvalidArgument`](ErrorKind::InvalidArgument) | 400 INVALID_ARGUMENT | nothing: the request must change |
+//! | [`PromptTooLong`](ErrorKind::PromptTooLong) | 400 "input token count (N) exceeds the maximum (M)" | nothing: shorten the prompt |
+//! | [`InvalidApiKey`](ErrorKind::InvalidApiKey) | 400 ErrorInfo `API_KEY_INVALID` | another key may work |
+//! | [`PermissionDenied`](ErrorKind::PermissionDenied) | 403 PERMISSION_DENIED | another key may work |
+//! | [`ModelNotFound`](ErrorKind::ModelNotFound) | 404 NOT_FOUND | another model may work |
+//! | [`FailedPrecondition`](ErrorKind::FailedPrecondition) | 400 FAILED_PRECONDITION | nothing: the account or region must change |
+//! | [`RateLimited`](ErrorKind::RateLimited) per minute | 429 with a per-minute QuotaFailure | wait for RetryInfo's delay, retry |
+//! | [`RateLimited`](ErrorKind::RateLimited) per day | 429 with a per-day QuotaFailure | not today (even if RetryInfo says 5 s); another key or model may work |
+//! | [`RateLimited`](ErrorKind::RateLimited) unknown scope | 429 without details | back off and retry |
+//! | [`NoQuota`](ErrorKind::NoQuota) | 429 with `limit: 0` / quotaValue "0" | never on this tier |
+//! | [`Internal`](ErrorKind::Internal), [`Unavailable`](ErrorKind::Unavailable), [`DeadlineExceeded`](ErrorKind::DeadlineExceeded) | 500, 503 (overloaded), 504 | back off and retry, or fail over to another model |
+//! | [`Transport`](ErrorKind::Transport) | no answer | retry (timeouts, connection errors) |
+//! | [`Undecodable`](ErrorKind::Undecodable) | a success body that is not the expected JSON | nothing |
+//! | [`PromptBlocked`](ErrorKind::PromptBlocked) | `promptFeedback.blockReason` | nothing: the prompt must change |
+//!
+//! ```
+//! use steadfast_gemini::{Error, ErrorKind, QuotaScope};
+//! let body = r#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[
+//!   {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[
+//!     {"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier","quotaValue":"20"}]},
+//!   {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"17s"}]}}"#;
+//! let e = Error::from_body(429, body.as_bytes());
+//! assert!(matches!(e.kind(), ErrorKind::RateLimited { scope: QuotaScope::PerDay, .. }));
+//! // A per-day quota is never retried, even though RetryInfo says 17 s.
+//! use steadfast::classify::Classify;
+//! assert!(e.failure().unwrap().is_terminal());
+//! ```
+
+mod parse;
+
+pub use parse::{BadRequestViolation, Details, ErrorInfo, HelpLink, QuotaViolation, Status};
+
+use std::fmt;
+use std::time::Duration;
+use steadfast::classify::{Classify, Failure, Transport};
+
+/// How long an error keeps a non-JSON body, for the message.
+const BODY_EXCERPT: usize = 512;
+
+/// Which quota window a 429 is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaScope {
+    /// A per-minute quota (requests or tokens): it clears within a minute.
+    PerMinute,
+    /// A per-day quota: it clears at the next daily reset, hours away.
+    PerDay,
+    /// The body did not say.
+    Unknown,
+}
+
+/// What happened, and so what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// 400 INVALID_ARGUMENT: the request is malformed; it must change.
+    InvalidArgument,
+    /// The prompt has more tokens than the model accepts.
+    PromptTooLong {
+        /// Tokens in the prompt, when the message says.
+        tokens: Option<u64>,
+        /// The model's input limit, when the message says.
+        limit: Option<u64>,
+    },
+    /// The API key is not valid (ErrorInfo `API_KEY_INVALID`, or 401).
+    InvalidApiKey,
+    /// 403: the key is missing, leaked, or lacks access.
+    PermissionDenied,
+    /// 404: the model name is wrong or retired.
+    ModelNotFound,
+    /// 400 FAILED_PRECONDITION: the account or region cannot use this (billing, location).
+    FailedPrecondition,
+    /// 429 RESOURCE_EXHAUSTED: a quota is spent.
+    RateLimited {
+        /// Which window.
+        scope: QuotaScope,
+        /// The delay the server asked for (RetryInfo, or "retry in Ns" in the message).
+        retry_after: Option<Duration>,
+    },
+    /// 429 with a limit of zero: this model is not available on this tier at all.
+    NoQuota,
+    /// 500 INTERNAL.
+    Internal,
+    /// 503 UNAVAILABLE ("the model is overloaded"), and 502.
+    Unavailable,
+    /// 504 DEADLINE_EXCEEDED: the server gave up on a slow request.
+    DeadlineExceeded,
+    /// No answer: timeout, connection refused, connection lost.
+    Transport(Transport),
+    /// A success status whose body is not what the endpoint returns.
+    Undecodable,
+    /// The prompt was blocked by safety filters (`promptFeedback.blockReason`).
+    PromptBlocked {
+        /// The block reason, as the API names it.
+        reason: String,
+    },
+    /// The client's own policy stopped the call (attempt timed out, deadline, breaker open, a
+    /// server delay longer than allowed).
+    Policy(steadfast::Error),
+    /// Any other status.
+    Other,
+}
+
+impl ErrorKind {
+    /// A short, stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::PromptTooLong { .. } => "prompt_too_long",
+            ErrorKind::InvalidApiKey => "invalid_api_key",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::ModelNotFound => "model_not_found",
+            ErrorKind::FailedPrecondition => "failed_precondition",
+            ErrorKind::RateLimited {
+                scope: QuotaScope::PerDay,
+                ..
+            } => "rate_limited_per_day",
+            ErrorKind::RateLimited {
+                scope: QuotaScope::PerMinute,
+                ..
+            } => "rate_limited_per_minute",
+            ErrorKind::RateLimited { .. } => "rate_limited",
+            ErrorKind::NoQuota => "no_quota",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::Transport(_) => "transport",
+            ErrorKind::Undecodable => "undecodable",
+            ErrorKind::PromptBlocked { .. } => "prompt_blocked",
+            ErrorKind::Policy(_) => "policy",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// What a caller should do about it, in a sentence.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "fix the request: it will fail the same way again",
+            ErrorKind::PromptTooLong { .. } => {
+                "shorten the prompt below the model's input token limit, or use a model with a larger one"
+            }
+            ErrorKind::InvalidApiKey => "check the API key; another key may work",
+            ErrorKind::PermissionDenied => {
+                "the key is missing, revoked or lacks access to this model; another key may work"
+            }
+            ErrorKind::ModelNotFound => {
+                "the model name is wrong or retired; list the models, or fall back to another one"
+            }
+            ErrorKind::FailedPrecondition => {
+                "the account or region cannot use this API as it is (billing, location)"
+            }
+            ErrorKind::RateLimited {
+                scope: QuotaScope::PerDay,
+                ..
+            } => "the daily quota is spent: retrying today will not help; use another key or model",
+            ErrorKind::RateLimited {
+                retry_after: Some(_),
+                ..
+            } => "wait for the server's delay, then retry",
+            ErrorKind::RateLimited { .. } => "back off, then retry",
+            ErrorKind::NoQuota => "this model has no quota on this tier; use another model or plan",
+            ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::DeadlineExceeded => {
+                "transient: back off and retry, or fall back to another model"
+            }
+            ErrorKind::Transport(_) => "no answer: retry",
+            ErrorKind::Undecodable => "the answer was not understood; report it if it persists",
+            ErrorKind::PromptBlocked { .. } => {
+                "the prompt was blocked by safety filters; change it"
+            }
+            ErrorKind::Policy(_) => {
+                "the client's resilience policy stopped the call; see why above"
+            }
+            ErrorKind::Other => "unexpected status; see the message",
+        }
+    }
+}
+
+/// An error from the Gemini API or on the way to it.
+///
+/// `Display` gives the kind, the status, the server's message and the advice; it never contains
+/// a credential (keys travel in a header and are never echoed here).
+#[derive(Clone, PartialEq)]
+pub struct Error {
+    kind: ErrorKind,
+    http_status: Option<u16>,
+    status: Option<Status>,
+    body_excerpt: Option<String>,
+    in_stream: bool,
+}
+
+impl Error {
+    /// Classifies an error answer: the HTTP status and the raw body, whatever it holds.
+    ///
+    /// ```
+    /// use steadfast_gemini::{Error, ErrorKind};
+    /// let e = Error::from_body(502, b"<html>Bad Gateway</html>");
+    /// assert_eq!(*e.kind(), ErrorKind::Unavailable);
+    /// assert!(e.to_string().contains("Bad Gateway"));
+    /// ```
+    pub fn from_body(http_status: u16, body: &[u8]) -> Error {
+        let status = parse::status(body);
+        let code = status
+            .as_ref()
+            .and_then(|s| s.code)
+            .filter(|c| (100..=599).contains(c))
+            .unwrap_or(http_status);
+        let kind = classify(code, status.as_ref());
+        let body_excerpt = match status {
+            Some(_) => None,
+            None => Some(excerpt(body)),
+        };
+        Error {
+            kind,
+            http_status: Some(http_status),
+            status,
+            body_excerpt,
+            in_stream: false,
+        }
+    }
+
+    /// Classifies an error object that arrived inside a `200` stream (`{"error": {...}}` as one
+    /// of the events). The verdict is that of its own code.
+    pub fn from_stream_event(event: &[u8]) -> Error {
+        let mut e = Error::from_body(200, event);
+        if e.status.as_ref().and_then(|s| s.code).is_none() {
+            e.kind = ErrorKind::Undecodable;
+        }
+        e.in_stream = true;
+        e
+    }
+
+    /// A failure below HTTP.
+    pub fn transport(kind: Transport, context: impl Into<String>) -> Error {
+        Error {
+            kind: ErrorKind::Transport(kind),
+            http_status: None,
+            status: None,
+            body_excerpt: Some(truncate(context.into())),
+            in_stream: false,
+        }
+    }
+
+    /// A success status with a body the endpoint does not return.
+    pub fn undecodable(http_status: u16, body: &[u8], why: impl fmt::Display) -> Error {
+        Error {
+            kind: ErrorKind::Undecodable,
+            http_status: Some(http_status),
+            status: None,
+            body_excerpt: Some(truncate(format!("{why}; body: {}", excerpt(body)))),
+            in_stream: false,
+        }
+    }
+
+    /// A prompt blocked by safety filters.
+    pub fn prompt_blocked(reason: impl Into<String>) -> Error {
+        Error {
+            kind: ErrorKind::PromptBlocked {
+                reason: reason.into(),
+            },
+            http_status: Some(200),
+            status: None,
+            body_excerpt: None,
+            in_stream: false,
+        }
+    }
+
+    /// What happened.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The HTTP status of the answer (200 for an error inside a stream), if there was one.
+    pub fn http_status(&self) -> Option<u16> {
+        self.http_status
+    }
+
+    /// The status code that classifies the error: the body's `code`, else the HTTP status.
+    pub fn code(&self) -> Option<u16> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.code)
+            .filter(|c| (100..=599).contains(c))
+            .or(self.http_status.filter(|s| *s != 200 || !self.in_stream))
+    }
+
+    /// The parsed `google.rpc.Status`, when the body held one.
+    pub fn status(&self) -> Option<&Status> {
+        self.status.as_ref()
+    }
+
+    /// The server's message.
+    pub fn message(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| s.message.as_deref())
+    }
+
+    /// Whether the error arrived inside a `200` stream.
+    pub fn in_stream(&self) -> bool {
+        self.in_stream
+    }
+
+    /// The delay the server asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match &self.kind {
+            ErrorKind::RateLimited { retry_after, .. } => *retry_after,
+            _ => self.status.as_ref().and_then(|s| s.details.retry_delay),
+        }
+    }
+}
+
+/// Keeps at most `BODY_EXCERPT` characters of a body, lossily decoded.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT * 4)]);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    truncate(text.to_owned())
+}
+
+fn truncate(mut text: String) -> String {
+    if let Some((i, _)) = text.char_indices().nth(BODY_EXCERPT) {
+        text.truncate(i);
+        text.push('…');
+    }
+    text
+}
+
+/// The classification rules (see the module table).
+fn classify(code: u16, status: Option<&Status>) -> ErrorKind {
+    let grpc = status.and_then(|s| s.status.as_deref()).unwrap_or("");
+    let message = status.and_then(|s| s.message.as_deref()).unwrap_or("");
+    let details = status.map(|s| &s.details);
+    let reason_is = |r: &str| {
+        details.is_some_and(|d| d.error_info.iter().any(|i| i.reason.as_deref() == Some(r)))
+    };
+    if reason_is("API_KEY_INVALID") || message.contains("API key not valid") || code == 401 {
+        return ErrorKind::InvalidApiKey;
+    }
+    match code {
+        400 if grpc == "FAILED_PRECONDITION" => ErrorKind::FailedPrecondition,
+        400 => match parse::token_limit(message) {
+            Some((tokens, limit)) => ErrorKind::PromptTooLong { tokens, limit },
+            None => ErrorKind::InvalidArgument,
+        },
+        403 => ErrorKind::PermissionDenied,
+        404 => ErrorKind::ModelNotFound,
+        429 => rate_limited(message, details),
+        500 => ErrorKind::Internal,
+        502 | 503 => ErrorKind::Unavailable,
+        504 => ErrorKind::DeadlineExceeded,
+        _ if grpc == "RESOURCE_EXHAUSTED" => rate_limited(message, details),
+        _ if grpc == "UNAVAILABLE" => ErrorKind::Unavailable,
+        _ => ErrorKind::Other,
+    }
+}
+
+fn rate_limited(message: &str, details: Option<&Details>) -> ErrorKind {
+    let violations = details
+        .map(|d| d.quota_violations.as_slice())
+        .unwrap_or(&[]);
+    let zero_limit = violations
+        .iter()
+        .any(|v| v.quota_value.as_deref().map(str::trim) == Some("0"))
+        || message.contains("limit: 0,")
+        || message.trim_end().ends_with("limit: 0");
+    if zero_limit {
+        return ErrorKind::NoQuota;
+    }
+    let scope_of = |text: &str| {
+        let t = text.to_ascii_lowercase();
+        if t.contains("perday") || t.contains("per_day") || t.contains("per day") {
+            Some(QuotaScope::PerDay)
+        } else if t.contains("perminute") || t.contains("per_minute") || t.contains("per minute") {
+            Some(QuotaScope::PerMinute)
+        } else {
+            None
+        }
+    };
+    // A per-day violation anywhere wins: a short RetryInfo does not make it clear today.
+    let scopes: Vec<QuotaScope> = violations
+        .iter()
+        .filter_map(|v| {
+            v.quota_id
+                .as_deref()
+                .and_then(scope_of)
+                .or_else(|| v.quota_metric.as_deref().and_then(scope_of))
+        })
+        .collect();
+    let scope = if scopes.contains(&QuotaScope::PerDay) {
+        QuotaScope::PerDay
+    } else if scopes.contains(&QuotaScope::PerMinute) {
+        QuotaScope::PerMinute
+    } else {
+        QuotaScope::Unknown
+    };
+    let retry_after = details
+        .and_then(|d| d.retry_delay)
+        .or_else(|| steadfast::hint::parse_retry_in_text(message));
+    ErrorKind::RateLimited { scope, retry_after }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Gemini {}", self.kind.name().replace('_', " "))?;
+        if let Some(code) = self.code() {
+            write!(f, " ({code}")?;
+            if let Some(grpc) = self.status.as_ref().and_then(|s| s.status.as_deref()) {
+                write!(f, " {grpc}")?;
+            }
+            f.write_str(")")?;
+        }
+        if self.in_stream {
+            f.write_str(" inside the stream")?;
+        }
+        // A per-day quota's RetryInfo is not when it clears: do not suggest it.
+        if let ErrorKind::RateLimited {
+            retry_after: Some(d),
+            scope: QuotaScope::PerMinute | QuotaScope::Unknown,
+        } = &self.kind
+        {
+            write!(f, ", retry after {d:?}")?;
+        }
+        if let ErrorKind::PromptBlocked { reason } = &self.kind {
+            write!(f, ": {reason}")?;
+        }
+        if let ErrorKind::Policy(e) = &self.kind {
+            write!(f, ": {e}")?;
+        }
+        if let Some(m) = self.message() {
+            write!(f, ": {}", m.trim())?;
+        } else if let Some(b) = &self.body_excerpt {
+            write!(f, ": {b}")?;
+        }
+        write!(f, " [{}]", self.kind.advice())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("http_status", &self.http_status)
+            .field("code", &self.code())
+            .field("message", &self.message())
+            .field("in_stream", &self.in_stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Classify for Error {
+    /// The code and the server's delay; terminal for a per-day or zero quota, whatever
+    /// RetryInfo says.
+    fn failure(&self) -> Option<Failure> {
+        let base = match (&self.kind, self.code()) {
+            (ErrorKind::Transport(t), _) => Failure::transport(*t),
+            (
+                ErrorKind::Policy(
+                    steadfast::Error::AttemptTimedOut { .. }
+                    | steadfast::Error::DeadlineExceeded { .. },
+                ),
+                _,
+            ) => Failure::transport(Transport::Timeout),
+            (_, Some(code)) => Failure::status(code),
+            (_, None) => Failure::unknown(),
+        };
+        let failure = base.with_optional_hint(self.retry_after());
+        Some(match self.kind {
+            ErrorKind::RateLimited {
+                scope: QuotaScope::PerDay,
+                ..
+            }
+            | ErrorKind::NoQuota
+            | ErrorKind::Undecodable
+            | ErrorKind::PromptBlocked { .. } => failure.terminal(),
+            _ => failure,
+        })
+    }
+}
+
+/// A policy error (attempt timed out, deadline, breaker open) as a Gemini error, so that
+/// `#[resilient]` functions returning `steadfast_gemini::Error` can use every key.
+impl From<steadfast::Error> for Error {
+    fn from(e: steadfast::Error) -> Self {
+        Error {
+            kind: ErrorKind::Policy(e),
+            http_status: None,
+            status: None,
+            body_excerpt: None,
+            in_stream: false,
+        }
+    }
+}
