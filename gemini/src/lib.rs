@@ -14,6 +14,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod error;
+pub mod sse;
+pub mod types;
 
 pub use error::{
     BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,

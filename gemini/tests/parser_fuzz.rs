@@ -53,3 +53,32 @@ proptest! {
         exercise(429, body.as_bytes());
     }
 }
+
+proptest! {
+    #[test]
+    fn the_sse_parser_never_panics_and_split_points_do_not_matter(
+        body in proptest::collection::vec(prop_oneof![
+            Just(b"data: ".to_vec()), Just(b"\r\n".to_vec()), Just(b"\n".to_vec()), Just(b"\r".to_vec()),
+            Just(b"{\"candidates\":[]}".to_vec()), Just(b":c".to_vec()), Just(b"data".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ], 0..40),
+        split in any::<usize>(),
+    ) {
+        let bytes: Vec<u8> = body.concat();
+        let whole = {
+            let mut p = steadfast_gemini::sse::EventParser::default();
+            let mut events = p.push(&bytes);
+            events.extend(p.finish());
+            events
+        };
+        let at = if bytes.is_empty() { 0 } else { split % bytes.len() };
+        let mut p = steadfast_gemini::sse::EventParser::default();
+        let mut parts = p.push(&bytes[..at]);
+        parts.extend(p.push(&bytes[at..]));
+        parts.extend(p.finish());
+        prop_assert_eq!(&whole, &parts);
+        for event in whole {
+            let _ = steadfast_gemini::sse::decode_chunk(&event);
+        }
+    }
+}
