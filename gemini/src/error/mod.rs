@@ -189,7 +189,11 @@ impl ErrorKind {
 /// `Display` gives the kind, the status, the server's message and the advice; it never contains
 /// a credential (keys travel in a header and are never echoed here).
 #[derive(Clone, PartialEq)]
-pub struct Error {
+pub struct Error(Box<Repr>);
+
+/// Boxed, so that `Result<T, Error>` stays one pointer wide on the success path.
+#[derive(Clone, PartialEq)]
+struct Repr {
     kind: ErrorKind,
     http_status: Option<u16>,
     status: Option<Status>,
@@ -218,51 +222,51 @@ impl Error {
             Some(_) => None,
             None => Some(excerpt(body)),
         };
-        Error {
+        Error(Box::new(Repr {
             kind,
             http_status: Some(http_status),
             status,
             body_excerpt,
             in_stream: false,
-        }
+        }))
     }
 
     /// Classifies an error object that arrived inside a `200` stream (`{"error": {...}}` as one
     /// of the events). The verdict is that of its own code.
     pub fn from_stream_event(event: &[u8]) -> Error {
         let mut e = Error::from_body(200, event);
-        if e.status.as_ref().and_then(|s| s.code).is_none() {
-            e.kind = ErrorKind::Undecodable;
+        if e.0.status.as_ref().and_then(|s| s.code).is_none() {
+            e.0.kind = ErrorKind::Undecodable;
         }
-        e.in_stream = true;
+        e.0.in_stream = true;
         e
     }
 
     /// A failure below HTTP.
     pub fn transport(kind: Transport, context: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Repr {
             kind: ErrorKind::Transport(kind),
             http_status: None,
             status: None,
             body_excerpt: Some(truncate(context.into())),
             in_stream: false,
-        }
+        }))
     }
 
     /// A success status with a body the endpoint does not return.
     pub fn undecodable(http_status: u16, body: &[u8], why: impl fmt::Display) -> Error {
-        Error {
+        Error(Box::new(Repr {
             kind: ErrorKind::Undecodable,
             http_status: Some(http_status),
             status: None,
             body_excerpt: Some(truncate(format!("{why}; body: {}", excerpt(body)))),
             in_stream: false,
-        }
+        }))
     }
 
     /// A prompt blocked by safety filters.
     pub fn prompt_blocked(reason: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Repr {
             kind: ErrorKind::PromptBlocked {
                 reason: reason.into(),
             },
@@ -270,48 +274,52 @@ impl Error {
             status: None,
             body_excerpt: None,
             in_stream: false,
-        }
+        }))
     }
 
     /// What happened.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The HTTP status of the answer (200 for an error inside a stream), if there was one.
     pub fn http_status(&self) -> Option<u16> {
-        self.http_status
+        self.0.http_status
     }
 
     /// The status code that classifies the error: the body's `code`, else the HTTP status.
     pub fn code(&self) -> Option<u16> {
-        self.status
+        self.0
+            .status
             .as_ref()
             .and_then(|s| s.code)
             .filter(|c| (100..=599).contains(c))
-            .or(self.http_status.filter(|s| *s != 200 || !self.in_stream))
+            .or(self
+                .0
+                .http_status
+                .filter(|s| *s != 200 || !self.0.in_stream))
     }
 
     /// The parsed `google.rpc.Status`, when the body held one.
     pub fn status(&self) -> Option<&Status> {
-        self.status.as_ref()
+        self.0.status.as_ref()
     }
 
     /// The server's message.
     pub fn message(&self) -> Option<&str> {
-        self.status.as_ref().and_then(|s| s.message.as_deref())
+        self.0.status.as_ref().and_then(|s| s.message.as_deref())
     }
 
     /// Whether the error arrived inside a `200` stream.
     pub fn in_stream(&self) -> bool {
-        self.in_stream
+        self.0.in_stream
     }
 
     /// The delay the server asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
-        match &self.kind {
+        match &self.0.kind {
             ErrorKind::RateLimited { retry_after, .. } => *retry_after,
-            _ => self.status.as_ref().and_then(|s| s.details.retry_delay),
+            _ => self.0.status.as_ref().and_then(|s| s.details.retry_delay),
         }
     }
 }
@@ -410,48 +418,48 @@ fn rate_limited(message: &str, details: Option<&Details>) -> ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Gemini {}", self.kind.name().replace('_', " "))?;
+        write!(f, "Gemini {}", self.0.kind.name().replace('_', " "))?;
         if let Some(code) = self.code() {
             write!(f, " ({code}")?;
-            if let Some(grpc) = self.status.as_ref().and_then(|s| s.status.as_deref()) {
+            if let Some(grpc) = self.0.status.as_ref().and_then(|s| s.status.as_deref()) {
                 write!(f, " {grpc}")?;
             }
             f.write_str(")")?;
         }
-        if self.in_stream {
+        if self.0.in_stream {
             f.write_str(" inside the stream")?;
         }
         // A per-day quota's RetryInfo is not when it clears: do not suggest it.
         if let ErrorKind::RateLimited {
             retry_after: Some(d),
             scope: QuotaScope::PerMinute | QuotaScope::Unknown,
-        } = &self.kind
+        } = &self.0.kind
         {
             write!(f, ", retry after {d:?}")?;
         }
-        if let ErrorKind::PromptBlocked { reason } = &self.kind {
+        if let ErrorKind::PromptBlocked { reason } = &self.0.kind {
             write!(f, ": {reason}")?;
         }
-        if let ErrorKind::Policy(e) = &self.kind {
+        if let ErrorKind::Policy(e) = &self.0.kind {
             write!(f, ": {e}")?;
         }
         if let Some(m) = self.message() {
             write!(f, ": {}", m.trim())?;
-        } else if let Some(b) = &self.body_excerpt {
+        } else if let Some(b) = &self.0.body_excerpt {
             write!(f, ": {b}")?;
         }
-        write!(f, " [{}]", self.kind.advice())
+        write!(f, " [{}]", self.0.kind.advice())
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("http_status", &self.http_status)
+            .field("kind", &self.0.kind)
+            .field("http_status", &self.0.http_status)
             .field("code", &self.code())
             .field("message", &self.message())
-            .field("in_stream", &self.in_stream)
+            .field("in_stream", &self.0.in_stream)
             .finish_non_exhaustive()
     }
 }
@@ -462,7 +470,7 @@ impl Classify for Error {
     /// The code and the server's delay; terminal for a per-day or zero quota, whatever
     /// RetryInfo says.
     fn failure(&self) -> Option<Failure> {
-        let base = match (&self.kind, self.code()) {
+        let base = match (&self.0.kind, self.code()) {
             (ErrorKind::Transport(t), _) => Failure::transport(*t),
             (
                 ErrorKind::Policy(
@@ -475,7 +483,7 @@ impl Classify for Error {
             (_, None) => Failure::unknown(),
         };
         let failure = base.with_optional_hint(self.retry_after());
-        Some(match self.kind {
+        Some(match self.0.kind {
             ErrorKind::RateLimited {
                 scope: QuotaScope::PerDay,
                 ..
@@ -492,12 +500,12 @@ impl Classify for Error {
 /// `#[resilient]` functions returning `steadfast_gemini::Error` can use every key.
 impl From<steadfast::Error> for Error {
     fn from(e: steadfast::Error) -> Self {
-        Error {
+        Error(Box::new(Repr {
             kind: ErrorKind::Policy(e),
             http_status: None,
             status: None,
             body_excerpt: None,
             in_stream: false,
-        }
+        }))
     }
 }
