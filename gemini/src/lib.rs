@@ -13,10 +13,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod client;
+pub mod endpoints;
 mod error;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 pub mod sse;
 pub mod types;
 
+pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{
     BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,
     QuotaViolation, Status,

@@ -103,6 +103,8 @@ pub enum ErrorKind {
         /// The block reason, as the API names it.
         reason: String,
     },
+    /// The client is misconfigured (no API key, a bad base URL); nothing was sent.
+    Configuration,
     /// The client's own policy stopped the call (attempt timed out, deadline, breaker open, a
     /// server delay longer than allowed).
     Policy(steadfast::Error),
@@ -137,6 +139,7 @@ impl ErrorKind {
             ErrorKind::Undecodable => "undecodable",
             ErrorKind::PromptBlocked { .. } => "prompt_blocked",
             ErrorKind::Policy(_) => "policy",
+            ErrorKind::Configuration => "configuration",
             ErrorKind::Other => "other",
         }
     }
@@ -179,6 +182,7 @@ impl ErrorKind {
             ErrorKind::Policy(_) => {
                 "the client's resilience policy stopped the call; see why above"
             }
+            ErrorKind::Configuration => "fix the client's configuration",
             ErrorKind::Other => "unexpected status; see the message",
         }
     }
@@ -249,6 +253,17 @@ impl Error {
             http_status: None,
             status: None,
             body_excerpt: Some(truncate(context.into())),
+            in_stream: false,
+        }))
+    }
+
+    /// An error of `kind` with a message of the client's own (no server status).
+    pub(crate) fn with_kind(kind: ErrorKind, message: String) -> Error {
+        Error(Box::new(Repr {
+            kind,
+            http_status: None,
+            status: None,
+            body_excerpt: Some(truncate(message)),
             in_stream: false,
         }))
     }
@@ -490,6 +505,7 @@ impl Classify for Error {
             }
             | ErrorKind::NoQuota
             | ErrorKind::Undecodable
+            | ErrorKind::Configuration
             | ErrorKind::PromptBlocked { .. } => failure.terminal(),
             _ => failure,
         })

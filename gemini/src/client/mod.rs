@@ -1,0 +1,245 @@
+//! The client: keys, base URL, timeouts, and the one place where requests are sent.
+//!
+//! The API key travels only in the `x-goog-api-key` header, never in a URL. [`ApiKey`] keeps it
+//! out of `Debug`, `Display`, errors and logs; nothing in this crate prints it.
+
+use crate::Error;
+use crate::error::ErrorKind;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use steadfast::classify::{Classify, Transport};
+
+/// The production endpoint.
+pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
+/// An API key. Its `Debug` and `Display` print `ApiKey(****)` and the last four characters at
+/// most, so a key never reaches a log line by accident.
+///
+/// ```
+/// let key = steadfast_gemini::ApiKey::new("example-not-a-real-key-1234");
+/// assert_eq!(format!("{key:?}"), "ApiKey(****1234)");
+/// assert!(!format!("{key}").contains("not-a-real"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ApiKey(Arc<str>);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl AsRef<str>) -> Self {
+        ApiKey(Arc::from(key.as_ref().trim()))
+    }
+
+    /// The key itself, for the request header only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A label safe to log: the last four characters, when the key is long enough that they do
+    /// not give it away.
+    pub fn label(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        if chars.len() >= 16 {
+            format!(
+                "****{}",
+                chars[chars.len() - 4..].iter().collect::<String>()
+            )
+        } else {
+            "****".to_owned()
+        }
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({})", self.label())
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// A Gemini client; cheap to clone (one `Arc`), safe to share between tasks.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), steadfast_gemini::Error> {
+/// let client = steadfast_gemini::Client::from_env()?; // GEMINI_API_KEY
+/// let text = client.generate("gemini-2.5-flash", "Say hi").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
+    pub(crate) keys: Vec<ApiKey>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .field("keys", &self.inner.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    keys: Vec<ApiKey>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            keys: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Adds a key (several form a pool).
+    pub fn key(mut self, key: impl AsRef<str>) -> Self {
+        self.keys.push(ApiKey::new(key));
+        self
+    }
+
+    /// The server to talk to (the local simulator in tests); no trailing slash needed.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// How long to wait for a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one request may take in all (default 120 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Builds the client; fails without a key or with an unusable base URL.
+    pub fn build(self) -> Result<Client, Error> {
+        if self.keys.iter().all(|k| k.expose().is_empty()) {
+            return Err(Error::configuration(
+                "no API key: set GEMINI_API_KEY or pass one with ClientBuilder::key",
+            ));
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(Error::configuration(format!(
+                "base URL `{}` must start with http:// or https://",
+                self.base_url
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .build()
+            .map_err(|e| Error::configuration(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url: self.base_url,
+                keys: self
+                    .keys
+                    .into_iter()
+                    .filter(|k| !k.expose().is_empty())
+                    .collect(),
+            }),
+        })
+    }
+}
+
+impl Client {
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client with the key in `GEMINI_API_KEY`; a clear error when it is unset or empty.
+    pub fn from_env() -> Result<Client, Error> {
+        match std::env::var("GEMINI_API_KEY") {
+            Ok(key) if !key.trim().is_empty() => Client::builder().key(key).build(),
+            _ => Err(Error::configuration(
+                "GEMINI_API_KEY is not set: export it, or build the client with ClientBuilder::key",
+            )),
+        }
+    }
+
+    /// The keys, redacted.
+    pub fn keys(&self) -> &[ApiKey] {
+        &self.inner.keys
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The full URL of a path under `/v1beta/`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}/v1beta/{}", self.inner.base_url, path)
+    }
+
+    /// Sends a request with `key`; returns the status and body of a success, or the classified
+    /// error. The URL never carries the key.
+    pub(crate) async fn send(
+        &self,
+        key: &ApiKey,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<reqwest::Response, Error> {
+        let mut request = self
+            .inner
+            .http
+            .request(method, url)
+            .header("x-goog-api-key", key.expose());
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        Err(Error::from_body(status.as_u16(), &bytes))
+    }
+}
+
+/// A reqwest failure as a transport error, without the URL (which holds no key, but the text
+/// should not depend on that staying true).
+pub(crate) fn transport_error(e: reqwest::Error) -> Error {
+    let kind = match e.failure().and_then(|f| f.transport_kind()) {
+        Some(t) => t,
+        None => Transport::Other,
+    };
+    Error::transport(kind, e.without_url().to_string())
+}
+
+impl Error {
+    /// A configuration problem found before any request.
+    pub(crate) fn configuration(message: impl Into<String>) -> Error {
+        Error::with_kind(ErrorKind::Configuration, message.into())
+    }
+}

@@ -1,0 +1,284 @@
+//! The typed endpoints of the v1beta API.
+//!
+//! | method | endpoint |
+//! | --- | --- |
+//! | [`Client::generate_content`], [`Client::generate`] | `POST models/{model}:generateContent` |
+//! | [`Client::stream_generate_content`] | `POST models/{model}:streamGenerateContent?alt=sse` |
+//! | [`Client::count_tokens`] | `POST models/{model}:countTokens` |
+//! | [`Client::embed_content`] | `POST models/{model}:embedContent` |
+//! | [`Client::batch_embed_contents`] | `POST models/{model}:batchEmbedContents` |
+//! | [`Client::get_model`] | `GET models/{model}` |
+//! | [`Client::list_models`] | `GET models` (every page, as a stream) |
+//!
+//! Model names may be given with or without the `models/` prefix.
+
+use crate::client::{ApiKey, transport_error};
+use crate::sse::{EventParser, decode_chunk};
+use crate::types::*;
+use crate::{Client, Error};
+use futures_util::{Stream, StreamExt, stream};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+
+/// `gemini-2.5-flash` or `models/gemini-2.5-flash` → `models/gemini-2.5-flash`, refusing names
+/// that would change the path.
+pub(crate) fn model_path(model: &str) -> Result<String, Error> {
+    let name = model.strip_prefix("models/").unwrap_or(model);
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if !valid {
+        return Err(Error::configuration(format!(
+            "`{model}` is not a model name: use letters, digits, '-', '.' and '_' (for example \"gemini-2.5-flash\")"
+        )));
+    }
+    Ok(format!("models/{name}"))
+}
+
+impl Client {
+    /// The key to send with the next request.
+    pub(crate) fn current_key(&self) -> &ApiKey {
+        // `build` refuses a client without a key.
+        &self.inner.keys[0]
+    }
+
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Req>,
+    ) -> Result<Resp, Error> {
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| Error::configuration(format!("cannot encode the request: {e}")))?;
+        let response = self
+            .send(self.current_key(), method, &self.url(path), body)
+            .await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::undecodable(status, &bytes, e))
+    }
+
+    /// `generateContent`. A prompt blocked by safety filters is an error
+    /// ([`ErrorKind::PromptBlocked`](crate::ErrorKind::PromptBlocked)).
+    pub async fn generate_content(
+        &self,
+        model: &str,
+        request: &GenerateContentRequest,
+    ) -> Result<GenerateContentResponse, Error> {
+        let path = format!("{}:generateContent", model_path(model)?);
+        let response: GenerateContentResponse = self
+            .call(reqwest::Method::POST, &path, Some(request))
+            .await?;
+        match response.block_reason() {
+            Some(reason) if response.candidates.is_empty() => {
+                Err(Error::prompt_blocked(reason.as_str()))
+            }
+            _ => Ok(response),
+        }
+    }
+
+    /// The common case: one prompt in, the answer's text out.
+    pub async fn generate(&self, model: &str, prompt: &str) -> Result<String, Error> {
+        self.generate_content(model, &GenerateContentRequest::prompt(prompt))
+            .await
+            .map(|r| r.text())
+    }
+
+    /// `countTokens`, for contents or a whole generate request.
+    pub async fn count_tokens(
+        &self,
+        model: &str,
+        request: &CountTokensRequest,
+    ) -> Result<CountTokensResponse, Error> {
+        let path = format!("{}:countTokens", model_path(model)?);
+        self.call(reqwest::Method::POST, &path, Some(request)).await
+    }
+
+    /// `embedContent`.
+    pub async fn embed_content(
+        &self,
+        model: &str,
+        request: &EmbedContentRequest,
+    ) -> Result<EmbedContentResponse, Error> {
+        let path = format!("{}:embedContent", model_path(model)?);
+        self.call(reqwest::Method::POST, &path, Some(request)).await
+    }
+
+    /// `batchEmbedContents`. Requests without a model get this one.
+    pub async fn batch_embed_contents(
+        &self,
+        model: &str,
+        request: &BatchEmbedContentsRequest,
+    ) -> Result<BatchEmbedContentsResponse, Error> {
+        let model = model_path(model)?;
+        let mut request = request.clone();
+        for r in &mut request.requests {
+            r.model.get_or_insert_with(|| model.clone());
+        }
+        let path = format!("{model}:batchEmbedContents");
+        self.call(reqwest::Method::POST, &path, Some(&request))
+            .await
+    }
+
+    /// `models.get`.
+    pub async fn get_model(&self, model: &str) -> Result<Model, Error> {
+        let path = model_path(model)?;
+        self.call::<(), _>(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `models.list`: every model, page after page, as a stream. An error ends the stream.
+    pub fn list_models(&self) -> impl Stream<Item = Result<Model, Error>> + Send + '_ {
+        struct Pages {
+            buffered: VecDeque<Model>,
+            next: Option<String>,
+            done: bool,
+        }
+        let start = Pages {
+            buffered: VecDeque::new(),
+            next: None,
+            done: false,
+        };
+        stream::unfold(start, move |mut pages| async move {
+            loop {
+                if let Some(model) = pages.buffered.pop_front() {
+                    return Some((Ok(model), pages));
+                }
+                if pages.done {
+                    return None;
+                }
+                let path = match &pages.next {
+                    Some(token) => format!("models?pageSize=50&pageToken={}", encode(token)),
+                    None => "models?pageSize=50".to_owned(),
+                };
+                match self
+                    .call::<(), ListModelsResponse>(reqwest::Method::GET, &path, None)
+                    .await
+                {
+                    Ok(page) => {
+                        pages.buffered.extend(page.models);
+                        pages.next = page.next_page_token.filter(|t| !t.is_empty());
+                        pages.done = pages.next.is_none();
+                    }
+                    Err(e) => {
+                        pages.done = true;
+                        return Some((Err(e), pages));
+                    }
+                }
+            }
+        })
+    }
+
+    /// `streamGenerateContent` with `alt=sse`: the answer as it is generated.
+    ///
+    /// The outer `Result` is the request: it fails as a whole (and may be retried) before any
+    /// chunk exists. Each item is then a chunk, or the error that ended the stream (an error
+    /// object inside the stream, a broken connection, an undecodable event); nothing follows an
+    /// error. A final chunk that carries only a finish reason is delivered like any other.
+    pub async fn stream_generate_content(
+        &self,
+        model: &str,
+        request: &GenerateContentRequest,
+    ) -> Result<impl Stream<Item = Result<GenerateContentResponse, Error>> + Send + use<>, Error>
+    {
+        let path = format!("{}:streamGenerateContent?alt=sse", model_path(model)?);
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Error::configuration(format!("cannot encode the request: {e}")))?;
+        let response = self
+            .send(
+                self.current_key(),
+                reqwest::Method::POST,
+                &self.url(&path),
+                Some(body),
+            )
+            .await?;
+        Ok(chunks(response.bytes_stream()))
+    }
+}
+
+/// The chunks of an SSE body.
+fn chunks<B>(bytes: B) -> impl Stream<Item = Result<GenerateContentResponse, Error>> + Send
+where
+    B: Stream<Item = Result<bytes_crate::Bytes, reqwest::Error>> + Send + Unpin,
+{
+    struct State<B> {
+        bytes: B,
+        parser: EventParser,
+        pending: VecDeque<String>,
+        ended: bool,
+    }
+    let state = State {
+        bytes,
+        parser: EventParser::default(),
+        pending: VecDeque::new(),
+        ended: false,
+    };
+    stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(event) = s.pending.pop_front() {
+                let chunk = decode_chunk(&event);
+                if chunk.is_err() {
+                    // Nothing follows an error.
+                    s.pending.clear();
+                    s.ended = true;
+                }
+                return Some((chunk, s));
+            }
+            if s.ended {
+                return None;
+            }
+            match s.bytes.next().await {
+                Some(Ok(bytes)) => s.pending.extend(s.parser.push(&bytes)),
+                Some(Err(e)) => {
+                    s.ended = true;
+                    return Some((Err(transport_error(e)), s));
+                }
+                None => {
+                    s.ended = true;
+                    s.pending.extend(s.parser.finish());
+                }
+            }
+        }
+    })
+}
+
+/// Percent-encodes a page token for the query string.
+fn encode(token: &str) -> String {
+    token
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_are_normalised_and_checked() {
+        assert_eq!(
+            model_path("gemini-2.5-flash").unwrap(),
+            "models/gemini-2.5-flash"
+        );
+        assert_eq!(
+            model_path("models/gemini-2.5-flash").unwrap(),
+            "models/gemini-2.5-flash"
+        );
+        for bad in ["", "a/b", "../x", "a b", "models/", "x?key=1"] {
+            assert!(model_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_tokens_are_encoded() {
+        assert_eq!(encode("a+b/c="), "a%2Bb%2Fc%3D");
+    }
+}

@@ -1,0 +1,450 @@
+//! End to end against the local simulator: every endpoint and every error kind the simulator can
+//! produce. Real sockets, so these run on the real clock with millisecond delays.
+
+#![cfg(feature = "simulator")]
+#![allow(clippy::unwrap_used)]
+
+use futures_util::StreamExt;
+use std::time::Duration;
+use steadfast_gemini::simulator::{Faults, SIM_KEY, SimModel, Simulator, SimulatorConfig};
+use steadfast_gemini::types::*;
+use steadfast_gemini::{Client, ErrorKind, QuotaScope};
+
+async fn start(config: SimulatorConfig) -> (Simulator, Client) {
+    let sim = Simulator::start(config).await.unwrap();
+    let client = sim.client().unwrap();
+    (sim, client)
+}
+
+fn with_model(model: SimModel) -> SimulatorConfig {
+    let mut config = SimulatorConfig::default();
+    config.models.insert(0, model);
+    config
+}
+
+#[tokio::test]
+async fn generate_returns_deterministic_text_and_is_counted() {
+    let (sim, client) = start(SimulatorConfig::default()).await;
+    let a = client
+        .generate("gemini-2.5-flash", "What is Rust?")
+        .await
+        .unwrap();
+    let b = client
+        .generate("models/gemini-2.5-flash", "What is Rust?")
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert!(a.contains("What is Rust?"));
+    let stats = sim.stats();
+    assert_eq!(stats.requests, 2);
+    assert_eq!(stats.by_key[SIM_KEY], 2);
+    assert_eq!(stats.by_model["gemini-2.5-flash"], 2);
+    let full = client
+        .generate_content(
+            "gemini-2.5-flash",
+            &GenerateContentRequest::prompt("one two three"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(full.candidates[0].finish_reason, Some(FinishReason::Stop));
+    assert_eq!(full.usage_metadata.unwrap().prompt_token_count, Some(3));
+    assert_eq!(full.model_version.as_deref(), Some("gemini-2.5-flash"));
+}
+
+#[tokio::test]
+async fn count_tokens_takes_contents_or_a_whole_request() {
+    let (_sim, client) = start(SimulatorConfig::default()).await;
+    let by_contents = CountTokensRequest {
+        contents: vec![Content::user("a b c d")],
+        ..Default::default()
+    };
+    assert_eq!(
+        client
+            .count_tokens("gemini-2.5-flash", &by_contents)
+            .await
+            .unwrap()
+            .total_tokens,
+        4
+    );
+    let mut request = GenerateContentRequest::prompt("a b");
+    request.system_instruction = Some(Content::system("be brief"));
+    let whole = CountTokensRequest {
+        generate_content_request: Some(GenerateContentRequestWithModel {
+            model: "models/gemini-2.5-flash".into(),
+            request,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        client
+            .count_tokens("gemini-2.5-flash", &whole)
+            .await
+            .unwrap()
+            .total_tokens,
+        4
+    );
+}
+
+#[tokio::test]
+async fn embeddings_single_and_batched() {
+    let (_sim, client) = start(SimulatorConfig::default()).await;
+    let one = EmbedContentRequest {
+        content: Content::user("hello"),
+        ..Default::default()
+    };
+    let single = client
+        .embed_content("text-embedding-004", &one)
+        .await
+        .unwrap();
+    assert_eq!(single.embedding.values.len(), 8);
+    let batch = BatchEmbedContentsRequest {
+        requests: vec![
+            one.clone(),
+            EmbedContentRequest {
+                content: Content::user("bye"),
+                ..Default::default()
+            },
+        ],
+    };
+    let many = client
+        .batch_embed_contents("text-embedding-004", &batch)
+        .await
+        .unwrap();
+    assert_eq!(many.embeddings.len(), 2);
+    assert_eq!(many.embeddings[0], single.embedding);
+}
+
+#[tokio::test]
+async fn models_get_and_list_every_page() {
+    let (_sim, client) = start(SimulatorConfig::default()).await;
+    let model = client.get_model("gemini-2.5-pro").await.unwrap();
+    assert_eq!(model.name, "models/gemini-2.5-pro");
+    assert_eq!(model.input_token_limit, Some(1_048_576));
+    // Four models, two per page: the stream follows the page tokens.
+    let names: Vec<String> = client
+        .list_models()
+        .map(|m| m.unwrap().name)
+        .collect()
+        .await;
+    assert_eq!(
+        names,
+        [
+            "models/gemini-2.5-flash",
+            "models/gemini-2.5-pro",
+            "models/gemini-2.0-flash",
+            "models/text-embedding-004"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stream_delivers_the_answer_in_chunks_and_a_final_finish_reason() {
+    let (_sim, client) = start(SimulatorConfig::default()).await;
+    let whole = client
+        .generate("gemini-2.5-flash", "stream this answer please")
+        .await
+        .unwrap();
+    let stream = client
+        .stream_generate_content(
+            "gemini-2.5-flash",
+            &GenerateContentRequest::prompt("stream this answer please"),
+        )
+        .await
+        .unwrap();
+    let chunks: Vec<_> = stream.collect().await;
+    assert!(chunks.len() >= 3, "{}", chunks.len());
+    let chunks: Vec<GenerateContentResponse> = chunks.into_iter().map(Result::unwrap).collect();
+    let text: String = chunks.iter().map(GenerateContentResponse::text).collect();
+    assert_eq!(text, whole);
+    let last = chunks.last().unwrap();
+    assert_eq!(last.candidates[0].finish_reason, Some(FinishReason::Stop));
+    assert!(last.candidates[0].content.is_none());
+}
+
+#[tokio::test]
+async fn an_error_inside_the_stream_ends_it_after_the_chunks_already_sent() {
+    let config = SimulatorConfig {
+        faults: Faults {
+            stream_error: 1.0,
+            ..Faults::default()
+        },
+        ..SimulatorConfig::default()
+    };
+    let (_sim, client) = start(config).await;
+    let stream = client
+        .stream_generate_content(
+            "gemini-2.5-flash",
+            &GenerateContentRequest::prompt("a b c d e f"),
+        )
+        .await
+        .unwrap();
+    let items: Vec<_> = stream.collect().await;
+    assert_eq!(items.len(), 2, "one chunk, then the error, then nothing");
+    assert!(items[0].is_ok());
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Unavailable);
+    assert!(e.in_stream());
+}
+
+#[tokio::test]
+async fn unknown_key_unknown_model_and_missing_key() {
+    let (sim, _client) = start(SimulatorConfig::default()).await;
+    let wrong = Client::builder()
+        .base_url(sim.base_url())
+        .key("not-a-known-key-00000000")
+        .build()
+        .unwrap();
+    assert_eq!(
+        *wrong
+            .generate("gemini-2.5-flash", "hi")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidApiKey
+    );
+    let client = sim.client().unwrap();
+    assert_eq!(
+        *client
+            .generate("gemini-pro", "hi")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::ModelNotFound
+    );
+    // The client always sends a key; a bare request shows the simulator's answer without one.
+    let bare = reqwest::Client::new()
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash:generateContent",
+            sim.base_url()
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 403);
+    let e = steadfast_gemini::Error::from_body(403, &bare.bytes().await.unwrap());
+    assert_eq!(*e.kind(), ErrorKind::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_prompt_over_the_input_limit_is_prompt_too_long_with_its_numbers() {
+    let (_sim, client) = start(with_model(SimModel {
+        input_token_limit: 5,
+        ..SimModel::new("tiny")
+    }))
+    .await;
+    let e = client
+        .generate("tiny", "one two three four five six seven")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::PromptTooLong {
+            tokens: Some(7),
+            limit: Some(5)
+        }
+    );
+}
+
+#[tokio::test]
+async fn quotas_per_minute_per_day_and_zero() {
+    let (sim, client) = start(with_model(SimModel {
+        rpm: Some(2),
+        ..SimModel::new("rpm2")
+    }))
+    .await;
+    client.generate("rpm2", "a").await.unwrap();
+    client.generate("rpm2", "b").await.unwrap();
+    let e = client.generate("rpm2", "c").await.unwrap_err();
+    let ErrorKind::RateLimited {
+        scope: QuotaScope::PerMinute,
+        retry_after: Some(wait),
+    } = e.kind().clone()
+    else {
+        panic!("{e}")
+    };
+    assert!(
+        wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+    assert_eq!(sim.stats().rate_limited, 1);
+
+    let (_sim, client) = start(with_model(SimModel {
+        rpd: Some(1),
+        ..SimModel::new("rpd1")
+    }))
+    .await;
+    client.generate("rpd1", "a").await.unwrap();
+    let e = client.generate("rpd1", "b").await.unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::RateLimited {
+                scope: QuotaScope::PerDay,
+                retry_after: Some(_)
+            }
+        ),
+        "{e}"
+    );
+
+    let (_sim, client) = start(with_model(SimModel {
+        tpm: Some(5),
+        ..SimModel::new("tpm5")
+    }))
+    .await;
+    client.generate("tpm5", "a b c").await.unwrap();
+    let e = client.generate("tpm5", "d e f").await.unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::RateLimited {
+                scope: QuotaScope::PerMinute,
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    let (_sim, client) = start(with_model(SimModel {
+        rpd: Some(0),
+        ..SimModel::new("nope")
+    }))
+    .await;
+    assert_eq!(
+        *client.generate("nope", "a").await.unwrap_err().kind(),
+        ErrorKind::NoQuota
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_are_classified() {
+    let fault = |faults: Faults| SimulatorConfig {
+        faults,
+        ..SimulatorConfig::default()
+    };
+    let (_s, client) = start(fault(Faults {
+        internal: 1.0,
+        ..Faults::default()
+    }))
+    .await;
+    assert_eq!(
+        *client
+            .generate("gemini-2.5-flash", "a")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Internal
+    );
+    let (_s, client) = start(fault(Faults {
+        overloaded: 1.0,
+        ..Faults::default()
+    }))
+    .await;
+    assert_eq!(
+        *client
+            .generate("gemini-2.5-flash", "a")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Unavailable
+    );
+    let (_s, client) = start(fault(Faults {
+        garbage: 1.0,
+        ..Faults::default()
+    }))
+    .await;
+    assert_eq!(
+        *client
+            .generate("gemini-2.5-flash", "a")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Undecodable
+    );
+    let (_s, client) = start(fault(Faults {
+        dropped: 1.0,
+        ..Faults::default()
+    }))
+    .await;
+    assert!(matches!(
+        client
+            .generate("gemini-2.5-flash", "a")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Transport(_)
+    ));
+    let (sim, _) = start(fault(Faults {
+        slow: 1.0,
+        slow_by: Duration::from_secs(5),
+        ..Faults::default()
+    }))
+    .await;
+    let impatient = Client::builder()
+        .base_url(sim.base_url())
+        .key(SIM_KEY)
+        .request_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert_eq!(
+        *impatient
+            .generate("gemini-2.5-flash", "a")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Transport(steadfast::classify::Transport::Timeout)
+    );
+    let mut overloaded = SimModel::new("busy");
+    overloaded.overloaded = true;
+    let (_s, client) = start(with_model(overloaded)).await;
+    assert_eq!(
+        *client.generate("busy", "a").await.unwrap_err().kind(),
+        ErrorKind::Unavailable
+    );
+}
+
+#[tokio::test]
+async fn fault_draws_are_deterministic_for_a_seed() {
+    let run = || async {
+        let c = SimulatorConfig {
+            faults: Faults {
+                internal: 0.3,
+                overloaded: 0.3,
+                ..Faults::default()
+            },
+            seed: 42,
+            ..SimulatorConfig::default()
+        };
+        let (_s, client) = start(c).await;
+        let mut kinds = Vec::new();
+        for i in 0..20 {
+            kinds.push(
+                client
+                    .generate("gemini-2.5-flash", &format!("q{i}"))
+                    .await
+                    .map_err(|e| e.kind().name())
+                    .err(),
+            );
+        }
+        kinds
+    };
+    let first = run().await;
+    assert_eq!(first, run().await);
+    assert!(first.iter().any(Option::is_some) && first.iter().any(Option::is_none));
+}
+
+#[tokio::test]
+async fn misconfiguration_is_a_clear_error_before_sending() {
+    let e = Client::builder().build().unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Configuration);
+    assert!(e.to_string().contains("GEMINI_API_KEY"), "{e}");
+    let e = Client::builder()
+        .key("k")
+        .base_url("ftp://x")
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("http://"), "{e}");
+    let (_s, client) = start(SimulatorConfig::default()).await;
+    let e = client.generate("../../etc", "a").await.unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Configuration);
+}
