@@ -1,0 +1,115 @@
+//! The API key never appears in a log line, an error message, a URL or a `Debug` output, even in
+//! a run full of faults.
+
+#![cfg(feature = "simulator")]
+#![allow(clippy::unwrap_used)]
+
+use futures_util::StreamExt;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use steadfast_gemini::Client;
+use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
+use steadfast_gemini::types::GenerateContentRequest;
+
+const SECRET: &str = "sim-secret-key-DO-NOT-LEAK-7Qx9-000";
+
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_appears_nowhere() {
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_global_default(subscriber);
+
+    let config = SimulatorConfig {
+        keys: vec![SECRET.to_owned()],
+        models: vec![SimModel {
+            rpm: Some(5),
+            input_token_limit: 50,
+            ..SimModel::new("gemini-2.5-flash")
+        }],
+        faults: Faults {
+            internal: 0.15,
+            overloaded: 0.15,
+            dropped: 0.1,
+            garbage: 0.1,
+            stream_error: 0.3,
+            slow: 0.1,
+            slow_by: Duration::from_millis(300),
+        },
+        seed: 7,
+        ..SimulatorConfig::default()
+    };
+    let sim = Simulator::start(config).await.unwrap();
+    let client = Client::builder()
+        .base_url(sim.base_url())
+        .key(SECRET)
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let mut seen = vec![
+        format!("{client:?}"),
+        format!("{:?}", client.keys()),
+        format!("{}", client.keys()[0]),
+    ];
+    for i in 0..30 {
+        let prompt = if i % 7 == 0 {
+            "word ".repeat(60)
+        } else {
+            format!("question {i}")
+        };
+        match client.generate("gemini-2.5-flash", &prompt).await {
+            Ok(text) => seen.push(text),
+            Err(e) => seen.extend([e.to_string(), format!("{e:?}")]),
+        }
+        match client
+            .stream_generate_content("gemini-2.5-flash", &GenerateContentRequest::prompt("s t r"))
+            .await
+        {
+            Ok(stream) => {
+                for item in stream.collect::<Vec<_>>().await {
+                    if let Err(e) = item {
+                        seen.extend([e.to_string(), format!("{e:?}")]);
+                    }
+                }
+            }
+            Err(e) => seen.extend([e.to_string(), format!("{e:?}")]),
+        }
+    }
+    let wrong = Client::builder()
+        .base_url(sim.base_url())
+        .key(format!("{SECRET}-wrong"))
+        .build()
+        .unwrap();
+    let e = wrong.generate("gemini-2.5-flash", "x").await.unwrap_err();
+    seen.extend([e.to_string(), format!("{e:?}")]);
+
+    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    assert!(!logs.is_empty(), "the run produced log lines to check");
+    let errors = seen.iter().filter(|s| s.starts_with("Gemini ")).count();
+    assert!(errors >= 10, "the run produced errors to check: {errors}");
+    // No part of the key long enough to identify it: its first 12 characters, or the whole.
+    for needle in [SECRET, &SECRET[..12], &SECRET[8..20]] {
+        assert!(!logs.contains(needle), "key in logs");
+        for s in &seen {
+            assert!(!s.contains(needle), "key in: {s}");
+        }
+    }
+}
