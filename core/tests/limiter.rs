@@ -169,3 +169,19 @@ fn a_name_gives_every_caller_the_same_limiter() {
         "{msg}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_daily_quota_alone_is_spent_at_any_pace_then_waits_for_the_window() {
+    let limiter = RateLimit::builder().per_day(3).build().unwrap();
+    for _ in 0..3 {
+        assert_eq!(limiter.try_acquire(1), Ok(()), "not spread over the day");
+    }
+    let wait = limiter.try_acquire(1).unwrap_err().retry_after().unwrap();
+    assert_eq!(wait, Duration::from_secs(86_400));
+    let hourly = RateLimit::builder().per_hour(2).per_day(3).build().unwrap();
+    assert!(hourly.try_acquire(1).is_ok() && hourly.try_acquire(1).is_ok());
+    assert_eq!(
+        hourly.try_acquire(1).unwrap_err().retry_after(),
+        Some(Duration::from_secs(3600))
+    );
+}

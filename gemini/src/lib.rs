@@ -16,6 +16,7 @@
 mod client;
 pub mod endpoints;
 mod error;
+mod policy;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod sse;
@@ -26,3 +27,4 @@ pub use error::{
     BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,
     QuotaViolation, Status,
 };
+pub use policy::{ClientPolicy, ModelLimits};

@@ -8,9 +8,9 @@ use futures_util::StreamExt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use steadfast_gemini::Client;
 use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::types::GenerateContentRequest;
+use steadfast_gemini::{Client, ClientPolicy};
 
 const SECRET: &str = "sim-secret-key-DO-NOT-LEAK-7Qx9-000";
 
@@ -62,6 +62,12 @@ async fn the_key_appears_nowhere() {
         .base_url(sim.base_url())
         .key(SECRET)
         .request_timeout(Duration::from_millis(200))
+        .policy(
+            ClientPolicy::default()
+                .base_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(5))
+                .max_hint(Duration::from_millis(1)),
+        )
         .build()
         .unwrap();
     let mut seen = vec![
@@ -96,6 +102,7 @@ async fn the_key_appears_nowhere() {
     let wrong = Client::builder()
         .base_url(sim.base_url())
         .key(format!("{SECRET}-wrong"))
+        .policy(ClientPolicy::off())
         .build()
         .unwrap();
     let e = wrong.generate("gemini-2.5-flash", "x").await.unwrap_err();

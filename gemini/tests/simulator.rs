@@ -1,5 +1,6 @@
 //! End to end against the local simulator: every endpoint and every error kind the simulator can
-//! produce. Real sockets, so these run on the real clock with millisecond delays.
+//! produce, with the client policy off so that each answer is seen as the server sent it. Real
+//! sockets, so these run on the real clock with millisecond delays.
 
 #![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
@@ -8,11 +9,11 @@ use futures_util::StreamExt;
 use std::time::Duration;
 use steadfast_gemini::simulator::{Faults, SIM_KEY, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::types::*;
-use steadfast_gemini::{Client, ErrorKind, QuotaScope};
+use steadfast_gemini::{Client, ClientPolicy, ErrorKind, QuotaScope};
 
 async fn start(config: SimulatorConfig) -> (Simulator, Client) {
     let sim = Simulator::start(config).await.unwrap();
-    let client = sim.client().unwrap();
+    let client = sim.client_with(ClientPolicy::off()).unwrap();
     (sim, client)
 }
 
@@ -192,6 +193,7 @@ async fn unknown_key_unknown_model_and_missing_key() {
     let wrong = Client::builder()
         .base_url(sim.base_url())
         .key("not-a-known-key-00000000")
+        .policy(ClientPolicy::off())
         .build()
         .unwrap();
     assert_eq!(
@@ -384,6 +386,7 @@ async fn injected_faults_are_classified() {
         .base_url(sim.base_url())
         .key(SIM_KEY)
         .request_timeout(Duration::from_millis(100))
+        .policy(ClientPolicy::off())
         .build()
         .unwrap();
     assert_eq!(

@@ -27,10 +27,15 @@ fn nanos(d: Duration) -> u64 {
 impl Gcra {
     /// A cell admitting one unit per `interval`, up to `burst` back to back.
     pub(crate) fn new(interval: Duration, burst: u32) -> Self {
+        Self::starting_at(Instant::now(), interval, burst)
+    }
+
+    /// The same, with its clock's zero at `epoch` (to share a clock with other cells).
+    pub(crate) fn starting_at(epoch: Instant, interval: Duration, burst: u32) -> Self {
         let interval = nanos(interval).max(1);
         let burst = burst.max(1);
         Gcra {
-            epoch: Instant::now(),
+            epoch,
             interval,
             tolerance: interval.saturating_mul(u64::from(burst - 1)),
             burst,
@@ -38,12 +43,13 @@ impl Gcra {
         }
     }
 
-    pub(crate) fn now_nanos(&self, now: Instant) -> u64 {
+    fn now_nanos(&self, now: Instant) -> u64 {
         nanos(now.saturating_duration_since(self.epoch))
     }
 
     /// Whether `weight` units could be taken at `now_ns`: the new TAT, or how long to wait.
     /// `Err(None)` when `weight` exceeds the burst and never can be.
+    /// `now_ns` is on this cell's clock: nanoseconds since its epoch.
     pub(crate) fn check(&self, tat: u64, now_ns: u64, weight: u32) -> Result<u64, Option<u64>> {
         if weight > self.burst {
             return Err(None);

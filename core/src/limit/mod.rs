@@ -7,14 +7,15 @@
 //! [`RateLimit`] is the built-in, in-process limiter. It is **exact**: with `rpm = N`, no
 //! 60-second window ever contains more than `N` acquisitions, retries included. Its parts:
 //!
-//! - a *pace* for the fastest quota: a GCRA cell on one atomic word. With `burst = 1` (the
-//!   default) acquisitions are evenly spaced, `period / N` apart, which alone makes the quota
-//!   exact. This is the whole fast path for a single limit: one compare-and-swap, no lock, no
-//!   allocation.
-//! - a *sliding-window log* for every other quota (per hour, per day) and for the fastest one when
-//!   `burst > 1`. A log lets a per-day quota be spent as fast as the per-minute pace allows and
-//!   then stop, which is how servers count it; evenly spreading a day's quota would waste most of
-//!   it. The logs share one small mutex, taken only by limiters that have a log.
+//! - a *pace* for the fastest quota when it is per second or per minute: a GCRA cell on one
+//!   atomic word. With `burst = 1` (the default) acquisitions are evenly spaced, `period / N`
+//!   apart, which alone makes the quota exact. This is the whole fast path for a single limit:
+//!   one compare-and-swap, no lock, no allocation.
+//! - a *sliding-window log* for every other quota, and for the fastest one when `burst > 1`.
+//!   Per-hour and per-day quotas are never paced: they can be spent as fast as the per-minute
+//!   pace allows (or at once, alone) and then stop until the oldest acquisition is a period old,
+//!   which is how servers count them; spreading a day's quota evenly would waste most of it. The
+//!   logs share one small mutex, taken only by limiters that have a log.
 //!
 //! Acquisitions are weighted, so a tokens-per-minute limit is a `RateLimit` acquired with the
 //! request's token count. A weight can never exceed `burst` (the most units that may start at one

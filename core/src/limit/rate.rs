@@ -248,9 +248,16 @@ impl fmt::Display for RateLimitConfig {
 #[derive(Debug)]
 pub struct RateLimit {
     config: RateLimitConfig,
-    pace: Gcra,
+    /// Even spacing for the fastest quota, when it is per second or per minute.
+    pace: Option<Gcra>,
     windows: Option<Mutex<Vec<WindowLog>>>,
+    /// The zero of the logs' timestamps.
+    epoch: Instant,
 }
+
+/// The longest period that is paced; longer ones (per hour, per day) are quotas to spend at
+/// any pace.
+const PACED: Duration = Duration::from_secs(60);
 
 impl RateLimit {
     /// A configuration to fill in and `build()`.
@@ -277,15 +284,18 @@ impl RateLimit {
             ));
         }
         let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let paced = fastest.period() <= PACED;
         let windows: Vec<WindowLog> = quotas
             .iter()
             .enumerate()
             // With burst 1 the pace alone is exact for the fastest quota.
-            .filter(|&(i, _)| i != fastest_index || burst > 1)
+            .filter(|&(i, _)| i != fastest_index || burst > 1 || !paced)
             .map(|(_, q)| WindowLog::new(q.limit(), nanos(q.period())))
             .collect();
+        let epoch = Instant::now();
         Ok(RateLimit {
-            pace: Gcra::new(fastest.interval(), burst),
+            epoch,
+            pace: paced.then(|| Gcra::starting_at(epoch, fastest.interval(), burst)),
             windows: (!windows.is_empty()).then(|| Mutex::new(windows)),
             config,
         })
@@ -312,16 +322,20 @@ impl RateLimit {
             Some(n) => Denied::wait(Duration::from_nanos(n)),
             None => Denied::never(),
         };
-        let now_ns = self.pace.now_nanos(now);
         let Some(windows) = &self.windows else {
-            return self.pace.try_take(now, weight).map_err(|w| match w {
-                Some(d) => Denied::wait(d),
-                None => Denied::never(),
-            });
+            // Only a pace: the lock-free fast path. `new` always makes one or the other.
+            return match &self.pace {
+                Some(pace) => pace.try_take(now, weight).map_err(|w| match w {
+                    Some(d) => Denied::wait(d),
+                    None => Denied::never(),
+                }),
+                None => Ok(()),
+            };
         };
         // A poisoned lock means a panic elsewhere mid-update of plain counters; the logs are
         // still consistent enough to go on (at worst a slot is counted twice).
         let mut logs = windows.lock().unwrap_or_else(|e| e.into_inner());
+        let now_ns = self.now_nanos(now);
         let mut wait: Option<u64> = Some(0);
         for log in logs.iter_mut() {
             if let Err(w) = log.check(now_ns, weight) {
@@ -331,25 +345,32 @@ impl RateLimit {
                 };
             }
         }
-        let mut tat = self.pace.load();
-        loop {
-            let pace = self.pace.check(tat, now_ns, weight);
-            match (wait, pace) {
-                (Some(0), Ok(new_tat)) => match self.pace.compare_exchange(tat, new_tat) {
-                    Ok(_) => break,
-                    Err(actual) => tat = actual,
-                },
-                (Some(a), Err(Some(b))) => {
-                    return Err(Denied::wait(Duration::from_nanos(a.max(b))));
+        if let Some(pace) = &self.pace {
+            let mut tat = pace.load();
+            loop {
+                match (wait, pace.check(tat, now_ns, weight)) {
+                    (Some(0), Ok(new_tat)) => match pace.compare_exchange(tat, new_tat) {
+                        Ok(_) => break,
+                        Err(actual) => tat = actual,
+                    },
+                    (Some(a), Err(Some(b))) => {
+                        return Err(Denied::wait(Duration::from_nanos(a.max(b))));
+                    }
+                    (Some(a), Ok(_)) => return Err(to_denied(Some(a))),
+                    (None, _) | (_, Err(None)) => return Err(Denied::never()),
                 }
-                (Some(a), Ok(_)) => return Err(to_denied(Some(a))),
-                (None, _) | (_, Err(None)) => return Err(Denied::never()),
             }
+        } else if wait != Some(0) {
+            return Err(to_denied(wait));
         }
         for log in logs.iter_mut() {
             log.commit(now_ns, weight);
         }
         Ok(())
+    }
+
+    fn now_nanos(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Waits until `weight` units are free and takes them. Cancel-safe: a dropped call has taken

@@ -3,8 +3,12 @@
 //! The API key travels only in the `x-goog-api-key` header, never in a URL. [`ApiKey`] keeps it
 //! out of `Debug`, `Display`, errors and logs; nothing in this crate prints it.
 
+mod route;
+
 use crate::Error;
 use crate::error::ErrorKind;
+use crate::policy::ClientPolicy;
+use route::{KeyHealth, ModelState};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +83,9 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) base_url: String,
     pub(crate) keys: Vec<ApiKey>,
+    pub(crate) health: Vec<KeyHealth>,
+    pub(crate) policy: ClientPolicy,
+    pub(crate) models: ModelState,
 }
 
 impl fmt::Debug for Client {
@@ -86,6 +93,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url)
             .field("keys", &self.inner.keys)
+            .field("policy", &self.inner.policy)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +105,7 @@ pub struct ClientBuilder {
     keys: Vec<ApiKey>,
     connect_timeout: Duration,
     request_timeout: Duration,
+    policy: ClientPolicy,
 }
 
 impl Default for ClientBuilder {
@@ -106,6 +115,7 @@ impl Default for ClientBuilder {
             keys: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
+            policy: ClientPolicy::default(),
         }
     }
 }
@@ -135,6 +145,12 @@ impl ClientBuilder {
         self
     }
 
+    /// The client-level policy (on by default; [`ClientPolicy::off`] to send each call once).
+    pub fn policy(mut self, policy: ClientPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
     /// Builds the client; fails without a key or with an unusable base URL.
     pub fn build(self) -> Result<Client, Error> {
         if self.keys.iter().all(|k| k.expose().is_empty()) {
@@ -153,15 +169,21 @@ impl ClientBuilder {
             .timeout(self.request_timeout)
             .build()
             .map_err(|e| Error::configuration(format!("cannot build the HTTP client: {e}")))?;
+        // Checked now, so that a bad policy is an error here, not on the first call.
+        self.policy.build_for("")?;
+        let keys: Vec<ApiKey> = self
+            .keys
+            .into_iter()
+            .filter(|k| !k.expose().is_empty())
+            .collect();
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base_url: self.base_url,
-                keys: self
-                    .keys
-                    .into_iter()
-                    .filter(|k| !k.expose().is_empty())
-                    .collect(),
+                health: keys.iter().map(|_| KeyHealth::default()).collect(),
+                keys,
+                policy: self.policy,
+                models: ModelState::default(),
             }),
         })
     }
@@ -186,6 +208,11 @@ impl Client {
     /// The keys, redacted.
     pub fn keys(&self) -> &[ApiKey] {
         &self.inner.keys
+    }
+
+    /// The client-level policy.
+    pub fn policy(&self) -> &ClientPolicy {
+        &self.inner.policy
     }
 
     /// The base URL.

@@ -38,14 +38,10 @@ pub(crate) fn model_path(model: &str) -> Result<String, Error> {
 }
 
 impl Client {
-    /// The key to send with the next request.
-    pub(crate) fn current_key(&self) -> &ApiKey {
-        // `build` refuses a client without a key.
-        &self.inner.keys[0]
-    }
-
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    /// One request with `key`, no policy: send, then decode the success body.
+    pub(crate) async fn request<Req: Serialize, Resp: DeserializeOwned>(
         &self,
+        key: &ApiKey,
         method: reqwest::Method,
         path: &str,
         body: Option<&Req>,
@@ -54,12 +50,27 @@ impl Client {
             .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| Error::configuration(format!("cannot encode the request: {e}")))?;
-        let response = self
-            .send(self.current_key(), method, &self.url(path), body)
-            .await?;
+        let response = self.send(key, method, &self.url(path), body).await?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(transport_error)?;
         serde_json::from_slice(&bytes).map_err(|e| Error::undecodable(status, &bytes, e))
+    }
+
+    /// `POST models/{model}{action}` under the client policy, across the model chain.
+    async fn post_model<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        model: &str,
+        action: &str,
+        body: &Req,
+        generate: Option<&GenerateContentRequest>,
+    ) -> Result<Resp, Error> {
+        model_path(model)?;
+        self.execute(&self.chain(model), generate, |key, model| async move {
+            let path = format!("{}{action}", model_path(&model)?);
+            self.request(&key, reqwest::Method::POST, &path, Some(body))
+                .await
+        })
+        .await
     }
 
     /// `generateContent`. A prompt blocked by safety filters is an error
@@ -69,9 +80,8 @@ impl Client {
         model: &str,
         request: &GenerateContentRequest,
     ) -> Result<GenerateContentResponse, Error> {
-        let path = format!("{}:generateContent", model_path(model)?);
         let response: GenerateContentResponse = self
-            .call(reqwest::Method::POST, &path, Some(request))
+            .post_model(model, ":generateContent", request, Some(request))
             .await?;
         match response.block_reason() {
             Some(reason) if response.candidates.is_empty() => {
@@ -94,8 +104,7 @@ impl Client {
         model: &str,
         request: &CountTokensRequest,
     ) -> Result<CountTokensResponse, Error> {
-        let path = format!("{}:countTokens", model_path(model)?);
-        self.call(reqwest::Method::POST, &path, Some(request)).await
+        self.post_model(model, ":countTokens", request, None).await
     }
 
     /// `embedContent`.
@@ -104,30 +113,42 @@ impl Client {
         model: &str,
         request: &EmbedContentRequest,
     ) -> Result<EmbedContentResponse, Error> {
-        let path = format!("{}:embedContent", model_path(model)?);
-        self.call(reqwest::Method::POST, &path, Some(request)).await
+        self.post_model(model, ":embedContent", request, None).await
     }
 
-    /// `batchEmbedContents`. Requests without a model get this one.
+    /// `batchEmbedContents`. Every entry is sent for the model that answers (the one asked for,
+    /// or a fallback).
     pub async fn batch_embed_contents(
         &self,
         model: &str,
         request: &BatchEmbedContentsRequest,
     ) -> Result<BatchEmbedContentsResponse, Error> {
-        let model = model_path(model)?;
-        let mut request = request.clone();
-        for r in &mut request.requests {
-            r.model.get_or_insert_with(|| model.clone());
-        }
-        let path = format!("{model}:batchEmbedContents");
-        self.call(reqwest::Method::POST, &path, Some(&request))
-            .await
+        model_path(model)?;
+        self.execute(&self.chain(model), None, |key, model| async move {
+            let model = model_path(&model)?;
+            let mut request = request.clone();
+            for r in &mut request.requests {
+                r.model = Some(model.clone());
+            }
+            let path = format!("{model}:batchEmbedContents");
+            self.request(&key, reqwest::Method::POST, &path, Some(&request))
+                .await
+        })
+        .await
     }
 
-    /// `models.get`.
+    /// `models.get` (never answered by a fallback model).
     pub async fn get_model(&self, model: &str) -> Result<Model, Error> {
         let path = model_path(model)?;
-        self.call::<(), _>(reqwest::Method::GET, &path, None).await
+        let only = [model.trim_start_matches("models/").to_owned()];
+        self.execute(&only, None, |key, _| {
+            let path = path.clone();
+            async move {
+                self.request::<(), _>(&key, reqwest::Method::GET, &path, None)
+                    .await
+            }
+        })
+        .await
     }
 
     /// `models.list`: every model, page after page, as a stream. An error ends the stream.
@@ -154,10 +175,21 @@ impl Client {
                     Some(token) => format!("models?pageSize=50&pageToken={}", encode(token)),
                     None => "models?pageSize=50".to_owned(),
                 };
-                match self
-                    .call::<(), ListModelsResponse>(reqwest::Method::GET, &path, None)
-                    .await
-                {
+                let page = self
+                    .execute(&[String::new()], None, |key, _| {
+                        let path = path.clone();
+                        async move {
+                            self.request::<(), ListModelsResponse>(
+                                &key,
+                                reqwest::Method::GET,
+                                &path,
+                                None,
+                            )
+                            .await
+                        }
+                    })
+                    .await;
+                match page {
                     Ok(page) => {
                         pages.buffered.extend(page.models);
                         pages.next = page.next_page_token.filter(|t| !t.is_empty());
@@ -174,28 +206,43 @@ impl Client {
 
     /// `streamGenerateContent` with `alt=sse`: the answer as it is generated.
     ///
-    /// The outer `Result` is the request: it fails as a whole (and may be retried) before any
-    /// chunk exists. Each item is then a chunk, or the error that ended the stream (an error
-    /// object inside the stream, a broken connection, an undecodable event); nothing follows an
-    /// error. A final chunk that carries only a finish reason is delivered like any other.
+    /// The outer `Result` covers everything up to the first chunk: until then the client policy
+    /// applies (retries, key pool, fallback models), because nothing has reached the caller.
+    /// Each item is then a chunk, or the error that ended the stream (an error object inside the
+    /// stream, a broken connection, an undecodable event); nothing follows an error, and nothing
+    /// is retried once a chunk was delivered, so no chunk is ever duplicated. A final chunk that
+    /// carries only a finish reason is delivered like any other.
     pub async fn stream_generate_content(
         &self,
         model: &str,
         request: &GenerateContentRequest,
     ) -> Result<impl Stream<Item = Result<GenerateContentResponse, Error>> + Send + use<>, Error>
     {
-        let path = format!("{}:streamGenerateContent?alt=sse", model_path(model)?);
+        model_path(model)?;
         let body = serde_json::to_vec(request)
             .map_err(|e| Error::configuration(format!("cannot encode the request: {e}")))?;
-        let response = self
-            .send(
-                self.current_key(),
-                reqwest::Method::POST,
-                &self.url(&path),
-                Some(body),
-            )
+        let (first, rest) = self
+            .execute(&self.chain(model), Some(request), |key, model| {
+                let body = body.clone();
+                async move {
+                    let path = format!("{}:streamGenerateContent?alt=sse", model_path(&model)?);
+                    let response = self
+                        .send(&key, reqwest::Method::POST, &self.url(&path), Some(body))
+                        .await?;
+                    let mut chunks = Box::pin(chunks(response.bytes_stream()));
+                    match chunks.next().await {
+                        Some(Ok(first)) => Ok((first, chunks)),
+                        Some(Err(e)) => Err(e),
+                        None => Err(Error::undecodable(
+                            200,
+                            b"",
+                            "the stream ended before its first chunk",
+                        )),
+                    }
+                }
+            })
             .await?;
-        Ok(chunks(response.bytes_stream()))
+        Ok(stream::once(std::future::ready(Ok(first))).chain(rest))
     }
 }
 

@@ -17,7 +17,8 @@
 //! let client = sim.client()?;
 //! let answer = client.generate("gemini-2.5-flash", "Say hi").await?;
 //! assert!(answer.contains("Say hi"));
-//! assert_eq!(sim.stats().requests, 1);
+//! // One answer; the client's pre-flight guard also read the model's limits once.
+//! assert_eq!(sim.stats().answered, 1);
 //! # Ok(()) }
 //! ```
 
@@ -97,6 +98,9 @@ pub struct SimulatorConfig {
     pub seed: u64,
     /// Models per page of `models.list`, at most.
     pub page_size: usize,
+    /// The length of the simulator's "minute" for per-minute quotas (60 s; shorten it to test
+    /// quota waits in milliseconds).
+    pub minute: Duration,
 }
 
 /// The key the default configuration accepts.
@@ -120,6 +124,7 @@ impl Default for SimulatorConfig {
             faults: Faults::default(),
             seed: 0,
             page_size: 2,
+            minute: Duration::from_secs(60),
         }
     }
 }
@@ -199,9 +204,14 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
-    /// A client pointed at the simulator with its first key.
+    /// A client pointed at the simulator, with its keys and the default client policy.
     pub fn client(&self) -> Result<Client, Error> {
-        let mut builder = Client::builder().base_url(self.base_url());
+        self.client_with(crate::ClientPolicy::default())
+    }
+
+    /// A client pointed at the simulator, with its keys and `policy`.
+    pub fn client_with(&self, policy: crate::ClientPolicy) -> Result<Client, Error> {
+        let mut builder = Client::builder().base_url(self.base_url()).policy(policy);
         for key in &self.state.config.keys {
             builder = builder.key(key);
         }
@@ -455,7 +465,7 @@ impl State {
                 ),
             );
         }
-        if let Err(reply) = self.quotas.admit(spec, key, tokens) {
+        if let Err(reply) = self.quotas.admit(spec, key, tokens, self.config.minute) {
             self.bump(|s| s.rate_limited += 1);
             return reply;
         }

@@ -7,8 +7,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-const MINUTE: Duration = Duration::from_secs(60);
-
 #[derive(Default)]
 struct Usage {
     /// Requests in the last minute, with their input tokens.
@@ -49,14 +47,20 @@ fn quota_exceeded(
 impl Quotas {
     /// Counts a request of `tokens` input tokens, or refuses it with the 429 the real service
     /// would send.
-    pub(super) fn admit(&self, spec: &SimModel, key: &str, tokens: u32) -> Result<(), Reply> {
+    pub(super) fn admit(
+        &self,
+        spec: &SimModel,
+        key: &str,
+        tokens: u32,
+        minute: Duration,
+    ) -> Result<(), Reply> {
         let mut all = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         let usage = all.entry((key.to_owned(), spec.name.clone())).or_default();
         let now = Instant::now();
         while usage
             .minute
             .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) >= MINUTE)
+            .is_some_and(|(t, _)| now.duration_since(*t) >= minute)
         {
             usage.minute.pop_front();
         }
@@ -76,7 +80,7 @@ impl Quotas {
         }
         let until_free = |n: usize| {
             usage.minute.get(n).map_or(Duration::ZERO, |(t, _)| {
-                (*t + MINUTE).saturating_duration_since(now)
+                (*t + minute).saturating_duration_since(now)
             })
         };
         if let Some(rpm) = spec.rpm {
@@ -96,7 +100,7 @@ impl Quotas {
             let used: u32 = usage.minute.iter().map(|(_, t)| t).sum();
             if used + tokens > tpm {
                 let mut freed = 0;
-                let mut wait = MINUTE;
+                let mut wait = minute;
                 for (i, (_, t)) in usage.minute.iter().enumerate() {
                     freed += t;
                     if used - freed + tokens <= tpm {

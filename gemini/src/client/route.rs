@@ -1,0 +1,282 @@
+//! Where a call goes: which key, which model, through which policy.
+//!
+//! For each model of the chain (the one asked for, then the fallbacks), the call runs through
+//! that model's `steadfast::Policy` (retries, rpm/rpd) with the first healthy key. What its final
+//! error says decides what happens next:
+//!
+//! | error | next |
+//! | --- | --- |
+//! | invalid key, permission denied | this key is skipped for good; next key |
+//! | per-day or zero quota | this key is skipped for this model; next key, then next model |
+//! | overloaded, model not found | next model |
+//! | anything else | returned |
+
+use super::{ApiKey, Client};
+use crate::endpoints::model_path;
+use crate::error::ErrorKind;
+use crate::types::{
+    Content, CountTokensRequest, GenerateContentRequest, GenerateContentRequestWithModel, Model,
+};
+use crate::{Error, QuotaScope};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use steadfast::limit::RateLimit;
+
+/// What the pool knows about one key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyHealth {
+    /// Invalid or rejected: never used again.
+    dead: AtomicBool,
+    /// Models whose daily (or zero) quota this key has spent.
+    exhausted: Mutex<HashSet<String>>,
+}
+
+/// Per-model state built on first use.
+#[derive(Debug, Default)]
+pub(crate) struct ModelState {
+    policies: Mutex<HashMap<String, Arc<steadfast::Policy>>>,
+    tpm: Mutex<HashMap<String, Option<Arc<RateLimit>>>>,
+    input_limits: Mutex<HashMap<String, Option<u32>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+enum Next {
+    Key { for_good: bool },
+    Model,
+    Stop,
+}
+
+fn next_after(e: &Error) -> Next {
+    match e.kind() {
+        ErrorKind::InvalidApiKey | ErrorKind::PermissionDenied => Next::Key { for_good: true },
+        ErrorKind::RateLimited {
+            scope: QuotaScope::PerDay,
+            ..
+        }
+        | ErrorKind::NoQuota => Next::Key { for_good: false },
+        ErrorKind::Unavailable | ErrorKind::ModelNotFound => Next::Model,
+        _ => Next::Stop,
+    }
+}
+
+/// Text in a request: characters and words.
+fn text_size(request: &GenerateContentRequest) -> (u64, u64) {
+    let contents = request
+        .contents
+        .iter()
+        .chain(request.system_instruction.as_ref());
+    contents
+        .flat_map(|c: &Content| c.parts.iter())
+        .filter_map(|p| p.text.as_deref())
+        .fold((0, 0), |(chars, words), t| {
+            (
+                chars + t.chars().count() as u64,
+                words + t.split_whitespace().count() as u64,
+            )
+        })
+}
+
+impl Client {
+    fn healthy_key(&self, model: &str) -> Option<(usize, ApiKey)> {
+        self.inner
+            .keys
+            .iter()
+            .zip(&self.inner.health)
+            .enumerate()
+            .find(|(_, (_, h))| {
+                !h.dead.load(Ordering::Acquire) && !lock(&h.exhausted).contains(model)
+            })
+            .map(|(i, (k, _))| (i, k.clone()))
+    }
+
+    fn model_policy(&self, model: &str) -> Result<Arc<steadfast::Policy>, Error> {
+        let mut policies = lock(&self.inner.models.policies);
+        if let Some(p) = policies.get(model) {
+            return Ok(Arc::clone(p));
+        }
+        let policy = Arc::new(self.inner.policy.build_for(model)?);
+        policies.insert(model.to_owned(), Arc::clone(&policy));
+        Ok(policy)
+    }
+
+    fn tpm_limiter(&self, model: &str) -> Result<Option<Arc<RateLimit>>, Error> {
+        let mut all = lock(&self.inner.models.tpm);
+        if let Some(l) = all.get(model) {
+            return Ok(l.clone());
+        }
+        let limiter = match self.inner.policy.model_limits(model).tpm {
+            Some(tpm) => Some(Arc::new(
+                RateLimit::builder()
+                    .per_minute(tpm)
+                    .burst(tpm)
+                    .build()
+                    .map_err(|e| Error::configuration(format!("tpm for `{model}`: {e}")))?,
+            )),
+            None => None,
+        };
+        all.insert(model.to_owned(), limiter.clone());
+        Ok(limiter)
+    }
+
+    /// The model's input token limit, from `models.get`, cached (`None` when unknown).
+    async fn input_limit(&self, key: &ApiKey, model: &str) -> Option<u32> {
+        if let Some(known) = lock(&self.inner.models.input_limits).get(model) {
+            return *known;
+        }
+        let path = model_path(model).ok()?;
+        match self
+            .request::<(), Model>(key, reqwest::Method::GET, &path, None)
+            .await
+        {
+            Ok(m) => {
+                lock(&self.inner.models.input_limits).insert(model.to_owned(), m.input_token_limit);
+                m.input_token_limit
+            }
+            // Not cached: a failure of this key or this moment says nothing about the model.
+            Err(_) => None,
+        }
+    }
+
+    /// The request's tokens: counted when it might exceed the model's input limit (and refused
+    /// locally when it does), estimated otherwise.
+    async fn preflight(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        request: &GenerateContentRequest,
+    ) -> Result<u32, Error> {
+        let (chars, words) = text_size(request);
+        let estimate = u32::try_from(words.max(chars.div_ceil(4)))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        if !self.inner.policy.preflight {
+            return Ok(estimate);
+        }
+        let Some(limit) = self.input_limit(key, model).await else {
+            return Ok(estimate);
+        };
+        // A token is at least one character: a shorter prompt cannot exceed the limit.
+        if chars <= u64::from(limit) {
+            return Ok(estimate);
+        }
+        let Ok(path) = model_path(model) else {
+            return Ok(estimate);
+        };
+        let count = CountTokensRequest {
+            generate_content_request: Some(GenerateContentRequestWithModel {
+                model: path.clone(),
+                request: request.clone(),
+            }),
+            ..Default::default()
+        };
+        let counted = self
+            .request::<_, crate::types::CountTokensResponse>(
+                key,
+                reqwest::Method::POST,
+                &format!("{path}:countTokens"),
+                Some(&count),
+            )
+            .await;
+        match counted {
+            Ok(c) if c.total_tokens > limit => Err(Error::with_kind(
+                ErrorKind::PromptTooLong {
+                    tokens: Some(u64::from(c.total_tokens)),
+                    limit: Some(u64::from(limit)),
+                },
+                format!(
+                    "the prompt has {} tokens, more than {model}'s input limit of {limit}; refused before sending",
+                    c.total_tokens
+                ),
+            )),
+            Ok(c) => Ok(c.total_tokens.max(1)),
+            Err(_) => Ok(estimate),
+        }
+    }
+
+    /// `model`, then the fallback models.
+    pub(crate) fn chain(&self, model: &str) -> Vec<String> {
+        std::iter::once(model)
+            .chain(self.inner.policy.fallback.iter().map(String::as_str))
+            .map(|m| m.trim_start_matches("models/").to_owned())
+            .collect()
+    }
+
+    /// Runs `op(key, model)` under the client policy, across keys and the models of `chain`
+    /// (`[""]` for calls about no model, such as listing models).
+    pub(crate) async fn execute<T, F, Fut>(
+        &self,
+        chain: &[String],
+        request: Option<&GenerateContentRequest>,
+        op: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(ApiKey, String) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut last: Option<Error> = None;
+        'models: for (position, model) in chain.iter().enumerate() {
+            if position > 0 {
+                tracing::info!(target: "steadfast_gemini", model = model.as_str(), reason = last.as_ref().map(|e| e.kind().name()), "falling back to the next model");
+            }
+            let policy = self.model_policy(model)?;
+            let tpm = self.tpm_limiter(model)?;
+            loop {
+                let Some((index, key)) = self.healthy_key(model) else {
+                    continue 'models;
+                };
+                let tokens = match request {
+                    Some(r) => match self.preflight(&key, model, r).await {
+                        Ok(t) => t,
+                        Err(e) => return Err(e),
+                    },
+                    None => 1,
+                };
+                let result = policy
+                    .call(|| {
+                        let (key, model, tpm) = (key.clone(), model.clone(), tpm.clone());
+                        let op = &op;
+                        async move {
+                            if let Some(limiter) = &tpm {
+                                limiter.acquire(tokens).await.map_err(|_| {
+                                    Error::from(steadfast::Error::RateLimited { retry_after: None })
+                                })?;
+                            }
+                            op(key, model).await
+                        }
+                    })
+                    .await;
+                let error = match result {
+                    Ok(value) => return Ok(value),
+                    Err(e) => e,
+                };
+                match next_after(&error) {
+                    Next::Key { for_good } => {
+                        let health = &self.inner.health[index];
+                        if for_good {
+                            health.dead.store(true, Ordering::Release);
+                        } else {
+                            lock(&health.exhausted).insert(model.clone());
+                        }
+                        tracing::warn!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), reason = error.kind().name(), "skipping key");
+                        last = Some(error);
+                    }
+                    Next::Model if model_is_some(chain) => {
+                        last = Some(error);
+                        continue 'models;
+                    }
+                    _ => return Err(error),
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::configuration("no usable API key is left in the pool")))
+    }
+}
+
+fn model_is_some(chain: &[String]) -> bool {
+    chain.first().is_some_and(|m| !m.is_empty())
+}

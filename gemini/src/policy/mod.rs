@@ -1,0 +1,183 @@
+//! The client-level policy, on by default: what every call of a [`Client`](crate::Client) gets
+//! without an attribute.
+//!
+//! - **Retries** on transient failures (408, 429 per minute, 500, 502, 503, 504, timeouts,
+//!   connection errors), honouring RetryInfo; a per-day or zero quota is never retried.
+//! - **Per-model limits**: requests per minute and per day (a `steadfast` rate limiter per model)
+//!   and input tokens per minute (a weighted limiter, acquired with the request's tokens).
+//! - **Pre-flight guard**: when the model's `inputTokenLimit` is known (`models.get`, cached per
+//!   model) and the prompt could exceed it, tokens are counted first and an oversized prompt fails
+//!   locally with [`ErrorKind::PromptTooLong`](crate::ErrorKind::PromptTooLong), without sending
+//!   a request that would fail. A prompt with fewer characters than the limit cannot exceed it
+//!   and costs no extra request.
+//! - **Key pool**: a key that is invalid or rejected is skipped from then on; a key out of daily
+//!   (or zero) quota is skipped for that model.
+//! - **Model fallback**: on overload, an unknown model, or a per-day quota that no key has left,
+//!   the next model of the chain is tried.
+//! - **Streams** are retried only until their first chunk reaches the caller.
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast_gemini::{ClientPolicy, ModelLimits};
+//! let policy = ClientPolicy::default()
+//!     .limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), rpd: Some(250), tpm: Some(250_000) })
+//!     .fallback(["gemini-2.0-flash"])
+//!     .base_delay(Duration::from_millis(500));
+//! assert!(ClientPolicy::off().fallback_models().is_empty());
+//! # let _ = policy;
+//! ```
+
+use crate::Error;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Client-side limits for one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelLimits {
+    /// Requests per minute.
+    pub rpm: Option<u32>,
+    /// Requests per day.
+    pub rpd: Option<u32>,
+    /// Input tokens per minute.
+    pub tpm: Option<u32>,
+}
+
+/// The client-level policy. `Default` is on; [`ClientPolicy::off`] sends each call once, as is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientPolicy {
+    pub(crate) attempts: u32,
+    pub(crate) base: Duration,
+    pub(crate) max_delay: Duration,
+    pub(crate) max_hint: Duration,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) limits: BTreeMap<String, ModelLimits>,
+    pub(crate) preflight: bool,
+    pub(crate) fallback: Vec<String>,
+    pub(crate) budget: Option<(f64, u32)>,
+}
+
+impl Default for ClientPolicy {
+    /// 5 attempts, backoff from 1 s to 60 s with full jitter, server hints up to 120 s, a retry
+    /// budget of 20 % of calls + 10/s, the pre-flight guard on, no limits, no fallback.
+    fn default() -> Self {
+        ClientPolicy {
+            attempts: 5,
+            base: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_hint: Duration::from_secs(120),
+            deadline: None,
+            limits: BTreeMap::new(),
+            preflight: true,
+            fallback: Vec::new(),
+            budget: Some((0.2, 10)),
+        }
+    }
+}
+
+impl ClientPolicy {
+    /// No retries, no limits, no guard, no fallback.
+    pub fn off() -> Self {
+        ClientPolicy {
+            attempts: 1,
+            preflight: false,
+            ..ClientPolicy::default()
+        }
+    }
+
+    /// Total attempts per call and model (1: no retry).
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// The first backoff delay.
+    pub fn base_delay(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// The cap on backoff delays.
+    pub fn max_delay(mut self, max: Duration) -> Self {
+        self.max_delay = max;
+        self
+    }
+
+    /// The longest server delay waited for; longer ones end the call at once.
+    pub fn max_hint(mut self, max: Duration) -> Self {
+        self.max_hint = max;
+        self
+    }
+
+    /// A budget for each call on each model, waits included.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Client-side limits for `model`.
+    pub fn limits(mut self, model: &str, limits: ModelLimits) -> Self {
+        self.limits
+            .insert(model.trim_start_matches("models/").to_owned(), limits);
+        self
+    }
+
+    /// Whether oversized prompts are caught before sending.
+    pub fn preflight(mut self, on: bool) -> Self {
+        self.preflight = on;
+        self
+    }
+
+    /// Models to try, in order, after the one asked for.
+    pub fn fallback<I, S>(mut self, models: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.fallback = models.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The retry budget per model: retries at most `ratio` of calls plus `min_per_second`
+    /// (default 0.2 and 10), or `None` for no budget.
+    pub fn budget(mut self, budget: Option<(f64, u32)>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The fallback chain.
+    pub fn fallback_models(&self) -> &[String] {
+        &self.fallback
+    }
+
+    /// The limits of `model`.
+    pub fn model_limits(&self, model: &str) -> ModelLimits {
+        self.limits
+            .get(model.trim_start_matches("models/"))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Builds the `steadfast` policy of one model.
+    pub(crate) fn build_for(&self, model: &str) -> Result<steadfast::Policy, Error> {
+        let limits = self.model_limits(model);
+        let mut builder = steadfast::Policy::builder()
+            .name("steadfast_gemini::Client")
+            .attempts(self.attempts)
+            .base(self.base.min(self.max_delay))
+            .max_delay(self.max_delay)
+            .max_hint(self.max_hint)
+            .budget(self.budget);
+        if let Some(d) = self.deadline {
+            builder = builder.deadline(d);
+        }
+        if let Some(n) = limits.rpm {
+            builder = builder.rpm(n);
+        }
+        if let Some(n) = limits.rpd {
+            builder = builder.rpd(n);
+        }
+        builder
+            .build()
+            .map_err(|e| Error::configuration(format!("client policy for `{model}`: {e}")))
+    }
+}
