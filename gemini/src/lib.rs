@@ -1,14 +1,48 @@
-//! A typed Google Gemini client built on [steadfast](https://docs.rs/steadfast). **In
-//! progress**: the error model (parsing every shape of Gemini error body, classifying it, and
-//! the core `Classify` impl) is written and tested; the client, the endpoints, the client-level
-//! policy and the simulator are not written yet.
+//! A typed Google Gemini client built on [steadfast](https://docs.rs/steadfast): every call is
+//! resilient by default, and every error says what happened and what to do.
 //!
 //! ```
-//! use steadfast_gemini::{Error, ErrorKind};
-//! let e = Error::from_body(503, br#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#);
-//! assert_eq!(*e.kind(), ErrorKind::Unavailable);
-//! assert!(e.to_string().contains("overloaded"));
+//! # #[cfg(feature = "simulator")]
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use steadfast_gemini::simulator::{Simulator, SimulatorConfig};
+//! use steadfast_gemini::{ClientPolicy, ErrorKind, ModelLimits};
+//!
+//! // A local Gemini (feature `simulator`); with a real key: `Client::from_env()?`.
+//! let sim = Simulator::start(SimulatorConfig::default()).await?;
+//! let client = sim.client_with(
+//!     ClientPolicy::default()
+//!         .limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), ..Default::default() })
+//!         .fallback(["gemini-2.0-flash"]),
+//! )?;
+//! let answer = client.generate("gemini-2.5-flash", "Why is the sky blue?").await?;
+//! assert!(answer.contains("sky"));
+//!
+//! // A retired model name falls back to the next model of the chain.
+//! let request = steadfast_gemini::types::GenerateContentRequest::prompt("hi");
+//! let answer = client.generate_content("gemini-1.0-pro", &request).await?;
+//! assert_eq!(answer.model_version.as_deref(), Some("gemini-2.0-flash"));
+//!
+//! // Errors say what happened and what to do.
+//! let e = client.generate("gemini-2.5-flash", "[sim:invalid]").await.unwrap_err();
+//! assert_eq!(*e.kind(), ErrorKind::InvalidArgument);
+//! println!("{e}"); // Gemini invalid argument (400 INVALID_ARGUMENT): … [fix the request: …]
+//! # Ok(()) }
+//! # #[cfg(not(feature = "simulator"))] fn main() {}
 //! ```
+//!
+//! - [`Client`]: keys (a pool), base URL, timeouts, the [client policy](ClientPolicy) (retries
+//!   honouring RetryInfo, per-model rpm/rpd/tpm, a pre-flight token guard, key rotation, model
+//!   fallback), and the [endpoints]: `generateContent`, `streamGenerateContent` (SSE),
+//!   `countTokens`, `embedContent`, `batchEmbedContents`, `models.get`, `models.list`.
+//! - [`Error`] and [`ErrorKind`]: every Gemini error body classified (see the table in
+//!   [`Error`]'s module); it implements `steadfast::classify::Classify`, so
+//!   `#[steadfast::resilient(on = [429, 500, 503])]` works on any function returning it, and a
+//!   per-day quota is never retried.
+//! - [`types`]: the v1beta request and response types; [`sse`]: the stream parser.
+//! - [`simulator`] (feature `simulator`): a local Gemini server with quotas and injected faults.
+//!
+//! The API key travels only in the `x-goog-api-key` header and never appears in `Debug`,
+//! `Display`, an error or a log line ([`ApiKey`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]

@@ -451,3 +451,58 @@ async fn misconfiguration_is_a_clear_error_before_sending() {
     let e = client.generate("../../etc", "a").await.unwrap_err();
     assert_eq!(*e.kind(), ErrorKind::Configuration);
 }
+
+#[tokio::test]
+async fn every_other_error_kind_end_to_end() {
+    let (_sim, client) = start(SimulatorConfig::default()).await;
+    let kind = |prompt: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .generate("gemini-2.5-flash", prompt)
+                .await
+                .unwrap_err()
+                .kind()
+                .clone()
+        }
+    };
+    assert_eq!(
+        kind("please [sim:invalid]").await,
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind("[sim:precondition]").await,
+        ErrorKind::FailedPrecondition
+    );
+    assert_eq!(kind("[sim:deadline]").await, ErrorKind::DeadlineExceeded);
+    let blocked = client
+        .generate("gemini-2.5-flash", "[sim:blocked]")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        *blocked.kind(),
+        ErrorKind::PromptBlocked {
+            reason: "SAFETY".into()
+        }
+    );
+    assert!(blocked.to_string().contains("SAFETY"), "{blocked}");
+    let invalid = client
+        .generate("gemini-2.5-flash", "[sim:invalid]")
+        .await
+        .unwrap_err();
+    let violation = &invalid.status().unwrap().details.bad_request[0];
+    assert_eq!(violation.field.as_deref(), Some("contents[0].parts[0]"));
+}
+
+#[test]
+fn from_env_without_the_variable_is_a_clear_error() {
+    // Only checkable where the variable is unset (CI); with a real key set, the client builds.
+    match std::env::var("GEMINI_API_KEY") {
+        Err(_) => {
+            let e = Client::from_env().unwrap_err();
+            assert_eq!(*e.kind(), ErrorKind::Configuration);
+            assert!(e.to_string().contains("GEMINI_API_KEY is not set"), "{e}");
+        }
+        Ok(_) => assert!(Client::from_env().is_ok()),
+    }
+}

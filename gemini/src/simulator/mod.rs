@@ -10,6 +10,15 @@
 //!
 //! Tokens are counted as whitespace-separated words, here and in `countTokens`.
 //!
+//! A prompt can ask for a specific answer, to test how a client handles it:
+//!
+//! | marker in the prompt | answer |
+//! | --- | --- |
+//! | `[sim:blocked]` | 200 with `promptFeedback.blockReason = SAFETY` and no candidate |
+//! | `[sim:invalid]` | 400 INVALID_ARGUMENT with a BadRequest field violation |
+//! | `[sim:precondition]` | 400 FAILED_PRECONDITION ("User location is not supported") |
+//! | `[sim:deadline]` | 504 DEADLINE_EXCEEDED |
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use steadfast_gemini::simulator::{Simulator, SimulatorConfig};
@@ -465,6 +474,43 @@ impl State {
                 ),
             );
         }
+        let prompt = prompt_text(body);
+        if prompt.contains("[sim:invalid]") {
+            return Reply::Json(
+                400,
+                error_body(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Invalid value at 'contents[0].parts[0]'.",
+                    vec![
+                        json!({"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+                    {"field": "contents[0].parts[0]", "description": "Invalid value at 'contents[0].parts[0]'."}]}),
+                    ],
+                ),
+            );
+        }
+        if prompt.contains("[sim:precondition]") {
+            return Reply::Json(
+                400,
+                error_body(
+                    400,
+                    "FAILED_PRECONDITION",
+                    "User location is not supported for the API use.",
+                    vec![],
+                ),
+            );
+        }
+        if prompt.contains("[sim:deadline]") {
+            return Reply::Json(
+                504,
+                error_body(
+                    504,
+                    "DEADLINE_EXCEEDED",
+                    "Deadline expired before operation could complete.",
+                    vec![],
+                ),
+            );
+        }
         if let Err(reply) = self.quotas.admit(spec, key, tokens, self.config.minute) {
             self.bump(|s| s.rate_limited += 1);
             return reply;
@@ -517,8 +563,14 @@ impl State {
                     .collect();
                 Reply::Json(200, json!({"embeddings": values}))
             }
+            _ if prompt.contains("[sim:blocked]") => Reply::Json(
+                200,
+                json!({
+                "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
+                    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
+                "usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens}}),
+            ),
             _ => {
-                let prompt = prompt_text(body);
                 let answer = format!("Simulated answer to: {prompt}");
                 let usage = json!({"promptTokenCount": tokens, "candidatesTokenCount": answer.split_whitespace().count(),
                                    "totalTokenCount": tokens as usize + answer.split_whitespace().count()});
