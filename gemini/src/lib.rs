@@ -11,7 +11,7 @@
 //! let sim = Simulator::start(SimulatorConfig::default()).await?;
 //! let client = sim.client_with(
 //!     ClientPolicy::default()
-//!         .limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), ..Default::default() })
+//!         .limits("gemini-2.5-flash", ModelLimits { rpm: Some(600), ..Default::default() })
 //!         .fallback(["gemini-2.0-flash"]),
 //! )?;
 //! let answer = client.generate("gemini-2.5-flash", "Why is the sky blue?").await?;
