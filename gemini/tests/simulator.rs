@@ -318,69 +318,64 @@ async fn quotas_per_minute_per_day_and_zero() {
     );
 }
 
-#[tokio::test]
-async fn injected_faults_are_classified() {
-    let fault = |faults: Faults| SimulatorConfig {
+/// The kind of the error a generate call gets from a simulator with `faults`.
+async fn kind_under(faults: Faults) -> ErrorKind {
+    let (_sim, client) = start(SimulatorConfig {
         faults,
         ..SimulatorConfig::default()
-    };
-    let (_s, client) = start(fault(Faults {
-        internal: 1.0,
-        ..Faults::default()
-    }))
+    })
     .await;
-    assert_eq!(
-        *client
-            .generate("gemini-2.5-flash", "a")
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Internal
-    );
-    let (_s, client) = start(fault(Faults {
-        overloaded: 1.0,
-        ..Faults::default()
-    }))
-    .await;
-    assert_eq!(
-        *client
-            .generate("gemini-2.5-flash", "a")
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Unavailable
-    );
-    let (_s, client) = start(fault(Faults {
-        garbage: 1.0,
-        ..Faults::default()
-    }))
-    .await;
-    assert_eq!(
-        *client
-            .generate("gemini-2.5-flash", "a")
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Undecodable
-    );
-    let (_s, client) = start(fault(Faults {
+    client
+        .generate("gemini-2.5-flash", "a")
+        .await
+        .unwrap_err()
+        .kind()
+        .clone()
+}
+
+#[tokio::test]
+async fn injected_faults_are_classified() {
+    let none = Faults::default;
+    let cases = [
+        (
+            Faults {
+                internal: 1.0,
+                ..none()
+            },
+            ErrorKind::Internal,
+        ),
+        (
+            Faults {
+                overloaded: 1.0,
+                ..none()
+            },
+            ErrorKind::Unavailable,
+        ),
+        (
+            Faults {
+                garbage: 1.0,
+                ..none()
+            },
+            ErrorKind::Undecodable,
+        ),
+    ];
+    for (faults, expected) in cases {
+        assert_eq!(kind_under(faults).await, expected);
+    }
+    let dropped = kind_under(Faults {
         dropped: 1.0,
-        ..Faults::default()
-    }))
+        ..none()
+    })
     .await;
-    assert!(matches!(
-        client
-            .generate("gemini-2.5-flash", "a")
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Transport(_)
-    ));
-    let (sim, _) = start(fault(Faults {
-        slow: 1.0,
-        slow_by: Duration::from_secs(5),
-        ..Faults::default()
-    }))
+    assert!(matches!(dropped, ErrorKind::Transport(_)), "{dropped:?}");
+    let (sim, _) = start(SimulatorConfig {
+        faults: Faults {
+            slow: 1.0,
+            slow_by: Duration::from_secs(5),
+            ..none()
+        },
+        ..SimulatorConfig::default()
+    })
     .await;
     let impatient = Client::builder()
         .base_url(sim.base_url())
@@ -389,17 +384,19 @@ async fn injected_faults_are_classified() {
         .policy(ClientPolicy::off())
         .build()
         .unwrap();
+    let slow = impatient
+        .generate("gemini-2.5-flash", "a")
+        .await
+        .unwrap_err();
     assert_eq!(
-        *impatient
-            .generate("gemini-2.5-flash", "a")
-            .await
-            .unwrap_err()
-            .kind(),
+        *slow.kind(),
         ErrorKind::Transport(steadfast::classify::Transport::Timeout)
     );
-    let mut overloaded = SimModel::new("busy");
-    overloaded.overloaded = true;
-    let (_s, client) = start(with_model(overloaded)).await;
+    let (_s, client) = start(with_model(SimModel {
+        overloaded: true,
+        ..SimModel::new("busy")
+    }))
+    .await;
     assert_eq!(
         *client.generate("busy", "a").await.unwrap_err().kind(),
         ErrorKind::Unavailable
