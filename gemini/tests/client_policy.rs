@@ -329,3 +329,22 @@ async fn an_error_after_the_first_chunk_is_not_retried_and_nothing_is_duplicated
     // One generate request (plus the guard's one model lookup): no retry after a chunk.
     assert_eq!(sim.stats().by_model["gemini-2.5-flash"], 2);
 }
+
+#[tokio::test]
+async fn a_refusal_for_one_model_skips_the_key_only_for_that_model() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = sim.client_with(fast()).unwrap();
+    let e = client
+        .generate("gemini-2.5-flash", "[sim:permission]")
+        .await
+        .unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::PermissionDenied);
+    // The only key is now skipped for this model: the next call fails at once, without a request,
+    // with the error that explains why.
+    let before = sim.stats().requests;
+    let again = client.generate("gemini-2.5-flash", "hi").await.unwrap_err();
+    assert_eq!(*again.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(sim.stats().requests, before);
+    // Another model still gets the key.
+    client.generate("gemini-2.5-pro", "hi").await.unwrap();
+}

@@ -472,6 +472,14 @@ async fn every_other_error_kind_end_to_end() {
         ErrorKind::FailedPrecondition
     );
     assert_eq!(kind("[sim:deadline]").await, ErrorKind::DeadlineExceeded);
+    assert_eq!(kind("[sim:permission]").await, ErrorKind::PermissionDenied);
+    assert_eq!(
+        kind("[sim:exhausted]").await,
+        ErrorKind::RateLimited {
+            scope: QuotaScope::Unknown,
+            retry_after: None
+        }
+    );
     let blocked = client
         .generate("gemini-2.5-flash", "[sim:blocked]")
         .await
@@ -502,4 +510,25 @@ fn from_env_without_the_variable_is_a_clear_error() {
         }
         Ok(_) => assert!(Client::from_env().is_ok()),
     }
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_a_connect_failure() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .key(SIM_KEY)
+        .policy(ClientPolicy::off())
+        .build()
+        .unwrap();
+    let e = client.generate("gemini-2.5-flash", "a").await.unwrap_err();
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::Transport(steadfast::classify::Transport::Connect),
+        "{e}"
+    );
 }

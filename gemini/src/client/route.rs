@@ -6,8 +6,8 @@
 //!
 //! | error | next |
 //! | --- | --- |
-//! | invalid key, permission denied | this key is skipped for good; next key |
-//! | per-day or zero quota | this key is skipped for this model; next key, then next model |
+//! | invalid key | this key is skipped for good; next key |
+//! | permission denied, per-day or zero quota | this key is skipped for this model; next key, then next model |
 //! | overloaded, model not found | next model |
 //! | anything else | returned |
 
@@ -18,19 +18,39 @@ use crate::types::{
     Content, CountTokensRequest, GenerateContentRequest, GenerateContentRequestWithModel, Model,
 };
 use crate::{Error, QuotaScope};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use steadfast::limit::RateLimit;
 
-/// What the pool knows about one key.
+/// How long a key stays skipped for a model after a refusal (permission, daily or zero quota).
+/// Daily quotas reset once a day at an hour the API does not say; trying again after an hour
+/// costs one request per key and model.
+pub(crate) const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// What the pool knows about one key: why it is skipped, with the error that said so.
 #[derive(Debug, Default)]
 pub(crate) struct KeyHealth {
-    /// Invalid or rejected: never used again.
-    dead: AtomicBool,
-    /// Models whose daily (or zero) quota this key has spent.
-    exhausted: Mutex<HashSet<String>>,
+    /// Invalid: never used again.
+    dead: Mutex<Option<Error>>,
+    /// Models this key may not use for now (permission, daily or zero quota), since when.
+    refused: Mutex<HashMap<String, (tokio::time::Instant, Error)>>,
+}
+
+impl KeyHealth {
+    /// Why this key is skipped for `model`, if it is: `(refused for this model, error)`.
+    fn skipped_for(&self, model: &str) -> Option<(bool, Error)> {
+        let mut refused = lock(&self.refused);
+        match refused.get(model) {
+            Some((since, e)) if since.elapsed() < REFUSAL_TTL => return Some((true, e.clone())),
+            Some(_) => {
+                refused.remove(model);
+            }
+            None => {}
+        }
+        drop(refused);
+        lock(&self.dead).clone().map(|e| (false, e))
+    }
 }
 
 /// Per-model state built on first use.
@@ -53,8 +73,9 @@ enum Next {
 
 fn next_after(e: &Error) -> Next {
     match e.kind() {
-        ErrorKind::InvalidApiKey | ErrorKind::PermissionDenied => Next::Key { for_good: true },
-        ErrorKind::RateLimited {
+        ErrorKind::InvalidApiKey => Next::Key { for_good: true },
+        ErrorKind::PermissionDenied
+        | ErrorKind::RateLimited {
             scope: QuotaScope::PerDay,
             ..
         }
@@ -82,16 +103,27 @@ fn text_size(request: &GenerateContentRequest) -> (u64, u64) {
 }
 
 impl Client {
-    fn healthy_key(&self, model: &str) -> Option<(usize, ApiKey)> {
-        self.inner
-            .keys
-            .iter()
-            .zip(&self.inner.health)
-            .enumerate()
-            .find(|(_, (_, h))| {
-                !h.dead.load(Ordering::Acquire) && !lock(&h.exhausted).contains(model)
-            })
-            .map(|(i, (k, _))| (i, k.clone()))
+    /// The first key not skipped for `model`; when every key is, the error that explains it
+    /// best: a refusal for this model (permission, daily quota) before an invalid key.
+    fn healthy_key(&self, model: &str) -> Result<(usize, ApiKey), Error> {
+        if !self.inner.policy.key_rotation {
+            return Ok((0, self.inner.keys[0].clone()));
+        }
+        let mut best: Option<(bool, Error)> = None;
+        for (i, (key, health)) in self.inner.keys.iter().zip(&self.inner.health).enumerate() {
+            match health.skipped_for(model) {
+                None => return Ok((i, key.clone())),
+                Some((for_model, e)) => {
+                    if best.as_ref().is_none_or(|(b, _)| for_model && !b) {
+                        best = Some((for_model, e));
+                    }
+                }
+            }
+        }
+        Err(best.map_or_else(
+            || Error::configuration("the client has no API key"),
+            |(_, e)| e,
+        ))
     }
 
     fn model_policy(&self, model: &str) -> Result<Arc<steadfast::Policy>, Error> {
@@ -226,8 +258,12 @@ impl Client {
             let policy = self.model_policy(model)?;
             let tpm = self.tpm_limiter(model)?;
             loop {
-                let Some((index, key)) = self.healthy_key(model) else {
-                    continue 'models;
+                let (index, key) = match self.healthy_key(model) {
+                    Ok(found) => found,
+                    Err(reason) => {
+                        last = Some(reason);
+                        continue 'models;
+                    }
                 };
                 let tokens = match request {
                     Some(r) => match self.preflight(&key, model, r).await {
@@ -255,15 +291,18 @@ impl Client {
                     Err(e) => e,
                 };
                 match next_after(&error) {
+                    Next::Key { .. } if !self.inner.policy.key_rotation => return Err(error),
                     Next::Key { for_good } => {
                         let health = &self.inner.health[index];
                         if for_good {
-                            health.dead.store(true, Ordering::Release);
+                            *lock(&health.dead) = Some(error.clone());
                         } else {
-                            lock(&health.exhausted).insert(model.clone());
+                            lock(&health.refused).insert(
+                                model.clone(),
+                                (tokio::time::Instant::now(), error.clone()),
+                            );
                         }
                         tracing::warn!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), reason = error.kind().name(), "skipping key");
-                        last = Some(error);
                     }
                     Next::Model if model_is_some(chain) => {
                         last = Some(error);
@@ -273,10 +312,35 @@ impl Client {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| Error::configuration("no usable API key is left in the pool")))
+        Err(last.unwrap_or_else(|| Error::configuration("the client has no API key")))
     }
 }
 
 fn model_is_some(chain: &[String]) -> bool {
     chain.first().is_some_and(|m| !m.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_expires_after_its_ttl_but_an_invalid_key_does_not() {
+        let health = KeyHealth::default();
+        let quota = Error::from_body(429, br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}"#);
+        lock(&health.refused).insert("m".into(), (tokio::time::Instant::now(), quota));
+        assert!(matches!(health.skipped_for("m"), Some((true, _))));
+        assert!(health.skipped_for("other").is_none());
+        tokio::time::advance(REFUSAL_TTL).await;
+        assert!(
+            health.skipped_for("m").is_none(),
+            "tried again after the TTL"
+        );
+        *lock(&health.dead) = Some(Error::from_body(
+            400,
+            br#"{"error":{"code":400,"message":"API key not valid."}}"#,
+        ));
+        tokio::time::advance(REFUSAL_TTL * 10).await;
+        assert!(matches!(health.skipped_for("m"), Some((false, _))));
+    }
 }

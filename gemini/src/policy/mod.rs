@@ -10,8 +10,10 @@
 //!   locally with [`ErrorKind::PromptTooLong`](crate::ErrorKind::PromptTooLong), without sending
 //!   a request that would fail. A prompt with fewer characters than the limit cannot exceed it
 //!   and costs no extra request.
-//! - **Key pool**: a key that is invalid or rejected is skipped from then on; a key out of daily
-//!   (or zero) quota is skipped for that model.
+//! - **Key pool**: an invalid key is skipped from then on; a key refused a model (permission,
+//!   daily or zero quota) is skipped for that model for an hour, then tried again (daily quotas
+//!   reset at an hour the API does not give). When every key is skipped, the call fails at once,
+//!   without a request, with the error that explains it best.
 //! - **Model fallback**: on overload, an unknown model, or a per-day quota that no key has left,
 //!   the next model of the chain is tried.
 //! - **Streams** are retried only until their first chunk reaches the caller.
@@ -54,6 +56,7 @@ pub struct ClientPolicy {
     pub(crate) preflight: bool,
     pub(crate) fallback: Vec<String>,
     pub(crate) budget: Option<(f64, u32)>,
+    pub(crate) key_rotation: bool,
 }
 
 impl Default for ClientPolicy {
@@ -70,16 +73,19 @@ impl Default for ClientPolicy {
             preflight: true,
             fallback: Vec::new(),
             budget: Some((0.2, 10)),
+            key_rotation: true,
         }
     }
 }
 
 impl ClientPolicy {
-    /// No retries, no limits, no guard, no fallback.
+    /// No retries, no limits, no guard, no fallback, no key rotation: each call is sent once,
+    /// with the first key, and its error returned as it is.
     pub fn off() -> Self {
         ClientPolicy {
             attempts: 1,
             preflight: false,
+            key_rotation: false,
             ..ClientPolicy::default()
         }
     }
@@ -141,6 +147,13 @@ impl ClientPolicy {
     /// (default 0.2 and 10), or `None` for no budget.
     pub fn budget(mut self, budget: Option<(f64, u32)>) -> Self {
         self.budget = budget;
+        self
+    }
+
+    /// Whether keys are skipped after an invalid-key, permission or daily-quota error (on by
+    /// default).
+    pub fn key_rotation(mut self, on: bool) -> Self {
+        self.key_rotation = on;
         self
     }
 

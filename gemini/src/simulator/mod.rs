@@ -18,6 +18,8 @@
 //! | `[sim:invalid]` | 400 INVALID_ARGUMENT with a BadRequest field violation |
 //! | `[sim:precondition]` | 400 FAILED_PRECONDITION ("User location is not supported") |
 //! | `[sim:deadline]` | 504 DEADLINE_EXCEEDED |
+//! | `[sim:permission]` | 403 PERMISSION_DENIED |
+//! | `[sim:exhausted]` | 429 RESOURCE_EXHAUSTED without details |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -496,6 +498,29 @@ impl State {
                     400,
                     "FAILED_PRECONDITION",
                     "User location is not supported for the API use.",
+                    vec![],
+                ),
+            );
+        }
+        if prompt.contains("[sim:permission]") {
+            return Reply::Json(
+                403,
+                error_body(
+                    403,
+                    "PERMISSION_DENIED",
+                    "The caller does not have permission",
+                    vec![],
+                ),
+            );
+        }
+        if prompt.contains("[sim:exhausted]") {
+            self.bump(|s| s.rate_limited += 1);
+            return Reply::Json(
+                429,
+                error_body(
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    "Resource has been exhausted (e.g. check quota).",
                     vec![],
                 ),
             );
