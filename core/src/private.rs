@@ -66,7 +66,8 @@ impl IntoLimiter for RateLimit {
     }
 }
 
-/// `on_retry = path`: calls `path(&event)` for each retry, just before its wait.
+/// `on_retry = path`: calls `path(&event)` just before each wait: a retry's backoff or server
+/// delay ([`Event::Retry`]), or a wait for the rate limiter ([`Event::RateLimitWait`]).
 pub struct OnRetry(pub fn(&Event));
 
 impl fmt::Debug for OnRetry {
@@ -77,7 +78,7 @@ impl fmt::Debug for OnRetry {
 
 impl Hook for OnRetry {
     fn on_event(&self, event: &Event) {
-        if let Event::Retry { .. } = event {
+        if let Event::Retry { .. } | Event::RateLimitWait { .. } = event {
             (self.0)(event)
         }
     }

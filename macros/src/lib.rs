@@ -83,7 +83,7 @@ use proc_macro::TokenStream;
 /// | `budget` | ratio, `true` or `false` | 0.2 + 10/s | retries at most this share of calls |
 /// | `honor_hint`, `max_hint` | bool, duration | `true`, `"120s"` | obey a server's delay; give up at once when it is longer than `max_hint` or the time left |
 /// | `classify` | path to `fn(&Result<T, E>) -> steadfast::classify::Verdict` | the types' `Classify` | custom verdicts |
-/// | `on_retry` | path to `fn(&steadfast::observe::Event)` | none | called before each wait with the attempt, delay and cause |
+/// | `on_retry` | path to `fn(&steadfast::observe::Event)` | none | called before each wait: a retry (`Event::Retry`: attempt, delay, its reason and the failure) or a rate-limit wait (`Event::RateLimitWait`) |
 /// | `fallback` | path to an async fn with the same arguments | none | the result when every attempt failed |
 /// | `policy` | expression yielding a `steadfast::Policy` | none | a prebuilt policy (builder or config file) instead of inline keys; combines only with `classify`, `fallback`, `crate` |
 /// | `crate` | path | `::steadfast` | for a renamed dependency |

@@ -287,7 +287,10 @@ impl Client {
                     })
                     .await;
                 let error = match result {
-                    Ok(value) => return Ok(value),
+                    Ok(value) => {
+                        tracing::debug!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), "answered");
+                        return Ok(value);
+                    }
                     Err(e) => e,
                 };
                 match next_after(&error) {
