@@ -107,7 +107,8 @@ impl fmt::Display for Error {
             ),
             Error::RateLimited { retry_after: None } => write!(
                 f,
-                "client-side rate limit: the acquisition is heavier than the limit can ever grant"
+                "client-side rate limit: the limiter will not grant this request (it is heavier \
+                 than the limit allows at once, or the limiter's allowance is spent)"
             ),
         }
     }
