@@ -7,3 +7,23 @@
 pub fn quick() -> bool {
     std::env::var_os("STEADFAST_QUICK").is_some()
 }
+
+/// Prints steadfast's and the Gemini client's own events (retries, waits, give-ups, key and
+/// model changes, who answered) on stderr, compactly, and nothing from other crates.
+pub fn show_events() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let targets = Targets::new()
+        .with_target("steadfast", LevelFilter::DEBUG)
+        .with_target("steadfast_gemini", LevelFilter::DEBUG);
+    let layer = tracing_subscriber::fmt::layer()
+        .compact()
+        .without_time()
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(targets)
+        .try_init();
+}
