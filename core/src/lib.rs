@@ -109,6 +109,11 @@ pub mod timeout;
 #[path = "private.rs"]
 pub mod __private;
 
+/// The README's Rust snippets, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeSnippets;
+
 pub use error::{ConfigError, Error};
 pub use policy::{Policy, PolicyBuilder};
 #[cfg(feature = "macros")]
