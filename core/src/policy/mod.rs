@@ -121,6 +121,8 @@ pub struct Policy {
     pub(crate) hook: Option<Arc<dyn Hook>>,
     pub(crate) counters: Counters,
     pub(crate) name: &'static str,
+    /// With a seed, each call's jitter comes from `seed` and the call's number: reproducible.
+    pub(crate) seed: Option<(u64, std::sync::atomic::AtomicU64)>,
 }
 
 impl fmt::Debug for Policy {
@@ -242,6 +244,7 @@ pub struct PolicyBuilder {
     budget: Option<Arc<RetryBudget>>,
     hook: Option<Arc<dyn Hook>>,
     name: Option<&'static str>,
+    seed: Option<u64>,
 }
 
 impl fmt::Debug for PolicyBuilder {
@@ -370,6 +373,14 @@ impl PolicyBuilder {
         self
     }
 
+    /// Makes jitter reproducible: each call draws from `seed` and its own sequence number, so
+    /// a program that makes the same calls in the same order waits the same delays (for tests
+    /// and simulations; leave it unset in production, where spread is the point).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Checks every setting and builds the policy.
     pub fn build(self) -> Result<Policy, ConfigError> {
         let c = self.config;
@@ -489,6 +500,7 @@ impl PolicyBuilder {
             hook: self.hook,
             counters: Counters::default(),
             name: self.name.unwrap_or("call"),
+            seed: self.seed.map(|s| (s, std::sync::atomic::AtomicU64::new(0))),
         })
     }
 }

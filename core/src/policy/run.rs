@@ -352,7 +352,13 @@ impl<'p> Run<'p> {
                 (hint, WaitReason::ServerHint)
             }
             None => {
-                let rng = self.rng.get_or_insert_with(Random::new);
+                let rng = self.rng.get_or_insert_with(|| match &policy.seed {
+                    Some((seed, calls)) => {
+                        let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        Random::seeded(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    }
+                    None => Random::new(),
+                });
                 let retry = self.attempt;
                 match policy.schedule.delay(retry, self.previous_delay, rng) {
                     Some(d) => (d, WaitReason::Backoff),
