@@ -56,6 +56,14 @@ fn benches(c: &mut Criterion) {
     group.bench_function("governor check", |b| {
         b.iter(|| black_box(theirs.check()).is_ok())
     });
+    // What reading the clock costs on its own: tokio's `Instant::now` (which the limiter uses so
+    // that tokio's paused clock works in tests) and the standard library's.
+    group.bench_function("clock read: tokio Instant::now", |b| {
+        b.iter(|| black_box(tokio::time::Instant::now()))
+    });
+    group.bench_function("clock read: std Instant::now", |b| {
+        b.iter(|| black_box(std::time::Instant::now()))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("rate limiter, two threads contended");
