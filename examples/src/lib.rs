@@ -2,6 +2,12 @@
 //! `cargo run -p steadfast-examples --example NAME`. Each starts with a comment on what it
 //! teaches. Without `GEMINI_API_KEY` they talk to the local Gemini simulator; set
 //! `STEADFAST_QUICK=1` for the short runs CI uses.
+//!
+//! ```
+//! // The examples shorten their runs when CI asks.
+//! let prompts = if steadfast_examples::quick() { 40 } else { 200 };
+//! assert!(prompts >= 40);
+//! ```
 
 /// Whether the examples should do a short run (CI sets `STEADFAST_QUICK=1`).
 pub fn quick() -> bool {
