@@ -25,6 +25,11 @@ async fn with_defaults(n: u32) -> Result<u32, std::io::Error> {
     Ok(black_box(n))
 }
 
+#[resilient(budget = false)]
+async fn without_budget(n: u32) -> Result<u32, std::io::Error> {
+    Ok(black_box(n))
+}
+
 #[resilient(rpm = 1_000_000_000, burst = 1_000_000)]
 async fn with_rate_limit(n: u32) -> Result<u32, std::io::Error> {
     Ok(black_box(n))
@@ -60,6 +65,9 @@ fn benches(c: &mut Criterion) {
     group.bench_function("bare call", |b| b.iter(|| ready(bare(black_box(1)))));
     group.bench_function("#[resilient] defaults", |b| {
         b.iter(|| ready(with_defaults(black_box(1))))
+    });
+    group.bench_function("#[resilient(budget = false)]", |b| {
+        b.iter(|| ready(without_budget(black_box(1))))
     });
     group.bench_function("#[resilient(rpm = large)]", |b| {
         b.iter(|| ready(with_rate_limit(black_box(1))))
