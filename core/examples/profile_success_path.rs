@@ -19,7 +19,10 @@ async fn call(n: u32) -> Result<u32, std::io::Error> {
 #[inline(never)]
 fn one(n: u32) -> u32 {
     let mut future = std::pin::pin!(call(n));
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(Ok(v)) => v,
         _ => 0,
     }
