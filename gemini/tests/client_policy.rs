@@ -348,3 +348,37 @@ async fn a_refusal_for_one_model_skips_the_key_only_for_that_model() {
     // Another model still gets the key.
     client.generate("gemini-2.5-pro", "hi").await.unwrap();
 }
+
+#[tokio::test]
+async fn the_preflight_count_is_not_repeated_when_the_call_moves_to_another_key() {
+    let sim = Simulator::start(SimulatorConfig {
+        keys: vec![
+            "first-key-0000000000001".into(),
+            "second-key-000000000002".into(),
+        ],
+        ..config(vec![SimModel {
+            rpd: Some(1),
+            input_token_limit: 5,
+            ..model("m")
+        }])
+    })
+    .await
+    .unwrap();
+    let client = Client::builder()
+        .base_url(sim.base_url())
+        .key("first-key-0000000000001")
+        .key("second-key-000000000002")
+        .policy(fast())
+        .build()
+        .unwrap();
+    // Spends the first key's daily request.
+    client.generate("m", "hi").await.unwrap();
+    // Longer than 5 characters: counted first (with the first key), refused for the day on the
+    // first key, then sent with the second key without counting again.
+    client.generate("m", "aa bb cc dd").await.unwrap();
+    assert_eq!(
+        sim.stats().by_key["second-key-000000000002"],
+        1,
+        "only the generate request"
+    );
+}

@@ -20,7 +20,7 @@ use crate::types::{
 use crate::{Error, QuotaScope};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use steadfast::limit::RateLimit;
 
 /// How long a key stays skipped for a model after a refusal (permission, daily or zero quota).
@@ -53,12 +53,21 @@ impl KeyHealth {
     }
 }
 
-/// Per-model state built on first use.
+/// What the client keeps for one model, built on its first call.
+#[derive(Debug)]
+pub(crate) struct ModelEntry {
+    /// Retries and rpm/rpd limits.
+    policy: steadfast::Policy,
+    /// The tokens-per-minute limiter, weighted by each request's tokens.
+    tpm: Option<RateLimit>,
+    /// `inputTokenLimit` from `models.get`; set only by a successful lookup.
+    input_limit: OnceLock<Option<u32>>,
+}
+
+/// Every model's entry, behind one lock taken once per call.
 #[derive(Debug, Default)]
 pub(crate) struct ModelState {
-    policies: Mutex<HashMap<String, Arc<steadfast::Policy>>>,
-    tpm: Mutex<HashMap<String, Option<Arc<RateLimit>>>>,
-    input_limits: Mutex<HashMap<String, Option<u32>>>,
+    entries: Mutex<HashMap<String, Arc<ModelEntry>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -126,38 +135,33 @@ impl Client {
         ))
     }
 
-    fn model_policy(&self, model: &str) -> Result<Arc<steadfast::Policy>, Error> {
-        let mut policies = lock(&self.inner.models.policies);
-        if let Some(p) = policies.get(model) {
-            return Ok(Arc::clone(p));
+    fn model_entry(&self, model: &str) -> Result<Arc<ModelEntry>, Error> {
+        let mut entries = lock(&self.inner.models.entries);
+        if let Some(entry) = entries.get(model) {
+            return Ok(Arc::clone(entry));
         }
-        let policy = Arc::new(self.inner.policy.build_for(model)?);
-        policies.insert(model.to_owned(), Arc::clone(&policy));
-        Ok(policy)
-    }
-
-    fn tpm_limiter(&self, model: &str) -> Result<Option<Arc<RateLimit>>, Error> {
-        let mut all = lock(&self.inner.models.tpm);
-        if let Some(l) = all.get(model) {
-            return Ok(l.clone());
-        }
-        let limiter = match self.inner.policy.model_limits(model).tpm {
-            Some(tpm) => Some(Arc::new(
+        let tpm = match self.inner.policy.model_limits(model).tpm {
+            Some(tpm) => Some(
                 RateLimit::builder()
                     .per_minute(tpm)
                     .burst(tpm)
                     .build()
                     .map_err(|e| Error::configuration(format!("tpm for `{model}`: {e}")))?,
-            )),
+            ),
             None => None,
         };
-        all.insert(model.to_owned(), limiter.clone());
-        Ok(limiter)
+        let entry = Arc::new(ModelEntry {
+            policy: self.inner.policy.build_for(model)?,
+            tpm,
+            input_limit: OnceLock::new(),
+        });
+        entries.insert(model.to_owned(), Arc::clone(&entry));
+        Ok(entry)
     }
 
     /// The model's input token limit, from `models.get`, cached (`None` when unknown).
-    async fn input_limit(&self, key: &ApiKey, model: &str) -> Option<u32> {
-        if let Some(known) = lock(&self.inner.models.input_limits).get(model) {
+    async fn input_limit(&self, key: &ApiKey, model: &str, entry: &ModelEntry) -> Option<u32> {
+        if let Some(known) = entry.input_limit.get() {
             return *known;
         }
         let path = model_path(model).ok()?;
@@ -165,10 +169,7 @@ impl Client {
             .request::<(), Model>(key, reqwest::Method::GET, &path, None)
             .await
         {
-            Ok(m) => {
-                lock(&self.inner.models.input_limits).insert(model.to_owned(), m.input_token_limit);
-                m.input_token_limit
-            }
+            Ok(m) => *entry.input_limit.get_or_init(|| m.input_token_limit),
             // Not cached: a failure of this key or this moment says nothing about the model.
             Err(_) => None,
         }
@@ -180,6 +181,7 @@ impl Client {
         &self,
         key: &ApiKey,
         model: &str,
+        entry: &ModelEntry,
         request: &GenerateContentRequest,
     ) -> Result<u32, Error> {
         let (chars, words) = text_size(request);
@@ -189,7 +191,7 @@ impl Client {
         if !self.inner.policy.preflight {
             return Ok(estimate);
         }
-        let Some(limit) = self.input_limit(key, model).await else {
+        let Some(limit) = self.input_limit(key, model, entry).await else {
             return Ok(estimate);
         };
         // A token is at least one character: a shorter prompt cannot exceed the limit.
@@ -255,8 +257,9 @@ impl Client {
             if position > 0 {
                 tracing::info!(target: "steadfast_gemini", model = model.as_str(), reason = last.as_ref().map(|e| e.kind().name()), "falling back to the next model");
             }
-            let policy = self.model_policy(model)?;
-            let tpm = self.tpm_limiter(model)?;
+            let entry = self.model_entry(model)?;
+            // Counted once per model, with the first key that may use it, then kept across keys.
+            let mut counted: Option<u32> = None;
             loop {
                 let (index, key) = match self.healthy_key(model) {
                     Ok(found) => found,
@@ -265,19 +268,21 @@ impl Client {
                         continue 'models;
                     }
                 };
-                let tokens = match request {
-                    Some(r) => match self.preflight(&key, model, r).await {
-                        Ok(t) => t,
-                        Err(e) => return Err(e),
-                    },
-                    None => 1,
+                let tokens = match (counted, request) {
+                    (Some(tokens), _) => tokens,
+                    (None, Some(r)) => {
+                        *counted.insert(self.preflight(&key, model, &entry, r).await?)
+                    }
+                    (None, None) => 1,
                 };
-                let result = policy
+                let tpm = entry.tpm.as_ref();
+                let result = entry
+                    .policy
                     .call(|| {
-                        let (key, model, tpm) = (key.clone(), model.clone(), tpm.clone());
+                        let (key, model) = (key.clone(), model.clone());
                         let op = &op;
                         async move {
-                            if let Some(limiter) = &tpm {
+                            if let Some(limiter) = tpm {
                                 limiter.acquire(tokens).await.map_err(|_| {
                                     Error::from(steadfast::Error::RateLimited { retry_after: None })
                                 })?;
