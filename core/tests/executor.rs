@@ -481,9 +481,12 @@ async fn a_cancelled_call_releases_its_permit_limiter_slot_and_probe() {
     .await;
     assert!(waiting.is_err());
     tokio::time::advance(secs(1)).await;
-    // The permit is back, the probe slot is free, and one slot per second is still available.
+    // The permit is back, the probe slot is free, and the t=8 s slot is free: the cancelled
+    // second acquisition reserved nothing, so this call starts at once.
     let (calls, f) = scripted(vec![Ok(9)]);
+    let start = Instant::now();
     assert_eq!(policy.call(f).await, Ok(9));
+    assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(policy.stats().breaker, Some(BreakerState::Closed));
 }

@@ -517,15 +517,33 @@ async fn unfunded(server: &Server) -> Result<u16, ApiError> {
     server.answer()
 }
 
+#[resilient(base = "1ms")]
+async fn default_budget(server: &Server) -> Result<u16, ApiError> {
+    server.answer()
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_budget_key_sets_the_ratio() {
-    // Ratio 0 with the floor of 10 retries a second: a burst of failing calls gets at most 10.
+    // 200 failing calls. Ratio 0 leaves only the floor of 10 retries a second (a few more may
+    // refill during the millisecond waits); the default ratio of 0.2 earns about 40 more.
     let server = Server::new(vec![Err(ApiError::Status(503, None))]);
-    for _ in 0..20 {
+    for _ in 0..200 {
         let _ = unfunded(&server).await;
     }
-    assert!(server.count() <= 20 + 10 + 1, "{} attempts", server.count());
-    assert!(server.count() >= 20);
+    let unfunded_attempts = server.count();
+    let server = Server::new(vec![Err(ApiError::Status(503, None))]);
+    for _ in 0..200 {
+        let _ = default_budget(&server).await;
+    }
+    let default_attempts = server.count();
+    assert!(
+        (210..=215).contains(&unfunded_attempts),
+        "{unfunded_attempts} attempts"
+    );
+    assert!(
+        default_attempts > 230,
+        "the default ratio allows more: {default_attempts}"
+    );
 }
 
 #[resilient(rpm = 6, burst = 3, budget = false)]
