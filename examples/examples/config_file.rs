@@ -57,23 +57,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "timeout = \"10s\"\ndeadline = \"5s\"",
     ] {
         let message = load(broken).err().unwrap_or_default();
-        // TOML errors quote the line; keep the explanation, on one line.
-        let explanation: Vec<&str> = message
-            .lines()
-            .map(str::trim)
-            .filter(|l| {
-                !l.is_empty()
-                    && !l.starts_with('|')
-                    && !l
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || c == ' ' || c == '|')
-            })
-            .collect();
-        println!(
-            "  {:<32} -> {}",
-            broken.replace('\n', "; "),
-            explanation.join(" ")
-        );
+        // A TOML error quotes the offending line and ends with the explanation.
+        let explanation = message.lines().last().unwrap_or_default().trim();
+        println!("  {:<32} -> {}", broken.replace('\n', "; "), explanation);
     }
     Ok(())
 }
