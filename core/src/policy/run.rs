@@ -287,6 +287,11 @@ impl<'p> Run<'p> {
         let (result, verdict, bound) = match attempt {
             Attempt::Returned(result) => {
                 let verdict = classify(&result);
+                if verdict == Verdict::Success {
+                    self.settle_breaker(Outcome::Success);
+                    policy.counters.successes();
+                    return Step::Done(result);
+                }
                 (Some(result), verdict, None)
             }
             Attempt::TimedOut(bound) => (
@@ -301,20 +306,8 @@ impl<'p> Run<'p> {
         } else {
             Outcome::Success
         });
-        let failure = match verdict.failure() {
-            None => {
-                policy.counters.successes();
-                return match result {
-                    Some(r) => Step::Done(r),
-                    // A timed-out attempt is never a success.
-                    None => Step::Stop(Stop {
-                        reason: self.deadline_error(),
-                        last: None,
-                    }),
-                };
-            }
-            Some(f) => *f,
-        };
+        // Every verdict but `Success` (returned above) carries its failure.
+        let failure = verdict.failure().copied().unwrap_or_default();
         let timeout_error = match bound {
             Some(Bound::Deadline) => {
                 self.give_up(GiveUpReason::Deadline, Some(failure));
