@@ -109,7 +109,7 @@ pub(crate) fn status(body: &[u8]) -> Option<Status> {
     status_of(&value)
 }
 
-pub(crate) fn status_of(value: &Value) -> Option<Status> {
+fn status_of(value: &Value) -> Option<Status> {
     let value = match value {
         Value::Array(items) => items.first()?,
         other => other,
