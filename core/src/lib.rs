@@ -58,7 +58,7 @@
 //!         match run.after_attempt(attempt, /* classify */).await {
 //!             Step::Retry => continue,                          // the wait has been done
 //!             Step::Done(r) => break r,                         // success, or the last real error
-//!             Step::Stop(s) => break Err(/* the policy's error */),
+//!             Step::Stop(s) => break /* Err(the policy's error), or the last outcome */,
 //!         }
 //!     };
 //!     result
@@ -81,7 +81,7 @@
 //! The executor applies them in this order (the [`policy`] module says why):
 //!
 //! ```text
-//! deadline ─▶ retry loop ─▶ [each attempt] budget ─▶ breaker ─▶ rate limiter ─▶ concurrency ─▶ attempt timeout ─▶ call
+//! deadline ─▶ retry loop ─▶ [each attempt] budget ─▶ breaker ─▶ concurrency ─▶ rate limiter ─▶ attempt timeout ─▶ call
 //! ```
 //!
 //! # Features

@@ -148,57 +148,60 @@ impl<E: From<Error>> FromPolicyError for E {}
 /// Checks, at the span of the key that needs it, that the error type takes policy errors.
 pub fn require_from_policy_error<T, E: FromPolicyError>(_: &Option<Result<T, E>>) {}
 
-/// Conversion of a stop into the call's error type. Method resolution picks
-/// [`ViaFrom`] when the error type has `From<steadfast::Error>` (so it gets the policy's own,
-/// more precise error) and [`ViaLast`] otherwise: `(&Converting::new(stop)).convert()`.
-pub struct Converting<E>(Cell<Option<Stop<E>>>);
+/// What a stopped call returns. Method resolution picks [`ViaFrom`] when the error type has
+/// `From<steadfast::Error>` (so it gets the policy's own, more precise error) and [`ViaLast`]
+/// otherwise (the call's last real outcome, which may be an `Ok` that classified as a failure):
+/// `(&Converting::new(stop)).convert()`.
+pub struct Converting<T, E> {
+    reason: Error,
+    last: Cell<Option<Result<T, E>>>,
+}
 
-impl<E> fmt::Debug for Converting<E> {
+impl<T, E> fmt::Debug for Converting<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Converting")
     }
 }
 
-impl<E> Converting<E> {
+impl<T, E> Converting<T, E> {
     /// Wraps a stop.
-    pub fn new(stop: Stop<E>) -> Self {
-        Converting(Cell::new(Some(stop)))
-    }
-
-    fn take(&self) -> Stop<E> {
-        match self.0.take() {
-            Some(stop) => stop,
-            None => unreachable!("a stop is converted once"),
+    pub fn new(stop: Stop<T, E>) -> Self {
+        let reason = stop.reason().clone();
+        Converting {
+            reason,
+            last: Cell::new(stop.into_last()),
         }
     }
 }
 
 /// The policy's error, through `From`.
-pub trait ViaFrom<E> {
-    /// The error to return.
-    fn convert(&self) -> E;
+pub trait ViaFrom<O> {
+    /// What to return.
+    fn convert(&self) -> O;
 }
 
-impl<E: From<Error>> ViaFrom<E> for Converting<E> {
-    fn convert(&self) -> E {
-        self.take().into_error()
+impl<T, E: From<Error>> ViaFrom<Result<T, E>> for Converting<T, E> {
+    fn convert(&self) -> Result<T, E> {
+        Err(E::from(self.reason.clone()))
     }
 }
 
-/// The call's last real error.
-pub trait ViaLast<E> {
-    /// The error to return.
-    fn convert(&self) -> E;
+/// The call's last real outcome.
+pub trait ViaLast<O> {
+    /// What to return.
+    fn convert(&self) -> O;
 }
 
-impl<E> ViaLast<E> for &Converting<E> {
-    fn convert(&self) -> E {
-        match self.take().into_last() {
-            Some(e) => e,
-            // Without timeout, deadline, breaker, a limiter value or a prebuilt policy (the keys
-            // that require `From<steadfast::Error>`), the only stop is a server delay beyond
-            // `max_hint`, and that stop always carries the error that asked for the delay.
-            None => unreachable!("#[resilient]: a policy stop without the call's error"),
+impl<T, E> ViaLast<Result<T, E>> for &Converting<T, E> {
+    fn convert(&self) -> Result<T, E> {
+        match self.last.take() {
+            Some(result) => result,
+            // Only a timed-out attempt, a deadline, a breaker, a limiter value or a prebuilt
+            // policy stop a call without an outcome of its own, and each of those keys makes the
+            // attribute require `From<steadfast::Error>` (a compile error otherwise), which
+            // selects `ViaFrom`. Without them the only stop is a server delay beyond `max_hint`,
+            // and that stop always carries the outcome that asked for the delay, `Ok` or `Err`.
+            None => unreachable!("#[resilient]: a policy stop without the call's outcome"),
         }
     }
 }

@@ -25,7 +25,7 @@
 //!         match __sf_run.after_attempt(__sf_attempt, <classify>).await {
 //!             Step::Retry => continue,
 //!             Step::Done(r) => break r,
-//!             Step::Stop(s) => break Err(<policy error or last error>),
+//!             Step::Stop(s) => break <Err(policy error) or the last outcome>,
 //!         }
 //!     };
 //!     __sf_result                       // or: on Err, `FALLBACK(self, prompt).await`
@@ -464,7 +464,7 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
             match #run.after_attempt(#attempt, #classify).await {
                 #krate::__private::Step::Retry => continue,
                 #krate::__private::Step::Done(#r) => break #r,
-                #krate::__private::Step::Stop(#stop) => break ::core::result::Result::Err(#stopped),
+                #krate::__private::Step::Stop(#stop) => break #stopped,
             }
         };
         #finish

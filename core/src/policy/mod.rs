@@ -9,7 +9,7 @@
 //! # Order
 //!
 //! ```text
-//! deadline ─▶ retry loop ─▶ [each attempt] budget ─▶ breaker ─▶ rate limiter ─▶ concurrency ─▶ attempt timeout ─▶ call
+//! deadline ─▶ retry loop ─▶ [each attempt] budget ─▶ breaker ─▶ concurrency ─▶ rate limiter ─▶ attempt timeout ─▶ call
 //! ```
 //!
 //! - The **deadline** is outermost because it bounds everything else, waits included.
@@ -17,9 +17,10 @@
 //!   refuses should not first sleep.
 //! - The **breaker** comes before the limiter, so that a call refused by an open breaker takes
 //!   no rate-limit slot.
-//! - The **rate limiter** comes before the concurrency limit, so that an attempt waiting for
-//!   quota does not hold a permit that a ready attempt could use. Every attempt passes it,
-//!   retries included, because the server counts retries too.
+//! - The **rate limiter** is the last gate, after the concurrency limit: its slot is taken at
+//!   the moment the attempt starts. A slot taken before waiting for a permit would be spent
+//!   later, when permits free up, all at once: the server counts starts. Every attempt passes
+//!   it, retries included, because the server counts retries too.
 //! - The **attempt timeout** wraps only the call itself: waiting for quota is not the server
 //!   being slow.
 //!

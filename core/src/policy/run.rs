@@ -31,17 +31,21 @@ pub enum Step<T, E> {
     Done(Result<T, E>),
     /// The policy stopped the call on its own account (timeout, deadline, a server delay beyond
     /// what is allowed).
-    Stop(Stop<E>),
+    Stop(Stop<T, E>),
 }
 
-/// A call stopped by the policy: the reason, and the last real error when there is one.
+/// A call stopped by the policy: the reason, and the last real outcome when there is one.
+///
+/// The last outcome is an `Err`, or an `Ok` that classified as a failure (a `reqwest::Response`
+/// with status 429 whose `Retry-After` is too long): a caller whose error type cannot hold
+/// [`Error`] returns that outcome as it is.
 #[derive(Debug)]
-pub struct Stop<E> {
+pub struct Stop<T, E> {
     reason: Error,
-    last: Option<E>,
+    last: Option<Result<T, E>>,
 }
 
-impl<E> Stop<E> {
+impl<T, E> Stop<T, E> {
     /// Why the policy stopped.
     pub fn reason(&self) -> &Error {
         &self.reason
@@ -52,8 +56,9 @@ impl<E> Stop<E> {
         self.reason
     }
 
-    /// The last error the call itself returned, if its last attempt returned one.
-    pub fn into_last(self) -> Option<E> {
+    /// What the call itself returned on its last attempt, if that attempt returned (a timed-out
+    /// attempt returned nothing).
+    pub fn into_last(self) -> Option<Result<T, E>> {
         self.last
     }
 
@@ -157,7 +162,7 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Everything before an attempt, in order: deadline, breaker, rate limiter, concurrency.
+    /// Everything before an attempt, in order: deadline, breaker, concurrency, rate limiter.
     /// Waits for the limiter and for a permit, never past the deadline. An `Err` ends the call:
     /// return it (converted into the call's error type).
     pub async fn before_attempt(&mut self) -> Result<(), Error> {
@@ -185,11 +190,6 @@ impl<'p> Run<'p> {
                 }
             }
         }
-        if let Some(limiter) = &policy.limiter {
-            if let Err((reason, error)) = self.acquire_slot(limiter.as_ref()).await {
-                return self.stop_before_attempt(reason, error);
-            }
-        }
         if let Some(concurrency) = &policy.concurrency {
             let permit = match self.deadline.at() {
                 Some(at) => tokio::time::timeout_at(at, concurrency.acquire())
@@ -202,6 +202,16 @@ impl<'p> Run<'p> {
                 None => {
                     return self.stop_before_attempt(GiveUpReason::Deadline, self.deadline_error());
                 }
+            }
+        }
+        // The slot is taken last, at the moment the attempt starts: a slot taken before waiting
+        // for a permit would be spent later, when permits free up, all at once (with `rpm = 600,
+        // concurrency = 10` and a slow server, 980 starts in one minute). What the server counts
+        // is starts, so the limiter is the last gate before the call.
+        if let Some(limiter) = &policy.limiter {
+            if let Err((reason, error)) = self.acquire_slot(limiter.as_ref()).await {
+                self.permit = None;
+                return self.stop_before_attempt(reason, error);
             }
         }
         policy.counters.attempts();
@@ -339,7 +349,7 @@ impl<'p> Run<'p> {
                             retry_at: SystemTime::now() + hint,
                             status: failure.status_code(),
                         },
-                        last: result.and_then(Result::err),
+                        last: result,
                     });
                 }
                 (hint, WaitReason::ServerHint)
