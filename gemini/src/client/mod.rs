@@ -165,6 +165,8 @@ impl ClientBuilder {
             )));
         }
         let http = reqwest::Client::builder()
+            // Never follow a redirect: reqwest would resend `x-goog-api-key` to the new host.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
             .build()
@@ -248,6 +250,13 @@ impl Client {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
+        }
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            return Err(Error::redirect(status.as_u16(), location.as_deref()));
         }
         let bytes = response.bytes().await.map_err(transport_error)?;
         Err(Error::from_body(status.as_u16(), &bytes))

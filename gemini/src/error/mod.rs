@@ -20,6 +20,7 @@
 //! | [`NoQuota`](ErrorKind::NoQuota) | 429 with `limit: 0` / quotaValue "0" | never on this tier |
 //! | [`Internal`](ErrorKind::Internal), [`Unavailable`](ErrorKind::Unavailable), [`DeadlineExceeded`](ErrorKind::DeadlineExceeded) | 500, 503 (overloaded), 504 | back off and retry, or fail over to another model |
 //! | [`Transport`](ErrorKind::Transport) | no answer | retry (timeouts, connection errors) |
+//! | [`Redirect`](ErrorKind::Redirect) | 3xx | nothing: the client follows no redirect (the key stays with the configured host); check the base URL |
 //! | [`Undecodable`](ErrorKind::Undecodable) | a success body that is not the expected JSON | nothing |
 //! | [`PromptBlocked`](ErrorKind::PromptBlocked) | `promptFeedback.blockReason` | nothing: the prompt must change |
 //!
@@ -96,6 +97,11 @@ pub enum ErrorKind {
     DeadlineExceeded,
     /// No answer: timeout, connection refused, connection lost.
     Transport(Transport),
+    /// A 3xx answer. The client never follows a redirect, because following one would send the
+    /// API key (an `x-goog-api-key` header) to whatever host the server names; the Gemini API
+    /// does not redirect, so a redirect means the base URL points somewhere else (a proxy, a
+    /// login page). Never retried.
+    Redirect,
     /// A success status whose body is not what the endpoint returns.
     Undecodable,
     /// The prompt was blocked by safety filters (`promptFeedback.blockReason`).
@@ -136,6 +142,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::Transport(_) => "transport",
+            ErrorKind::Redirect => "redirect",
             ErrorKind::Undecodable => "undecodable",
             ErrorKind::PromptBlocked { .. } => "prompt_blocked",
             ErrorKind::Policy(_) => "policy",
@@ -175,6 +182,10 @@ impl ErrorKind {
                 "transient: back off and retry, or fall back to another model"
             }
             ErrorKind::Transport(_) => "no answer: retry",
+            ErrorKind::Redirect => {
+                "the server redirected the request, which the client never follows (the API key \
+                 must not go to another host): check the base URL"
+            }
             ErrorKind::Undecodable => "the answer was not understood; report it if it persists",
             ErrorKind::PromptBlocked { .. } => {
                 "the prompt was blocked by safety filters; change it"
@@ -262,6 +273,22 @@ impl Error {
         Error(Box::new(Repr {
             kind,
             http_status: None,
+            status: None,
+            body_excerpt: Some(truncate(message)),
+            in_stream: false,
+        }))
+    }
+
+    /// A 3xx answer, with the `Location` it pointed to (redacted, truncated); see
+    /// [`ErrorKind::Redirect`].
+    pub(crate) fn redirect(http_status: u16, location: Option<&str>) -> Error {
+        let message = match location {
+            Some(to) => format!("redirected to `{to}`; not followed"),
+            None => "redirected; not followed".to_owned(),
+        };
+        Error(Box::new(Repr {
+            kind: ErrorKind::Redirect,
+            http_status: Some(http_status),
             status: None,
             body_excerpt: Some(truncate(message)),
             in_stream: false,
@@ -505,6 +532,7 @@ impl Classify for Error {
             }
             | ErrorKind::NoQuota
             | ErrorKind::Undecodable
+            | ErrorKind::Redirect
             | ErrorKind::Configuration
             | ErrorKind::PromptBlocked { .. } => failure.terminal(),
             _ => failure,
