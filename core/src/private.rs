@@ -130,7 +130,8 @@ impl<T, E> JudgeError<E> for &Judge<'_, T, E> {
 #[diagnostic::on_unimplemented(
     message = "#[resilient] cannot tell which `{Self}` errors to retry",
     label = "this error type does not implement `steadfast::classify::Classify`",
-    note = "implement `steadfast::classify::Classify` for `{Self}` (give its status, transport kind and server hint), or pass `classify = path::to::fn` returning a `steadfast::classify::Verdict`"
+    note = "implement `steadfast::classify::Classify` for `{Self}` (give its status, transport kind and server hint), or pass `classify = path::to::fn` returning a `steadfast::classify::Verdict`",
+    note = "for `anyhow::Error`, enable the `anyhow` feature of `steadfast`; `Box<dyn Error + Send + Sync>` classifies by its source chain (see `steadfast::classify::register`)"
 )]
 pub trait ErrorClassify: Classify {}
 impl<E: Classify> ErrorClassify for E {}

@@ -227,7 +227,11 @@ async fn with_from(script: &Script) -> Result<Response, RichError> {
 
 fn scripted() -> impl Strategy<Value = Scripted> {
     let status = prop_oneof![Just(429u16), Just(500), Just(503), Just(400), Just(404)];
-    let hint = prop_oneof![Just(None), (0u64..5).prop_map(Some), (31u64..4000).prop_map(Some)];
+    let hint = prop_oneof![
+        Just(None),
+        (0u64..5).prop_map(Some),
+        (31u64..4000).prop_map(Some)
+    ];
     prop_oneof![
         Just(Scripted::Success),
         (status.clone(), hint.clone()).prop_map(|(s, h)| Scripted::OkFailure(s, h)),
@@ -425,7 +429,11 @@ fn policy_for(c: &Combination) -> Policy {
     let mut b = Policy::builder()
         .attempts(c.attempts)
         .base(Duration::from_millis(100))
-        .burst(c.burst.min(c.rps.unwrap_or(u32::MAX)).min(c.rpm.unwrap_or(u32::MAX)))
+        .burst(
+            c.burst
+                .min(c.rps.unwrap_or(u32::MAX))
+                .min(c.rpm.unwrap_or(u32::MAX)),
+        )
         .budget(None);
     if let Some(r) = c.rps {
         b = b.rps(r);

@@ -32,9 +32,11 @@
 //! assert!(on.matches(&MyError::Offline.failure().unwrap()));
 //! ```
 
+mod chain;
 mod impls;
 mod status;
 
+pub use chain::{of_chain, register};
 pub use status::{RetryOn, StatusRange};
 
 use std::time::Duration;
