@@ -202,3 +202,88 @@ async fn redirect_to_another_host_never_receives_the_key() {
     );
     assert!(seen.is_empty(), "the redirect target saw requests: {seen:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 10: secrets in text we did not write are redacted too.
+
+/// Shaped like a Google API key (`AIza` + 35 characters), but made up.
+const GOOGLE_SHAPED: &str = "AIzaFAKEFAKEFAKEFAKEFAKEFAKEFAKE_test-0";
+
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn keys_echoed_by_the_server_are_redacted_everywhere() {
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let json = format!(
+        r#"{{"error":{{"code":400,"status":"INVALID_ARGUMENT","message":"API key {KEY} and {GOOGLE_SHAPED} are not valid","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"BAD","metadata":{{"key":"{KEY}"}}}}]}}}}"#
+    );
+    let html = format!("<html>proxy error for key={GOOGLE_SHAPED}&k={KEY}</html>");
+    let event = format!(
+        "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"a\"}}]}}}}]}}\r\n\r\ndata: {{\"error\":{{\"code\":500,\"status\":\"INTERNAL\",\"message\":\"failed for {KEY}\"}}}}\r\n\r\n"
+    );
+    let server = Raw::start(move |line, _| {
+        let reply = if line.contains("stream") {
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n{event}"
+            )
+            .into_bytes()
+        } else if line.contains("html") {
+            answer("502 Bad Gateway", "", html.as_bytes())
+        } else {
+            answer("400 Bad Request", "", json.as_bytes())
+        };
+        vec![write(reply)]
+    })
+    .await;
+    let client = client(&server.url, fast());
+    let mut seen = Vec::new();
+    let e = client.generate("json-model", "hi").await.unwrap_err();
+    seen.extend([e.to_string(), format!("{e:?}"), format!("{:?}", e.status())]);
+    assert!(e.message().unwrap().contains("[redacted key]"), "{e}");
+    let e = client.generate("html-model", "hi").await.unwrap_err();
+    seen.extend([e.to_string(), format!("{e:?}")]);
+    assert!(e.to_string().contains("proxy error"), "{e}");
+    let stream = client
+        .stream_generate_content(
+            "stream-model",
+            &steadfast_gemini::types::GenerateContentRequest::prompt("hi"),
+        )
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    let items: Vec<_> = stream.collect().await;
+    let e = items.last().unwrap().as_ref().unwrap_err();
+    seen.extend([e.to_string(), format!("{e:?}")]);
+    // The same body parsed outside the client: the Google-shaped key is redacted regardless.
+    let outside = steadfast_gemini::Error::from_body(
+        502,
+        format!("<p>{GOOGLE_SHAPED}</p>").as_bytes(),
+    );
+    seen.extend([outside.to_string(), format!("{outside:?}")]);
+
+    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    for text in seen.iter().chain([&logs]) {
+        for secret in [KEY, GOOGLE_SHAPED, &GOOGLE_SHAPED[..16], &KEY[..14]] {
+            assert!(!text.contains(secret), "`{secret}` in: {text}");
+        }
+    }
+}

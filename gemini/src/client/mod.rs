@@ -91,7 +91,11 @@ pub(crate) struct Inner {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base_url", &self.inner.base_url)
+            .field(
+                "base_url",
+                &crate::error::redact::google_keys(&self.inner.base_url)
+                    .unwrap_or_else(|| self.inner.base_url.clone()),
+            )
             .field("keys", &self.inner.keys)
             .field("policy", &self.inner.policy)
             .finish_non_exhaustive()

@@ -296,7 +296,8 @@ impl Client {
                         tracing::debug!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), "answered");
                         return Ok(value);
                     }
-                    Err(e) => e,
+                    // Whatever the server echoed, none of the client's keys leaves in an error.
+                    Err(e) => e.redact_keys(&self.inner.keys),
                 };
                 match next_after(&error) {
                     Next::Key { .. } if !self.inner.policy.key_rotation => return Err(error),

@@ -242,6 +242,8 @@ impl Client {
                 }
             })
             .await?;
+        let keys = self.inner.keys.clone();
+        let rest = rest.map(move |item| item.map_err(|e| e.redact_keys(&keys)));
         Ok(stream::once(std::future::ready(Ok(first))).chain(rest))
     }
 }

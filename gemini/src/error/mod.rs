@@ -38,9 +38,11 @@
 //! ```
 
 mod parse;
+pub(crate) mod redact;
 
 pub use parse::{BadRequestViolation, Details, ErrorInfo, HelpLink, QuotaViolation, Status};
 
+use crate::client::ApiKey;
 use std::fmt;
 use std::time::Duration;
 use steadfast::classify::{Classify, Failure, Transport};
@@ -216,6 +218,29 @@ struct Repr {
     in_stream: bool,
 }
 
+impl Repr {
+    /// Every string that may hold text from outside.
+    fn texts_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        let reason = match &mut self.kind {
+            ErrorKind::PromptBlocked { reason } => Some(reason),
+            _ => None,
+        };
+        self.status
+            .iter_mut()
+            .flat_map(Status::texts_mut)
+            .chain(self.body_excerpt.iter_mut())
+            .chain(reason)
+    }
+
+    /// The error, with every Google-shaped key in its text redacted.
+    fn build(mut self) -> Error {
+        for text in self.texts_mut() {
+            redact::in_place(text);
+        }
+        Error(Box::new(self))
+    }
+}
+
 impl Error {
     /// Classifies an error answer: the HTTP status and the raw body, whatever it holds.
     ///
@@ -237,13 +262,14 @@ impl Error {
             Some(_) => None,
             None => Some(excerpt(body)),
         };
-        Error(Box::new(Repr {
+        Repr {
             kind,
             http_status: Some(http_status),
             status,
             body_excerpt,
             in_stream: false,
-        }))
+        }
+        .build()
     }
 
     /// Classifies an error object that arrived inside a `200` stream (`{"error": {...}}` as one
@@ -259,24 +285,26 @@ impl Error {
 
     /// A failure below HTTP.
     pub fn transport(kind: Transport, context: impl Into<String>) -> Error {
-        Error(Box::new(Repr {
+        Repr {
             kind: ErrorKind::Transport(kind),
             http_status: None,
             status: None,
             body_excerpt: Some(truncate(context.into())),
             in_stream: false,
-        }))
+        }
+        .build()
     }
 
     /// An error of `kind` with a message of the client's own (no server status).
     pub(crate) fn with_kind(kind: ErrorKind, message: String) -> Error {
-        Error(Box::new(Repr {
+        Repr {
             kind,
             http_status: None,
             status: None,
             body_excerpt: Some(truncate(message)),
             in_stream: false,
-        }))
+        }
+        .build()
     }
 
     /// A 3xx answer, with the `Location` it pointed to (redacted, truncated); see
@@ -286,29 +314,31 @@ impl Error {
             Some(to) => format!("redirected to `{to}`; not followed"),
             None => "redirected; not followed".to_owned(),
         };
-        Error(Box::new(Repr {
+        Repr {
             kind: ErrorKind::Redirect,
             http_status: Some(http_status),
             status: None,
             body_excerpt: Some(truncate(message)),
             in_stream: false,
-        }))
+        }
+        .build()
     }
 
     /// A success status with a body the endpoint does not return.
     pub fn undecodable(http_status: u16, body: &[u8], why: impl fmt::Display) -> Error {
-        Error(Box::new(Repr {
+        Repr {
             kind: ErrorKind::Undecodable,
             http_status: Some(http_status),
             status: None,
             body_excerpt: Some(truncate(format!("{why}; body: {}", excerpt(body)))),
             in_stream: false,
-        }))
+        }
+        .build()
     }
 
     /// A prompt blocked by safety filters.
     pub fn prompt_blocked(reason: impl Into<String>) -> Error {
-        Error(Box::new(Repr {
+        Repr {
             kind: ErrorKind::PromptBlocked {
                 reason: reason.into(),
             },
@@ -316,7 +346,17 @@ impl Error {
             status: None,
             body_excerpt: None,
             in_stream: false,
-        }))
+        }
+        .build()
+    }
+
+    /// The same error with the client's own `keys` redacted from its text (keys shorter than 8
+    /// characters are not searched for).
+    pub(crate) fn redact_keys(mut self, keys: &[ApiKey]) -> Error {
+        for text in self.0.texts_mut() {
+            redact::in_place_with(text, keys);
+        }
+        self
     }
 
     /// What happened.
@@ -376,7 +416,10 @@ fn excerpt(body: &[u8]) -> String {
     truncate(text.to_owned())
 }
 
+/// Keeps at most `BODY_EXCERPT` characters, with Google-shaped keys redacted before the cut (so
+/// that the cut cannot leave a key too short to recognise).
 fn truncate(mut text: String) -> String {
+    redact::in_place(&mut text);
     if let Some((i, _)) = text.char_indices().nth(BODY_EXCERPT) {
         text.truncate(i);
         text.push('…');
@@ -544,12 +587,13 @@ impl Classify for Error {
 /// `#[resilient]` functions returning `steadfast_gemini::Error` can use every key.
 impl From<steadfast::Error> for Error {
     fn from(e: steadfast::Error) -> Self {
-        Error(Box::new(Repr {
+        Repr {
             kind: ErrorKind::Policy(e),
             http_status: None,
             status: None,
             body_excerpt: None,
             in_stream: false,
-        }))
+        }
+        .build()
     }
 }

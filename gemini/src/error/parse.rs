@@ -80,6 +80,42 @@ pub struct HelpLink {
     pub url: Option<String>,
 }
 
+impl Status {
+    /// Every string the status holds, for redaction.
+    pub(crate) fn texts_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        let d = &mut self.details;
+        let violations = d.quota_violations.iter_mut().flat_map(|v| {
+            v.quota_metric
+                .iter_mut()
+                .chain(v.quota_id.iter_mut())
+                .chain(v.quota_value.iter_mut())
+                .chain(v.quota_dimensions.values_mut())
+        });
+        let infos = d.error_info.iter_mut().flat_map(|i| {
+            i.reason
+                .iter_mut()
+                .chain(i.domain.iter_mut())
+                .chain(i.metadata.values_mut())
+        });
+        let bad = d
+            .bad_request
+            .iter_mut()
+            .flat_map(|b| b.field.iter_mut().chain(b.description.iter_mut()));
+        let help = d
+            .help
+            .iter_mut()
+            .flat_map(|h| h.description.iter_mut().chain(h.url.iter_mut()));
+        self.message
+            .iter_mut()
+            .chain(self.status.iter_mut())
+            .chain(violations)
+            .chain(infos)
+            .chain(bad)
+            .chain(help)
+            .chain(d.other_types.iter_mut())
+    }
+}
+
 fn text(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) => Some(s.clone()),
