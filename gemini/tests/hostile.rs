@@ -287,3 +287,96 @@ async fn keys_echoed_by_the_server_are_redacted_everywhere() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: `Retry-After` and `retry-after-ms` are honoured, together with the body's RetryInfo.
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as `Retry-After` carries it.
+fn http_date(at: std::time::SystemTime) -> String {
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        [(month - 1) as usize];
+    format!(
+        "{weekday}, {day:02} {month} {year} {:02}:{:02}:{:02} GMT",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+#[test]
+fn http_dates_are_formatted_like_the_rfc() {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+    assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
+const BARE_429: &str = r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Resource has been exhausted (e.g. check quota)."}}"#;
+
+#[tokio::test]
+async fn retry_after_beyond_max_hint_ends_the_call_at_once() {
+    let in_an_hour = http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    for header in ["Retry-After: 3600".to_owned(), format!("Retry-After: {in_an_hour}"), "retry-after-ms: 3600000".to_owned()] {
+        let h = header.clone();
+        let server = Raw::start(move |_, _| {
+            vec![write(answer("429 Too Many Requests", &format!("{h}\r\n"), BARE_429.as_bytes()))]
+        })
+        .await;
+        let start = std::time::Instant::now();
+        let e = client(&server.url, fast().preflight(false))
+            .generate("gemini-2.5-flash", "hi")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Policy(steadfast::Error::RetryDelayTooLong { requested, .. })
+                    if *requested > Duration::from_secs(3590)
+            ),
+            "{header}: {e}"
+        );
+        assert_eq!(server.count(":generateContent"), 1, "{header}: one request, no retry");
+        assert!(start.elapsed() < Duration::from_secs(2), "{header}: {:?}", start.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn the_longest_of_headers_and_retry_info_is_waited_for() {
+    // RetryInfo says 20 ms, retry-after-ms 50 ms, Retry-After 0 s: the 50 ms wins.
+    let body = r#"{"error":{"code":503,"status":"UNAVAILABLE","message":"The model is overloaded.","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"0.02s"}]}}"#;
+    let server = Raw::start(move |_, i| {
+        if i == 0 {
+            vec![write(answer(
+                "503 Service Unavailable",
+                "retry-after-ms: 250\r\nRetry-After: 0\r\n",
+                body.as_bytes(),
+            ))]
+        } else {
+            vec![write(answer("200 OK", "", OK_BODY.as_bytes()))]
+        }
+    })
+    .await;
+    let start = std::time::Instant::now();
+    let text = client(&server.url, fast().preflight(false))
+        .generate("gemini-2.5-flash", "hi")
+        .await
+        .unwrap();
+    assert_eq!(text, "fine");
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "waited only {:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.count(":generateContent"), 2);
+}

@@ -262,9 +262,22 @@ impl Client {
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             return Err(Error::redirect(status.as_u16(), location.as_deref()));
         }
+        let hint = header_hint(response.headers(), std::time::SystemTime::now());
         let bytes = response.bytes().await.map_err(transport_error)?;
-        Err(Error::from_body(status.as_u16(), &bytes))
+        Err(Error::from_body(status.as_u16(), &bytes).with_header_hint(hint))
     }
+}
+
+/// The delay an answer's headers ask for: the longer of `retry-after-ms` and `Retry-After`
+/// (seconds or an HTTP date), so that neither signal is undercut.
+pub(crate) fn header_hint(
+    headers: &reqwest::header::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let ms = text("retry-after-ms").and_then(steadfast::hint::parse_retry_after_ms);
+    let after = text("retry-after").and_then(|v| steadfast::hint::parse_retry_after(v, now));
+    ms.max(after)
 }
 
 /// A reqwest failure as a transport error, without the URL (which holds no key, but the text

@@ -216,6 +216,8 @@ struct Repr {
     status: Option<Status>,
     body_excerpt: Option<String>,
     in_stream: bool,
+    /// The delay asked for in the answer's headers (`Retry-After`, `retry-after-ms`).
+    header_hint: Option<Duration>,
 }
 
 impl Repr {
@@ -268,6 +270,7 @@ impl Error {
             status,
             body_excerpt,
             in_stream: false,
+            header_hint: None,
         }
         .build()
     }
@@ -291,6 +294,7 @@ impl Error {
             status: None,
             body_excerpt: Some(truncate(context.into())),
             in_stream: false,
+            header_hint: None,
         }
         .build()
     }
@@ -303,6 +307,7 @@ impl Error {
             status: None,
             body_excerpt: Some(truncate(message)),
             in_stream: false,
+            header_hint: None,
         }
         .build()
     }
@@ -320,6 +325,7 @@ impl Error {
             status: None,
             body_excerpt: Some(truncate(message)),
             in_stream: false,
+            header_hint: None,
         }
         .build()
     }
@@ -332,6 +338,7 @@ impl Error {
             status: None,
             body_excerpt: Some(truncate(format!("{why}; body: {}", excerpt(body)))),
             in_stream: false,
+            header_hint: None,
         }
         .build()
     }
@@ -346,8 +353,16 @@ impl Error {
             status: None,
             body_excerpt: None,
             in_stream: false,
+            header_hint: None,
         }
         .build()
+    }
+
+    /// The same error with the delay its answer's headers asked for (see
+    /// [`Error::retry_after`]).
+    pub(crate) fn with_header_hint(mut self, hint: Option<Duration>) -> Error {
+        self.0.header_hint = hint;
+        self
     }
 
     /// The same error with the client's own `keys` redacted from its text (keys shorter than 8
@@ -397,12 +412,17 @@ impl Error {
         self.0.in_stream
     }
 
-    /// The delay the server asked for, if any.
+    /// The delay the server asked for, if any: the longest of the body's hint (RetryInfo, or
+    /// "retry in Ns" in a 429's message) and the headers' (`Retry-After` in seconds or as an HTTP
+    /// date, `retry-after-ms`). Taking the longest means never coming back before any of the
+    /// server's signals allows it; each source is credible only up to a year (longer values are
+    /// ignored as garbage).
     pub fn retry_after(&self) -> Option<Duration> {
-        match &self.0.kind {
+        let body = match &self.0.kind {
             ErrorKind::RateLimited { retry_after, .. } => *retry_after,
             _ => self.0.status.as_ref().and_then(|s| s.details.retry_delay),
-        }
+        };
+        body.max(self.0.header_hint)
     }
 }
 
@@ -515,11 +535,14 @@ impl fmt::Display for Error {
             f.write_str(" inside the stream")?;
         }
         // A per-day quota's RetryInfo is not when it clears: do not suggest it.
-        if let ErrorKind::RateLimited {
-            retry_after: Some(d),
-            scope: QuotaScope::PerMinute | QuotaScope::Unknown,
-        } = &self.0.kind
-        {
+        let per_day = matches!(
+            self.0.kind,
+            ErrorKind::RateLimited {
+                scope: QuotaScope::PerDay,
+                ..
+            }
+        );
+        if let (Some(d), false) = (self.retry_after(), per_day) {
             write!(f, ", retry after {d:?}")?;
         }
         if let ErrorKind::PromptBlocked { reason } = &self.0.kind {
@@ -593,6 +616,7 @@ impl From<steadfast::Error> for Error {
             status: None,
             body_excerpt: None,
             in_stream: false,
+            header_hint: None,
         }
         .build()
     }
