@@ -44,6 +44,12 @@ impl EventParser {
         events
     }
 
+    /// Bytes held for the event being read (its data so far and its current line): what an
+    /// event without an end costs in memory.
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.data.as_ref().map_or(0, String::len)
+    }
+
     /// Ends the stream: an event not followed by a blank line is still delivered.
     pub fn finish(&mut self) -> Vec<String> {
         let mut events = Vec::new();

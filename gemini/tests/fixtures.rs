@@ -241,3 +241,37 @@ mod resilient_on_gemini_errors {
         assert_eq!(ask(&answers).await.unwrap(), "answer");
     }
 }
+
+#[test]
+fn invalid_utf8_in_a_json_error_body_keeps_what_parses() {
+    let mut body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota "#.to_vec();
+    body.extend_from_slice(b"\xff\xfe exceeded");
+    body.extend_from_slice(br#"","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}"#);
+    let e = Error::from_body(429, &body);
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::RateLimited {
+            scope: QuotaScope::PerMinute,
+            retry_after: Some(Duration::from_secs(7))
+        }
+    );
+    assert!(e.message().unwrap().contains("exceeded"), "{e}");
+    assert!(retried(&e));
+}
+
+#[test]
+fn an_in_stream_error_with_a_string_code_is_classified_by_its_status() {
+    let string_code = br#"{"error":{"code":"503","message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
+    let garbage_code = br#"{"error":{"code":"soon","message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
+    let no_code = br#"{"error":{"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#;
+    for body in [&string_code[..], &garbage_code[..]] {
+        let e = Error::from_stream_event(body);
+        assert_eq!(*e.kind(), ErrorKind::Unavailable, "{e}");
+        assert_eq!(e.code(), Some(503));
+        assert!(retried(&e));
+    }
+    let e = Error::from_stream_event(no_code);
+    assert!(matches!(e.kind(), ErrorKind::RateLimited { .. }), "{e}");
+    let nothing = Error::from_stream_event(br#"{"error":{"message":"?"}}"#);
+    assert_eq!(*nothing.kind(), ErrorKind::Undecodable);
+}

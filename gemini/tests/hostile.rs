@@ -380,3 +380,83 @@ async fn the_longest_of_headers_and_retry_info_is_waited_for() {
     );
     assert_eq!(server.count(":generateContent"), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 9: bounded, honest bodies.
+
+#[tokio::test]
+async fn a_200_without_candidates_or_prompt_feedback_is_undecodable() {
+    let server =
+        Raw::start(|_, _| vec![write(answer("200 OK", "", br#"{"unexpected":true}"#))]).await;
+    let e = client(&server.url, fast().preflight(false))
+        .generate("gemini-2.5-flash", "hi")
+        .await
+        .unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Undecodable, "{e}");
+    assert!(e.to_string().contains("neither candidates nor promptFeedback"), "{e}");
+    assert_eq!(server.count(":generateContent"), 1, "not retried");
+}
+
+#[tokio::test]
+async fn huge_bodies_are_read_only_up_to_the_cap() {
+    // A 5 MB error message: read up to 64 KiB, classified by its status, shown short.
+    let huge = format!(
+        r#"{{"error":{{"code":500,"status":"INTERNAL","message":"{}"}}}}"#,
+        "x".repeat(5_000_000)
+    );
+    let server = Raw::start(move |line, _| {
+        if line.contains("big-success") {
+            let body = format!(r#"{{"candidates":[{{"content":{{"parts":[{{"text":"{}"}}]}}}}]}}"#, "y".repeat(2_000_000));
+            vec![write(answer("200 OK", "", body.as_bytes()))]
+        } else if line.contains("endless-event") {
+            let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ".to_vec();
+            out.extend(std::iter::repeat_n(b'z', 2_000_000));
+            vec![write(out)]
+        } else {
+            vec![write(answer("500 Internal Server Error", "", huge.as_bytes()))]
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key(KEY)
+        .policy(ClientPolicy::off())
+        .max_response_bytes(1_000_000)
+        .build()
+        .unwrap();
+    let e = client.generate("huge-error", "hi").await.unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Internal, "{e}");
+    assert!(e.to_string().len() < 2_000, "{} bytes", e.to_string().len());
+    assert!(format!("{e:?}").len() < 2_000);
+
+    let e = client.generate("big-success", "hi").await.unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Undecodable, "{e}");
+    assert!(e.to_string().contains("cap of 1000000 bytes"), "{e}");
+
+    let Err(e) = client
+        .stream_generate_content(
+            "endless-event",
+            &steadfast_gemini::types::GenerateContentRequest::prompt("hi"),
+        )
+        .await
+    else {
+        panic!("an event larger than the cap is an error");
+    };
+    assert_eq!(*e.kind(), ErrorKind::Undecodable, "{e}");
+    assert!(e.to_string().contains("cap of 1000000 bytes"), "{e}");
+}
+
+#[tokio::test]
+async fn a_long_server_message_is_truncated_in_display_but_kept_whole() {
+    let message = "m".repeat(20_000);
+    let body = format!(r#"{{"error":{{"code":400,"status":"INVALID_ARGUMENT","message":"{message}"}}}}"#);
+    let server = Raw::start(move |_, _| vec![write(answer("400 Bad Request", "", body.as_bytes()))]).await;
+    let e = client(&server.url, ClientPolicy::off())
+        .generate("gemini-2.5-flash", "hi")
+        .await
+        .unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().len() < 1_000, "{} bytes", e.to_string().len());
+    assert!(e.to_string().contains("20000 bytes in all"), "{e}");
+    assert_eq!(e.message().map(str::len), Some(20_000));
+}

@@ -3,6 +3,7 @@
 //! The API key travels only in the `x-goog-api-key` header, never in a URL. [`ApiKey`] keeps it
 //! out of `Debug`, `Display`, errors and logs; nothing in this crate prints it.
 
+pub(crate) mod body;
 mod route;
 
 use crate::Error;
@@ -86,6 +87,9 @@ pub(crate) struct Inner {
     pub(crate) health: Vec<KeyHealth>,
     pub(crate) policy: ClientPolicy,
     pub(crate) models: ModelState,
+    pub(crate) first_byte_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_response_bytes: usize,
 }
 
 impl fmt::Debug for Client {
@@ -103,12 +107,30 @@ impl fmt::Debug for Client {
 }
 
 /// Builds a [`Client`].
+///
+/// Timeouts fit streaming: there is no total limit on a request by default, because a healthy
+/// stream may last many minutes. Instead each phase has its own limit:
+///
+/// | phase | setting | default |
+/// | --- | --- | --- |
+/// | opening the connection | [`connect_timeout`](ClientBuilder::connect_timeout) | 10 s |
+/// | from sending to the answer's status and headers | [`first_byte_timeout`](ClientBuilder::first_byte_timeout) | 60 s |
+/// | between two chunks of the body (or of a stream) | [`idle_timeout`](ClientBuilder::idle_timeout) | 30 s |
+/// | the whole exchange | [`request_timeout`](ClientBuilder::request_timeout) | none |
+///
+/// A non-streaming `generateContent` sends its headers only when the whole answer is ready; a
+/// long answer from a thinking model can take more than 60 s: stream it, or raise
+/// `first_byte_timeout`. To bound a whole call, retries and waits included, set
+/// [`ClientPolicy::deadline`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     base_url: String,
     keys: Vec<ApiKey>,
     connect_timeout: Duration,
-    request_timeout: Duration,
+    first_byte_timeout: Duration,
+    idle_timeout: Duration,
+    request_timeout: Option<Duration>,
+    max_response_bytes: usize,
     policy: ClientPolicy,
 }
 
@@ -118,7 +140,10 @@ impl Default for ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_owned(),
             keys: Vec::new(),
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
+            first_byte_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: None,
+            max_response_bytes: body::DEFAULT_MAX_RESPONSE_BYTES,
             policy: ClientPolicy::default(),
         }
     }
@@ -143,9 +168,32 @@ impl ClientBuilder {
         self
     }
 
-    /// How long one request may take in all (default 120 s).
+    /// How long to wait, once the request is sent, for the answer's status and headers
+    /// (time to first byte; default 60 s).
+    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = timeout;
+        self
+    }
+
+    /// How long the body of an answer, or a stream, may stay silent between two chunks (default
+    /// 30 s). A stream that keeps sending is never cut by it.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// A limit on each whole HTTP exchange, body and stream included (none by default). It cuts
+    /// healthy streams too; prefer [`ClientPolicy::deadline`] and the phase timeouts.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest success body read (default 32 MiB), and the largest single event of a stream;
+    /// a larger one is an [`Undecodable`](ErrorKind::Undecodable) error. Error bodies are read up
+    /// to 64 KiB, the rest dropped.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes.max(1);
         self
     }
 
@@ -168,11 +216,14 @@ impl ClientBuilder {
                 self.base_url
             )));
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             // Never follow a redirect: reqwest would resend `x-goog-api-key` to the new host.
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.request_timeout)
+            .connect_timeout(self.connect_timeout);
+        if let Some(total) = self.request_timeout {
+            http = http.timeout(total);
+        }
+        let http = http
             .build()
             .map_err(|e| Error::configuration(format!("cannot build the HTTP client: {e}")))?;
         // Checked now, so that a bad policy is an error here, not on the first call.
@@ -190,6 +241,9 @@ impl ClientBuilder {
                 keys,
                 policy: self.policy,
                 models: ModelState::default(),
+                first_byte_timeout: self.first_byte_timeout,
+                idle_timeout: self.idle_timeout,
+                max_response_bytes: self.max_response_bytes,
             }),
         })
     }
@@ -250,7 +304,18 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let first_byte = self.inner.first_byte_timeout;
+        let response = match tokio::time::timeout(first_byte, request.send()).await {
+            Ok(sent) => sent.map_err(transport_error)?,
+            Err(_) => {
+                return Err(Error::transport(
+                    Transport::Timeout,
+                    format!(
+                        "timed out: no answer (status and headers) within {first_byte:?} of sending the request (first-byte timeout)"
+                    ),
+                ));
+            }
+        };
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -263,8 +328,42 @@ impl Client {
             return Err(Error::redirect(status.as_u16(), location.as_deref()));
         }
         let hint = header_hint(response.headers(), std::time::SystemTime::now());
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let (bytes, _) = body::read_capped(self.body_of(response), body::ERROR_BODY_CAP).await?;
         Err(Error::from_body(status.as_u16(), &bytes).with_header_hint(hint))
+    }
+
+    /// The body of `response` as chunks, under the idle timeout.
+    pub(crate) fn body_of(
+        &self,
+        response: reqwest::Response,
+    ) -> impl futures_util::Stream<Item = Result<bytes_crate::Bytes, Error>> + Send + use<> {
+        body::with_idle_timeout(
+            Box::pin(response.bytes_stream()),
+            self.inner.idle_timeout,
+            transport_error,
+        )
+    }
+
+    /// The whole body of a success, up to `max_response_bytes`.
+    pub(crate) async fn success_body(&self, response: reqwest::Response) -> Result<Vec<u8>, Error> {
+        let status = response.status().as_u16();
+        let cap = self.inner.max_response_bytes;
+        let too_large = |bytes: &[u8]| {
+            Error::undecodable(
+                status,
+                bytes,
+                format!(
+                    "the answer is larger than the client's cap of {cap} bytes (ClientBuilder::max_response_bytes)"
+                ),
+            )
+        };
+        if response.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(too_large(b""));
+        }
+        match body::read_capped(self.body_of(response), cap).await? {
+            (bytes, false) => Ok(bytes),
+            (bytes, true) => Err(too_large(&bytes[..bytes.len().min(256)])),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //!
 //! Model names may be given with or without the `models/` prefix.
 
-use crate::client::{ApiKey, transport_error};
+use crate::client::ApiKey;
 use crate::sse::{EventParser, decode_chunk};
 use crate::types::*;
 use crate::{Client, Error};
@@ -52,7 +52,7 @@ impl Client {
             .map_err(|e| Error::configuration(format!("cannot encode the request: {e}")))?;
         let response = self.send(key, method, &self.url(path), body).await?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let bytes = self.success_body(response).await?;
         serde_json::from_slice(&bytes).map_err(|e| Error::undecodable(status, &bytes, e))
     }
 
@@ -86,6 +86,15 @@ impl Client {
         match response.block_reason() {
             Some(reason) if response.candidates.is_empty() => {
                 Err(Error::prompt_blocked(reason.as_str()))
+            }
+            // `{"unexpected": true}` is not an empty answer: it is not an answer at all.
+            None if response.candidates.is_empty() && response.prompt_feedback.is_none() => {
+                let body = serde_json::to_vec(&response).unwrap_or_default();
+                Err(Error::undecodable(
+                    200,
+                    &body,
+                    "a generateContent answer with neither candidates nor promptFeedback",
+                ))
             }
             _ => Ok(response),
         }
@@ -229,7 +238,8 @@ impl Client {
                     let response = self
                         .send(&key, reqwest::Method::POST, &self.url(&path), Some(body))
                         .await?;
-                    let mut chunks = Box::pin(chunks(response.bytes_stream()));
+                    let body = self.body_of(response);
+                    let mut chunks = Box::pin(chunks(body, self.inner.max_response_bytes));
                     match chunks.next().await {
                         Some(Ok(first)) => Ok((first, chunks)),
                         Some(Err(e)) => Err(e),
@@ -248,24 +258,28 @@ impl Client {
     }
 }
 
-/// The chunks of an SSE body.
-fn chunks<B>(bytes: B) -> impl Stream<Item = Result<GenerateContentResponse, Error>> + Send
+/// The chunks of an SSE body (already under the idle timeout); an event larger than
+/// `max_event` bytes ends the stream with an [`Undecodable`](crate::ErrorKind::Undecodable) error.
+pub(crate) fn chunks<B>(
+    bytes: B,
+    max_event: usize,
+) -> impl Stream<Item = Result<GenerateContentResponse, Error>> + Send
 where
-    B: Stream<Item = Result<bytes_crate::Bytes, reqwest::Error>> + Send + Unpin,
+    B: Stream<Item = Result<bytes_crate::Bytes, Error>> + Send,
 {
     struct State<B> {
-        bytes: B,
+        bytes: std::pin::Pin<Box<B>>,
         parser: EventParser,
         pending: VecDeque<String>,
         ended: bool,
     }
     let state = State {
-        bytes,
+        bytes: Box::pin(bytes),
         parser: EventParser::default(),
         pending: VecDeque::new(),
         ended: false,
     };
-    stream::unfold(state, |mut s| async move {
+    stream::unfold(state, move |mut s| async move {
         loop {
             if let Some(event) = s.pending.pop_front() {
                 let chunk = decode_chunk(&event);
@@ -280,10 +294,20 @@ where
                 return None;
             }
             match s.bytes.next().await {
-                Some(Ok(bytes)) => s.pending.extend(s.parser.push(&bytes)),
+                Some(Ok(bytes)) => {
+                    s.pending.extend(s.parser.push(&bytes));
+                    if s.parser.buffered() > max_event {
+                        s.ended = true;
+                        s.pending.clear();
+                        let why = format!(
+                            "a stream event is larger than the client's cap of {max_event} bytes (ClientBuilder::max_response_bytes)"
+                        );
+                        return Some((Err(Error::undecodable(200, b"", why)), s));
+                    }
+                }
                 Some(Err(e)) => {
                     s.ended = true;
-                    return Some((Err(transport_error(e)), s));
+                    return Some((Err(e), s));
                 }
                 None => {
                     s.ended = true;

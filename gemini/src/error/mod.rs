@@ -276,10 +276,18 @@ impl Error {
     }
 
     /// Classifies an error object that arrived inside a `200` stream (`{"error": {...}}` as one
-    /// of the events). The verdict is that of its own code.
+    /// of the events). The verdict is that of its own code (a number, or a number in a string);
+    /// without a usable code, that of its status name (`UNAVAILABLE` is a 503); with neither, the
+    /// event is [`Undecodable`](ErrorKind::Undecodable).
     pub fn from_stream_event(event: &[u8]) -> Error {
         let mut e = Error::from_body(200, event);
-        if e.0.status.as_ref().and_then(|s| s.code).is_none() {
+        if let Some(status) = e.0.status.as_mut().filter(|s| s.code.is_none()) {
+            status.code = status.status.as_deref().and_then(parse::code_of_status);
+            e.0.kind = match status.code {
+                Some(code) => classify(code, Some(status)),
+                None => ErrorKind::Undecodable,
+            };
+        } else if e.0.status.is_none() {
             e.0.kind = ErrorKind::Undecodable;
         }
         e.0.in_stream = true;
@@ -447,6 +455,15 @@ fn truncate(mut text: String) -> String {
     text
 }
 
+/// At most `BODY_EXCERPT` characters of a server's message, for `Display` and `Debug` (the whole
+/// message, itself bounded by the body cap, stays available from [`Error::message`]).
+fn shorten(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(BODY_EXCERPT) {
+        Some((i, _)) => format!("{}… ({} bytes in all)", &message[..i], message.len()).into(),
+        None => message.into(),
+    }
+}
+
 /// The classification rules (see the module table).
 fn classify(code: u16, status: Option<&Status>) -> ErrorKind {
     let grpc = status.and_then(|s| s.status.as_deref()).unwrap_or("");
@@ -552,7 +569,7 @@ impl fmt::Display for Error {
             write!(f, ": {e}")?;
         }
         if let Some(m) = self.message() {
-            write!(f, ": {}", m.trim())?;
+            write!(f, ": {}", shorten(m.trim()))?;
         } else if let Some(b) = &self.0.body_excerpt {
             write!(f, ": {b}")?;
         }
@@ -566,7 +583,7 @@ impl fmt::Debug for Error {
             .field("kind", &self.0.kind)
             .field("http_status", &self.0.http_status)
             .field("code", &self.code())
-            .field("message", &self.message())
+            .field("message", &self.message().map(shorten))
             .field("in_stream", &self.0.in_stream)
             .finish_non_exhaustive()
     }

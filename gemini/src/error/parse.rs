@@ -140,9 +140,37 @@ fn list<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
 }
 
 /// The status in a body: `{"error": …}` or `[{"error": …}]`. `None` for anything else.
+///
+/// A JSON body with invalid UTF-8 inside a string is read lossily (the bad bytes become U+FFFD)
+/// rather than lost: its code, status and details still count.
 pub(crate) fn status(body: &[u8]) -> Option<Status> {
-    let value: Value = serde_json::from_slice(body).ok()?;
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => match std::str::from_utf8(body) {
+            Ok(_) => return None,
+            Err(_) => serde_json::from_str(&String::from_utf8_lossy(body)).ok()?,
+        },
+    };
     status_of(&value)
+}
+
+/// The HTTP code of a canonical status name, for an error that names its status but gives no
+/// usable numeric code (an in-stream error with `"code": "503"`, or none).
+pub(crate) fn code_of_status(status: &str) -> Option<u16> {
+    Some(match status {
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => 400,
+        "UNAUTHENTICATED" => 401,
+        "PERMISSION_DENIED" => 403,
+        "NOT_FOUND" => 404,
+        "ALREADY_EXISTS" | "ABORTED" => 409,
+        "RESOURCE_EXHAUSTED" => 429,
+        "CANCELLED" => 499,
+        "INTERNAL" | "UNKNOWN" | "DATA_LOSS" => 500,
+        "UNIMPLEMENTED" => 501,
+        "UNAVAILABLE" => 503,
+        "DEADLINE_EXCEEDED" => 504,
+        _ => return None,
+    })
 }
 
 fn status_of(value: &Value) -> Option<Status> {
@@ -152,10 +180,14 @@ fn status_of(value: &Value) -> Option<Status> {
     };
     let error = value.get("error")?.as_object()?;
     let error = Value::Object(error.clone());
-    let code = error
-        .get("code")
-        .and_then(Value::as_u64)
-        .and_then(|c| u16::try_from(c).ok());
+    // A number, or a number in a string (`"503"`).
+    let code = match error.get("code") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+    .and_then(|c| u16::try_from(c).ok())
+    .filter(|c| (100..=599).contains(c));
     let mut details = Details::default();
     for detail in list(&error, "details") {
         let Some(kind) = detail.get("@type").and_then(Value::as_str) else {
