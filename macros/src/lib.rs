@@ -27,6 +27,7 @@
 
 mod args;
 mod expand;
+mod placement;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -97,8 +98,25 @@ use proc_macro::TokenStream;
 /// duplicate keys, wrong value types, statuses outside 100..=599, an empty `on`, `attempts = 0`,
 /// a zero rate, unparsable durations, `factor <= 1`, `base > max_delay`, `timeout >= deadline`,
 /// `policy` with inline keys, a non-`async` function, a return type that is not a `Result`, an
-/// owned argument that is not `Clone`, and a missing `From<steadfast::Error>`. On any error the
-/// function is still emitted unchanged, so that is the only error shown.
+/// owned argument that is not `Clone`, and a missing `From<steadfast::Error>`. So is a place it
+/// cannot work: a second `#[resilient]` on the same function (the loops would nest), a trait
+/// method declaration without a body, below `#[tokio::main]` or `#[tokio::test]`, and below
+/// `#[tracing::instrument]` on a function taking `&mut`. On any error the function is still
+/// emitted unchanged, so that is the only error shown.
+///
+/// # Stacking with other attributes
+///
+/// Attributes apply from the top down, each to what the one above left. Put `#[resilient]`
+/// *above* attributes that rewrite the body:
+///
+/// ```text
+/// #[resilient(on = [503])]      // first: wraps the body you wrote in the retry loop
+/// #[tracing::instrument]        // then: one span around the whole call, retries inside
+/// async fn ask(&mut self) -> Result<String, Error> { ... }
+/// ```
+///
+/// With `#[async_trait]`, either order works. Prefer `#[resilient]` on the async function that
+/// makes the call, not on `main` or a test.
 ///
 /// # Panics
 ///
@@ -107,13 +125,23 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
     let original = proc_macro2::TokenStream::from(item.clone());
-    let item = match syn::parse::<syn::ItemFn>(item) {
+    let item = match syn::parse::<syn::ItemFn>(item.clone()) {
         Ok(item) => item,
-        // Not a function we can read (a syntax error in the body, say): leave it to the
-        // compiler, which reports it once.
-        Err(_) => return original.into(),
+        Err(_) => {
+            // A trait method declaration has no body to wrap; say so rather than ignore it.
+            if let Ok(declaration) = syn::parse::<syn::TraitItemFn>(item) {
+                if declaration.default.is_none() {
+                    let error = placement::trait_declaration(&declaration).to_compile_error();
+                    return quote::quote!(#original #error).into();
+                }
+            }
+            // Not a function we can read (a syntax error in the body, say): leave it to the
+            // compiler, which reports it once.
+            return original.into();
+        }
     };
-    let expanded = syn::parse::<args::Args>(args)
+    let expanded = placement::check(&item)
+        .and_then(|()| syn::parse::<args::Args>(args))
         .and_then(|args| validate::settings(&args))
         .and_then(|settings| expand::expand(&settings, &item));
     match expanded {

@@ -208,7 +208,43 @@ fn want_duration(expr: &Expr, key: &str) -> syn::Result<Spanned<Duration>> {
     }
 }
 
+/// `-literal`: a negative number, which `lit` does not see (it is a unary expression).
+fn negated(expr: &Expr) -> Option<&Lit> {
+    match expr {
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => lit(&u.expr),
+        Expr::Group(g) => negated(&g.expr),
+        _ => None,
+    }
+}
+
+/// Why `key` needs at least `min`.
+fn at_least_why(key: &str, min: u32) -> String {
+    match key {
+        "attempts" => "it counts the first attempt, so 1 means no retry".to_owned(),
+        "rpm" | "rps" | "rph" | "rpd" => {
+            format!("`{key} = 0` would never allow a request; remove the key for no limit")
+        }
+        "concurrency" => {
+            "`concurrency = 0` would never let an attempt start; remove the key for no limit"
+                .to_owned()
+        }
+        "burst" => "`burst = 1` means no two attempts start back to back".to_owned(),
+        "min_calls" => "the breaker needs at least one call to judge the server".to_owned(),
+        "half_open" => "at least one probe must be let through to close the breaker".to_owned(),
+        _ => format!("{min} is the smallest value that means something"),
+    }
+}
+
 fn want_int(expr: &Expr, key: &str, min: u32) -> syn::Result<Spanned<u32>> {
+    if let Some(Lit::Int(_) | Lit::Float(_)) = negated(expr) {
+        return Err(syn::Error::new_spanned(
+            expr,
+            format!(
+                "`{key}` cannot be negative: it must be at least {min} ({})",
+                at_least_why(key, min)
+            ),
+        ));
+    }
     let Some(Lit::Int(i)) = lit(expr) else {
         return Err(syn::Error::new_spanned(
             expr,
@@ -222,16 +258,9 @@ fn want_int(expr: &Expr, key: &str, min: u32) -> syn::Result<Spanned<u32>> {
         .base10_parse()
         .map_err(|_| syn::Error::new(i.span(), format!("`{key}` must fit in a u32")))?;
     if value < min {
-        let why = match key {
-            "attempts" => "it counts the first attempt, so 1 means no retry".to_owned(),
-            "rpm" | "rps" | "rph" | "rpd" => {
-                format!("`{key} = 0` would never allow a request; remove the key for no limit")
-            }
-            _ => format!("use at least {min}"),
-        };
         return Err(syn::Error::new(
             i.span(),
-            format!("`{key}` must be at least {min}: {why}"),
+            format!("`{key}` must be at least {min}: {}", at_least_why(key, min)),
         ));
     }
     Ok(Spanned {
@@ -241,9 +270,12 @@ fn want_int(expr: &Expr, key: &str, min: u32) -> syn::Result<Spanned<u32>> {
 }
 
 fn want_float(expr: &Expr, key: &str) -> syn::Result<Spanned<f64>> {
-    let value = match lit(expr) {
-        Some(Lit::Float(f)) => f.base10_parse::<f64>(),
-        Some(Lit::Int(i)) => i.base10_parse::<f64>(),
+    // A negative number parses, so that the caller's range check explains what is valid.
+    let value = match (lit(expr), negated(expr)) {
+        (Some(Lit::Float(f)), _) => f.base10_parse::<f64>(),
+        (Some(Lit::Int(i)), _) => i.base10_parse::<f64>(),
+        (_, Some(Lit::Float(f))) => f.base10_parse::<f64>().map(|v| -v),
+        (_, Some(Lit::Int(i))) => i.base10_parse::<f64>().map(|v| -v),
         _ => {
             return Err(syn::Error::new_spanned(
                 expr,
