@@ -460,3 +460,56 @@ async fn a_long_server_message_is_truncated_in_display_but_kept_whole() {
     assert!(e.to_string().contains("20000 bytes in all"), "{e}");
     assert_eq!(e.message().map(str::len), Some(20_000));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 13: transport errors keep their cause, and say what happened.
+
+#[tokio::test]
+async fn garbage_instead_of_http_is_not_a_connection_reset() {
+    let server = Raw::start(|_, _| vec![write(&b"SSH-2.0-OpenSSH_9.6\r\n\r\n garbage garbage\r\n"[..])]).await;
+    let e = client(&server.url, ClientPolicy::off())
+        .generate("gemini-2.5-flash", "hi")
+        .await
+        .unwrap_err();
+    assert_ne!(
+        *e.kind(),
+        ErrorKind::Transport(steadfast::classify::Transport::Reset),
+        "{e}"
+    );
+    assert!(e.to_string().contains("not HTTP"), "{e}");
+    assert!(
+        std::error::Error::source(&e).is_some_and(|s| s.is::<reqwest::Error>()),
+        "the cause is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_body_timeout_says_timeout_and_keeps_its_cause() {
+    // Headers, half a body, then silence; the whole-exchange limit cuts it.
+    let server = Raw::start(|_, _| {
+        vec![
+            write(&b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"candi"[..]),
+            Step::Sleep(Duration::from_secs(5)),
+        ]
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key(KEY)
+        .policy(ClientPolicy::off())
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let e = client.generate("gemini-2.5-flash", "hi").await.unwrap_err();
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::Transport(steadfast::classify::Transport::Timeout),
+        "{e}"
+    );
+    assert!(
+        e.to_string().starts_with("Gemini transport (timeout): timed out"),
+        "{e}"
+    );
+    let source = std::error::Error::source(&e).unwrap();
+    assert!(source.downcast_ref::<reqwest::Error>().unwrap().is_timeout());
+}

@@ -379,14 +379,43 @@ pub(crate) fn header_hint(
     ms.max(after)
 }
 
-/// A reqwest failure as a transport error, without the URL (which holds no key, but the text
-/// should not depend on that staying true).
+/// A reqwest failure as a transport error that says what happened first ("timed out", "could
+/// not connect", "the connection was lost", "the answer is not HTTP"), then reqwest's own words
+/// and those of its causes, and keeps the reqwest error as its `source()`. The URL is left out
+/// (it holds no key, but the text should not depend on that staying true).
 pub(crate) fn transport_error(e: reqwest::Error) -> Error {
-    let kind = match e.failure().and_then(|f| f.transport_kind()) {
-        Some(t) => t,
-        None => Transport::Other,
+    let e = e.without_url();
+    let mut chain = e.to_string();
+    let mut not_http = false;
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        // hyper reports an answer it cannot parse as HTTP as a `Parse` error; there is no way to
+        // ask for it through reqwest, so it is recognised by its debug form (pinned by the test
+        // `garbage_instead_of_http_is_not_a_connection_reset`).
+        not_http |= format!("{c:?}").starts_with("hyper::Error(Parse(");
+        cause = c.source();
+    }
+    let classified = e
+        .failure()
+        .and_then(|f| f.transport_kind())
+        .unwrap_or(Transport::Other);
+    let (kind, what) = if e.is_timeout() || classified == Transport::Timeout {
+        (Transport::Timeout, "timed out")
+    } else if not_http {
+        (Transport::Other, "the server's answer is not HTTP")
+    } else {
+        match classified {
+            Transport::Connect => (Transport::Connect, "could not connect"),
+            Transport::Reset => (Transport::Reset, "the connection was lost"),
+            other => (other, "transport error"),
+        }
     };
-    Error::transport(kind, e.without_url().to_string())
+    Error::transport_caused_by(kind, format!("{what}: {chain}"), e)
 }
 
 impl Error {

@@ -218,6 +218,18 @@ struct Repr {
     in_stream: bool,
     /// The delay asked for in the answer's headers (`Retry-After`, `retry-after-ms`).
     header_hint: Option<Duration>,
+    /// The lower-level error, for [`std::error::Error::source`].
+    source: Option<Source>,
+}
+
+/// A transport error's cause, shared by clones; equal only to itself.
+#[derive(Clone)]
+struct Source(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Repr {
@@ -271,6 +283,7 @@ impl Error {
             body_excerpt,
             in_stream: false,
             header_hint: None,
+            source: None,
         }
         .build()
     }
@@ -303,8 +316,21 @@ impl Error {
             body_excerpt: Some(truncate(context.into())),
             in_stream: false,
             header_hint: None,
+            source: None,
         }
         .build()
+    }
+
+    /// A failure below HTTP, with the error that caused it (kept for
+    /// [`source`](std::error::Error::source)).
+    pub(crate) fn transport_caused_by(
+        kind: Transport,
+        context: String,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        let mut e = Error::transport(kind, context);
+        e.0.source = Some(Source(std::sync::Arc::new(cause)));
+        e
     }
 
     /// An error of `kind` with a message of the client's own (no server status).
@@ -316,6 +342,7 @@ impl Error {
             body_excerpt: Some(truncate(message)),
             in_stream: false,
             header_hint: None,
+            source: None,
         }
         .build()
     }
@@ -334,6 +361,7 @@ impl Error {
             body_excerpt: Some(truncate(message)),
             in_stream: false,
             header_hint: None,
+            source: None,
         }
         .build()
     }
@@ -347,6 +375,7 @@ impl Error {
             body_excerpt: Some(truncate(format!("{why}; body: {}", excerpt(body)))),
             in_stream: false,
             header_hint: None,
+            source: None,
         }
         .build()
     }
@@ -362,6 +391,7 @@ impl Error {
             body_excerpt: None,
             in_stream: false,
             header_hint: None,
+            source: None,
         }
         .build()
     }
@@ -541,6 +571,9 @@ fn rate_limited(message: &str, details: Option<&Details>) -> ErrorKind {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Gemini {}", self.0.kind.name().replace('_', " "))?;
+        if let ErrorKind::Transport(t) = &self.0.kind {
+            write!(f, " ({})", Failure::transport(*t).cause())?;
+        }
         if let Some(code) = self.code() {
             write!(f, " ({code}")?;
             if let Some(grpc) = self.0.status.as_ref().and_then(|s| s.status.as_deref()) {
@@ -589,7 +622,16 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {}
+/// The source of a transport error is the HTTP client's error (a `reqwest::Error`), whose own
+/// chain leads to the I/O or protocol error underneath.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_ref()
+            .map(|s| &*s.0 as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl Classify for Error {
     /// The code and the server's delay; terminal for a per-day or zero quota, whatever
@@ -634,6 +676,7 @@ impl From<steadfast::Error> for Error {
             body_excerpt: None,
             in_stream: false,
             header_hint: None,
+            source: None,
         }
         .build()
     }
