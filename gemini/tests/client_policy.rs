@@ -331,22 +331,46 @@ async fn an_error_after_the_first_chunk_is_not_retried_and_nothing_is_duplicated
 }
 
 #[tokio::test]
-async fn a_refusal_for_one_model_skips_the_key_only_for_that_model() {
+async fn a_403_about_a_file_fails_that_request_only() {
+    // Issue 9, item 11: a 403 about one file used to lock a single-key client out of the model
+    // and its fallback for an hour.
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = sim
+        .client_with(fast().fallback(["gemini-2.5-pro"]))
+        .unwrap();
+    let e = client
+        .generate("gemini-2.5-flash", "summarise [sim:file]")
+        .await
+        .unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert_eq!(
+        sim.stats().by_model.get("gemini-2.5-pro"),
+        None,
+        "a request-level refusal does not fall back"
+    );
+    // The key is still in the pool: the next call is sent and answered.
+    let before = sim.stats().answered;
+    client.generate("gemini-2.5-flash", "hi").await.unwrap();
+    assert_eq!(sim.stats().answered, before + 1);
+}
+
+#[tokio::test]
+async fn a_403_about_the_key_takes_it_out_of_the_pool() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
     let client = sim.client_with(fast()).unwrap();
     let e = client
-        .generate("gemini-2.5-flash", "[sim:permission]")
+        .generate("gemini-2.5-flash", "[sim:leaked]")
         .await
         .unwrap_err();
-    assert_eq!(*e.kind(), ErrorKind::PermissionDenied);
-    // The only key is now skipped for this model: the next call fails at once, without a request,
-    // with the error that explains why.
+    assert_eq!(*e.kind(), ErrorKind::KeyRejected, "{e}");
+    // The only key is out of the pool, for every model: the next calls fail at once, without a
+    // request, with the error that explains why.
     let before = sim.stats().requests;
-    let again = client.generate("gemini-2.5-flash", "hi").await.unwrap_err();
-    assert_eq!(*again.kind(), ErrorKind::PermissionDenied);
+    for model in ["gemini-2.5-flash", "gemini-2.5-pro"] {
+        let again = client.generate(model, "hi").await.unwrap_err();
+        assert_eq!(*again.kind(), ErrorKind::KeyRejected);
+    }
     assert_eq!(sim.stats().requests, before);
-    // Another model still gets the key.
-    client.generate("gemini-2.5-pro", "hi").await.unwrap();
 }
 
 #[tokio::test]

@@ -66,7 +66,8 @@ const CASES: &[Case] = &[
         },
     ),
     ("09-403-permission-denied-unregistered-callers.json", |e| {
-        assert_eq!(*e.kind(), ErrorKind::PermissionDenied);
+        // No key reached the service: a 403 about the key.
+        assert_eq!(*e.kind(), ErrorKind::KeyRejected);
         assert!(!retried(e));
     }),
     ("12-404-not-found-model-gemini-pro.json", |e| {
@@ -274,4 +275,26 @@ fn an_in_stream_error_with_a_string_code_is_classified_by_its_status() {
     assert!(matches!(e.kind(), ErrorKind::RateLimited { .. }), "{e}");
     let nothing = Error::from_stream_event(br#"{"error":{"message":"?"}}"#);
     assert_eq!(*nothing.kind(), ErrorKind::Undecodable);
+}
+
+#[test]
+fn a_403_is_about_the_key_only_when_it_says_so() {
+    let about_key = [
+        r#"{"error":{"code":403,"message":"Your API key was reported as leaked. Please use another API key.","status":"PERMISSION_DENIED"}}"#,
+        r#"{"error":{"code":403,"message":"Generative Language API has not been used in project 123 before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com"}]}}"#,
+        r#"{"error":{"code":403,"message":"Requests from this referer are blocked.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_HTTP_REFERRER_BLOCKED"}]}}"#,
+    ];
+    for body in about_key {
+        assert_eq!(*Error::from_body(403, body.as_bytes()).kind(), ErrorKind::KeyRejected, "{body}");
+    }
+    let about_request = [
+        r#"{"error":{"code":403,"message":"You do not have permission to access the File abc123 or it may not exist.","status":"PERMISSION_DENIED"}}"#,
+        r#"{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}"#,
+        "<html>403 Forbidden</html>",
+    ];
+    for body in about_request {
+        let e = Error::from_body(403, body.as_bytes());
+        assert_eq!(*e.kind(), ErrorKind::PermissionDenied, "{body}");
+        assert!(!retried(&e));
+    }
 }

@@ -225,7 +225,7 @@ async fn unknown_key_unknown_model_and_missing_key() {
         .unwrap();
     assert_eq!(bare.status(), 403);
     let e = steadfast_gemini::Error::from_body(403, &bare.bytes().await.unwrap());
-    assert_eq!(*e.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(*e.kind(), ErrorKind::KeyRejected);
 }
 
 #[tokio::test]

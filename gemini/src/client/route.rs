@@ -6,8 +6,10 @@
 //!
 //! | error | next |
 //! | --- | --- |
-//! | invalid key | this key is skipped for good; next key |
-//! | permission denied, per-day or zero quota | this key is skipped for this model; next key, then next model |
+//! | invalid key, a 403 about the key (leaked, missing, API not enabled) | this key is skipped for good; next key |
+//! | per-day quota | this key is skipped for this model until the daily reset; next key, then next model |
+//! | zero quota | this key is skipped for this model for an hour; next key, then next model |
+//! | a 403 about the request (a file it may not read) | returned: the key is fine |
 //! | overloaded, model not found | next model |
 //! | anything else | returned |
 
@@ -82,9 +84,8 @@ enum Next {
 
 fn next_after(e: &Error) -> Next {
     match e.kind() {
-        ErrorKind::InvalidApiKey => Next::Key { for_good: true },
-        ErrorKind::PermissionDenied
-        | ErrorKind::RateLimited {
+        ErrorKind::InvalidApiKey | ErrorKind::KeyRejected => Next::Key { for_good: true },
+        ErrorKind::RateLimited {
             scope: QuotaScope::PerDay,
             ..
         }

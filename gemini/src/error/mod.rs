@@ -11,7 +11,8 @@
 //! | [`InvalidArgument`](ErrorKind::InvalidArgument) | 400 INVALID_ARGUMENT | nothing: the request must change |
 //! | [`PromptTooLong`](ErrorKind::PromptTooLong) | 400 "input token count (N) exceeds the maximum (M)" | nothing: shorten the prompt |
 //! | [`InvalidApiKey`](ErrorKind::InvalidApiKey) | 400 ErrorInfo `API_KEY_INVALID` | another key may work |
-//! | [`PermissionDenied`](ErrorKind::PermissionDenied) | 403 PERMISSION_DENIED | another key may work |
+//! | [`KeyRejected`](ErrorKind::KeyRejected) | 403 about the key: leaked, no key ("unregistered callers"), API not enabled (`SERVICE_DISABLED`), `API_KEY_*` reasons | another key may work |
+//! | [`PermissionDenied`](ErrorKind::PermissionDenied) | any other 403: about what the request names ("You do not have permission to access the File … or it may not exist") | nothing: that request fails; the key is fine |
 //! | [`ModelNotFound`](ErrorKind::ModelNotFound) | 404 NOT_FOUND | another model may work |
 //! | [`FailedPrecondition`](ErrorKind::FailedPrecondition) | 400 FAILED_PRECONDITION | nothing: the account or region must change |
 //! | [`RateLimited`](ErrorKind::RateLimited) per minute | 429 with a per-minute QuotaFailure | wait for RetryInfo's delay, retry |
@@ -76,7 +77,11 @@ pub enum ErrorKind {
     },
     /// The API key is not valid (ErrorInfo `API_KEY_INVALID`, or 401).
     InvalidApiKey,
-    /// 403: the key is missing, leaked, or lacks access.
+    /// 403 about the key itself: missing ("unregistered callers"), reported as leaked, blocked,
+    /// or its project has not enabled the API (`SERVICE_DISABLED`). The key pool stops using it.
+    KeyRejected,
+    /// 403 about what the request names (a file, a tuned model, cached content the key cannot
+    /// reach, or that does not exist): this request fails; the key stays in the pool.
     PermissionDenied,
     /// 404: the model name is wrong or retired.
     ModelNotFound,
@@ -127,6 +132,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::PromptTooLong { .. } => "prompt_too_long",
             ErrorKind::InvalidApiKey => "invalid_api_key",
+            ErrorKind::KeyRejected => "key_rejected",
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::ModelNotFound => "model_not_found",
             ErrorKind::FailedPrecondition => "failed_precondition",
@@ -161,8 +167,11 @@ impl ErrorKind {
                 "shorten the prompt below the model's input token limit, or use a model with a larger one"
             }
             ErrorKind::InvalidApiKey => "check the API key; another key may work",
+            ErrorKind::KeyRejected => {
+                "the key is missing, leaked, blocked, or its project has not enabled the API; use another key"
+            }
             ErrorKind::PermissionDenied => {
-                "the key is missing, revoked or lacks access to this model; another key may work"
+                "the key may not use what the request names (or it does not exist); fix the request"
             }
             ErrorKind::ModelNotFound => {
                 "the model name is wrong or retired; list the models, or fall back to another one"
@@ -511,6 +520,7 @@ fn classify(code: u16, status: Option<&Status>) -> ErrorKind {
             Some((tokens, limit)) => ErrorKind::PromptTooLong { tokens, limit },
             None => ErrorKind::InvalidArgument,
         },
+        403 if about_the_key(message, details) => ErrorKind::KeyRejected,
         403 => ErrorKind::PermissionDenied,
         404 => ErrorKind::ModelNotFound,
         429 => rate_limited(message, details),
@@ -521,6 +531,39 @@ fn classify(code: u16, status: Option<&Status>) -> ErrorKind {
         _ if grpc == "UNAVAILABLE" => ErrorKind::Unavailable,
         _ => ErrorKind::Other,
     }
+}
+
+/// Whether a 403 is about the key rather than about what the request names: by ErrorInfo reason
+/// when there is one, else by the message Google writes for each case.
+fn about_the_key(message: &str, details: Option<&Details>) -> bool {
+    const KEY_REASONS: &[&str] = &[
+        "SERVICE_DISABLED",
+        "CONSUMER_INVALID",
+        "CONSUMER_SUSPENDED",
+        "CREDENTIALS_MISSING",
+        "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+        "BILLING_DISABLED",
+    ];
+    let by_reason = details.is_some_and(|d| {
+        d.error_info.iter().any(|i| {
+            i.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("API_KEY_") || KEY_REASONS.contains(&r))
+        })
+    });
+    let m = message.to_ascii_lowercase();
+    let by_message = [
+        "reported as leaked",
+        "unregistered callers",
+        "api key",
+        "has not been used in project",
+        "it is disabled",
+        "consumer 'api_key",
+        "has been suspended",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle));
+    by_reason || by_message
 }
 
 fn rate_limited(message: &str, details: Option<&Details>) -> ErrorKind {

@@ -18,7 +18,9 @@
 //! | `[sim:invalid]` | 400 INVALID_ARGUMENT with a BadRequest field violation |
 //! | `[sim:precondition]` | 400 FAILED_PRECONDITION ("User location is not supported") |
 //! | `[sim:deadline]` | 504 DEADLINE_EXCEEDED |
-//! | `[sim:permission]` | 403 PERMISSION_DENIED |
+//! | `[sim:permission]` | 403 PERMISSION_DENIED ("The caller does not have permission") |
+//! | `[sim:file]` | 403 PERMISSION_DENIED about a file ("You do not have permission to access the File … or it may not exist") |
+//! | `[sim:leaked]` | 403 PERMISSION_DENIED "Your API key was reported as leaked" |
 //! | `[sim:exhausted]` | 429 RESOURCE_EXHAUSTED without details |
 //!
 //! ```
@@ -498,6 +500,28 @@ impl State {
                     400,
                     "FAILED_PRECONDITION",
                     "User location is not supported for the API use.",
+                    vec![],
+                ),
+            );
+        }
+        if prompt.contains("[sim:file]") {
+            return Reply::Json(
+                403,
+                error_body(
+                    403,
+                    "PERMISSION_DENIED",
+                    "You do not have permission to access the File sim-file-1 or it may not exist.",
+                    vec![],
+                ),
+            );
+        }
+        if prompt.contains("[sim:leaked]") {
+            return Reply::Json(
+                403,
+                error_body(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Your API key was reported as leaked. Please use another API key.",
                     vec![],
                 ),
             );
