@@ -61,4 +61,4 @@ pub use error::{
     BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,
     QuotaViolation, Status,
 };
-pub use policy::{ClientPolicy, ModelLimits};
+pub use policy::{ClientPolicy, ModelLimits, next_daily_reset, until_daily_reset};

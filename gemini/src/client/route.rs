@@ -25,26 +25,45 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use steadfast::limit::RateLimit;
 
-/// How long a key stays skipped for a model after a refusal (permission, daily or zero quota).
-/// Daily quotas reset once a day at an hour the API does not say; trying again after an hour
-/// costs one request per key and model.
+/// How long a key stays skipped for a model after a refusal that names no end (a zero quota:
+/// not on this tier). Trying again after an hour costs one request per key and model.
 pub(crate) const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// How long `error` keeps a key away from a model, refused at wall-clock time `now`: a per-day
+/// quota until the daily reset (midnight Pacific time), anything else for [`REFUSAL_TTL`].
+pub(crate) fn refusal_lasts(error: &Error, now: std::time::SystemTime) -> std::time::Duration {
+    match error.kind() {
+        ErrorKind::RateLimited {
+            scope: QuotaScope::PerDay,
+            ..
+        } => crate::until_daily_reset(now),
+        _ => REFUSAL_TTL,
+    }
+}
 
 /// What the pool knows about one key: why it is skipped, with the error that said so.
 #[derive(Debug, Default)]
 pub(crate) struct KeyHealth {
-    /// Invalid: never used again.
+    /// Invalid or rejected: never used again.
     dead: Mutex<Option<Error>>,
-    /// Models this key may not use for now (permission, daily or zero quota), since when.
+    /// Models this key may not use for now (daily or zero quota), until when.
     refused: Mutex<HashMap<String, (tokio::time::Instant, Error)>>,
 }
 
 impl KeyHealth {
+    /// Skips this key for `model` for as long as `error` says ([`refusal_lasts`]).
+    fn refuse(&self, model: &str, error: Error) {
+        let lasts = refusal_lasts(&error, std::time::SystemTime::now());
+        lock(&self.refused).insert(model.to_owned(), (tokio::time::Instant::now() + lasts, error));
+    }
+
     /// Why this key is skipped for `model`, if it is: `(refused for this model, error)`.
     fn skipped_for(&self, model: &str) -> Option<(bool, Error)> {
         let mut refused = lock(&self.refused);
         match refused.get(model) {
-            Some((since, e)) if since.elapsed() < REFUSAL_TTL => return Some((true, e.clone())),
+            Some((until, e)) if tokio::time::Instant::now() < *until => {
+                return Some((true, e.clone()));
+            }
             Some(_) => {
                 refused.remove(model);
             }
@@ -307,10 +326,7 @@ impl Client {
                         if for_good {
                             *lock(&health.dead) = Some(error.clone());
                         } else {
-                            lock(&health.refused).insert(
-                                model.clone(),
-                                (tokio::time::Instant::now(), error.clone()),
-                            );
+                            health.refuse(model, error.clone());
                         }
                         tracing::warn!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), reason = error.kind().name(), "skipping key");
                     }
@@ -334,11 +350,23 @@ fn model_is_some(chain: &[String]) -> bool {
 mod tests {
     use super::*;
 
+    const PER_DAY: &[u8] = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"5s"}]}}"#;
+    const ZERO: &[u8] = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded for metric: x, limit: 0"}}"#;
+
+    #[test]
+    fn a_per_day_refusal_lasts_until_midnight_pacific_and_others_an_hour() {
+        use std::time::{Duration, UNIX_EPOCH};
+        // 2026-03-08 09:00 UTC = 01:00 PST, the day clocks go forward: 22 h to midnight PDT.
+        let now = UNIX_EPOCH + Duration::from_secs(1_772_960_400);
+        let per_day = Error::from_body(429, PER_DAY);
+        assert_eq!(refusal_lasts(&per_day, now), Duration::from_secs(22 * 3600));
+        assert_eq!(refusal_lasts(&Error::from_body(429, ZERO), now), REFUSAL_TTL);
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_refusal_expires_after_its_ttl_but_an_invalid_key_does_not() {
+    async fn a_refusal_expires_when_it_says_but_an_invalid_key_does_not() {
         let health = KeyHealth::default();
-        let quota = Error::from_body(429, br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}"#);
-        lock(&health.refused).insert("m".into(), (tokio::time::Instant::now(), quota));
+        health.refuse("m", Error::from_body(429, ZERO));
         assert!(matches!(health.skipped_for("m"), Some((true, _))));
         assert!(health.skipped_for("other").is_none());
         tokio::time::advance(REFUSAL_TTL).await;
@@ -346,11 +374,28 @@ mod tests {
             health.skipped_for("m").is_none(),
             "tried again after the TTL"
         );
+        // A per-day refusal lasts until the reset, hours or minutes away, not a guessed hour.
+        health.refuse("m", Error::from_body(429, PER_DAY));
+        let reset = crate::until_daily_reset(std::time::SystemTime::now());
+        tokio::time::advance(reset.saturating_sub(std::time::Duration::from_secs(2))).await;
+        assert!(matches!(health.skipped_for("m"), Some((true, _))));
+        tokio::time::advance(std::time::Duration::from_secs(3)).await;
+        assert!(health.skipped_for("m").is_none(), "available after the reset");
         *lock(&health.dead) = Some(Error::from_body(
             400,
             br#"{"error":{"code":400,"message":"API key not valid."}}"#,
         ));
         tokio::time::advance(REFUSAL_TTL * 10).await;
         assert!(matches!(health.skipped_for("m"), Some((false, _))));
+    }
+
+    #[test]
+    fn retry_after_of_a_per_day_error_is_the_time_to_the_reset_not_retry_info() {
+        let e = Error::from_body(429, PER_DAY);
+        let reset = crate::until_daily_reset(std::time::SystemTime::now());
+        let said = e.retry_after().unwrap();
+        assert!(said > std::time::Duration::from_secs(5), "not RetryInfo's 5 s");
+        assert!(reset.abs_diff(said) < std::time::Duration::from_secs(2), "{said:?} vs {reset:?}");
+        assert!(e.to_string().contains("resets at midnight Pacific time"), "{e}");
     }
 }

@@ -91,7 +91,9 @@ pub enum ErrorKind {
     RateLimited {
         /// Which window.
         scope: QuotaScope,
-        /// The delay the server asked for (RetryInfo, or "retry in Ns" in the message).
+        /// The delay the body asked for (RetryInfo, or "retry in Ns" in the message), as sent.
+        /// For a per-day quota this is *not* when it clears: use [`Error::retry_after`], which
+        /// also weighs the `Retry-After` headers.
         retry_after: Option<Duration>,
     },
     /// 429 with a limit of zero: this model is not available on this tier at all.
@@ -464,7 +466,19 @@ impl Error {
     /// date, `retry-after-ms`). Taking the longest means never coming back before any of the
     /// server's signals allows it; each source is credible only up to a year (longer values are
     /// ignored as garbage).
+    ///
+    /// A per-day quota is the exception: its RetryInfo (often a few seconds) is not when it
+    /// clears, so this returns the time until the daily reset, midnight Pacific time
+    /// ([`until_daily_reset`](crate::until_daily_reset)), and never less than the headers ask.
     pub fn retry_after(&self) -> Option<Duration> {
+        if let ErrorKind::RateLimited {
+            scope: QuotaScope::PerDay,
+            ..
+        } = self.0.kind
+        {
+            let reset = crate::until_daily_reset(std::time::SystemTime::now());
+            return Some(reset.max(self.0.header_hint.unwrap_or_default()));
+        }
         let body = match &self.0.kind {
             ErrorKind::RateLimited { retry_after, .. } => *retry_after,
             _ => self.0.status.as_ref().and_then(|s| s.details.retry_delay),
@@ -635,8 +649,18 @@ impl fmt::Display for Error {
                 ..
             }
         );
-        if let (Some(d), false) = (self.retry_after(), per_day) {
-            write!(f, ", retry after {d:?}")?;
+        match (self.retry_after(), per_day) {
+            (Some(d), false) => write!(f, ", retry after {d:?}")?,
+            (Some(d), true) => {
+                let minutes = d.as_secs().div_ceil(60);
+                write!(
+                    f,
+                    ", the daily quota resets at midnight Pacific time, in {}h{:02}m",
+                    minutes / 60,
+                    minutes % 60
+                )?;
+            }
+            (None, _) => {}
         }
         if let ErrorKind::PromptBlocked { reason } = &self.0.kind {
             write!(f, ": {reason}")?;

@@ -10,10 +10,13 @@
 //!   locally with [`ErrorKind::PromptTooLong`](crate::ErrorKind::PromptTooLong), without sending
 //!   a request that would fail. A prompt with fewer characters than the limit cannot exceed it
 //!   and costs no extra request.
-//! - **Key pool**: an invalid key is skipped from then on; a key refused a model (permission,
-//!   daily or zero quota) is skipped for that model for an hour, then tried again (daily quotas
-//!   reset at an hour the API does not give). When every key is skipped, the call fails at once,
-//!   without a request, with the error that explains it best.
+//! - **Key pool**: an invalid key, or one a 403 says is unusable (leaked, no key, API not
+//!   enabled), is skipped from then on; a key out of its daily quota for a model is skipped for
+//!   that model until the quota resets, at midnight Pacific time ([`next_daily_reset`]); a key
+//!   with no quota at all for a model (limit 0) is skipped for that model for an hour. A 403
+//!   about what the request names (a file) fails that request and leaves the key alone. When
+//!   every key is skipped, the call fails at once, without a request, with the error that
+//!   explains it best.
 //! - **Model fallback**: on overload, an unknown model, or a per-day quota that no key has left,
 //!   the next model of the chain is tried.
 //! - **Streams** are retried only until their first chunk reaches the caller.
@@ -28,6 +31,10 @@
 //! assert!(ClientPolicy::off().fallback_models().is_empty());
 //! # let _ = policy;
 //! ```
+
+mod daily;
+
+pub use daily::{next_daily_reset, until_daily_reset};
 
 use crate::Error;
 use std::collections::BTreeMap;
