@@ -56,6 +56,9 @@ pub enum Error {
         /// How long until a slot would be free; `None` when it never will be.
         retry_after: Option<Duration>,
     },
+    /// A shared rate limiter (Redis) could not be reached, and it is configured to fail rather
+    /// than wait or fall back to a local share.
+    LimiterUnavailable,
 }
 
 impl Error {
@@ -67,6 +70,7 @@ impl Error {
             Error::CircuitOpen { .. } => "circuit_open",
             Error::RetryDelayTooLong { .. } => "retry_delay_too_long",
             Error::RateLimited { .. } => "rate_limited",
+            Error::LimiterUnavailable => "limiter_unavailable",
         }
     }
 }
@@ -109,6 +113,10 @@ impl fmt::Display for Error {
                 f,
                 "client-side rate limit: the limiter will not grant this request (it is heavier \
                  than the limit allows at once, or the limiter's allowance is spent)"
+            ),
+            Error::LimiterUnavailable => f.write_str(
+                "the shared rate limiter cannot be reached (its Redis is down or slow); \
+                 the call was not sent",
             ),
         }
     }

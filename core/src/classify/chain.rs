@@ -156,6 +156,7 @@ impl Classify for crate::Error {
             E::RateLimited { retry_after } => Failure::unknown()
                 .with_optional_hint(*retry_after)
                 .terminal(),
+            E::LimiterUnavailable => Failure::unknown().terminal(),
         })
     }
 }

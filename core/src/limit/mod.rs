@@ -42,8 +42,12 @@
 mod concurrency;
 mod gcra;
 mod rate;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod window;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{Grant, RedisRateLimit, RedisRateLimitBuilder, Unavailable};
 pub use concurrency::ConcurrencyLimit;
 pub(crate) use gcra::Gcra;
 pub use rate::{Quota, RateLimit, RateLimitConfig};
@@ -58,6 +62,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Denied {
     retry_after: Option<Duration>,
+    unavailable: bool,
 }
 
 impl Denied {
@@ -65,17 +70,37 @@ impl Denied {
     pub const fn wait(wait: Duration) -> Self {
         Denied {
             retry_after: Some(wait),
+            unavailable: false,
         }
     }
 
     /// Refused for good: the weight exceeds what the limiter can ever grant at once.
     pub const fn never() -> Self {
-        Denied { retry_after: None }
+        Denied {
+            retry_after: None,
+            unavailable: false,
+        }
     }
 
-    /// How long until a slot is expected; `None` when the acquisition can never succeed.
+    /// Refused because the limiter's backing store (a Redis server, say) cannot be reached and
+    /// the limiter is configured to fail rather than wait. A policy reports it as
+    /// [`crate::Error::LimiterUnavailable`].
+    pub const fn unavailable() -> Self {
+        Denied {
+            retry_after: None,
+            unavailable: true,
+        }
+    }
+
+    /// How long until a slot is expected; `None` when the acquisition can never succeed (or the
+    /// limiter is unavailable).
     pub const fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// Whether the limiter refused because its backing store is unavailable.
+    pub const fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 }
 
@@ -83,6 +108,7 @@ impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.retry_after {
             Some(d) => write!(f, "rate limit reached; next slot in {d:?}"),
+            None if self.unavailable => f.write_str("the shared rate limiter is unavailable"),
             None => f.write_str("acquisition heavier than the rate limit can ever grant"),
         }
     }
@@ -185,4 +211,25 @@ pub fn shared(name: &str, config: RateLimitConfig) -> Result<Arc<RateLimit>, Con
     let limiter = Arc::new(RateLimit::new(config.clone())?);
     map.insert(name.to_owned(), Arc::clone(&limiter));
     Ok(limiter)
+}
+
+/// `redis://user:secret@host/0` → `redis://user:***@host/0`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            let masked = if rest[..at].contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_owned()
+            };
+            format!("{}{masked}{}", &url[..scheme_end], &rest[at..])
+        }
+        None => url.to_owned(),
+    }
 }

@@ -90,6 +90,66 @@ pub enum BudgetSetting {
     },
 }
 
+/// The `limiter` entry of a config file.
+///
+/// ```
+/// use steadfast::policy::{LimiterSetting, PolicyConfig};
+/// let config: PolicyConfig = toml::from_str(r#"
+///     rpm = 10
+///     [limiter]
+///     redis = "redis://:secret@127.0.0.1:6379"
+///     name = "gemini-flash"
+///     on_unavailable = "local"
+///     local_share = 0.25
+/// "#)?;
+/// let Some(LimiterSetting::Redis(redis)) = &config.limiter else { panic!() };
+/// assert_eq!(redis.name, "gemini-flash");
+/// assert!(!format!("{config:?}").contains("secret"), "the password never reaches a log");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum LimiterSetting {
+    /// `limiter = "name"`: one limiter per name in this process.
+    Named(String),
+    /// `[limiter]` with `redis` and `name`: one limiter shared by every process that names it.
+    Redis(RedisLimiterSetting),
+}
+
+/// A `[limiter]` table: a Redis-backed limiter (see `steadfast::limit::RedisRateLimit`, feature
+/// `redis`).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisLimiterSetting {
+    /// The Redis URL, `redis://[:password@]host:port[/db]`.
+    pub redis: String,
+    /// The limiter's name: letters, digits and `-_.:/`; every process that shares the quota
+    /// uses the same name and the same rates.
+    pub name: String,
+    /// `"wait"` (the default), `"local"` (with `local_share`) or `"fail"`: what an acquisition
+    /// does while Redis cannot be reached.
+    #[serde(default)]
+    pub on_unavailable: Option<String>,
+    /// With `on_unavailable = "local"`: the share of each quota this process uses alone.
+    #[serde(default)]
+    pub local_share: Option<f64>,
+    /// The longest one round trip to Redis may take (default `"250ms"`).
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for RedisLimiterSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiterSetting")
+            .field("redis", &crate::limit::redact_url(&self.redis))
+            .field("name", &self.name)
+            .field("on_unavailable", &self.on_unavailable)
+            .field("local_share", &self.local_share)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 /// Every key of the attribute, as a config file holds them. Deserialize it with serde (TOML,
 /// JSON, …), then [`build`](PolicyConfig::build) it; unknown keys are rejected.
 ///
@@ -153,9 +213,11 @@ pub struct PolicyConfig {
     /// Attempts that may start back to back.
     #[serde(default)]
     pub burst: Option<u32>,
-    /// Name of a process-wide shared limiter (with the rates above).
+    /// A limiter shared with other policies: `limiter = "name"` in this process, or a
+    /// `[limiter]` table with a Redis URL and a name, shared with every process (feature
+    /// `redis`). Either way the rates above are its quotas.
     #[serde(default)]
-    pub limiter: Option<String>,
+    pub limiter: Option<LimiterSetting>,
     /// Attempts in flight at most.
     #[serde(default)]
     pub concurrency: Option<u32>,

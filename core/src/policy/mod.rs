@@ -63,7 +63,10 @@
 pub(crate) mod config;
 mod run;
 
-pub use config::{BreakerSetting, BudgetSetting, PolicyConfig, parse_duration};
+pub use config::{
+    BreakerSetting, BudgetSetting, LimiterSetting, PolicyConfig, RedisLimiterSetting,
+    parse_duration,
+};
 pub use run::{Attempt, Run, Step, Stop};
 
 use crate::breaker::{BreakerConfig, CircuitBreaker, SlidingWindowBreaker};
@@ -315,7 +318,7 @@ impl PolicyBuilder {
 
     /// Shares the process-wide limiter `name` (created from this policy's rates on first use).
     pub fn limiter_name(mut self, name: &str) -> Self {
-        self.config.limiter = Some(name.to_owned());
+        self.config.limiter = Some(LimiterSetting::Named(name.to_owned()));
         self
     }
 
@@ -437,7 +440,7 @@ impl PolicyBuilder {
             Some(v) => set(r, v),
             None => r,
         });
-        let limiter = match (self.limiter, c.limiter.as_deref(), rates.is_empty()) {
+        let limiter = match (self.limiter, c.limiter, rates.is_empty()) {
             (Some(l), None, true) => Some(l),
             (Some(_), _, _) => {
                 return Err(ConfigError::new(
@@ -446,8 +449,15 @@ impl PolicyBuilder {
                      keep one of them",
                 ));
             }
-            (None, Some(name), false) => Some(limit::shared(name, rates)? as Arc<dyn RateLimiter>),
-            (None, Some(name), true) => {
+            (None, Some(LimiterSetting::Named(name)), false) => {
+                Some(limit::shared(&name, rates)? as Arc<dyn RateLimiter>)
+            }
+            (None, Some(LimiterSetting::Redis(redis)), false) => Some(redis_limiter(redis, rates)?),
+            (None, Some(setting), true) => {
+                let name = match setting {
+                    LimiterSetting::Named(n) => n,
+                    LimiterSetting::Redis(r) => r.name,
+                };
                 return Err(ConfigError::new(
                     "limiter",
                     format!(
@@ -504,4 +514,60 @@ impl PolicyBuilder {
             seed: self.seed.map(|s| (s, std::sync::atomic::AtomicU64::new(0))),
         })
     }
+}
+
+/// A `[limiter]` table with a Redis URL, built (without connecting: the first call connects).
+#[cfg(feature = "redis")]
+fn redis_limiter(
+    setting: RedisLimiterSetting,
+    rates: RateLimitConfig,
+) -> Result<Arc<dyn RateLimiter>, ConfigError> {
+    use crate::limit::{RedisRateLimit, Unavailable};
+    let mode = match (setting.on_unavailable.as_deref(), setting.local_share) {
+        (None | Some("wait"), None) => Unavailable::Wait,
+        (Some("fail"), None) => Unavailable::Fail,
+        (Some("local"), Some(share)) => Unavailable::Local { share },
+        (Some("local"), None) => {
+            return Err(ConfigError::new(
+                "local_share",
+                "on_unavailable = \"local\" needs local_share, the share of each quota this \
+                 process may use alone (for example 0.25 for 4 workers)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ConfigError::new(
+                "local_share",
+                "local_share goes with on_unavailable = \"local\"",
+            ));
+        }
+        (Some(other), None) => {
+            return Err(ConfigError::new(
+                "on_unavailable",
+                format!("unknown mode {other:?}: use \"wait\", \"local\" or \"fail\""),
+            ));
+        }
+    };
+    let mut builder = RedisRateLimit::builder(&setting.redis, &setting.name)
+        .rates(rates)
+        .on_unavailable(mode);
+    if let Some(t) = setting.timeout {
+        builder = builder.timeout(t);
+    }
+    Ok(Arc::new(builder.build()?))
+}
+
+/// Without the `redis` feature a `[limiter]` table is a clear error, not a silent local limiter.
+#[cfg(not(feature = "redis"))]
+fn redis_limiter(
+    setting: RedisLimiterSetting,
+    _rates: RateLimitConfig,
+) -> Result<Arc<dyn RateLimiter>, ConfigError> {
+    Err(ConfigError::new(
+        "limiter",
+        format!(
+            "the limiter \"{}\" is kept in Redis, but this build of steadfast has no `redis` \
+             feature: enable it in Cargo.toml",
+            setting.name
+        ),
+    ))
 }

@@ -228,6 +228,9 @@ impl<'p> Run<'p> {
             };
             return match acquired {
                 Ok(Ok(())) => Ok(()),
+                Ok(Err(denied)) if denied.is_unavailable() => {
+                    Err((GiveUpReason::RateLimited, Error::LimiterUnavailable))
+                }
                 Ok(Err(denied)) => Err((
                     GiveUpReason::RateLimited,
                     Error::RateLimited {
