@@ -232,7 +232,8 @@ async fn client_side_limits_hold_requests_back() {
         .client_with(fast().limits(
             "gemini-2.5-flash",
             ModelLimits {
-                rpd: Some(2),
+                // Two generate requests and the guard's one model look-up.
+                rpd: Some(3),
                 tpm: Some(50),
                 rpm: None,
             },
@@ -240,7 +241,7 @@ async fn client_side_limits_hold_requests_back() {
         .unwrap();
     client.generate("gemini-2.5-flash", "a").await.unwrap();
     client.generate("gemini-2.5-flash", "b").await.unwrap();
-    // The third request of the day waits for the client-side limiter instead of being sent.
+    // The fourth request of the day (third generate) waits for the client-side limiter instead of being sent.
     let third = tokio::time::timeout(
         Duration::from_millis(200),
         client.generate("gemini-2.5-flash", "c"),

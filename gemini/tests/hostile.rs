@@ -513,3 +513,81 @@ async fn a_body_timeout_says_timeout_and_keeps_its_cause() {
     let source = std::error::Error::source(&e).unwrap();
     assert!(source.downcast_ref::<reqwest::Error>().unwrap().is_timeout());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: pre-flight requests obey the policy.
+
+/// A server whose `models.get` does `lookup`, and whose generate answers at once.
+async fn with_lookup(lookup: Vec<Step>) -> Raw {
+    Raw::start(move |line, _| {
+        if line.starts_with("GET") {
+            lookup.clone()
+        } else {
+            vec![write(answer("200 OK", "", OK_BODY.as_bytes()))]
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_stalled_model_lookup_stays_inside_the_deadline_and_is_not_repeated() {
+    let server = with_lookup(vec![Step::Sleep(Duration::from_secs(3))]).await;
+    let client = client(&server.url, fast().deadline(Duration::from_millis(400)));
+    let start = std::time::Instant::now();
+    let first = client.generate("gemini-2.5-flash", "hi").await;
+    assert!(
+        start.elapsed() < Duration::from_millis(1_000),
+        "the look-up ran past the 400 ms deadline: {:?} ({first:?})",
+        start.elapsed()
+    );
+    // The abandoned look-up is remembered: later calls do not wait for it again.
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        assert_eq!(client.generate("gemini-2.5-flash", "hi").await.unwrap(), "fine");
+        assert!(start.elapsed() < Duration::from_millis(300));
+    }
+    assert_eq!(server.count("GET"), 1);
+}
+
+#[tokio::test]
+async fn a_failed_model_lookup_is_remembered_and_adds_no_request_per_call() {
+    let body = r#"{"error":{"code":500,"status":"INTERNAL","message":"boom"}}"#;
+    let server = with_lookup(vec![write(answer("500 Internal Server Error", "", body.as_bytes()))]).await;
+    let client = client(&server.url, fast());
+    for _ in 0..5 {
+        assert_eq!(client.generate("gemini-2.5-flash", "hi").await.unwrap(), "fine");
+    }
+    assert_eq!(server.count("GET"), 1, "one look-up for five calls");
+    assert_eq!(server.count(":generateContent"), 5);
+}
+
+#[tokio::test]
+async fn the_model_lookup_takes_a_rate_limit_slot() {
+    let server = with_lookup(vec![write(answer(
+        "200 OK",
+        "",
+        br#"{"name":"models/gemini-2.5-flash","inputTokenLimit":1000}"#,
+    ))])
+    .await;
+    // 600 a minute, one at a time: a request every 100 ms.
+    let client = client(
+        &server.url,
+        fast().limits(
+            "gemini-2.5-flash",
+            steadfast_gemini::ModelLimits {
+                rpm: Some(600),
+                ..Default::default()
+            },
+        ),
+    );
+    let start = std::time::Instant::now();
+    assert_eq!(client.generate("gemini-2.5-flash", "hi").await.unwrap(), "fine");
+    // The look-up took the first slot, so the generate request waited for the second.
+    assert!(
+        start.elapsed() >= Duration::from_millis(90),
+        "the generate request did not wait: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.count("GET"), 1);
+    assert_eq!(server.count(":generateContent"), 1);
+}

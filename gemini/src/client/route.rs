@@ -22,7 +22,7 @@ use crate::types::{
 use crate::{Error, QuotaScope};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use steadfast::limit::RateLimit;
 
 /// How long a key stays skipped for a model after a refusal that names no end (a zero quota:
@@ -74,6 +74,24 @@ impl KeyHealth {
     }
 }
 
+/// How long a failed (or abandoned) `models.get` look-up is remembered: no look-up for this
+/// model is sent again before, and the pre-flight guard uses its estimate meanwhile.
+pub(crate) const LOOKUP_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The longest a `models.get` look-up may take, inside the attempt that needs it.
+pub(crate) const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the client knows of a model's input token limit.
+#[derive(Debug, Clone, Copy)]
+enum Lookup {
+    /// Never asked.
+    Unknown,
+    /// `models.get` answered (`None`: the model has no limit in its description).
+    Known(Option<u32>),
+    /// A look-up started (and failed, unless it is still running) at this time.
+    Tried(tokio::time::Instant),
+}
+
 /// What the client keeps for one model, built on its first call.
 #[derive(Debug)]
 pub(crate) struct ModelEntry {
@@ -81,8 +99,8 @@ pub(crate) struct ModelEntry {
     policy: steadfast::Policy,
     /// The tokens-per-minute limiter, weighted by each request's tokens.
     tpm: Option<RateLimit>,
-    /// `inputTokenLimit` from `models.get`; set only by a successful lookup.
-    input_limit: OnceLock<Option<u32>>,
+    /// `inputTokenLimit` from `models.get`, or when the last look-up was tried.
+    input_limit: Mutex<Lookup>,
 }
 
 /// Every model's entry, behind one lock taken once per call.
@@ -173,30 +191,56 @@ impl Client {
         let entry = Arc::new(ModelEntry {
             policy: self.inner.policy.build_for(model)?,
             tpm,
-            input_limit: OnceLock::new(),
+            input_limit: Mutex::new(Lookup::Unknown),
         });
         entries.insert(model.to_owned(), Arc::clone(&entry));
         Ok(entry)
     }
 
-    /// The model's input token limit, from `models.get`, cached (`None` when unknown).
+    /// Takes a slot of the model's rate limiter for a request the policy does not count itself
+    /// (a pre-flight look-up or count, sent inside an attempt that already took its own slot).
+    async fn extra_slot(entry: &ModelEntry) -> Result<(), Error> {
+        match entry.policy.limiter() {
+            Some(limiter) => limiter.acquire(1).await.map_err(|denied| {
+                Error::from(steadfast::Error::RateLimited {
+                    retry_after: denied.retry_after(),
+                })
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The model's input token limit, from `models.get` (`None` when unknown). Known limits are
+    /// kept; a look-up is marked as tried before it is sent, so that a failed, slow or cancelled
+    /// one is not repeated for [`LOOKUP_RETRY`], whatever the number of calls meanwhile.
     async fn input_limit(&self, key: &ApiKey, model: &str, entry: &ModelEntry) -> Option<u32> {
-        if let Some(known) = entry.input_limit.get() {
-            return *known;
+        {
+            let mut known = lock(&entry.input_limit);
+            match *known {
+                Lookup::Known(limit) => return limit,
+                Lookup::Tried(at) if at.elapsed() < LOOKUP_RETRY => return None,
+                _ => *known = Lookup::Tried(tokio::time::Instant::now()),
+            }
         }
         let path = model_path(model).ok()?;
-        match self
-            .request::<(), Model>(key, reqwest::Method::GET, &path, None)
-            .await
-        {
-            Ok(m) => *entry.input_limit.get_or_init(|| m.input_token_limit),
-            // Not cached: a failure of this key or this moment says nothing about the model.
+        Self::extra_slot(entry).await.ok()?;
+        let lookup = self.request::<(), Model>(key, reqwest::Method::GET, &path, None);
+        match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+            Ok(Ok(m)) => {
+                *lock(&entry.input_limit) = Lookup::Known(m.input_token_limit);
+                m.input_token_limit
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(target: "steadfast_gemini", model, reason = e.kind().name(), "model look-up failed; the guard estimates for a while");
+                None
+            }
             Err(_) => None,
         }
     }
 
     /// The request's tokens: counted when it might exceed the model's input limit (and refused
-    /// locally when it does), estimated otherwise.
+    /// locally when it does), estimated otherwise. Runs inside an attempt: within the deadline,
+    /// and each request it sends takes a slot of the model's rate limit.
     async fn preflight(
         &self,
         key: &ApiKey,
@@ -228,6 +272,9 @@ impl Client {
             }),
             ..Default::default()
         };
+        if Self::extra_slot(entry).await.is_err() {
+            return Ok(estimate);
+        }
         let counted = self
             .request::<_, crate::types::CountTokensResponse>(
                 key,
@@ -278,8 +325,9 @@ impl Client {
                 tracing::info!(target: "steadfast_gemini", model = model.as_str(), reason = last.as_ref().map(|e| e.kind().name()), "falling back to the next model");
             }
             let entry = self.model_entry(model)?;
-            // Counted once per model, with the first key that may use it, then kept across keys.
-            let mut counted: Option<u32> = None;
+            // Counted once per model, with the first key that may use it, then kept across keys
+            // and attempts.
+            let counted: Mutex<Option<u32>> = Mutex::new(None);
             loop {
                 let (index, key) = match self.healthy_key(model) {
                     Ok(found) => found,
@@ -288,20 +336,25 @@ impl Client {
                         continue 'models;
                     }
                 };
-                let tokens = match (counted, request) {
-                    (Some(tokens), _) => tokens,
-                    (None, Some(r)) => {
-                        *counted.insert(self.preflight(&key, model, &entry, r).await?)
-                    }
-                    (None, None) => 1,
-                };
                 let tpm = entry.tpm.as_ref();
                 let result = entry
                     .policy
                     .call(|| {
                         let (key, model) = (key.clone(), model.clone());
-                        let op = &op;
+                        let (op, entry, counted) = (&op, &entry, &counted);
                         async move {
+                            // The pre-flight runs inside the attempt: under its deadline and
+                            // timeout, and its requests take rate-limit slots like any other.
+                            let known = *lock(counted);
+                            let tokens = match (known, request) {
+                                (Some(tokens), _) => tokens,
+                                (None, Some(r)) => {
+                                    let tokens = self.preflight(&key, &model, entry, r).await?;
+                                    *lock(counted) = Some(tokens);
+                                    tokens
+                                }
+                                (None, None) => 1,
+                            };
                             if let Some(limiter) = tpm {
                                 limiter.acquire(tokens).await.map_err(|_| {
                                     Error::from(steadfast::Error::RateLimited { retry_after: None })
