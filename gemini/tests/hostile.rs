@@ -591,3 +591,108 @@ async fn the_model_lookup_takes_a_rate_limit_slot() {
     assert_eq!(server.count("GET"), 1);
     assert_eq!(server.count(":generateContent"), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 7: timeouts that fit streaming (scaled down: the defaults are 10 s / 60 s / 30 s; the
+// 10-minute healthy stream runs in paused time in `endpoints::tests`).
+
+fn timed_client(url: &str) -> Client {
+    Client::builder()
+        .base_url(url)
+        .key(KEY)
+        .policy(ClientPolicy::off())
+        .first_byte_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap()
+}
+
+fn sse_head() -> Step {
+    write(&b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"[..])
+}
+
+fn sse_event(text: &str) -> Step {
+    write(format!(
+        "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{text}\"}}]}}}}]}}\r\n\r\n"
+    ))
+}
+
+#[tokio::test]
+async fn a_stall_before_the_headers_is_a_first_byte_timeout() {
+    let server = Raw::start(|_, _| vec![Step::Sleep(Duration::from_secs(5))]).await;
+    let start = std::time::Instant::now();
+    let e = timed_client(&server.url)
+        .generate("gemini-2.5-flash", "hi")
+        .await
+        .unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Transport(steadfast::classify::Transport::Timeout), "{e}");
+    assert!(e.to_string().contains("first-byte timeout"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_stall_after_the_headers_is_an_idle_timeout() {
+    let server = Raw::start(|_, _| {
+        vec![
+            write(&b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"candidates\":"[..]),
+            Step::Sleep(Duration::from_secs(5)),
+        ]
+    })
+    .await;
+    let start = std::time::Instant::now();
+    let e = timed_client(&server.url)
+        .generate("gemini-2.5-flash", "hi")
+        .await
+        .unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Transport(steadfast::classify::Transport::Timeout), "{e}");
+    assert!(e.to_string().contains("idle timeout"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_stall_in_the_middle_of_a_stream_is_an_idle_timeout() {
+    let server = Raw::start(|_, _| {
+        vec![sse_head(), sse_event("first"), Step::Sleep(Duration::from_secs(5))]
+    })
+    .await;
+    use futures_util::StreamExt;
+    let stream = timed_client(&server.url)
+        .stream_generate_content(
+            "gemini-2.5-flash",
+            &steadfast_gemini::types::GenerateContentRequest::prompt("hi"),
+        )
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let items: Vec<_> = stream.collect().await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap().text(), "first");
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Transport(steadfast::classify::Transport::Timeout), "{e}");
+    assert!(e.to_string().contains("idle timeout"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_healthy_stream_outlives_every_timeout() {
+    // A chunk every 100 ms for 1.5 s: five times the 300 ms idle and first-byte timeouts.
+    let server = Raw::start(|_, _| {
+        let mut steps = vec![sse_head()];
+        for i in 0..15 {
+            steps.push(sse_event(&i.to_string()));
+            steps.push(Step::Sleep(Duration::from_millis(100)));
+        }
+        steps
+    })
+    .await;
+    use futures_util::StreamExt;
+    let stream = timed_client(&server.url)
+        .stream_generate_content(
+            "gemini-2.5-flash",
+            &steadfast_gemini::types::GenerateContentRequest::prompt("hi"),
+        )
+        .await
+        .unwrap();
+    let texts: Vec<String> = stream.map(|c| c.unwrap().text()).collect().await;
+    assert_eq!(texts.len(), 15);
+}

@@ -350,6 +350,63 @@ mod tests {
         }
     }
 
+    /// A stream body that sends one SSE event every `every`, `n` times.
+    fn ticking_events(
+        every: std::time::Duration,
+        n: usize,
+    ) -> impl Stream<Item = Result<bytes_crate::Bytes, std::convert::Infallible>> + Send + Unpin
+    {
+        Box::pin(stream::iter(0..n).then(move |i| async move {
+            tokio::time::sleep(every).await;
+            Ok(bytes_crate::Bytes::from(format!(
+                "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{i} \"}}]}}}}]}}\r\n\r\n"
+            )))
+        }))
+    }
+
+    fn never(e: std::convert::Infallible) -> Error {
+        match e {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ten_minute_healthy_stream_is_never_cut() {
+        use crate::client::body::with_idle_timeout;
+        use std::time::Duration;
+        // A chunk every 0.5 s for 10 minutes, under the default 30 s idle timeout: the path a
+        // real stream's body takes after its headers (idle timeout, then the SSE decoder).
+        let body = with_idle_timeout(
+            ticking_events(Duration::from_millis(500), 1200),
+            Duration::from_secs(30),
+            never,
+        );
+        let start = tokio::time::Instant::now();
+        let chunks: Vec<_> = chunks(body, 1 << 20).collect().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(600));
+        assert_eq!(chunks.len(), 1200);
+        assert!(chunks.iter().all(Result::is_ok));
+        assert_eq!(chunks[1199].as_ref().unwrap().text(), "1199 ");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_that_goes_silent_is_cut_after_the_idle_timeout() {
+        use crate::client::body::with_idle_timeout;
+        use std::time::Duration;
+        let body = with_idle_timeout(
+            ticking_events(Duration::from_millis(500), 10)
+                .chain(ticking_events(Duration::from_secs(31), 1)),
+            Duration::from_secs(30),
+            never,
+        );
+        let start = tokio::time::Instant::now();
+        let chunks: Vec<_> = chunks(body, 1 << 20).collect().await;
+        assert_eq!(chunks.len(), 11);
+        assert_eq!(
+            *chunks[10].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::Transport(steadfast::classify::Transport::Timeout)
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(35));
+    }
+
     #[test]
     fn page_tokens_are_encoded() {
         assert_eq!(encode("a+b/c="), "a%2Bb%2Fc%3D");
