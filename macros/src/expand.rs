@@ -359,6 +359,10 @@ fn builder(s: &Settings, krate: &TokenStream, name: &TokenStream) -> TokenStream
         let v = h.value;
         calls.push(quote!(.honor_hint(#v)));
     }
+    if let Some(n) = &s.retry_when_nested {
+        let v = n.value;
+        calls.push(quote!(.retry_when_nested(#v)));
+    }
     if let Some(path) = &s.on_retry {
         calls.push(quote!(.hook(::std::sync::Arc::new(#krate::__private::OnRetry(#path)))));
     }

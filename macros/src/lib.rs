@@ -83,6 +83,7 @@ use proc_macro::TokenStream;
 /// | `breaker` | `breaker` or `breaker(failure_ratio = 0.5, min_calls = 10, window = "30s", open_for = "30s", half_open = 1)` | off | circuit breaker |
 /// | `budget` | ratio, `true` or `false` | 0.2 + 10/s | retries at most this share of calls |
 /// | `honor_hint`, `max_hint` | bool, duration | `true`, `"120s"` | obey a server's delay; give up at once when it is longer than `max_hint` or the time left |
+/// | `retry_when_nested` | bool | `false` | inside another policy's attempt (a resilient function awaited in a resilient body), make one attempt and hand failures up (`false`), or keep retrying here too (`true`) |
 /// | `classify` | path to `fn(&Result<T, E>) -> steadfast::classify::Verdict` | the types' `Classify` | custom verdicts |
 /// | `on_retry` | path to `fn(&steadfast::observe::Event)` | none | called before each wait: a retry (`Event::Retry`: attempt, delay, its reason and the failure) or a rate-limit wait (`Event::RateLimitWait`) |
 /// | `fallback` | path to an async fn with the same arguments | none | the result when every attempt failed |
@@ -117,6 +118,14 @@ use proc_macro::TokenStream;
 ///
 /// With `#[async_trait]`, either order works. Prefer `#[resilient]` on the async function that
 /// makes the call, not on `main` or a test.
+///
+/// # One layer retries
+///
+/// When a resilient function is awaited inside another one's attempt, the outer policy, the one
+/// closest to the caller, owns retries: the inner one still applies its rate limit, concurrency
+/// limit, breaker, timeout and deadline, but makes one attempt and returns its failure for the
+/// outer policy to weigh (3 outer attempts around 4 inner ones send 3 requests, not 12). Set
+/// `retry_when_nested = true` on the inner function to keep its own retries.
 ///
 /// # Panics
 ///

@@ -69,6 +69,9 @@ pub enum GiveUpReason {
     CircuitOpen,
     /// The rate limit could not grant a slot in time (or ever).
     RateLimited,
+    /// The call runs inside another policy's attempt, which owns the retries: this one made its
+    /// one attempt and hands the failure up.
+    OuterRetries,
 }
 
 impl GiveUpReason {
@@ -83,6 +86,7 @@ impl GiveUpReason {
             GiveUpReason::Deadline => "deadline",
             GiveUpReason::CircuitOpen => "circuit open",
             GiveUpReason::RateLimited => "rate limited",
+            GiveUpReason::OuterRetries => "the outer policy retries",
         }
     }
 }

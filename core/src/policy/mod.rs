@@ -122,6 +122,7 @@ pub struct Policy {
     pub(crate) budget: Option<Arc<RetryBudget>>,
     pub(crate) honor_hint: bool,
     pub(crate) max_hint: Duration,
+    pub(crate) retry_when_nested: bool,
     pub(crate) hook: Option<Arc<dyn Hook>>,
     pub(crate) counters: Counters,
     pub(crate) name: &'static str,
@@ -144,6 +145,7 @@ impl fmt::Debug for Policy {
             .field("budget", &self.budget)
             .field("honor_hint", &self.honor_hint)
             .field("max_hint", &self.max_hint)
+            .field("retry_when_nested", &self.retry_when_nested)
             .finish_non_exhaustive()
     }
 }
@@ -308,6 +310,9 @@ impl PolicyBuilder {
         honor_hint: bool,
         /// The longest server hint that is waited for (default 120 s).
         max_hint: Duration,
+        /// Whether this policy still retries when its call runs inside another policy's attempt
+        /// (default `false`: one layer retries, the outer one; see [`Run`]).
+        retry_when_nested: bool,
     }
 
     /// Starts from a config file's settings (replacing any set so far).
@@ -508,6 +513,7 @@ impl PolicyBuilder {
             budget,
             honor_hint: c.honor_hint.unwrap_or(true),
             max_hint: c.max_hint.unwrap_or(Duration::from_secs(120)),
+            retry_when_nested: c.retry_when_nested.unwrap_or(false),
             hook: self.hook,
             counters: Counters::default(),
             name: self.name.unwrap_or("call"),

@@ -8,6 +8,7 @@ use crate::limit::RateLimiter;
 use crate::observe::{Event, GiveUpReason, WaitReason};
 use crate::retry::Random;
 use crate::timeout::{Bound, Deadline};
+use std::cell::Cell;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 use tokio::sync::SemaphorePermit;
@@ -71,13 +72,50 @@ impl<T, E> Stop<T, E> {
     }
 }
 
+thread_local! {
+    /// How many attempts are being polled on this thread, one inside the other.
+    static ATTEMPTS_IN_POLL: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether the caller is inside another policy's attempt (its future is being polled).
+fn inside_an_attempt() -> bool {
+    ATTEMPTS_IN_POLL.with(|d| d.get() > 0)
+}
+
+/// Marks the thread as inside an attempt for as long as it lives (one poll).
+struct InAttempt;
+
+impl InAttempt {
+    fn enter() -> InAttempt {
+        ATTEMPTS_IN_POLL.with(|d| d.set(d.get() + 1));
+        InAttempt
+    }
+}
+
+impl Drop for InAttempt {
+    fn drop(&mut self) {
+        ATTEMPTS_IN_POLL.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// The per-call state of a policy: attempt number, deadline, previous delay, the concurrency
 /// permit and breaker admission of the attempt in flight. Lives on the caller's stack; dropping
 /// it (a cancelled call) returns the permit and frees any half-open probe slot.
+///
+/// # One layer retries
+///
+/// A call started while another policy's attempt is being polled (a `#[resilient]` function, or
+/// a client with its own policy, awaited inside an outer `#[resilient]` body) makes one attempt:
+/// its limiter, breaker, concurrency limit, timeout and deadline apply, but a failure is handed
+/// up at once, for the outer policy (the one the user wrote) to wait and retry. Retrying at
+/// every layer multiplies the load: 5 attempts inside 5 are 25 requests. A policy built with
+/// `retry_when_nested(true)` (attribute key `retry_when_nested = true`) keeps its own retries.
+/// Work spawned onto another task is not inside the attempt.
 #[derive(Debug)]
 pub struct Run<'p> {
     policy: &'p Policy,
     attempt: u32,
+    nested: bool,
     deadline: Deadline,
     previous_delay: Duration,
     rng: Option<Random>,
@@ -100,6 +138,7 @@ impl<'p> Run<'p> {
         Run {
             policy,
             attempt: 0,
+            nested: !policy.retry_when_nested && inside_an_attempt(),
             deadline: Deadline::after(policy.deadline),
             previous_delay: Duration::ZERO,
             rng: None,
@@ -134,6 +173,22 @@ impl<'p> Run<'p> {
 
     fn give_up(&mut self, reason: GiveUpReason, failure: Option<Failure>) {
         self.policy.counters.give_ups();
+        if reason == GiveUpReason::OuterRetries {
+            // Not the end of the call: the outer policy decides, and logs if it gives up.
+            tracing::debug!(
+                target: "steadfast",
+                call = self.policy.name,
+                cause = failure.map(|f| f.cause()),
+                status = failure.and_then(|f| f.status_code()),
+                "handing the failure to the outer policy"
+            );
+            self.emit(Event::GiveUp {
+                attempts: self.attempt,
+                reason,
+                failure,
+            });
+            return;
+        }
         tracing::warn!(
             target: "steadfast",
             call = self.policy.name,
@@ -277,7 +332,14 @@ impl<'p> Run<'p> {
     }
 
     /// Runs one attempt under the attempt timeout and the deadline, whichever ends first.
+    /// While the attempt is polled, policies started inside it make one attempt each (see
+    /// [`Run`]).
     pub async fn attempt<T, E>(&self, call: impl Future<Output = Result<T, E>>) -> Attempt<T, E> {
+        let mut call = std::pin::pin!(call);
+        let call = std::future::poll_fn(move |cx| {
+            let _inside = InAttempt::enter();
+            call.as_mut().poll(cx)
+        });
         match self.deadline.attempt_limit(self.policy.timeout) {
             None => Attempt::Returned(call.await),
             Some((limit, bound)) => match tokio::time::timeout(limit, call).await {
@@ -331,6 +393,10 @@ impl<'p> Run<'p> {
         };
         if !retryable {
             self.give_up(GiveUpReason::NotRetryable, Some(failure));
+            return end(result, timeout_error);
+        }
+        if self.nested {
+            self.give_up(GiveUpReason::OuterRetries, Some(failure));
             return end(result, timeout_error);
         }
         if self.attempt >= policy.attempts {
