@@ -525,7 +525,7 @@ async fn default_budget(server: &Server) -> Result<u16, ApiError> {
 #[tokio::test(start_paused = true)]
 async fn the_budget_key_sets_the_ratio() {
     // 200 failing calls. Ratio 0 leaves only the floor of 10 retries a second (a few more may
-    // refill during the millisecond waits); the default ratio of 0.2 earns about 40 more.
+    // refill during the millisecond waits); the default retry quota pays for 100 retries.
     let server = Server::new(vec![Err(ApiError::Status(503, None))]);
     for _ in 0..200 {
         let _ = unfunded(&server).await;
@@ -542,7 +542,7 @@ async fn the_budget_key_sets_the_ratio() {
     );
     assert!(
         default_attempts > 230,
-        "the default ratio allows more: {default_attempts}"
+        "the default quota allows more: {default_attempts}"
     );
 }
 

@@ -271,10 +271,31 @@ async fn fault_storm_default_policy() {
     let policy = Arc::new(Policy::builder().seed(7).build().unwrap());
     let (ok, attempts, p50, p99) = storm(policy, faulty(), 1000, 50).await;
     println!(
-        "| default policy (budget 20 % + 10/s) | {:.1} % | {attempts:.2} | {p50:.1?} | {p99:.1?} |",
+        "| default (retry quota 500, 5 a retry, refilled by successes) | {:.1} % | {attempts:.2} | {p50:.1?} | {p99:.1?} |",
         ok as f64 / 10.0
     );
+    assert_eq!(ok, 1000, "retries that succeed pay for themselves");
     assert!(attempts <= 1.4, "{attempts}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_storm_old_default_ratio_budget() {
+    let policy = Arc::new(
+        Policy::builder()
+            .seed(7)
+            .budget(Some((0.2, 10)))
+            .build()
+            .unwrap(),
+    );
+    let (ok, attempts, p50, p99) = storm(policy, faulty(), 1000, 50).await;
+    println!(
+        "| ratio 20 % + 10/s (the old default) | {:.1} % | {attempts:.2} | {p50:.1?} | {p99:.1?} |",
+        ok as f64 / 10.0
+    );
+    assert!(
+        ok < 1000,
+        "a fixed ratio refuses retries this failure rate needs"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -321,35 +342,43 @@ async fn outage(policy: Arc<Policy>, rate: u32, duration: Duration) -> (u64, u64
 }
 
 #[tokio::test(start_paused = true)]
-async fn outage_extra_load_with_and_without_the_budget() {
-    let rate = 50;
-    let with = outage(
-        Arc::new(Policy::builder().seed(7).build().unwrap()),
-        rate,
-        Duration::from_secs(360),
-    )
-    .await;
-    let without = outage(
-        Arc::new(Policy::builder().seed(7).budget(None).build().unwrap()),
-        rate,
-        Duration::from_secs(360),
-    )
-    .await;
+async fn outage_extra_load_for_each_budget_at_2_and_50_calls_a_second() {
     let extra = |(calls, sent): (u64, u64)| (sent as f64 / calls as f64 - 1.0) * 100.0;
-    println!(
-        "| budget on (20 % + 10/s) | {} calls | {} requests | +{:.1} % |",
-        with.0,
-        with.1,
-        extra(with)
-    );
-    println!(
-        "| budget off | {} calls | {} requests | +{:.1} % |",
-        without.0,
-        without.1,
-        extra(without)
-    );
-    assert!(extra(with) < extra(without));
-    // The budget's bound: 20 % of calls plus 10 retries a second over the 300 s outage.
-    let bound = 20.0 + 10.0 * 300.0 / with.0 as f64 * 100.0;
-    assert!(extra(with) <= bound + 1.0, "{} > {bound}", extra(with));
+    for rate in [2, 50] {
+        let variants: [(&str, Policy); 3] = [
+            (
+                "default retry quota",
+                Policy::builder().seed(7).build().unwrap(),
+            ),
+            (
+                "ratio 20 % + 10/s (the old default)",
+                Policy::builder()
+                    .seed(7)
+                    .budget(Some((0.2, 10)))
+                    .build()
+                    .unwrap(),
+            ),
+            (
+                "budget off",
+                Policy::builder().seed(7).budget(None).build().unwrap(),
+            ),
+        ];
+        let mut results = Vec::new();
+        for (name, policy) in variants {
+            let r = outage(Arc::new(policy), rate, Duration::from_secs(360)).await;
+            println!(
+                "| {rate} calls/s | {name} | {} calls | {} requests | +{:.1} % |",
+                r.0,
+                r.1,
+                extra(r)
+            );
+            results.push(extra(r));
+        }
+        assert!(
+            results[0] <= 20.0,
+            "{rate}/s: the default costs +{:.1} %",
+            results[0]
+        );
+        assert!(results[0] < results[2]);
+    }
 }

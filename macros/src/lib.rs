@@ -81,7 +81,7 @@ use proc_macro::TokenStream;
 /// | `limiter` | `"name"` or an expression | one per function | share a limiter by name across functions (each names the same rates), or use a value (`Arc<RateLimit>`, `Arc<dyn RateLimiter>`) |
 /// | `concurrency` | integer ≥ 1 | none | at most N attempts in flight |
 /// | `breaker` | `breaker` or `breaker(failure_ratio = 0.5, min_calls = 10, window = "30s", open_for = "30s", half_open = 1)` | off | circuit breaker |
-/// | `budget` | ratio, `true` or `false` | 0.2 + 10/s | retries at most this share of calls |
+/// | `budget` | `true`, `false` or a ratio | `true`: a retry quota (500 units, 5 a retry, 10 after a timeout, successes refill it) | against retry storms: retries stop when the quota is spent; a ratio (`0.2`) allows that share of calls plus 10 retries a second instead |
 /// | `honor_hint`, `max_hint` | bool, duration | `true`, `"120s"` | obey a server's delay; give up at once when it is longer than `max_hint` or the time left |
 /// | `retry_when_nested` | bool | `false` | inside another policy's attempt (a resilient function awaited in a resilient body), make one attempt and hand failures up (`false`), or keep retrying here too (`true`) |
 /// | `classify` | path to `fn(&Result<T, E>) -> steadfast::classify::Verdict` | the types' `Classify` | custom verdicts |

@@ -77,7 +77,7 @@ pub enum BreakerSetting {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum BudgetSetting {
-    /// `budget = false` turns it off; `true` keeps the default.
+    /// `budget = false` turns it off; `true` keeps the default retry quota.
     Enabled(bool),
     /// `budget = 0.1`: a ratio, with the default floor of 10 per second.
     Ratio(f64),

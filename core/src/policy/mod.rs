@@ -152,7 +152,8 @@ impl fmt::Debug for Policy {
 
 impl Policy {
     /// A builder with the defaults of the attribute: `exp` from 1 s doubling to 60 s with full
-    /// jitter, 5 attempts, on `transient`, budget 20 % + 10/s, server hints honoured up to 120 s.
+    /// jitter, 5 attempts, on `transient`, the retry quota (500 units, 5 a retry, refilled by
+    /// successes), server hints honoured up to 120 s.
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder::default()
     }

@@ -365,6 +365,9 @@ impl<'p> Run<'p> {
                 if verdict == Verdict::Success {
                     self.settle_breaker(Outcome::Success);
                     policy.counters.successes();
+                    if let Some(budget) = &policy.budget {
+                        budget.on_success(self.attempt.saturating_sub(1));
+                    }
                     return Step::Done(result);
                 }
                 (Some(result), verdict, None)
@@ -447,7 +450,7 @@ impl<'p> Run<'p> {
             return end(result, self.deadline_error());
         }
         if let Some(budget) = &policy.budget {
-            if !budget.try_withdraw() {
+            if !budget.try_withdraw(failure.transport_kind() == Some(Transport::Timeout)) {
                 self.give_up(GiveUpReason::BudgetExhausted, Some(failure));
                 return end(result, timeout_error);
             }
