@@ -4,6 +4,7 @@
 //! out of `Debug`, `Display`, errors and logs; nothing in this crate prints it.
 
 pub(crate) mod body;
+mod breaker;
 mod route;
 
 use crate::Error;

@@ -13,6 +13,7 @@
 //! | overloaded, model not found | next model |
 //! | anything else | returned |
 
+use super::breaker;
 use super::{ApiKey, Client};
 use crate::endpoints::model_path;
 use crate::error::ErrorKind;
@@ -23,6 +24,7 @@ use crate::{Error, QuotaScope};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use steadfast::breaker::SlidingWindowBreaker;
 use steadfast::limit::RateLimit;
 
 /// How long a key stays skipped for a model after a refusal that names no end (a zero quota:
@@ -101,6 +103,8 @@ pub(crate) struct ModelEntry {
     tpm: Option<RateLimit>,
     /// `inputTokenLimit` from `models.get`, or when the last look-up was tried.
     input_limit: Mutex<Lookup>,
+    /// The model's circuit breaker, when the policy has one.
+    breaker: Option<SlidingWindowBreaker>,
 }
 
 /// Every model's entry, behind one lock taken once per call.
@@ -127,7 +131,9 @@ fn next_after(e: &Error) -> Next {
             ..
         }
         | ErrorKind::NoQuota => Next::Key { for_good: false },
-        ErrorKind::Unavailable | ErrorKind::ModelNotFound => Next::Model,
+        ErrorKind::Unavailable
+        | ErrorKind::ModelNotFound
+        | ErrorKind::Policy(steadfast::Error::CircuitOpen { .. }) => Next::Model,
         _ => Next::Stop,
     }
 }
@@ -192,6 +198,12 @@ impl Client {
             policy: self.inner.policy.build_for(model)?,
             tpm,
             input_limit: Mutex::new(Lookup::Unknown),
+            breaker: match &self.inner.policy.breaker {
+                Some(config) => Some(SlidingWindowBreaker::new(*config).map_err(|e| {
+                    Error::configuration(format!("client policy breaker: {e}"))
+                })?),
+                None => None,
+            },
         });
         entries.insert(model.to_owned(), Arc::clone(&entry));
         Ok(entry)
@@ -337,33 +349,40 @@ impl Client {
                     }
                 };
                 let tpm = entry.tpm.as_ref();
-                let result = entry
-                    .policy
-                    .call(|| {
-                        let (key, model) = (key.clone(), model.clone());
-                        let (op, entry, counted) = (&op, &entry, &counted);
-                        async move {
-                            // The pre-flight runs inside the attempt: under its deadline and
-                            // timeout, and its requests take rate-limit slots like any other.
-                            let known = *lock(counted);
-                            let tokens = match (known, request) {
-                                (Some(tokens), _) => tokens,
-                                (None, Some(r)) => {
-                                    let tokens = self.preflight(&key, &model, entry, r).await?;
-                                    *lock(counted) = Some(tokens);
-                                    tokens
+                // The first attempt is admitted by the breaker before the policy runs: an open
+                // breaker refuses the call at once, without taking a rate-limit slot.
+                let first = match &entry.breaker {
+                    Some(b) => breaker::admit(b, model).map(Some),
+                    None => Ok(None),
+                };
+                let result = match first {
+                    Err(open) => Err(open),
+                    Ok(first) => {
+                        let pending = Mutex::new(first);
+                        entry
+                            .policy
+                            .call(|| {
+                                let (key, model) = (key.clone(), model.as_str());
+                                let (op, entry, counted, pending) =
+                                    (&op, &entry, &counted, &pending);
+                                async move {
+                                    let held = match (lock(pending).take(), &entry.breaker) {
+                                        (Some(held), _) => Some(held),
+                                        (None, Some(b)) => Some(breaker::admit(b, model)?),
+                                        (None, None) => None,
+                                    };
+                                    let result = self
+                                        .attempt(key, model, entry, counted, request, tpm, op)
+                                        .await;
+                                    if let Some(held) = held {
+                                        held.settle(breaker::outcome_of(&result));
+                                    }
+                                    result
                                 }
-                                (None, None) => 1,
-                            };
-                            if let Some(limiter) = tpm {
-                                limiter.acquire(tokens).await.map_err(|_| {
-                                    Error::from(steadfast::Error::RateLimited { retry_after: None })
-                                })?;
-                            }
-                            op(key, model).await
-                        }
-                    })
-                    .await;
+                            })
+                            .await
+                    }
+                };
                 let error = match result {
                     Ok(value) => {
                         tracing::debug!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), "answered");
@@ -395,6 +414,45 @@ impl Client {
     }
 }
 
+impl Client {
+    /// One attempt of `op` on `model` with `key`: the pre-flight (inside the attempt: under its
+    /// deadline and timeout, and its requests take rate-limit slots like any other), the
+    /// tokens-per-minute slot, then the request.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt<T, F, Fut>(
+        &self,
+        key: ApiKey,
+        model: &str,
+        entry: &ModelEntry,
+        counted: &Mutex<Option<u32>>,
+        request: Option<&GenerateContentRequest>,
+        tpm: Option<&RateLimit>,
+        op: &F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(ApiKey, String) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let known = *lock(counted);
+        let tokens = match (known, request) {
+            (Some(tokens), _) => tokens,
+            (None, Some(r)) => {
+                let tokens = self.preflight(&key, model, entry, r).await?;
+                *lock(counted) = Some(tokens);
+                tokens
+            }
+            (None, None) => 1,
+        };
+        if let Some(limiter) = tpm {
+            limiter
+                .acquire(tokens)
+                .await
+                .map_err(|_| Error::from(steadfast::Error::RateLimited { retry_after: None }))?;
+        }
+        op(key, model.to_owned()).await
+    }
+}
+
 fn model_is_some(chain: &[String]) -> bool {
     chain.first().is_some_and(|m| !m.is_empty())
 }
@@ -402,6 +460,91 @@ fn model_is_some(chain: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod outage {
+        use super::*;
+        use crate::ClientPolicy;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::time::Duration;
+        use tokio::time::Instant;
+
+        const OVERLOADED: &[u8] = br#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#;
+
+        /// `(requests sent during the outage, calls made during it, calls that succeeded
+        /// after it)` for calls at
+        /// `per_second` against a model that is down for 10 minutes, then up for 2.
+        async fn run(policy: ClientPolicy, per_second: u32) -> (u64, u64, u64) {
+            let client = Client::builder()
+                .base_url("http://127.0.0.1:9")
+                .key("test-key-not-real-0000000")
+                .policy(policy)
+                .build()
+                .unwrap();
+            let sent = Arc::new(AtomicU64::new(0));
+            let recovered = Arc::new(AtomicU64::new(0));
+            let start = Instant::now();
+            let outage = Duration::from_secs(600);
+            let total = per_second * 720;
+            let mut calls = Vec::with_capacity(total as usize);
+            for _ in 0..total {
+                let (client, sent, recovered) =
+                    (client.clone(), Arc::clone(&sent), Arc::clone(&recovered));
+                calls.push(tokio::spawn(async move {
+                    let chain = client.chain("m");
+                    let answer = client
+                        .execute(&chain, None, |_, _| {
+                            let sent = Arc::clone(&sent);
+                            async move {
+                                if start.elapsed() < outage {
+                                    sent.fetch_add(1, Ordering::Relaxed);
+                                    Err(Error::from_body(503, OVERLOADED))
+                                } else {
+                                    Ok(())
+                                }
+                            }
+                        })
+                        .await;
+                    if answer.is_ok() {
+                        recovered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+                tokio::time::sleep(Duration::from_secs(1) / per_second).await;
+            }
+            for call in calls {
+                call.await.unwrap();
+            }
+            let calls_in_outage = u64::from(per_second) * outage.as_secs();
+            (sent.load(Ordering::Relaxed), calls_in_outage, recovered.load(Ordering::Relaxed))
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_ten_minute_outage_at_2_calls_a_second_gets_few_requests_per_call() {
+            let (sent, calls, recovered) = run(ClientPolicy::default(), 2).await;
+            let per_call = sent as f64 / calls as f64;
+            // Without the breaker the same outage gets every attempt of every call (issue 9:
+            // 5 requests per call).
+            let (unbroken, _, _) = run(ClientPolicy::default().breaker(None), 2).await;
+            let unbroken_per_call = unbroken as f64 / calls as f64;
+            assert!(unbroken_per_call > 3.0, "{unbroken_per_call}");
+            // With it: the first requests until it opens, then one probe per 30 s open time,
+            // whatever the call rate (measured: 29 requests for 1 200 calls).
+            assert!(per_call < 0.05, "{sent} requests for {calls} calls");
+            assert!(sent <= 60, "{sent} requests for {calls} calls");
+            // After the outage, the breaker lets calls through again within its open time (30 s)
+            // of the 2 minutes that follow.
+            assert!(recovered >= 2 * 85, "{recovered} calls succeeded after the outage");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_ten_minute_outage_at_50_calls_a_second_gets_few_requests_per_call() {
+            let (sent, calls, recovered) = run(ClientPolicy::default(), 50).await;
+            let per_call = sent as f64 / calls as f64;
+            // The same few requests as at 2 calls a second (measured: 29 for 30 000 calls).
+            assert!(per_call < 0.002, "{sent} requests for {calls} calls");
+            assert!(sent <= 60, "{sent} requests for {calls} calls");
+            assert!(recovered >= 50 * 85, "{recovered} calls succeeded after the outage");
+        }
+    }
 
     const PER_DAY: &[u8] = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"5s"}]}}"#;
     const ZERO: &[u8] = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded for metric: x, limit: 0"}}"#;

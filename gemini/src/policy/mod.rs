@@ -19,6 +19,13 @@
 //!   explains it best.
 //! - **Model fallback**: on overload, an unknown model, or a per-day quota that no key has left,
 //!   the next model of the chain is tried.
+//! - **Circuit breaker**, one per model, on by default ([`ClientPolicy::breaker`]): when at
+//!   least half of the last 30 s of requests to a model (10 at least) met server trouble (500,
+//!   502, 503, 504, a 429 that names no quota, timeouts, lost connections), calls to that model
+//!   fail at once for 30 s with [`steadfast::Error::CircuitOpen`] (or go to the next model of
+//!   the chain), sending nothing and taking no rate-limit slot; then one probe request tests
+//!   the server. A 429 that names the caller's own quota does not count: it is the caller's
+//!   pace, handled by waiting for RetryInfo, not an outage.
 //! - **Streams** are retried only until their first chunk reaches the caller.
 //!
 //! ```
@@ -39,6 +46,7 @@ pub use daily::{next_daily_reset, until_daily_reset};
 use crate::Error;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use steadfast::breaker::BreakerConfig;
 
 /// Client-side limits for one model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,11 +72,14 @@ pub struct ClientPolicy {
     pub(crate) fallback: Vec<String>,
     pub(crate) budget: Option<(f64, u32)>,
     pub(crate) key_rotation: bool,
+    pub(crate) breaker: Option<BreakerConfig>,
 }
 
 impl Default for ClientPolicy {
     /// 5 attempts, backoff from 1 s to 60 s with full jitter, server hints up to 120 s, a retry
-    /// budget of 20 % of calls + 10/s, the pre-flight guard on, no limits, no fallback.
+    /// budget of 20 % of calls + 10/s, the pre-flight guard on, a circuit breaker per model
+    /// (`BreakerConfig::default()`: opens at 50 % server trouble over 30 s with at least 10
+    /// requests, stays open 30 s, one probe), no limits, no fallback.
     fn default() -> Self {
         ClientPolicy {
             attempts: 5,
@@ -81,18 +92,20 @@ impl Default for ClientPolicy {
             fallback: Vec::new(),
             budget: Some((0.2, 10)),
             key_rotation: true,
+            breaker: Some(BreakerConfig::default()),
         }
     }
 }
 
 impl ClientPolicy {
-    /// No retries, no limits, no guard, no fallback, no key rotation: each call is sent once,
-    /// with the first key, and its error returned as it is.
+    /// No retries, no limits, no guard, no fallback, no key rotation, no breaker: each call is
+    /// sent once, with the first key, and its error returned as it is.
     pub fn off() -> Self {
         ClientPolicy {
             attempts: 1,
             preflight: false,
             key_rotation: false,
+            breaker: None,
             ..ClientPolicy::default()
         }
     }
@@ -164,6 +177,40 @@ impl ClientPolicy {
         self
     }
 
+    /// The circuit breaker of each model, or `None` for none. On by default with
+    /// `BreakerConfig::default()`; it counts server trouble only (500, 502, 503, 504, a 429 that
+    /// names no quota, timeouts, lost connections), not a 429 about the caller's own quota.
+    ///
+    /// # Why it is on by default
+    ///
+    /// Retries alone multiply the load on a server that is down: the retry budget's floor (10
+    /// retries a second) lets every call of a client making a few calls a second make all its 5
+    /// attempts, so a 10-minute outage received 5 requests per call. The breaker bounds that to a
+    /// few requests in all per 30 s, whatever the call rate, and makes callers fail in
+    /// microseconds instead of after a minute of backoff. Its cost is that, after an outage, calls
+    /// keep failing for up to `open_for` (30 s) before a probe finds the server back; a client
+    /// that prefers to wait for every call can turn it off with `breaker(None)`, or a model chain
+    /// can fall back to another model meanwhile.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::breaker::BreakerConfig;
+    /// let policy = steadfast_gemini::ClientPolicy::default().breaker(Some(BreakerConfig {
+    ///     open_for: Duration::from_secs(10),
+    ///     ..BreakerConfig::default()
+    /// }));
+    /// # let _ = policy;
+    /// ```
+    pub fn breaker(mut self, breaker: Option<BreakerConfig>) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// The breaker's configuration, when on.
+    pub fn breaker_config(&self) -> Option<&BreakerConfig> {
+        self.breaker.as_ref()
+    }
+
     /// The fallback chain.
     pub fn fallback_models(&self) -> &[String] {
         &self.fallback
@@ -179,6 +226,11 @@ impl ClientPolicy {
 
     /// Builds the `steadfast` policy of one model.
     pub(crate) fn build_for(&self, model: &str) -> Result<steadfast::Policy, Error> {
+        if let Some(breaker) = &self.breaker {
+            breaker
+                .validate()
+                .map_err(|e| Error::configuration(format!("client policy breaker: {e}")))?;
+        }
         let limits = self.model_limits(model);
         let mut builder = steadfast::Policy::builder()
             .name("steadfast_gemini::Client")
