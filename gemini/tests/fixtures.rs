@@ -245,7 +245,8 @@ mod resilient_on_gemini_errors {
 
 #[test]
 fn invalid_utf8_in_a_json_error_body_keeps_what_parses() {
-    let mut body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota "#.to_vec();
+    let mut body =
+        br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota "#.to_vec();
     body.extend_from_slice(b"\xff\xfe exceeded");
     body.extend_from_slice(br#"","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}"#);
     let e = Error::from_body(429, &body);
@@ -262,8 +263,10 @@ fn invalid_utf8_in_a_json_error_body_keeps_what_parses() {
 
 #[test]
 fn an_in_stream_error_with_a_string_code_is_classified_by_its_status() {
-    let string_code = br#"{"error":{"code":"503","message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
-    let garbage_code = br#"{"error":{"code":"soon","message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
+    let string_code =
+        br#"{"error":{"code":"503","message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
+    let garbage_code =
+        br#"{"error":{"code":"soon","message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
     let no_code = br#"{"error":{"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#;
     for body in [&string_code[..], &garbage_code[..]] {
         let e = Error::from_stream_event(body);
@@ -285,7 +288,11 @@ fn a_403_is_about_the_key_only_when_it_says_so() {
         r#"{"error":{"code":403,"message":"Requests from this referer are blocked.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_HTTP_REFERRER_BLOCKED"}]}}"#,
     ];
     for body in about_key {
-        assert_eq!(*Error::from_body(403, body.as_bytes()).kind(), ErrorKind::KeyRejected, "{body}");
+        assert_eq!(
+            *Error::from_body(403, body.as_bytes()).kind(),
+            ErrorKind::KeyRejected,
+            "{body}"
+        );
     }
     let about_request = [
         r#"{"error":{"code":403,"message":"You do not have permission to access the File abc123 or it may not exist.","status":"PERMISSION_DENIED"}}"#,

@@ -164,8 +164,7 @@ fn client(url: &str, policy: ClientPolicy) -> Client {
         .unwrap()
 }
 
-const OK_BODY: &str =
-    r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"fine"}]}}]}"#;
+const OK_BODY: &str = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"fine"}]}}]}"#;
 
 // ---------------------------------------------------------------------------------------------
 // Item 5: the key never leaves for another host.
@@ -180,9 +179,16 @@ async fn redirect_to_another_host_never_receives_the_key() {
         "307 Temporary Redirect",
         "308 Permanent Redirect",
     ] {
-        let target = format!("{}/v1beta/models/gemini-2.5-flash:generateContent", elsewhere.url);
+        let target = format!(
+            "{}/v1beta/models/gemini-2.5-flash:generateContent",
+            elsewhere.url
+        );
         let origin = Raw::start(move |_, _| {
-            vec![write(answer(status, &format!("Location: {target}\r\n"), b""))]
+            vec![write(answer(
+                status,
+                &format!("Location: {target}\r\n"),
+                b"",
+            ))]
         })
         .await;
         let e = client(&origin.url, fast())
@@ -200,7 +206,10 @@ async fn redirect_to_another_host_never_receives_the_key() {
         seen.iter().all(|s| !s.has_key_header()),
         "the redirect target saw the key: {seen:?}"
     );
-    assert!(seen.is_empty(), "the redirect target saw requests: {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "the redirect target saw requests: {seen:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,10 +283,8 @@ async fn keys_echoed_by_the_server_are_redacted_everywhere() {
     let e = items.last().unwrap().as_ref().unwrap_err();
     seen.extend([e.to_string(), format!("{e:?}")]);
     // The same body parsed outside the client: the Google-shaped key is redacted regardless.
-    let outside = steadfast_gemini::Error::from_body(
-        502,
-        format!("<p>{GOOGLE_SHAPED}</p>").as_bytes(),
-    );
+    let outside =
+        steadfast_gemini::Error::from_body(502, format!("<p>{GOOGLE_SHAPED}</p>").as_bytes());
     seen.extend([outside.to_string(), format!("{outside:?}")]);
 
     let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
@@ -306,8 +313,9 @@ fn http_date(at: std::time::SystemTime) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        [(month - 1) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(month - 1) as usize];
     format!(
         "{weekday}, {day:02} {month} {year} {:02}:{:02}:{:02} GMT",
         rest / 3600,
@@ -327,10 +335,18 @@ const BARE_429: &str = r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","me
 #[tokio::test]
 async fn retry_after_beyond_max_hint_ends_the_call_at_once() {
     let in_an_hour = http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
-    for header in ["Retry-After: 3600".to_owned(), format!("Retry-After: {in_an_hour}"), "retry-after-ms: 3600000".to_owned()] {
+    for header in [
+        "Retry-After: 3600".to_owned(),
+        format!("Retry-After: {in_an_hour}"),
+        "retry-after-ms: 3600000".to_owned(),
+    ] {
         let h = header.clone();
         let server = Raw::start(move |_, _| {
-            vec![write(answer("429 Too Many Requests", &format!("{h}\r\n"), BARE_429.as_bytes()))]
+            vec![write(answer(
+                "429 Too Many Requests",
+                &format!("{h}\r\n"),
+                BARE_429.as_bytes(),
+            ))]
         })
         .await;
         let start = std::time::Instant::now();
@@ -346,8 +362,16 @@ async fn retry_after_beyond_max_hint_ends_the_call_at_once() {
             ),
             "{header}: {e}"
         );
-        assert_eq!(server.count(":generateContent"), 1, "{header}: one request, no retry");
-        assert!(start.elapsed() < Duration::from_secs(2), "{header}: {:?}", start.elapsed());
+        assert_eq!(
+            server.count(":generateContent"),
+            1,
+            "{header}: one request, no retry"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{header}: {:?}",
+            start.elapsed()
+        );
     }
 }
 
@@ -393,7 +417,11 @@ async fn a_200_without_candidates_or_prompt_feedback_is_undecodable() {
         .await
         .unwrap_err();
     assert_eq!(*e.kind(), ErrorKind::Undecodable, "{e}");
-    assert!(e.to_string().contains("neither candidates nor promptFeedback"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("neither candidates nor promptFeedback"),
+        "{e}"
+    );
     assert_eq!(server.count(":generateContent"), 1, "not retried");
 }
 
@@ -449,8 +477,10 @@ async fn huge_bodies_are_read_only_up_to_the_cap() {
 #[tokio::test]
 async fn a_long_server_message_is_truncated_in_display_but_kept_whole() {
     let message = "m".repeat(20_000);
-    let body = format!(r#"{{"error":{{"code":400,"status":"INVALID_ARGUMENT","message":"{message}"}}}}"#);
-    let server = Raw::start(move |_, _| vec![write(answer("400 Bad Request", "", body.as_bytes()))]).await;
+    let body =
+        format!(r#"{{"error":{{"code":400,"status":"INVALID_ARGUMENT","message":"{message}"}}}}"#);
+    let server =
+        Raw::start(move |_, _| vec![write(answer("400 Bad Request", "", body.as_bytes()))]).await;
     let e = client(&server.url, ClientPolicy::off())
         .generate("gemini-2.5-flash", "hi")
         .await
@@ -466,7 +496,12 @@ async fn a_long_server_message_is_truncated_in_display_but_kept_whole() {
 
 #[tokio::test]
 async fn garbage_instead_of_http_is_not_a_connection_reset() {
-    let server = Raw::start(|_, _| vec![write(&b"SSH-2.0-OpenSSH_9.6\r\n\r\n garbage garbage\r\n"[..])]).await;
+    let server = Raw::start(|_, _| {
+        vec![write(
+            &b"SSH-2.0-OpenSSH_9.6\r\n\r\n garbage garbage\r\n"[..],
+        )]
+    })
+    .await;
     let e = client(&server.url, ClientPolicy::off())
         .generate("gemini-2.5-flash", "hi")
         .await
@@ -507,11 +542,17 @@ async fn a_body_timeout_says_timeout_and_keeps_its_cause() {
         "{e}"
     );
     assert!(
-        e.to_string().starts_with("Gemini transport (timeout): timed out"),
+        e.to_string()
+            .starts_with("Gemini transport (timeout): timed out"),
         "{e}"
     );
     let source = std::error::Error::source(&e).unwrap();
-    assert!(source.downcast_ref::<reqwest::Error>().unwrap().is_timeout());
+    assert!(
+        source
+            .downcast_ref::<reqwest::Error>()
+            .unwrap()
+            .is_timeout()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,7 +584,10 @@ async fn a_stalled_model_lookup_stays_inside_the_deadline_and_is_not_repeated() 
     // The abandoned look-up is remembered: later calls do not wait for it again.
     for _ in 0..3 {
         let start = std::time::Instant::now();
-        assert_eq!(client.generate("gemini-2.5-flash", "hi").await.unwrap(), "fine");
+        assert_eq!(
+            client.generate("gemini-2.5-flash", "hi").await.unwrap(),
+            "fine"
+        );
         assert!(start.elapsed() < Duration::from_millis(300));
     }
     assert_eq!(server.count("GET"), 1);
@@ -552,10 +596,18 @@ async fn a_stalled_model_lookup_stays_inside_the_deadline_and_is_not_repeated() 
 #[tokio::test]
 async fn a_failed_model_lookup_is_remembered_and_adds_no_request_per_call() {
     let body = r#"{"error":{"code":500,"status":"INTERNAL","message":"boom"}}"#;
-    let server = with_lookup(vec![write(answer("500 Internal Server Error", "", body.as_bytes()))]).await;
+    let server = with_lookup(vec![write(answer(
+        "500 Internal Server Error",
+        "",
+        body.as_bytes(),
+    ))])
+    .await;
     let client = client(&server.url, fast());
     for _ in 0..5 {
-        assert_eq!(client.generate("gemini-2.5-flash", "hi").await.unwrap(), "fine");
+        assert_eq!(
+            client.generate("gemini-2.5-flash", "hi").await.unwrap(),
+            "fine"
+        );
     }
     assert_eq!(server.count("GET"), 1, "one look-up for five calls");
     assert_eq!(server.count(":generateContent"), 5);
@@ -581,7 +633,10 @@ async fn the_model_lookup_takes_a_rate_limit_slot() {
         ),
     );
     let start = std::time::Instant::now();
-    assert_eq!(client.generate("gemini-2.5-flash", "hi").await.unwrap(), "fine");
+    assert_eq!(
+        client.generate("gemini-2.5-flash", "hi").await.unwrap(),
+        "fine"
+    );
     // The look-up took the first slot, so the generate request waited for the second.
     assert!(
         start.elapsed() >= Duration::from_millis(90),
@@ -625,9 +680,17 @@ async fn a_stall_before_the_headers_is_a_first_byte_timeout() {
         .generate("gemini-2.5-flash", "hi")
         .await
         .unwrap_err();
-    assert_eq!(*e.kind(), ErrorKind::Transport(steadfast::classify::Transport::Timeout), "{e}");
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::Transport(steadfast::classify::Transport::Timeout),
+        "{e}"
+    );
     assert!(e.to_string().contains("first-byte timeout"), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -644,15 +707,27 @@ async fn a_stall_after_the_headers_is_an_idle_timeout() {
         .generate("gemini-2.5-flash", "hi")
         .await
         .unwrap_err();
-    assert_eq!(*e.kind(), ErrorKind::Transport(steadfast::classify::Transport::Timeout), "{e}");
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::Transport(steadfast::classify::Transport::Timeout),
+        "{e}"
+    );
     assert!(e.to_string().contains("idle timeout"), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_stall_in_the_middle_of_a_stream_is_an_idle_timeout() {
     let server = Raw::start(|_, _| {
-        vec![sse_head(), sse_event("first"), Step::Sleep(Duration::from_secs(5))]
+        vec![
+            sse_head(),
+            sse_event("first"),
+            Step::Sleep(Duration::from_secs(5)),
+        ]
     })
     .await;
     use futures_util::StreamExt;
@@ -668,9 +743,17 @@ async fn a_stall_in_the_middle_of_a_stream_is_an_idle_timeout() {
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_ref().unwrap().text(), "first");
     let e = items[1].as_ref().unwrap_err();
-    assert_eq!(*e.kind(), ErrorKind::Transport(steadfast::classify::Transport::Timeout), "{e}");
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::Transport(steadfast::classify::Transport::Timeout),
+        "{e}"
+    );
     assert!(e.to_string().contains("idle timeout"), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -136,6 +136,9 @@ mod tests {
             never,
         );
         let (bytes, more) = read_capped(body, 25).await.unwrap();
-        assert_eq!((bytes.as_slice(), more), (&b"0123456789012345678901234"[..], true));
+        assert_eq!(
+            (bytes.as_slice(), more),
+            (&b"0123456789012345678901234"[..], true)
+        );
     }
 }

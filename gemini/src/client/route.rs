@@ -56,7 +56,10 @@ impl KeyHealth {
     /// Skips this key for `model` for as long as `error` says ([`refusal_lasts`]).
     fn refuse(&self, model: &str, error: Error) {
         let lasts = refusal_lasts(&error, std::time::SystemTime::now());
-        lock(&self.refused).insert(model.to_owned(), (tokio::time::Instant::now() + lasts, error));
+        lock(&self.refused).insert(
+            model.to_owned(),
+            (tokio::time::Instant::now() + lasts, error),
+        );
     }
 
     /// Why this key is skipped for `model`, if it is: `(refused for this model, error)`.
@@ -199,9 +202,10 @@ impl Client {
             tpm,
             input_limit: Mutex::new(Lookup::Unknown),
             breaker: match &self.inner.policy.breaker {
-                Some(config) => Some(SlidingWindowBreaker::new(*config).map_err(|e| {
-                    Error::configuration(format!("client policy breaker: {e}"))
-                })?),
+                Some(config) => Some(
+                    SlidingWindowBreaker::new(*config)
+                        .map_err(|e| Error::configuration(format!("client policy breaker: {e}")))?,
+                ),
                 None => None,
             },
         });
@@ -514,7 +518,11 @@ mod tests {
                 call.await.unwrap();
             }
             let calls_in_outage = u64::from(per_second) * outage.as_secs();
-            (sent.load(Ordering::Relaxed), calls_in_outage, recovered.load(Ordering::Relaxed))
+            (
+                sent.load(Ordering::Relaxed),
+                calls_in_outage,
+                recovered.load(Ordering::Relaxed),
+            )
         }
 
         #[tokio::test(start_paused = true)]
@@ -532,7 +540,10 @@ mod tests {
             assert!(sent <= 60, "{sent} requests for {calls} calls");
             // After the outage, the breaker lets calls through again within its open time (30 s)
             // of the 2 minutes that follow.
-            assert!(recovered >= 2 * 85, "{recovered} calls succeeded after the outage");
+            assert!(
+                recovered >= 2 * 85,
+                "{recovered} calls succeeded after the outage"
+            );
         }
 
         #[tokio::test(start_paused = true)]
@@ -542,7 +553,10 @@ mod tests {
             // The same few requests as at 2 calls a second (measured: 29 for 30 000 calls).
             assert!(per_call < 0.002, "{sent} requests for {calls} calls");
             assert!(sent <= 60, "{sent} requests for {calls} calls");
-            assert!(recovered >= 50 * 85, "{recovered} calls succeeded after the outage");
+            assert!(
+                recovered >= 50 * 85,
+                "{recovered} calls succeeded after the outage"
+            );
         }
     }
 
@@ -556,7 +570,10 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_772_960_400);
         let per_day = Error::from_body(429, PER_DAY);
         assert_eq!(refusal_lasts(&per_day, now), Duration::from_secs(22 * 3600));
-        assert_eq!(refusal_lasts(&Error::from_body(429, ZERO), now), REFUSAL_TTL);
+        assert_eq!(
+            refusal_lasts(&Error::from_body(429, ZERO), now),
+            REFUSAL_TTL
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -576,7 +593,10 @@ mod tests {
         tokio::time::advance(reset.saturating_sub(std::time::Duration::from_secs(2))).await;
         assert!(matches!(health.skipped_for("m"), Some((true, _))));
         tokio::time::advance(std::time::Duration::from_secs(3)).await;
-        assert!(health.skipped_for("m").is_none(), "available after the reset");
+        assert!(
+            health.skipped_for("m").is_none(),
+            "available after the reset"
+        );
         *lock(&health.dead) = Some(Error::from_body(
             400,
             br#"{"error":{"code":400,"message":"API key not valid."}}"#,
@@ -590,8 +610,17 @@ mod tests {
         let e = Error::from_body(429, PER_DAY);
         let reset = crate::until_daily_reset(std::time::SystemTime::now());
         let said = e.retry_after().unwrap();
-        assert!(said > std::time::Duration::from_secs(5), "not RetryInfo's 5 s");
-        assert!(reset.abs_diff(said) < std::time::Duration::from_secs(2), "{said:?} vs {reset:?}");
-        assert!(e.to_string().contains("resets at midnight Pacific time"), "{e}");
+        assert!(
+            said > std::time::Duration::from_secs(5),
+            "not RetryInfo's 5 s"
+        );
+        assert!(
+            reset.abs_diff(said) < std::time::Duration::from_secs(2),
+            "{said:?} vs {reset:?}"
+        );
+        assert!(
+            e.to_string().contains("resets at midnight Pacific time"),
+            "{e}"
+        );
     }
 }

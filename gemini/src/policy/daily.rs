@@ -48,7 +48,11 @@ pub(crate) fn pacific_offset_hours(utc: i64) -> i64 {
     // 2:00 PST = 10:00 UTC; 2:00 PDT = 9:00 UTC.
     let starts = nth_sunday(year, 3, 2) * DAY + 10 * HOUR;
     let ends = nth_sunday(year, 11, 1) * DAY + 9 * HOUR;
-    if (starts..ends).contains(&utc) { -7 } else { -8 }
+    if (starts..ends).contains(&utc) {
+        -7
+    } else {
+        -8
+    }
 }
 
 /// The next midnight in America/Los_Angeles strictly after `now`: when a per-day quota refused
