@@ -30,9 +30,12 @@
 //! # #[cfg(not(feature = "simulator"))] fn main() {}
 //! ```
 //!
-//! - [`Client`]: keys (a pool), base URL, timeouts, the [client policy](ClientPolicy) (retries
-//!   honouring RetryInfo, per-model rpm/rpd/tpm, a pre-flight token guard, key rotation, model
-//!   fallback), and the [endpoints]: `generateContent`, `streamGenerateContent` (SSE),
+//! - [`Client`]: keys (a pool), base URL, timeouts that fit streaming (connect, first byte,
+//!   idle; no total limit on a healthy stream), bounded bodies, the
+//!   [client policy](ClientPolicy) (retries honouring RetryInfo and `Retry-After`, per-model
+//!   rpm/rpd/tpm, a pre-flight token guard, key rotation with per-day refusals until midnight
+//!   Pacific time, model fallback, a circuit breaker per model), and the [endpoints]:
+//!   `generateContent`, `streamGenerateContent` (SSE),
 //!   `countTokens`, `embedContent`, `batchEmbedContents`, `models.get`, `models.list`.
 //! - [`Error`] and [`ErrorKind`]: every Gemini error body classified (see the table in
 //!   [`Error`]'s module); it implements `steadfast::classify::Classify`, so
@@ -41,8 +44,10 @@
 //! - [`types`]: the v1beta request and response types; [`sse`]: the stream parser.
 //! - [`simulator`] (feature `simulator`): a local Gemini server with quotas and injected faults.
 //!
-//! The API key travels only in the `x-goog-api-key` header and never appears in `Debug`,
-//! `Display`, an error or a log line ([`ApiKey`]).
+//! The API key travels only in the `x-goog-api-key` header, to the base URL's host only (the
+//! client follows no redirect: a 3xx is [`ErrorKind::Redirect`]), and never appears in `Debug`,
+//! `Display`, an error or a log line ([`ApiKey`]); neither does any Google-shaped key that a
+//! server echoes back.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]

@@ -529,11 +529,13 @@ mod tests {
         async fn a_ten_minute_outage_at_2_calls_a_second_gets_few_requests_per_call() {
             let (sent, calls, recovered) = run(ClientPolicy::default(), 2).await;
             let per_call = sent as f64 / calls as f64;
-            // Without the breaker the same outage gets every attempt of every call (issue 9:
-            // 5 requests per call).
-            let (unbroken, _, _) = run(ClientPolicy::default().breaker(None), 2).await;
-            let unbroken_per_call = unbroken as f64 / calls as f64;
-            assert!(unbroken_per_call > 3.0, "{unbroken_per_call}");
+            // Without the breaker, only the retry budget stands between the outage and every
+            // attempt of every call (issue 9 measured 5 requests per call with the default
+            // budget); with no budget either, that is exactly what it gets.
+            let unbroken = ClientPolicy::default().breaker(None).budget(None);
+            let (unbroken, _, _) = run(unbroken, 2).await;
+            // (Calls of the last seconds have their last attempts after the outage.)
+            assert!(unbroken as f64 / calls as f64 > 4.9, "{unbroken} requests");
             // With it: the first requests until it opens, then one probe per 30 s open time,
             // whatever the call rate (measured: 29 requests for 1 200 calls).
             assert!(per_call < 0.05, "{sent} requests for {calls} calls");

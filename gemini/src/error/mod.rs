@@ -214,8 +214,13 @@ impl ErrorKind {
 
 /// An error from the Gemini API or on the way to it.
 ///
-/// `Display` gives the kind, the status, the server's message and the advice; it never contains
-/// a credential (keys travel in a header and are never echoed here).
+/// `Display` gives the kind, the status, the server's message (shortened to 512 characters) and
+/// the advice. No text it keeps from outside contains a credential: anything shaped like a
+/// Google API key (`AIza` + 35 characters) is redacted when the error is built, and an error
+/// returned by a [`Client`](crate::Client) also has the client's own keys redacted, wherever
+/// the server echoed them.
+///
+/// `source()` of a transport error is the HTTP client's error, with its own chain below it.
 #[derive(Clone, PartialEq)]
 pub struct Error(Box<Repr>);
 
