@@ -596,3 +596,39 @@ async fn a_limiter_value_is_the_limiter_used() {
         "2 a minute: one slot every 30 s"
     );
 }
+
+/// A server allowing 3 starts in any 60 s, refusing with a hint otherwise.
+struct Quota3(Mutex<Vec<Instant>>, std::sync::atomic::AtomicU32);
+
+impl Quota3 {
+    fn answer(&self) -> Result<u16, ApiError> {
+        let now = Instant::now();
+        let mut starts = self.0.lock().unwrap();
+        starts.retain(|t| now - *t < Duration::from_secs(60));
+        if starts.len() >= 3 {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let free = starts[0] + Duration::from_secs(60) - now;
+            return Err(ApiError::Status(429, Some(free)));
+        }
+        starts.push(now);
+        Ok(200)
+    }
+}
+
+#[resilient(adapt = true, on = [429], attempts = 3, budget = false)]
+async fn adaptive(server: &Quota3) -> Result<u16, ApiError> {
+    server.answer()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_adapt_key_learns_the_quota_after_one_refusal() {
+    let server = Quota3(Mutex::new(Vec::new()), std::sync::atomic::AtomicU32::new(0));
+    for _ in 0..12 {
+        assert_eq!(adaptive(&server).await, Ok(200));
+    }
+    assert_eq!(
+        server.1.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one refusal teaches 3 per minute; the other 8 calls wait for their slots"
+    );
+}

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast::Policy;
 use steadfast::classify::{Classify, Failure};
+use steadfast::limit::{Denied, Observation, RateLimiter};
 use steadfast::retry::Random;
 use tokio::time::Instant;
 
@@ -41,6 +42,7 @@ impl From<steadfast::Error> for SimError {
 struct Server {
     start: Instant,
     quota: Option<usize>,
+    quota_window: Duration,
     window: Mutex<VecDeque<Instant>>,
     latency: Duration,
     fail_503: f64,
@@ -57,6 +59,7 @@ impl Server {
         Server {
             start: Instant::now(),
             quota: None,
+            quota_window: Duration::from_secs(60),
             window: Mutex::new(VecDeque::new()),
             latency: Duration::from_millis(500),
             fail_503: 0.0,
@@ -86,13 +89,13 @@ impl Server {
             let mut window = self.window.lock().unwrap();
             while window
                 .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+                .is_some_and(|t| now.duration_since(*t) >= self.quota_window)
             {
                 window.pop_front();
             }
             if window.len() >= limit {
                 self.too_many.fetch_add(1, Ordering::Relaxed);
-                let free_at = window[window.len() - limit] + Duration::from_secs(60);
+                let free_at = window[window.len() - limit] + self.quota_window;
                 // RetryInfo in whole seconds, rounded up.
                 let hint =
                     Duration::from_secs(free_at.duration_since(now).as_secs_f64().ceil() as u64);
@@ -381,4 +384,242 @@ async fn outage_extra_load_for_each_budget_at_2_and_50_calls_a_second() {
         );
         assert!(results[0] < results[2]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive rate: a server quota the client is not told.
+// ---------------------------------------------------------------------------------------------
+
+/// The AWS SDKs' adaptive retry mode, written from its published description, as the baseline:
+/// a token bucket whose fill rate a CUBIC controller cuts by 30 % on a throttle and grows back
+/// along a cubic curve.
+#[derive(Debug)]
+struct AwsCubic(Mutex<Cubic>);
+
+#[derive(Debug)]
+struct Cubic {
+    fill_rate: f64,
+    max_capacity: f64,
+    capacity: f64,
+    last_refill: Option<Instant>,
+    enabled: bool,
+    measured: f64,
+    last_bucket: f64,
+    count: f64,
+    last_max_rate: f64,
+    last_throttle: f64,
+    window: f64,
+    epoch: Instant,
+}
+
+impl AwsCubic {
+    const BETA: f64 = 0.7;
+    const C: f64 = 0.4;
+    const SMOOTH: f64 = 0.8;
+
+    fn new() -> Self {
+        AwsCubic(Mutex::new(Cubic {
+            fill_rate: 0.5,
+            max_capacity: 1.0,
+            capacity: 0.0,
+            last_refill: None,
+            enabled: false,
+            measured: 0.0,
+            last_bucket: 0.0,
+            count: 0.0,
+            last_max_rate: 0.0,
+            last_throttle: 0.0,
+            window: 0.0,
+            epoch: Instant::now(),
+        }))
+    }
+}
+
+impl Cubic {
+    fn refill(&mut self, now: Instant) {
+        if let Some(last) = self.last_refill {
+            let added = now.duration_since(last).as_secs_f64() * self.fill_rate;
+            self.capacity = (self.capacity + added).min(self.max_capacity);
+        }
+        self.last_refill = Some(now);
+    }
+
+    fn set_rate(&mut self, now: Instant, rate: f64) {
+        self.refill(now);
+        self.fill_rate = rate.max(0.5);
+        self.max_capacity = rate.max(1.0);
+        self.capacity = self.capacity.min(self.max_capacity);
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for AwsCubic {
+    async fn try_acquire(&self, weight: u32) -> Result<(), Denied> {
+        let mut c = self.0.lock().unwrap();
+        if !c.enabled {
+            return Ok(());
+        }
+        let now = Instant::now();
+        c.refill(now);
+        let w = f64::from(weight);
+        if c.capacity >= w {
+            c.capacity -= w;
+            Ok(())
+        } else {
+            Err(Denied::wait(Duration::from_secs_f64(
+                (w - c.capacity) / c.fill_rate,
+            )))
+        }
+    }
+
+    fn wants_observations(&self) -> bool {
+        true
+    }
+
+    fn observe(&self, o: &Observation) {
+        let mut c = self.0.lock().unwrap();
+        let now = Instant::now();
+        let t = now.duration_since(c.epoch).as_secs_f64();
+        let bucket = (t * 2.0).floor() / 2.0;
+        c.count += 1.0;
+        if bucket > c.last_bucket {
+            let rate = c.count / (bucket - c.last_bucket);
+            c.measured = rate * AwsCubic::SMOOTH + c.measured * (1.0 - AwsCubic::SMOOTH);
+            c.count = 0.0;
+            c.last_bucket = bucket;
+        }
+        let calculated = if o.is_throttled() {
+            let rate = if c.enabled {
+                c.measured.min(c.fill_rate)
+            } else {
+                c.measured
+            };
+            c.last_max_rate = rate;
+            c.window = (c.last_max_rate * (1.0 - AwsCubic::BETA) / AwsCubic::C).cbrt();
+            c.last_throttle = t;
+            c.enabled = true;
+            rate * AwsCubic::BETA
+        } else {
+            c.window = (c.last_max_rate * (1.0 - AwsCubic::BETA) / AwsCubic::C).cbrt();
+            AwsCubic::C * (t - c.last_throttle - c.window).powi(3) + c.last_max_rate
+        };
+        let rate = calculated.min(2.0 * c.measured);
+        c.set_rate(now, rate);
+    }
+}
+
+/// `n` requests drained by `concurrency` tasks through `policy`.
+async fn drain_concurrently(
+    policy: Arc<Policy>,
+    server: Arc<Server>,
+    n: u64,
+    concurrency: usize,
+) -> Outcome {
+    let start = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (policy, server, next, failed) =
+                (policy.clone(), server.clone(), next.clone(), failed.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    if policy.call(|| server.call()).await.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    Outcome {
+        elapsed: start.elapsed(),
+        sent: server.sent.load(Ordering::Relaxed),
+        too_many: server.too_many.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+    }
+}
+
+fn per_second_server() -> Arc<Server> {
+    Arc::new(Server {
+        quota: Some(10),
+        quota_window: Duration::from_secs(1),
+        latency: Duration::from_millis(200),
+        ..Server::new()
+    })
+}
+
+const PER_SECOND_REQUESTS: u64 = 3000;
+const PER_SECOND_IDEAL: Duration = Duration::from_secs(300);
+
+fn refused_share(o: &Outcome) -> f64 {
+    o.too_many as f64 / o.sent as f64 * 100.0
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_learns_an_untold_25_per_minute_within_5_percent_and_under_2_percent_429() {
+    let policy = Policy::builder().seed(7).adapt(true).build().unwrap();
+    let outcome = drain_with(policy, quota_server()).await;
+    outcome.row("steadfast `adapt = true` (quota 25/min, not told)", IDEAL);
+    let baseline = drain_with(
+        Policy::builder()
+            .seed(7)
+            .limiter(Arc::new(AwsCubic::new()))
+            .build()
+            .unwrap(),
+        quota_server(),
+    )
+    .await;
+    baseline.row("AWS-style CUBIC adaptive (baseline)", IDEAL);
+    println!(
+        "refused: adaptive {:.2} %, baseline {:.2} %",
+        refused_share(&outcome),
+        refused_share(&baseline)
+    );
+    assert_eq!(outcome.failed, 0);
+    let ratio = outcome.elapsed.as_secs_f64() / IDEAL.as_secs_f64();
+    assert!(ratio <= 1.05, "{:?}", outcome.elapsed);
+    assert!(refused_share(&outcome) < 2.0, "{}", refused_share(&outcome));
+    assert!(outcome.elapsed <= baseline.elapsed);
+    assert!(refused_share(&outcome) <= refused_share(&baseline));
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_learns_an_untold_10_per_second_within_5_percent_and_under_2_percent_429() {
+    let policy = Arc::new(Policy::builder().seed(7).adapt(true).build().unwrap());
+    let outcome = drain_concurrently(policy, per_second_server(), PER_SECOND_REQUESTS, 20).await;
+    outcome.row(
+        "steadfast `adapt = true` (quota 10/s, not told, 20 tasks)",
+        PER_SECOND_IDEAL,
+    );
+    let baseline = drain_concurrently(
+        Arc::new(
+            Policy::builder()
+                .seed(7)
+                .limiter(Arc::new(AwsCubic::new()))
+                .build()
+                .unwrap(),
+        ),
+        per_second_server(),
+        PER_SECOND_REQUESTS,
+        20,
+    )
+    .await;
+    baseline.row(
+        "AWS-style CUBIC adaptive (baseline, 20 tasks)",
+        PER_SECOND_IDEAL,
+    );
+    println!(
+        "refused: adaptive {:.2} %, baseline {:.2} %",
+        refused_share(&outcome),
+        refused_share(&baseline)
+    );
+    assert_eq!(outcome.failed, 0);
+    let ratio = outcome.elapsed.as_secs_f64() / PER_SECOND_IDEAL.as_secs_f64();
+    assert!(ratio <= 1.05, "{:?}", outcome.elapsed);
+    assert!(refused_share(&outcome) < 2.0, "{}", refused_share(&outcome));
+    assert!(outcome.elapsed <= baseline.elapsed);
+    assert!(refused_share(&outcome) <= refused_share(&baseline));
 }

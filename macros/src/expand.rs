@@ -363,6 +363,10 @@ fn builder(s: &Settings, krate: &TokenStream, name: &TokenStream) -> TokenStream
         let v = n.value;
         calls.push(quote!(.retry_when_nested(#v)));
     }
+    if let Some(a) = &s.adapt {
+        let v = a.value;
+        calls.push(quote!(.adapt(#v)));
+    }
     if let Some(path) = &s.on_retry {
         calls.push(quote!(.hook(::std::sync::Arc::new(#krate::__private::OnRetry(#path)))));
     }

@@ -77,6 +77,7 @@ use proc_macro::TokenStream;
 /// | `deadline` | duration | none | budget for the whole call, waits included; nothing sleeps past it |
 /// | `timeout` | duration, shorter than `deadline` | none | limit on each attempt |
 /// | `rpm`, `rps`, `rph`, `rpd` | integer ≥ 1 | none | client-side rate limits, combinable; `rpm = 25` means no 60 s window ever holds more than 25 attempts, retries included |
+/// | `adapt` | bool | `false` | learn the server's rate from its 429s (which window, from the hint; how many, from what it accepted) and pace by it; `rpm`, `rps`, … become the ceiling |
 /// | `burst` | integer ≥ 1, at most the fastest rate | 1 | attempts that may start back to back |
 /// | `limiter` | `"name"` or an expression | one per function | share a limiter by name across functions (each names the same rates), or use a value (`Arc<RateLimit>`, `Arc<dyn RateLimiter>`) |
 /// | `concurrency` | integer ≥ 1 | none | at most N attempts in flight |

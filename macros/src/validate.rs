@@ -32,6 +32,7 @@ pub(crate) const KEYS: &[&str] = &[
     "honor_hint",
     "max_hint",
     "retry_when_nested",
+    "adapt",
     "classify",
     "on_retry",
     "fallback",
@@ -96,6 +97,7 @@ pub(crate) struct Settings {
     pub(crate) honor_hint: Option<Spanned<bool>>,
     pub(crate) max_hint: Option<Spanned<Duration>>,
     pub(crate) retry_when_nested: Option<Spanned<bool>>,
+    pub(crate) adapt: Option<Spanned<bool>>,
     pub(crate) classify: Option<Path>,
     pub(crate) on_retry: Option<Path>,
     pub(crate) fallback: Option<Path>,
@@ -618,6 +620,7 @@ pub(crate) fn settings(args: &Args) -> Result<Settings, syn::Error> {
                 }
                 "honor_hint" => s.honor_hint = Some(want_bool(expr, &key)?),
                 "retry_when_nested" => s.retry_when_nested = Some(want_bool(expr, &key)?),
+                "adapt" => s.adapt = Some(want_bool(expr, &key)?),
                 "classify" => s.classify = Some(want_path(expr, &key)?),
                 "on_retry" => s.on_retry = Some(want_path(expr, &key)?),
                 "fallback" => s.fallback = Some(want_path(expr, &key)?),

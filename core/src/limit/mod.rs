@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod adaptive;
 mod concurrency;
 mod gcra;
 mod rate;
@@ -48,6 +49,7 @@ mod window;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{Grant, RedisRateLimit, RedisRateLimitBuilder, Unavailable};
+pub use adaptive::{AdaptiveRateLimit, Observation};
 pub use concurrency::ConcurrencyLimit;
 pub(crate) use gcra::Gcra;
 pub use rate::{Quota, RateLimit, RateLimitConfig};
@@ -155,6 +157,16 @@ pub trait RateLimiter: Send + Sync + fmt::Debug {
     fn as_rate_limit(&self) -> Option<&RateLimit> {
         None
     }
+
+    /// Whether this limiter learns from outcomes: executors then time each attempt's start and
+    /// call [`observe`](RateLimiter::observe) after it. `false` by default, which costs nothing.
+    fn wants_observations(&self) -> bool {
+        false
+    }
+
+    /// What one attempt's outcome says (its start, status, hint): for limiters that adapt to the
+    /// server, such as [`AdaptiveRateLimit`]. Does nothing by default.
+    fn observe(&self, _observation: &Observation) {}
 
     /// Waits until `weight` units are free and takes them. Fails only when they never will be.
     async fn acquire(&self, weight: u32) -> Result<(), Denied> {

@@ -233,6 +233,10 @@ pub struct PolicyConfig {
     /// The longest server hint that is waited for.
     #[serde(default, deserialize_with = "deserialize_opt_duration")]
     pub max_hint: Option<Duration>,
+    /// Learn the server's rate from its 429s (`steadfast::limit::AdaptiveRateLimit`), with
+    /// `rps`/`rpm`/… as the ceiling when given.
+    #[serde(default)]
+    pub adapt: Option<bool>,
     /// Whether this policy still retries when its call runs inside another policy's attempt
     /// (default `false`: the outer policy owns retries, this one makes one attempt).
     #[serde(default)]

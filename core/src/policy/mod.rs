@@ -314,6 +314,9 @@ impl PolicyBuilder {
         /// Whether this policy still retries when its call runs inside another policy's attempt
         /// (default `false`: one layer retries, the outer one; see [`Run`]).
         retry_when_nested: bool,
+        /// Learn the server's rate from its 429s, with the rates set here as the ceiling
+        /// (default `false`; see [`AdaptiveRateLimit`](crate::limit::AdaptiveRateLimit)).
+        adapt: bool,
     }
 
     /// Starts from a config file's settings (replacing any set so far).
@@ -446,34 +449,56 @@ impl PolicyBuilder {
             Some(v) => set(r, v),
             None => r,
         });
-        let limiter = match (self.limiter, c.limiter, rates.is_empty()) {
-            (Some(l), None, true) => Some(l),
-            (Some(_), _, _) => {
+        let limiter = match (
+            c.adapt.unwrap_or(false),
+            self.limiter,
+            c.limiter,
+            rates.is_empty(),
+        ) {
+            (true, None, None, no_rates) => {
+                let ceiling = (!no_rates).then(|| RateLimit::new(rates)).transpose()?;
+                Some(Arc::new(limit::AdaptiveRateLimit::new(ceiling)) as Arc<dyn RateLimiter>)
+            }
+            (true, _, _, _) => {
                 return Err(ConfigError::new(
-                    "limiter",
-                    "a limiter value was given together with rates or a limiter name: \
+                    "adapt",
+                    "an adaptive limiter learns its own rate: it cannot be combined with a \
+                     limiter value or a limiter name; give its ceiling as rps, rpm, rph or rpd",
+                ));
+            }
+            (false, limiter, named, no_rates) => match (limiter, named, no_rates) {
+                (Some(l), None, true) => Some(l),
+                (Some(_), _, _) => {
+                    return Err(ConfigError::new(
+                        "limiter",
+                        "a limiter value was given together with rates or a limiter name: \
                      keep one of them",
-                ));
-            }
-            (None, Some(LimiterSetting::Named(name)), false) => {
-                Some(limit::shared(&name, rates)? as Arc<dyn RateLimiter>)
-            }
-            (None, Some(LimiterSetting::Redis(redis)), false) => Some(redis_limiter(redis, rates)?),
-            (None, Some(setting), true) => {
-                let name = match setting {
-                    LimiterSetting::Named(n) => n,
-                    LimiterSetting::Redis(r) => r.name,
-                };
-                return Err(ConfigError::new(
-                    "limiter",
-                    format!(
-                        "the shared limiter \"{name}\" needs its rates (rps, rpm, rph or rpd) \
+                    ));
+                }
+                (None, Some(LimiterSetting::Named(name)), false) => {
+                    Some(limit::shared(&name, rates)? as Arc<dyn RateLimiter>)
+                }
+                (None, Some(LimiterSetting::Redis(redis)), false) => {
+                    Some(redis_limiter(redis, rates)?)
+                }
+                (None, Some(setting), true) => {
+                    let name = match setting {
+                        LimiterSetting::Named(n) => n,
+                        LimiterSetting::Redis(r) => r.name,
+                    };
+                    return Err(ConfigError::new(
+                        "limiter",
+                        format!(
+                            "the shared limiter \"{name}\" needs its rates (rps, rpm, rph or rpd) \
                          on every policy that names it"
-                    ),
-                ));
-            }
-            (None, None, false) => Some(Arc::new(RateLimit::new(rates)?) as Arc<dyn RateLimiter>),
-            (None, None, true) => None,
+                        ),
+                    ));
+                }
+                (None, None, false) => {
+                    Some(Arc::new(RateLimit::new(rates)?) as Arc<dyn RateLimiter>)
+                }
+                (None, None, true) => None,
+            },
         };
         let concurrency = c.concurrency.map(ConcurrencyLimit::new).transpose()?;
         let breaker = match (self.breaker, c.breaker) {

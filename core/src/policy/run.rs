@@ -4,7 +4,7 @@ use super::Policy;
 use crate::breaker::{Admission, Outcome};
 use crate::classify::{Failure, Transport, Verdict};
 use crate::error::Error;
-use crate::limit::RateLimiter;
+use crate::limit::{Observation, RateLimiter};
 use crate::observe::{Event, GiveUpReason, WaitReason};
 use crate::retry::Random;
 use crate::timeout::{Bound, Deadline};
@@ -116,6 +116,8 @@ pub struct Run<'p> {
     policy: &'p Policy,
     attempt: u32,
     nested: bool,
+    /// When the attempt in flight started, for a limiter that learns from outcomes.
+    started: Option<tokio::time::Instant>,
     deadline: Deadline,
     previous_delay: Duration,
     rng: Option<Random>,
@@ -139,6 +141,7 @@ impl<'p> Run<'p> {
             policy,
             attempt: 0,
             nested: !policy.retry_when_nested && inside_an_attempt(),
+            started: None,
             deadline: Deadline::after(policy.deadline),
             previous_delay: Duration::ZERO,
             rng: None,
@@ -269,8 +272,27 @@ impl<'p> Run<'p> {
                 return self.stop_before_attempt(reason, error);
             }
         }
+        if policy
+            .limiter
+            .as_ref()
+            .is_some_and(|l| l.wants_observations())
+        {
+            self.started = Some(tokio::time::Instant::now());
+        }
         policy.counters.attempts();
         Ok(())
+    }
+
+    /// Tells a limiter that learns from outcomes what the attempt got.
+    fn observe(&mut self, failure: Option<&Failure>) {
+        if let (Some(started), Some(limiter)) = (self.started.take(), &self.policy.limiter) {
+            limiter.observe(&Observation {
+                started,
+                status: failure.and_then(Failure::status_code),
+                hint: failure.and_then(Failure::hint),
+                terminal: failure.is_some_and(Failure::is_terminal),
+            });
+        }
     }
 
     /// Takes one rate-limit slot, waiting no later than the deadline.
@@ -362,6 +384,9 @@ impl<'p> Run<'p> {
         let (result, verdict, bound) = match attempt {
             Attempt::Returned(result) => {
                 let verdict = classify(&result);
+                if self.started.is_some() {
+                    self.observe(verdict.failure());
+                }
                 if verdict == Verdict::Success {
                     self.settle_breaker(Outcome::Success);
                     policy.counters.successes();
