@@ -205,7 +205,12 @@ impl ClientBuilder {
     }
 
     /// Builds the client; fails without a key or with an unusable base URL.
+    ///
+    /// Also makes [`Error`] recognised inside type-erased errors (`anyhow::Error`,
+    /// `Box<dyn Error + Send + Sync>`), so that an application function returning those and
+    /// calling this client is retried by its `#[resilient]` attribute on the right failures.
     pub fn build(self) -> Result<Client, Error> {
+        steadfast::classify::register::<Error>();
         if self.keys.iter().all(|k| k.expose().is_empty()) {
             return Err(Error::configuration(
                 "no API key: set GEMINI_API_KEY or pass one with ClientBuilder::key",
