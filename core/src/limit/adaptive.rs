@@ -1,55 +1,4 @@
-//! A rate limiter that learns the server's quota from its refusals.
-//!
-//! Many APIs only say "429" (or Gemini's RESOURCE_EXHAUSTED without a QuotaFailure) and never
-//! how much they allow. [`AdaptiveRateLimit`] starts at its ceiling (the `rpm`/`rps` you gave, or
-//! no limit) and, on a refusal, works out the quota the server must have counted:
-//!
-//! - **Which window.** The refusal's delay hint says how long until a slot frees: a hint of a
-//!   second or less points at a per-second quota, a longer one at a per-minute quota (or per
-//!   hour, past a minute). Without a hint, per minute, the most common quota.
-//! - **How many.** The number of attempts the server *accepted* that started inside that window
-//!   before the refused one started: exactly what a sliding-window quota counted. Answers that
-//!   arrive after the refusal (concurrent attempts) still add to the count of the window they
-//!   started in, so the estimate rises to the true value instead of undershooting.
-//! - **Then** it allows that many starts in any such window, counted the way the server counts
-//!   them (a sliding window of the starts it granted, a thousandth of the window longer for
-//!   clock jitter), and holds every caller until the hint has passed, not only the refused call.
-//!
-//! Quotas change (another client stops, a tier is raised), so after four windows (and at least
-//! two minutes) without a refusal it probes: one more per window (2 % more for large limits). A
-//! probe that overshoots costs a refusal and the limit settles back. A learned limit never
-//! exceeds the ceiling.
-//!
-//! The AWS SDKs' "adaptive" retry mode (a CUBIC-controlled token bucket) is the design to beat:
-//! it cuts its rate by 30 % on a throttle and grows back along a cubic curve, so it keeps
-//! meeting the quota from above. Counting what the server counted reaches the quota in one step
-//! and stays under it (BENCHMARKS.md §3: within 5 % of the ideal time, under 2 % of requests
-//! refused).
-//!
-//! The state sits behind one small mutex: this limiter is for APIs whose quota is unknown, where
-//! a few nanoseconds do not matter; the exact lock-free [`RateLimit`](super::RateLimit) stays
-//! the default.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-//! use std::time::Duration;
-//! use steadfast::limit::{AdaptiveRateLimit, Observation, RateLimiter};
-//! use tokio::time::Instant;
-//!
-//! let limit = AdaptiveRateLimit::new(None);
-//! // 25 attempts in the first 12.5 s are accepted; the 26th is refused, free in 48 s.
-//! let start = Instant::now();
-//! for i in 0..25 {
-//!     limit.acquire(1).await.unwrap();
-//!     limit.observe(&Observation::answered(start + Duration::from_millis(500 * i), None));
-//! }
-//! limit.acquire(1).await.unwrap();
-//! let refused = Observation::answered(start + Duration::from_millis(12_500), Some(429))
-//!     .with_hint(Some(Duration::from_secs(48)));
-//! limit.observe(&refused);
-//! assert_eq!(limit.learned(), Some((25, Duration::from_secs(60))));
-//! # }
-//! ```
+//! A rate limiter that learns the server's quota from its refusals: [`AdaptiveRateLimit`].
 
 use super::{Denied, RateLimiter};
 use std::collections::VecDeque;
@@ -136,8 +85,58 @@ struct Learned {
     since_probe: Instant,
 }
 
-/// A rate limiter that learns its rate from the server's 429s (see the
-/// [module documentation](self)).
+/// A rate limiter that learns the server's quota from its refusals.
+///
+/// Many APIs only say "429" (or Gemini's RESOURCE_EXHAUSTED without a QuotaFailure) and never
+/// how much they allow. [`AdaptiveRateLimit`] starts at its ceiling (the `rpm`/`rps` you gave, or
+/// no limit) and, on a refusal, works out the quota the server must have counted:
+///
+/// - **Which window.** The refusal's delay hint says how long until a slot frees: a hint of a
+///   second or less points at a per-second quota, a longer one at a per-minute quota (or per
+///   hour, past a minute). Without a hint, per minute, the most common quota.
+/// - **How many.** The number of attempts the server *accepted* that started inside that window
+///   before the refused one started: exactly what a sliding-window quota counted. Answers that
+///   arrive after the refusal (concurrent attempts) still add to the count of the window they
+///   started in, so the estimate rises to the true value instead of undershooting.
+/// - **Then** it allows that many starts in any such window, counted the way the server counts
+///   them (a sliding window of the starts it granted, a thousandth of the window longer for
+///   clock jitter), and holds every caller until the hint has passed, not only the refused call.
+///
+/// Quotas change (another client stops, a tier is raised), so after four windows (and at least
+/// two minutes) without a refusal it probes: one more per window (2 % more for large limits). A
+/// probe that overshoots costs a refusal and the limit settles back. A learned limit never
+/// exceeds the ceiling.
+///
+/// The AWS SDKs' "adaptive" retry mode (a CUBIC-controlled token bucket) is the design to beat:
+/// it cuts its rate by 30 % on a throttle and grows back along a cubic curve, so it keeps
+/// meeting the quota from above. Counting what the server counted reaches the quota in one step
+/// and stays under it (BENCHMARKS.md §3: within 5 % of the ideal time, under 2 % of requests
+/// refused).
+///
+/// The state sits behind one small mutex: this limiter is for APIs whose quota is unknown, where
+/// a few nanoseconds do not matter; the exact lock-free [`RateLimit`](super::RateLimit) stays
+/// the default.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::time::Duration;
+/// use steadfast::limit::{AdaptiveRateLimit, Observation, RateLimiter};
+/// use tokio::time::Instant;
+///
+/// let limit = AdaptiveRateLimit::new(None);
+/// // 25 attempts in the first 12.5 s are accepted; the 26th is refused, free in 48 s.
+/// let start = Instant::now();
+/// for i in 0..25 {
+///     limit.acquire(1).await.unwrap();
+///     limit.observe(&Observation::answered(start + Duration::from_millis(500 * i), None));
+/// }
+/// limit.acquire(1).await.unwrap();
+/// let refused = Observation::answered(start + Duration::from_millis(12_500), Some(429))
+///     .with_hint(Some(Duration::from_secs(48)));
+/// limit.observe(&refused);
+/// assert_eq!(limit.learned(), Some((25, Duration::from_secs(60))));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct AdaptiveRateLimit {
     ceiling: Option<super::RateLimit>,
@@ -237,7 +236,7 @@ impl AdaptiveRateLimit {
         }
     }
 
-    /// Learns from one attempt's outcome: see the [module documentation](self).
+    /// Learns from one attempt's outcome: see [`AdaptiveRateLimit`].
     pub fn observe(&self, o: &Observation) {
         if o.terminal {
             return;
