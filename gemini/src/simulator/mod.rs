@@ -35,18 +35,23 @@
 //! # Ok(()) }
 //! ```
 
-mod http;
+mod cli;
 mod quota;
+mod server;
 
 use crate::{Client, Error};
+pub use cli::{CommandLine, CommandLineError, USAGE};
 use quota::Quotas;
 use serde_json::{Value, json};
+pub use server::ServerLimits;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast::retry::Random;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// A model the simulator serves, with its limits.
 #[derive(Debug, Clone)]
@@ -114,6 +119,16 @@ pub struct SimulatorConfig {
     /// The length of the simulator's "minute" for per-minute quotas (60 s; shorten it to test
     /// quota waits in milliseconds).
     pub minute: Duration,
+    /// The length of the simulator's "day" (24 h). Per-day quotas reset at midnight Pacific
+    /// time on a simulated clock that starts at the real time and runs `24 h / day` times as
+    /// fast, so a `day` of 10 s resets them every 10 s.
+    pub day: Duration,
+    /// A delay before every answer of a generate or embed request (none by default).
+    pub latency: Duration,
+    /// HTTP limits: connections, timeouts, request sizes.
+    pub server: ServerLimits,
+    /// The pause before each event of a stream. Default 2 ms.
+    pub stream_pause: Duration,
 }
 
 /// The key the default configuration accepts.
@@ -138,19 +153,43 @@ impl Default for SimulatorConfig {
             seed: 0,
             page_size: 2,
             minute: Duration::from_secs(60),
+            day: Duration::from_secs(24 * 60 * 60),
+            latency: Duration::ZERO,
+            server: ServerLimits::default(),
+            stream_pause: Duration::from_millis(2),
         }
     }
 }
+
+/// The entry of [`SimStats::by_key`] and [`SimStats::by_model`] that counts every unknown key
+/// (or model) beyond the first [`TRACKED_UNKNOWN`] distinct ones.
+pub const OTHER: &str = "(other)";
+
+/// How many distinct unknown keys (and, separately, unknown models) are counted by name; the
+/// rest share the [`OTHER`] entry, so that junk cannot grow the simulator's memory. Names are
+/// kept to their first 64 characters.
+pub const TRACKED_UNKNOWN: usize = 32;
 
 /// What the simulator saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
     /// Requests received (every route).
     pub requests: u64,
-    /// Requests per key (as sent; `""` for none).
+    /// Requests per key (as sent; `""` for none). Configured keys are always counted by name;
+    /// unknown keys by name up to [`TRACKED_UNKNOWN`] of them, then under [`OTHER`].
     pub by_key: BTreeMap<String, u64>,
-    /// Requests per model.
+    /// Requests per model, bounded like `by_key`.
     pub by_model: BTreeMap<String, u64>,
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Connections accepted since the start.
+    pub connections_accepted: u64,
+    /// Connections closed at once because [`ServerLimits::max_connections`] were open.
+    pub connections_refused: u64,
+    /// Connections closed by the header or idle timeout.
+    pub connections_timed_out: u64,
+    /// Per-key, per-model quota records held (one per configured key and model used).
+    pub quota_records: u64,
     /// 429 answers sent.
     pub rate_limited: u64,
     /// Faults injected (500, 503, slow, dropped, garbage, stream error).
@@ -164,14 +203,18 @@ pub(crate) struct State {
     random: Mutex<Random>,
     quotas: Quotas,
     stats: Mutex<SimStats>,
+    connections: server::Connections,
 }
 
-/// A running simulator; it stops when dropped.
+/// A running simulator. Dropping it shuts it down gracefully in the background (the listener
+/// closes at once; requests in flight get [`ServerLimits::grace`]); [`Simulator::shutdown`]
+/// does the same and waits for it.
 #[derive(Debug)]
 pub struct Simulator {
     addr: SocketAddr,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for State {
@@ -182,34 +225,54 @@ impl std::fmt::Debug for State {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.task.abort();
+        let _ = self.stop.send(true);
     }
 }
 
 impl Simulator {
     /// Starts serving on 127.0.0.1 on a free port.
     pub async fn start(config: SimulatorConfig) -> std::io::Result<Simulator> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Simulator::start_on(config, 0).await
+    }
+
+    /// Starts serving on 127.0.0.1:`port` (0: a free port).
+    pub async fn start_on(config: SimulatorConfig, port: u16) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        Simulator::serve(config, listener)
+    }
+
+    /// Serves on a listener the caller bound (any address).
+    pub fn serve(config: SimulatorConfig, listener: TcpListener) -> std::io::Result<Simulator> {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             random: Mutex::new(Random::seeded(config.seed)),
             quotas: Quotas::default(),
             stats: Mutex::new(SimStats::default()),
+            connections: server::Connections::default(),
             config,
         });
-        let serving = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = Arc::clone(&serving);
-                tokio::spawn(async move {
-                    http::serve(socket, &state).await;
-                });
-            }
-        });
-        Ok(Simulator { addr, state, task })
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&state), stopped));
+        Ok(Simulator {
+            addr,
+            state,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Stops accepting, closes idle connections, lets requests in flight finish (for at most
+    /// [`ServerLimits::grace`]) and returns when every connection is closed.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -233,11 +296,19 @@ impl Simulator {
 
     /// What it saw so far.
     pub fn stats(&self) -> SimStats {
-        self.state
+        let mut stats = self
+            .state
             .stats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        let c = &self.state.connections;
+        stats.connections_open = c.open.load(Ordering::Relaxed);
+        stats.connections_accepted = c.accepted.load(Ordering::Relaxed);
+        stats.connections_refused = c.refused.load(Ordering::Relaxed);
+        stats.connections_timed_out = c.timed_out.load(Ordering::Relaxed);
+        stats.quota_records = self.state.quotas.records();
+        stats
     }
 }
 
@@ -284,6 +355,68 @@ fn count_words(value: &Value) -> u32 {
     }
 }
 
+/// Counts one request under `name`, or under [`OTHER`] when `name` is unknown and
+/// [`TRACKED_UNKNOWN`] unknown names are already counted.
+/// `is_known` says which names the configuration knows: the map never holds more than those,
+/// `""`, [`TRACKED_UNKNOWN`] unknown names and [`OTHER`].
+fn count_bounded(
+    map: &mut BTreeMap<String, u64>,
+    name: &str,
+    known: bool,
+    is_known: impl Fn(&str) -> bool,
+) {
+    let name = match name.char_indices().nth(64) {
+        Some((cut, _)) if !known => &name[..cut],
+        _ => name,
+    };
+    if let Some(n) = map.get_mut(name) {
+        *n += 1;
+        return;
+    }
+    // Known names and "" are always tracked; the others until the cap.
+    let unknown = || {
+        map.keys()
+            .filter(|k| !k.is_empty() && *k != OTHER && !is_known(k))
+            .count()
+    };
+    if known || unknown() < TRACKED_UNKNOWN {
+        map.insert(name.to_owned(), 1);
+    } else {
+        *map.entry(OTHER.to_owned()).or_default() += 1;
+    }
+}
+
+/// The value of `name` in a query string, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn prompt_text(body: &Value) -> String {
     body["contents"]
         .as_array()
@@ -326,9 +459,19 @@ impl State {
         key: Option<&str>,
         body: &[u8],
     ) -> Reply {
+        let from_query = target
+            .split_once('?')
+            .and_then(|(_, q)| query_param(q, "key"));
+        let key = key.or(from_query.as_deref());
+        let known_key = key.is_some_and(|k| self.config.keys.iter().any(|c| c == k));
         self.bump(|s| {
             s.requests += 1;
-            *s.by_key.entry(key.unwrap_or("").to_owned()).or_default() += 1;
+            count_bounded(
+                &mut s.by_key,
+                key.unwrap_or(""),
+                known_key || key.is_none(),
+                |k| self.config.keys.iter().any(|c| c == k),
+            );
         });
         let Some(key) = key.filter(|k| !k.is_empty()) else {
             return Reply::Json(
@@ -374,7 +517,12 @@ impl State {
                 );
             }
         };
-        self.bump(|s| *s.by_model.entry(model.to_owned()).or_default() += 1);
+        let known_model = self.model(model).is_some();
+        self.bump(|s| {
+            count_bounded(&mut s.by_model, model, known_model, |m| {
+                self.model(m).is_some()
+            })
+        });
         let Some(spec) = self.model(model) else {
             return Reply::Json(
                 404,
@@ -560,9 +708,12 @@ impl State {
                 ),
             );
         }
-        if let Err(reply) = self.quotas.admit(spec, key, tokens, self.config.minute) {
+        if let Err(reply) = self.quotas.admit(spec, key, tokens, &self.config) {
             self.bump(|s| s.rate_limited += 1);
             return reply;
+        }
+        if !self.config.latency.is_zero() {
+            tokio::time::sleep(self.config.latency).await;
         }
         let faults = &self.config.faults;
         if self.draw(faults.dropped) {

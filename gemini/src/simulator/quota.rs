@@ -1,23 +1,37 @@
 //! Per-key, per-model quotas, answered the way the real service answers them.
 
-use super::{Reply, SimModel, error_body};
+use super::{Reply, SimModel, SimulatorConfig, error_body};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-#[derive(Default)]
 struct Usage {
     /// Requests in the last minute, with their input tokens.
     minute: VecDeque<(Instant, u32)>,
-    /// Requests since the simulator started (its "day").
+    /// Requests since the last simulated midnight Pacific.
     day: u32,
+    /// The simulated time at which `day` resets.
+    day_resets: SystemTime,
 }
 
-#[derive(Default)]
+/// Per-day counters follow a simulated clock: it starts at the real time and runs
+/// `24 h / SimulatorConfig::day` times as fast.
 pub(super) struct Quotas {
     usage: Mutex<HashMap<(String, String), Usage>>,
+    wall: SystemTime,
+    started: Instant,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            usage: Mutex::default(),
+            wall: SystemTime::now(),
+            started: Instant::now(),
+        }
+    }
 }
 
 fn quota_exceeded(
@@ -45,6 +59,11 @@ fn quota_exceeded(
 }
 
 impl Quotas {
+    /// How many (key, model) records are held.
+    pub(super) fn records(&self) -> u64 {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner()).len() as u64
+    }
+
     /// Counts a request of `tokens` input tokens, or refuses it with the 429 the real service
     /// would send.
     pub(super) fn admit(
@@ -52,11 +71,26 @@ impl Quotas {
         spec: &SimModel,
         key: &str,
         tokens: u32,
-        minute: Duration,
+        config: &SimulatorConfig,
     ) -> Result<(), Reply> {
-        let mut all = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-        let usage = all.entry((key.to_owned(), spec.name.clone())).or_default();
+        let minute = config.minute;
         let now = Instant::now();
+        let speed = (24.0 * 3600.0) / config.day.as_secs_f64().max(0.001);
+        let simulated = self.wall
+            + Duration::try_from_secs_f64(now.duration_since(self.started).as_secs_f64() * speed)
+                .unwrap_or(Duration::ZERO);
+        let mut all = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let usage = all
+            .entry((key.to_owned(), spec.name.clone()))
+            .or_insert_with(|| Usage {
+                minute: VecDeque::new(),
+                day: 0,
+                day_resets: crate::next_daily_reset(simulated),
+            });
+        if simulated >= usage.day_resets {
+            usage.day = 0;
+            usage.day_resets = crate::next_daily_reset(simulated);
+        }
         while usage
             .minute
             .front()

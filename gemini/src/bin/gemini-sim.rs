@@ -1,0 +1,70 @@
+//! `gemini-sim`: the local Gemini simulator as a command, for any SDK in any language.
+//!
+//! ```text
+//! cargo run -p steadfast-gemini --features simulator --bin gemini-sim -- --port 8089
+//! ```
+//!
+//! It prints `listening on http://127.0.0.1:PORT` once it accepts connections, serves until
+//! interrupted (Ctrl-C or SIGTERM), then shuts down gracefully. `--help` lists the flags.
+
+use std::process::ExitCode;
+use steadfast_gemini::simulator::{CommandLine, Simulator, USAGE};
+
+fn main() -> ExitCode {
+    let parsed = match CommandLine::parse(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("gemini-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if parsed.help {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("gemini-sim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(parsed))
+}
+
+async fn run(parsed: CommandLine) -> ExitCode {
+    let sim = match Simulator::start_on(parsed.config, parsed.port).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!(
+                "gemini-sim: cannot listen on 127.0.0.1:{}: {e}",
+                parsed.port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {}", sim.base_url());
+    interrupted().await;
+    println!("shutting down");
+    sim.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
