@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use crate::Policy;
 pub use crate::breaker::BreakerConfig;
-pub use crate::policy::{Attempt, Step};
+pub use crate::policy::{Attempt, Judged, Step};
 pub use crate::retry::Jitter;
 pub use std::result::Result;
 pub use std::sync::OnceLock;

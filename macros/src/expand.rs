@@ -411,6 +411,7 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
     let e = format_ident!("__sf_e", span = site);
     let r = format_ident!("__sf_r", span = site);
     let stop = format_ident!("__sf_stop", span = site);
+    let failed = format_ident!("__sf_failed", span = site);
     let fn_name = item.sig.ident.to_string();
     let name = quote!(::core::concat!(::core::module_path!(), "::", #fn_name));
     let build = builder(settings, &krate, &name);
@@ -459,8 +460,10 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
         #(#touches)*
         let mut #run = #policy.start();
         let #result: #output = loop {
-            if let ::core::result::Result::Err(#e) = #run.before_attempt().await {
-                break ::core::result::Result::Err(#refused);
+            if !#run.ready_now() {
+                if let ::core::result::Result::Err(#e) = #run.before_attempt().await {
+                    break ::core::result::Result::Err(#refused);
+                }
             }
             let #attempt = #run.attempt(async {
                 #(#clones)*
@@ -469,7 +472,11 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
                 #[allow(unreachable_code)]
                 #ret
             }).await;
-            match #run.after_attempt(#attempt, #classify).await {
+            let #failed = match #run.judge(#attempt, #classify) {
+                #krate::__private::Judged::Success(#r) => break #r,
+                #krate::__private::Judged::Failed(#failed) => #failed,
+            };
+            match #run.after_failure(#failed).await {
                 #krate::__private::Step::Retry => continue,
                 #krate::__private::Step::Done(#r) => break #r,
                 #krate::__private::Step::Stop(#stop) => break #stopped,

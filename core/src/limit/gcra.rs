@@ -17,8 +17,14 @@ pub(crate) struct Gcra {
     interval: u64,
     tolerance: u64,
     burst: u32,
-    tat: AtomicU64,
+    tat: Padded,
 }
+
+/// The TAT on a cache line of its own: under contention, the line that every acquisition
+/// writes must not also hold what every acquisition reads (interval, tolerance).
+#[derive(Debug)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -39,7 +45,7 @@ impl Gcra {
             interval,
             tolerance: interval.saturating_mul(u64::from(burst - 1)),
             burst,
-            tat: AtomicU64::new(0),
+            tat: Padded(AtomicU64::new(0)),
         }
     }
 
@@ -50,6 +56,7 @@ impl Gcra {
     /// Whether `weight` units could be taken at `now_ns`: the new TAT, or how long to wait.
     /// `Err(None)` when `weight` exceeds the burst and never can be.
     /// `now_ns` is on this cell's clock: nanoseconds since its epoch.
+    #[inline]
     pub(crate) fn check(&self, tat: u64, now_ns: u64, weight: u32) -> Result<u64, Option<u64>> {
         if weight > self.burst {
             return Err(None);
@@ -66,18 +73,26 @@ impl Gcra {
         }
     }
 
+    #[inline]
     pub(crate) fn load(&self) -> u64 {
-        self.tat.load(Ordering::Acquire)
+        self.tat.0.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn compare_exchange(&self, old: u64, new: u64) -> Result<u64, u64> {
         self.tat
+            .0
             .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
     }
 
     /// Takes `weight` units at `now`, or says how long until it could (`None`: never).
     pub(crate) fn try_take(&self, now: Instant, weight: u32) -> Result<(), Option<Duration>> {
-        let now_ns = self.now_nanos(now);
+        self.try_take_ns(self.now_nanos(now), weight)
+    }
+
+    /// The same at `now_ns`, on a clock of the caller's (nanoseconds since its epoch).
+    #[inline]
+    pub(crate) fn try_take_ns(&self, now_ns: u64, weight: u32) -> Result<(), Option<Duration>> {
         let mut tat = self.load();
         loop {
             match self.check(tat, now_ns, weight) {

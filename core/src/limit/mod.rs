@@ -40,6 +40,7 @@
 //! ```
 
 mod adaptive;
+mod clock;
 mod concurrency;
 mod gcra;
 mod rate;

@@ -1,5 +1,6 @@
 //! The built-in exact rate limiter.
 
+use super::clock::LimiterClock;
 use super::gcra::Gcra;
 use super::window::WindowLog;
 use super::{Denied, RateLimiter};
@@ -8,7 +9,6 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// A quota: at most `limit` units in any window of `period`.
 ///
@@ -252,7 +252,7 @@ pub struct RateLimit {
     pace: Option<Gcra>,
     windows: Option<Mutex<Vec<WindowLog>>>,
     /// The zero of the logs' timestamps.
-    epoch: Instant,
+    clock: LimiterClock,
 }
 
 /// The longest period that is paced; longer ones (per hour, per day) are quotas to spend at
@@ -292,10 +292,9 @@ impl RateLimit {
             .filter(|&(i, _)| i != fastest_index || burst > 1 || !paced)
             .map(|(_, q)| WindowLog::new(q.limit(), nanos(q.period())))
             .collect();
-        let epoch = Instant::now();
         Ok(RateLimit {
-            epoch,
-            pace: paced.then(|| Gcra::starting_at(epoch, fastest.interval(), burst)),
+            clock: LimiterClock::new(),
+            pace: paced.then(|| Gcra::new(fastest.interval(), burst)),
             windows: (!windows.is_empty()).then(|| Mutex::new(windows)),
             config,
         })
@@ -311,10 +310,19 @@ impl RateLimit {
     /// For a single quota with `burst = 1` this is one atomic compare-and-swap: no lock, no
     /// allocation.
     pub fn try_acquire(&self, weight: u32) -> Result<(), Denied> {
-        self.try_acquire_at(Instant::now(), weight)
+        match self.try_acquire_at(self.clock.now_ns(), weight) {
+            Ok(()) => Ok(()),
+            // A refusal is the cold path: if tokio's (paused) clock has been advanced, decide
+            // again on its time (see `clock.rs`).
+            Err(denied) => match self.clock.switched_to_tokio() {
+                Some(now_ns) => self.try_acquire_at(now_ns, weight),
+                None => Err(denied),
+            },
+        }
     }
 
-    fn try_acquire_at(&self, now: Instant, weight: u32) -> Result<(), Denied> {
+    #[inline]
+    fn try_acquire_at(&self, now_ns: u64, weight: u32) -> Result<(), Denied> {
         if weight == 0 {
             return Ok(());
         }
@@ -325,7 +333,7 @@ impl RateLimit {
         let Some(windows) = &self.windows else {
             // Only a pace: the lock-free fast path. `new` always makes one or the other.
             return match &self.pace {
-                Some(pace) => pace.try_take(now, weight).map_err(|w| match w {
+                Some(pace) => pace.try_take_ns(now_ns, weight).map_err(|w| match w {
                     Some(d) => Denied::wait(d),
                     None => Denied::never(),
                 }),
@@ -335,7 +343,6 @@ impl RateLimit {
         // A poisoned lock means a panic elsewhere mid-update of plain counters; the logs are
         // still consistent enough to go on (at worst a slot is counted twice).
         let mut logs = windows.lock().unwrap_or_else(|e| e.into_inner());
-        let now_ns = self.now_nanos(now);
         let mut wait: Option<u64> = Some(0);
         for log in logs.iter_mut() {
             if let Err(w) = log.check(now_ns, weight) {
@@ -367,10 +374,6 @@ impl RateLimit {
             log.commit(now_ns, weight);
         }
         Ok(())
-    }
-
-    fn now_nanos(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Waits until `weight` units are free and takes them. Cancel-safe: a dropped call has taken

@@ -165,6 +165,10 @@ impl<F: Fn(&Event) + Send + Sync> Hook for FnHook<F> {
 /// Running totals of one policy. All relaxed atomics: reading them never slows a call.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Calls that succeeded at a first attempt that nothing had to wait for: the only counter
+    /// such a call touches, so that the success path pays one atomic update. It stands for a
+    /// call, an attempt and a success at once.
+    quick_successes: AtomicU64,
     calls: AtomicU64,
     attempts: AtomicU64,
     retries: AtomicU64,
@@ -178,7 +182,9 @@ pub struct Counters {
 /// A snapshot of [`Counters`], with the breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
-    /// Calls started.
+    /// Calls started. A call whose first attempt needs no wait is counted when that attempt
+    /// ends (so that a success costs one counter update); any other call as soon as it waits,
+    /// fails or is dropped.
     pub calls: u64,
     /// Attempts sent (first attempts and retries).
     pub attempts: u64,
@@ -225,14 +231,19 @@ impl Counters {
         );
     }
 
+    pub(crate) fn quick_success(&self) {
+        self.quick_successes.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A snapshot of the totals.
     pub fn snapshot(&self, breaker: Option<BreakerState>) -> Stats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let quick = get(&self.quick_successes);
         Stats {
-            calls: get(&self.calls),
-            attempts: get(&self.attempts),
+            calls: get(&self.calls) + quick,
+            attempts: get(&self.attempts) + quick,
             retries: get(&self.retries),
-            successes: get(&self.successes),
+            successes: get(&self.successes) + quick,
             give_ups: get(&self.give_ups),
             rate_limit_waits: get(&self.rate_limit_waits),
             rate_limit_waited: Duration::from_nanos(get(&self.rate_limit_wait_nanos)),

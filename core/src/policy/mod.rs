@@ -67,7 +67,7 @@ pub use config::{
     BreakerSetting, BudgetSetting, LimiterSetting, PolicyConfig, RedisLimiterSetting,
     parse_duration,
 };
-pub use run::{Attempt, Run, Step, Stop};
+pub use run::{Attempt, Failed, Judged, Run, Step, Stop};
 
 use crate::breaker::{BreakerConfig, CircuitBreaker, SlidingWindowBreaker};
 use crate::classify::{Classify, RetryOn, Verdict};
@@ -159,6 +159,7 @@ impl Policy {
     }
 
     /// Starts one call: the per-call state for the step interface.
+    #[inline]
     pub fn start(&self) -> Run<'_> {
         Run::new(self)
     }
@@ -188,9 +189,15 @@ impl Policy {
     {
         let mut run = self.start();
         loop {
-            run.before_attempt().await?;
+            if !run.ready_now() {
+                run.before_attempt().await?;
+            }
             let outcome = run.attempt(attempt()).await;
-            match run.after_attempt(outcome, &classify).await {
+            let failed = match run.judge(outcome, &classify) {
+                Judged::Success(result) => return result,
+                Judged::Failed(failed) => failed,
+            };
+            match run.after_failure(failed).await {
                 Step::Retry => continue,
                 Step::Done(result) => return result,
                 Step::Stop(stop) => return Err(stop.into_error()),

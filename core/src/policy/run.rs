@@ -35,6 +35,24 @@ pub enum Step<T, E> {
     Stop(Stop<T, E>),
 }
 
+/// What [`Run::judge`] made of an attempt.
+#[derive(Debug)]
+#[must_use = "a success is returned, a failure goes to `after_failure`"]
+pub enum Judged<T, E> {
+    /// A success: return it.
+    Success(Result<T, E>),
+    /// A failure: hand it to [`Run::after_failure`], which decides whether to retry.
+    Failed(Failed<T, E>),
+}
+
+/// An attempt judged a failure, on its way to [`Run::after_failure`].
+#[derive(Debug)]
+pub struct Failed<T, E> {
+    result: Option<Result<T, E>>,
+    verdict: Verdict,
+    bound: Option<Bound>,
+}
+
 /// A call stopped by the policy: the reason, and the last real outcome when there is one.
 ///
 /// The last outcome is an `Err`, or an `Ok` that classified as a failure (a `reqwest::Response`
@@ -78,6 +96,7 @@ thread_local! {
 }
 
 /// Whether the caller is inside another policy's attempt (its future is being polled).
+#[inline]
 fn inside_an_attempt() -> bool {
     ATTEMPTS_IN_POLL.with(|d| d.get() > 0)
 }
@@ -86,6 +105,7 @@ fn inside_an_attempt() -> bool {
 struct InAttempt;
 
 impl InAttempt {
+    #[inline]
     fn enter() -> InAttempt {
         ATTEMPTS_IN_POLL.with(|d| d.set(d.get() + 1));
         InAttempt
@@ -93,6 +113,7 @@ impl InAttempt {
 }
 
 impl Drop for InAttempt {
+    #[inline]
     fn drop(&mut self) {
         ATTEMPTS_IN_POLL.with(|d| d.set(d.get().saturating_sub(1)));
     }
@@ -118,6 +139,10 @@ pub struct Run<'p> {
     nested: bool,
     /// When the attempt in flight started, for a limiter that learns from outcomes.
     started: Option<tokio::time::Instant>,
+    /// Whether this call is in the counters yet (see `Counters::quick_successes`).
+    counted: bool,
+    /// Whether the attempt in flight went through `ready_now` uncounted.
+    quick: bool,
     deadline: Deadline,
     previous_delay: Duration,
     rng: Option<Random>,
@@ -126,14 +151,18 @@ pub struct Run<'p> {
 }
 
 impl Drop for Run<'_> {
+    #[inline]
     fn drop(&mut self) {
+        // A call dropped before it was counted (cancelled during its first attempt, or before
+        // it) still counts, and so does the attempt it had started.
+        self.count_call();
         self.settle_breaker(Outcome::Abandoned);
     }
 }
 
 impl<'p> Run<'p> {
+    #[inline]
     pub(super) fn new(policy: &'p Policy) -> Self {
-        policy.counters.calls();
         if let Some(budget) = &policy.budget {
             budget.deposit();
         }
@@ -142,6 +171,8 @@ impl<'p> Run<'p> {
             attempt: 0,
             nested: !policy.retry_when_nested && inside_an_attempt(),
             started: None,
+            counted: false,
+            quick: false,
             deadline: Deadline::after(policy.deadline),
             previous_delay: Duration::ZERO,
             rng: None,
@@ -160,12 +191,26 @@ impl<'p> Run<'p> {
         &self.deadline
     }
 
+    /// Puts the call, and an uncounted attempt in flight, in the counters (once).
+    #[inline]
+    fn count_call(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.policy.counters.calls();
+        }
+        if self.quick {
+            self.quick = false;
+            self.policy.counters.attempts();
+        }
+    }
+
     fn emit(&self, event: Event) {
         if let Some(hook) = &self.policy.hook {
             hook.on_event(&event);
         }
     }
 
+    #[inline]
     fn settle_breaker(&mut self, outcome: Outcome) {
         if let (Some(admission), Some(breaker)) = (self.admission.take(), &self.policy.breaker) {
             if let Some(t) = breaker.record(&admission, outcome) {
@@ -220,11 +265,36 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// The gates before an attempt when none of them can wait or refuse (no breaker, limiter,
+    /// concurrency limit or deadline): counts the attempt and returns `true`, so that
+    /// [`before_attempt`](Run::before_attempt) and its future are skipped. `false` means
+    /// `before_attempt` must run. The attribute calls it first; it is only a shortcut.
+    #[inline]
+    pub fn ready_now(&mut self) -> bool {
+        let policy = self.policy;
+        if policy.breaker.is_some()
+            || policy.limiter.is_some()
+            || policy.concurrency.is_some()
+            || policy.deadline.is_some()
+        {
+            return false;
+        }
+        self.attempt += 1;
+        if self.counted {
+            policy.counters.attempts();
+        } else {
+            // Counted when it ends: as a quick success, or by `count_call`.
+            self.quick = true;
+        }
+        true
+    }
+
     /// Everything before an attempt, in order: deadline, breaker, concurrency, rate limiter.
     /// Waits for the limiter and for a permit, never past the deadline. An `Err` ends the call:
     /// return it (converted into the call's error type).
     pub async fn before_attempt(&mut self) -> Result<(), Error> {
         let policy = self.policy;
+        self.count_call();
         self.attempt += 1;
         if self.deadline.is_past() {
             return self.stop_before_attempt(GiveUpReason::Deadline, self.deadline_error());
@@ -362,6 +432,9 @@ impl<'p> Run<'p> {
             let _inside = InAttempt::enter();
             call.as_mut().poll(cx)
         });
+        if self.policy.timeout.is_none() && self.deadline.at().is_none() {
+            return Attempt::Returned(call.await);
+        }
         match self.deadline.attempt_limit(self.policy.timeout) {
             None => Attempt::Returned(call.await),
             Some((limit, bound)) => match tokio::time::timeout(limit, call).await {
@@ -374,14 +447,30 @@ impl<'p> Run<'p> {
     /// Judges an attempt and, if it will be retried, waits before returning [`Step::Retry`].
     ///
     /// `classify` turns the result into a [`Verdict`]: [`Verdict::of_error`] for most calls.
+    /// The same as [`judge`](Run::judge) followed, for a failure, by
+    /// [`after_failure`](Run::after_failure).
     pub async fn after_attempt<T, E>(
         &mut self,
         attempt: Attempt<T, E>,
         classify: impl FnOnce(&Result<T, E>) -> Verdict,
     ) -> Step<T, E> {
+        match self.judge(attempt, classify) {
+            Judged::Success(result) => Step::Done(result),
+            Judged::Failed(failed) => self.after_failure(failed).await,
+        }
+    }
+
+    /// The synchronous half of [`after_attempt`](Run::after_attempt): records a success (and
+    /// returns it) or hands a failure on, without creating a future.
+    #[inline]
+    pub fn judge<T, E>(
+        &mut self,
+        attempt: Attempt<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+    ) -> Judged<T, E> {
         let policy = self.policy;
         self.permit = None;
-        let (result, verdict, bound) = match attempt {
+        match attempt {
             Attempt::Returned(result) => {
                 let verdict = classify(&result);
                 if self.started.is_some() {
@@ -389,20 +478,46 @@ impl<'p> Run<'p> {
                 }
                 if verdict == Verdict::Success {
                     self.settle_breaker(Outcome::Success);
-                    policy.counters.successes();
+                    if self.quick {
+                        // The call, its attempt and its success in one update.
+                        self.quick = false;
+                        self.counted = true;
+                        policy.counters.quick_success();
+                    } else {
+                        policy.counters.successes();
+                    }
                     if let Some(budget) = &policy.budget {
                         budget.on_success(self.attempt.saturating_sub(1));
                     }
-                    return Step::Done(result);
+                    return Judged::Success(result);
                 }
-                (Some(result), verdict, None)
+                self.count_call();
+                Judged::Failed(Failed {
+                    result: Some(result),
+                    verdict,
+                    bound: None,
+                })
             }
-            Attempt::TimedOut(bound) => (
-                None,
-                Verdict::Failed(Failure::transport(Transport::Timeout)),
-                Some(bound),
-            ),
-        };
+            Attempt::TimedOut(bound) => {
+                self.count_call();
+                Judged::Failed(Failed {
+                    result: None,
+                    verdict: Verdict::Failed(Failure::transport(Transport::Timeout)),
+                    bound: Some(bound),
+                })
+            }
+        }
+    }
+
+    /// Decides what a failed attempt leads to and, if it will be retried, waits before
+    /// returning [`Step::Retry`].
+    pub async fn after_failure<T, E>(&mut self, failed: Failed<T, E>) -> Step<T, E> {
+        let policy = self.policy;
+        let Failed {
+            result,
+            verdict,
+            bound,
+        } = failed;
         let retryable = verdict.is_retryable(&policy.on);
         self.settle_breaker(if retryable {
             Outcome::Failure

@@ -58,7 +58,8 @@ enum Kind {
     Ratio {
         ratio: f64,
         per_call: i64,
-        floor: Option<Gcra>,
+        // Boxed: its counter sits on a cache line of its own.
+        floor: Option<Box<Gcra>>,
         min_per_second: u32,
     },
     Quota {
@@ -117,7 +118,7 @@ impl RetryBudget {
         let per_call = (ratio * UNIT as f64).round() as i64;
         let floor = (min_per_second > 0).then(|| {
             let interval = Duration::from_secs(1) / min_per_second;
-            Gcra::new(interval, min_per_second)
+            Box::new(Gcra::new(interval, min_per_second))
         });
         Ok(RetryBudget {
             kind: Kind::Ratio {
@@ -161,6 +162,7 @@ impl RetryBudget {
     }
 
     /// Records a call (its first attempt): a ratio budget earns `ratio` of a retry.
+    #[inline]
     pub fn deposit(&self) {
         if let Kind::Ratio { per_call, .. } = &self.kind {
             self.add(*per_call);
@@ -169,6 +171,7 @@ impl RetryBudget {
 
     /// Records a successful call that took `retries` retries: a quota gets back what they took
     /// (or 1 unit for a success at the first attempt).
+    #[inline]
     pub fn on_success(&self, retries: u32) {
         if let Kind::Quota { retry_cost, .. } = &self.kind {
             // A full quota (the healthy steady state) is only read, never written.

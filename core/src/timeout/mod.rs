@@ -38,6 +38,7 @@ pub enum Bound {
 
 impl Deadline {
     /// A deadline `budget` from now; `None` for no deadline.
+    #[inline]
     pub fn after(budget: Option<Duration>) -> Self {
         Deadline {
             at: budget.and_then(|b| Instant::now().checked_add(b)),
@@ -46,6 +47,7 @@ impl Deadline {
     }
 
     /// The instant of the deadline.
+    #[inline]
     pub fn at(&self) -> Option<Instant> {
         self.at
     }
@@ -56,23 +58,27 @@ impl Deadline {
     }
 
     /// Time left; `None` without a deadline, zero once past it.
+    #[inline]
     pub fn remaining(&self) -> Option<Duration> {
         self.at
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the deadline has passed.
+    #[inline]
     pub fn is_past(&self) -> bool {
         self.remaining().is_some_and(|r| r.is_zero())
     }
 
     /// Whether a wait of `wait` would end no later than the deadline.
+    #[inline]
     pub fn allows(&self, wait: Duration) -> bool {
         self.remaining().is_none_or(|r| wait <= r)
     }
 
     /// The limit for the next attempt: the attempt timeout or the time left, whichever is
     /// shorter, and which of the two it is.
+    #[inline]
     pub fn attempt_limit(&self, timeout: Option<Duration>) -> Option<(Duration, Bound)> {
         match (timeout, self.remaining()) {
             (Some(t), Some(r)) if t < r => Some((t, Bound::Attempt(t))),
