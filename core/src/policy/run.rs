@@ -512,39 +512,63 @@ impl<'p> Run<'p> {
     /// Decides what a failed attempt leads to and, if it will be retried, waits before
     /// returning [`Step::Retry`].
     pub async fn after_failure<T, E>(&mut self, failed: Failed<T, E>) -> Step<T, E> {
+        // The decision is not generic, so it is compiled once in this crate, not again for
+        // every annotated function (it is most of the executor's code).
+        let decision = self.decide(failed.verdict, failed.bound);
+        let result = failed.result;
+        match decision {
+            Decision::End(reason) => end(result, reason),
+            Decision::Stop(reason) => Step::Stop(Stop {
+                reason,
+                last: result,
+            }),
+            Decision::Retry(delay) => {
+                // The failed result is dropped before the wait, not held across it.
+                drop(result);
+                self.wait(delay).await;
+                Step::Retry
+            }
+        }
+    }
+
+    /// Sleeps before a retry. Not generic, for the same reason as `decide`.
+    async fn wait(&mut self, delay: Duration) {
+        tokio::time::sleep(delay).await;
+        self.previous_delay = delay;
+    }
+
+    /// What a failed attempt leads to: every check after an attempt, the events and logs.
+    fn decide(&mut self, verdict: Verdict, bound: Option<Bound>) -> Decision {
         let policy = self.policy;
-        let Failed {
-            result,
-            verdict,
-            bound,
-        } = failed;
         let retryable = verdict.is_retryable(&policy.on);
         self.settle_breaker(if retryable {
             Outcome::Failure
         } else {
             Outcome::Success
         });
-        // Every verdict but `Success` (returned above) carries its failure.
+        // Every verdict but `Success` (returned by `judge`) carries its failure.
         let failure = verdict.failure().copied().unwrap_or_default();
         let timeout_error = match bound {
             Some(Bound::Deadline) => {
                 self.give_up(GiveUpReason::Deadline, Some(failure));
-                return end(result, self.deadline_error());
+                return Decision::End(self.deadline_error());
             }
             Some(Bound::Attempt(after)) => Error::AttemptTimedOut { after },
             None => self.deadline_error(),
         };
+        // `End(error)` returns the call's own result when it has one, `error` otherwise.
+        let end_with = Decision::End;
         if !retryable {
             self.give_up(GiveUpReason::NotRetryable, Some(failure));
-            return end(result, timeout_error);
+            return end_with(timeout_error);
         }
         if self.nested {
             self.give_up(GiveUpReason::OuterRetries, Some(failure));
-            return end(result, timeout_error);
+            return end_with(timeout_error);
         }
         if self.attempt >= policy.attempts {
             self.give_up(GiveUpReason::AttemptsExhausted, Some(failure));
-            return end(result, timeout_error);
+            return end_with(timeout_error);
         }
         let (delay, reason) = match failure.hint().filter(|_| policy.honor_hint) {
             Some(hint) => {
@@ -554,14 +578,11 @@ impl<'p> Run<'p> {
                 };
                 if hint > allowed {
                     self.give_up(GiveUpReason::HintTooLong, Some(failure));
-                    return Step::Stop(Stop {
-                        reason: Error::RetryDelayTooLong {
-                            requested: hint,
-                            allowed,
-                            retry_at: SystemTime::now() + hint,
-                            status: failure.status_code(),
-                        },
-                        last: result,
+                    return Decision::Stop(Error::RetryDelayTooLong {
+                        requested: hint,
+                        allowed,
+                        retry_at: SystemTime::now() + hint,
+                        status: failure.status_code(),
                     });
                 }
                 (hint, WaitReason::ServerHint)
@@ -579,7 +600,7 @@ impl<'p> Run<'p> {
                     Some(d) => (d, WaitReason::Backoff),
                     None => {
                         self.give_up(GiveUpReason::ScheduleEnded, Some(failure));
-                        return end(result, timeout_error);
+                        return end_with(timeout_error);
                     }
                 }
             }
@@ -587,12 +608,12 @@ impl<'p> Run<'p> {
         if !self.deadline.allows(delay) {
             // Nothing sleeps past the deadline: stop now with what we have.
             self.give_up(GiveUpReason::Deadline, Some(failure));
-            return end(result, self.deadline_error());
+            return end_with(self.deadline_error());
         }
         if let Some(budget) = &policy.budget {
             if !budget.try_withdraw(failure.transport_kind() == Some(Transport::Timeout)) {
                 self.give_up(GiveUpReason::BudgetExhausted, Some(failure));
-                return end(result, timeout_error);
+                return end_with(timeout_error);
             }
         }
         policy.counters.retries();
@@ -612,12 +633,18 @@ impl<'p> Run<'p> {
             reason,
             failure,
         });
-        // The failed result is dropped before the wait, not held across it.
-        drop(result);
-        tokio::time::sleep(delay).await;
-        self.previous_delay = delay;
-        Step::Retry
+        Decision::Retry(delay)
     }
+}
+
+/// What [`Run::decide`] concluded.
+enum Decision {
+    /// Return the call's own result if there is one, this error otherwise.
+    End(Error),
+    /// The policy stops the call: this error, with the last outcome.
+    Stop(Error),
+    /// Wait this long, then retry.
+    Retry(Duration),
 }
 
 /// What to return when stopping: the call's own result, or (for a timed-out attempt, which has
