@@ -64,8 +64,10 @@ fn deserialize_opt_duration<'de, D: serde::Deserializer<'de>>(
 }
 
 /// The `breaker` entry of a config file: `true`/`false`, or a table of parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(untagged)]
+///
+/// A mistake inside the table names the key and the line: `unknown field `failur_ratio`,
+/// expected one of `failure_ratio`, `min_calls`, …`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BreakerSetting {
     /// `breaker = true` (defaults) or `false` (off).
     Enabled(bool),
@@ -73,9 +75,35 @@ pub enum BreakerSetting {
     Custom(BreakerConfig),
 }
 
-/// The `budget` entry of a config file: `false` (off), a ratio, or both numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(untagged)]
+impl<'de> Deserialize<'de> for BreakerSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BreakerSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "`true`, `false`, or a table with failure_ratio, min_calls, window, \
+                     open_for, half_open",
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(BreakerSetting::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                BreakerConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(BreakerSetting::Custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The `budget` entry of a config file: `true` (the default retry quota), `false` (off), a
+/// ratio, or a table with the ratio and the floor.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BudgetSetting {
     /// `budget = false` turns it off; `true` keeps the default retry quota.
     Enabled(bool),
@@ -88,6 +116,53 @@ pub enum BudgetSetting {
         /// Retries per second always allowed.
         min_per_second: u32,
     },
+}
+
+/// The `[budget]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetTable {
+    ratio: f64,
+    min_per_second: u32,
+}
+
+impl<'de> Deserialize<'de> for BudgetSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BudgetSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "`true`, `false`, a ratio such as 0.2, or a table with ratio and \
+                     min_per_second",
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(BudgetSetting::Enabled(v))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(BudgetSetting::Ratio(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(BudgetSetting::Ratio(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(BudgetSetting::Ratio(v as f64))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                BudgetTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(
+                    |t| BudgetSetting::Custom {
+                        ratio: t.ratio,
+                        min_per_second: t.min_per_second,
+                    },
+                )
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// The `limiter` entry of a config file.
@@ -107,13 +182,38 @@ pub enum BudgetSetting {
 /// assert!(!format!("{config:?}").contains("secret"), "the password never reaches a log");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LimiterSetting {
     /// `limiter = "name"`: one limiter per name in this process.
     Named(String),
     /// `[limiter]` with `redis` and `name`: one limiter shared by every process that names it.
     Redis(RedisLimiterSetting),
+}
+
+impl<'de> Deserialize<'de> for LimiterSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = LimiterSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a limiter name such as \"gemini\", or a table with redis, name, \
+                     on_unavailable, local_share, timeout",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LimiterSetting::Named(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RedisLimiterSetting::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(LimiterSetting::Redis)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// A `[limiter]` table: a Redis-backed limiter (see `steadfast::limit::RedisRateLimit`, feature
@@ -278,6 +378,35 @@ mod tests {
         assert!(err.to_string().contains("atempts"), "{err}");
         let err = toml::from_str::<PolicyConfig>(r#"base = "5 sec""#).unwrap_err();
         assert!(err.to_string().contains("5 sec"), "{err}");
+    }
+
+    #[test]
+    fn a_mistake_inside_a_table_names_the_key_and_the_line() {
+        let cases = [
+            (
+                "rpm = 5\n[breaker]\nfailur_ratio = 0.5\n",
+                "failur_ratio",
+                "line 3",
+            ),
+            ("[breaker]\nwindow = \"5 sec\"\n", "5 sec", "line 2"),
+            ("[budget]\nratio = 0.2\nfloor = 3\n", "floor", "line 3"),
+            ("[budget]\nratio = 0.2\n", "min_per_second", "line 1"),
+            ("budget = \"lots\"\n", "a ratio such as 0.2", "line 1"),
+            ("breaker = 3\n", "failure_ratio", "line 1"),
+            (
+                "rpm = 5\n[limiter]\nredis = \"redis://x\"\nnmae = \"a\"\n",
+                "nmae",
+                "line 4",
+            ),
+        ];
+        for (text, names, line) in cases {
+            let message = toml::from_str::<PolicyConfig>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(names), "{text:?}: {message}");
+            assert!(message.contains(line), "{text:?}: {message}");
+            assert!(!message.contains("untagged"), "{message}");
+        }
     }
 
     #[test]
