@@ -115,6 +115,30 @@ pub mod __private;
 struct ReadmeSnippets;
 
 pub use error::{ConfigError, Error};
+
+/// The running totals ([`observe::Stats`]) of a `#[resilient]` function in the current module,
+/// or of one at a path: `stats!(ask)`, `stats!(crate::api::ask)`. `None` until it has been
+/// called once. See [`observe::stats_of`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[steadfast::resilient]
+/// async fn ask() -> Result<u32, std::io::Error> { Ok(7) }
+///
+/// assert!(steadfast::stats!(ask).is_none(), "not called yet");
+/// ask().await.unwrap();
+/// assert_eq!(steadfast::stats!(ask).unwrap().attempts, 1);
+/// # }
+/// ```
+#[macro_export]
+macro_rules! stats {
+    ($name:ident) => {
+        $crate::observe::stats_of(::core::concat!(::core::module_path!(), "::", ::core::stringify!($name)))
+    };
+    ($($path:ident)::+) => {
+        $crate::observe::stats_of(&$crate::__private::stats_path(::core::module_path!(), &[$(::core::stringify!($path)),+]))
+    };
+}
 pub use policy::{Policy, PolicyBuilder};
 #[cfg(feature = "macros")]
 pub use steadfast_macros::resilient;

@@ -31,10 +31,15 @@ pub fn site(
     function: &'static str,
     build: impl FnOnce() -> Result<Policy, ConfigError>,
 ) -> &'static Policy {
-    cell.get_or_init(|| match build() {
+    if let Some(policy) = cell.get() {
+        return policy;
+    }
+    let policy = cell.get_or_init(|| match build() {
         Ok(policy) => policy,
         Err(e) => panic!("#[resilient] on `{function}`: {e}"),
-    })
+    });
+    crate::observe::register_site(function, policy);
+    policy
 }
 
 /// Parses the `on = [...]` list; the attribute has checked it already.
@@ -252,4 +257,34 @@ impl<T: Clone> RetryArgument for T {}
 /// A fresh copy of an owned argument for one attempt.
 pub fn clone_argument<T: RetryArgument>(value: &T) -> T {
     value.clone()
+}
+
+/// The registry path for `stats!(a::b::f)` written in module `here`: `crate::` becomes the
+/// crate's name, `self::` and `super::` are resolved against `here`.
+pub fn stats_path(here: &str, segments: &[&str]) -> String {
+    let mut base: Vec<&str> = here.split("::").collect();
+    let mut rest = segments;
+    match rest.first() {
+        Some(&"crate") => {
+            base.truncate(1);
+            rest = &rest[1..];
+        }
+        Some(&"self") => rest = &rest[1..],
+        Some(&"super") => {
+            while let Some(&"super") = rest.first() {
+                base.pop();
+                rest = &rest[1..];
+            }
+        }
+        // An absolute path (`my_crate::api::ask`) or one relative to this module: try the
+        // absolute reading first; `stats_of` finds whichever is registered.
+        _ => {
+            let absolute = segments.join("::");
+            if crate::observe::stats_of(&absolute).is_some() {
+                return absolute;
+            }
+        }
+    }
+    base.extend_from_slice(rest);
+    base.join("::")
 }

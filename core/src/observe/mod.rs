@@ -252,3 +252,50 @@ impl Counters {
         }
     }
 }
+
+/// The policies of `#[resilient]` functions, registered when each is first called.
+static SITES: std::sync::Mutex<Vec<(&'static str, &'static crate::Policy)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Records an annotated function's policy under its path (called once per function, by the
+/// attribute's expansion).
+pub(crate) fn register_site(name: &'static str, policy: &'static crate::Policy) {
+    // A poisoned registry only means a panic while pushing; the list is still a list.
+    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    if !sites
+        .iter()
+        .any(|(n, p)| *n == name && std::ptr::eq(*p, policy))
+    {
+        sites.push((name, policy));
+    }
+}
+
+/// The running totals of the `#[resilient]` function at `path` (`"my_crate::api::ask"`: its
+/// module path and name), once it has been called; `None` before its first call or for an
+/// unknown path. Methods are registered under their module's path and their name, without the
+/// type: two methods of one name in one module share the path, and this returns the first
+/// called. [`stats!`](crate::stats) builds the path for you.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[steadfast::resilient]
+/// async fn ping() -> Result<(), std::io::Error> { Ok(()) }
+///
+/// ping().await.unwrap();
+/// let stats = steadfast::stats!(ping).expect("called once");
+/// assert_eq!((stats.calls, stats.successes), (1, 1));
+/// # }
+/// ```
+pub fn stats_of(path: &str) -> Option<Stats> {
+    let sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    sites
+        .iter()
+        .find(|(n, _)| *n == path)
+        .map(|(_, p)| p.stats())
+}
+
+/// Every `#[resilient]` function called so far, with its path and running totals.
+pub fn all_stats() -> Vec<(&'static str, Stats)> {
+    let sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    sites.iter().map(|(n, p)| (*n, p.stats())).collect()
+}
