@@ -81,6 +81,21 @@ fn benches(c: &mut Criterion) {
             ready(ready_svc.call(black_box(1)))
         })
     });
+    #[cfg(feature = "tower")]
+    {
+        use tower::Layer;
+        let mut layered =
+            steadfast::tower::PolicyLayer::new(steadfast::Policy::builder().build().unwrap())
+                .layer(tower::service_fn(|n: u32| async move {
+                    Ok::<_, std::io::Error>(http::Response::new(black_box(n)))
+                }));
+        group.bench_function("steadfast tower PolicyLayer", |b| {
+            b.iter(|| {
+                let ready_svc = ready(layered.ready()).unwrap();
+                ready(ready_svc.call(black_box(1)))
+            })
+        });
+    }
     group.finish();
 
     let n = 10_000;

@@ -104,6 +104,8 @@ pub mod observe;
 pub mod policy;
 pub mod retry;
 pub mod timeout;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -5,7 +5,10 @@
 use steadfast::resilient;
 
 #[resilient(base = "1ms", budget = false)]
-async fn flaky(fail_first: bool, tries: &std::sync::atomic::AtomicU32) -> Result<u32, std::io::Error> {
+async fn flaky(
+    fail_first: bool,
+    tries: &std::sync::atomic::AtomicU32,
+) -> Result<u32, std::io::Error> {
     let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if fail_first && n == 0 {
         Err(std::io::ErrorKind::ConnectionReset.into())
@@ -28,7 +31,10 @@ async fn stats_of_an_annotated_function_count_calls_attempts_and_retries() {
     flaky(true, &tries).await.unwrap();
     flaky(false, &tries).await.unwrap();
     let s = steadfast::stats!(flaky).unwrap();
-    assert_eq!((s.calls, s.attempts, s.retries, s.successes, s.give_ups), (2, 3, 1, 2, 0));
+    assert_eq!(
+        (s.calls, s.attempts, s.retries, s.successes, s.give_ups),
+        (2, 3, 1, 2, 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -42,6 +48,9 @@ async fn stats_by_path_and_the_list_of_every_function() {
     let by_string = steadfast::observe::stats_of("stats::api::ping").unwrap();
     assert_eq!(by_string, here);
     let all = steadfast::observe::all_stats();
-    assert!(all.iter().any(|(name, s)| *name == "stats::api::ping" && s.calls == 2));
+    assert!(
+        all.iter()
+            .any(|(name, s)| *name == "stats::api::ping" && s.calls == 2)
+    );
     assert!(steadfast::observe::stats_of("stats::nothing").is_none());
 }

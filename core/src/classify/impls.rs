@@ -34,6 +34,19 @@ impl Classify for http::StatusCode {
     }
 }
 
+impl<B> Classify for http::Response<B> {
+    /// `None` for 1xx, 2xx and 3xx; otherwise the status with any `Retry-After` /
+    /// `retry-after-ms` hint from the headers (so a tower service's `Ok(503)` is retried).
+    fn failure(&self) -> Option<Failure> {
+        let status = self.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return None;
+        }
+        let hint = crate::hint::from_headers(self.headers(), std::time::SystemTime::now());
+        Some(Failure::status(status.as_u16()).with_optional_hint(hint))
+    }
+}
+
 #[cfg(feature = "reqwest")]
 mod reqwest_impls {
     use super::*;
