@@ -5,6 +5,9 @@
 //! reason, the status and the cause. Events carry no request data and no credentials: only
 //! numbers and static labels.
 //!
+//! With the feature `metrics`, the same events are recorded through the `metrics` facade; the
+//! names and labels are listed in `core/src/observe/metrics.rs` and in README.
+//!
 //! [`Counters`] hold running totals per policy (attempts, retries, give-ups, waits, time waited
 //! for quota); [`Policy::stats`](crate::Policy::stats) reads them. A [`Hook`] receives every
 //! [`Event`] as it happens, for metrics or custom logging.
@@ -24,6 +27,8 @@
 //! }
 //! # let _ = CountRetries::default();
 //! ```
+
+pub(crate) mod metrics;
 
 use crate::breaker::{BreakerState, Transition};
 use crate::classify::Failure;

@@ -5,7 +5,7 @@ use crate::breaker::{Admission, Outcome};
 use crate::classify::{Failure, Transport, Verdict};
 use crate::error::Error;
 use crate::limit::{Observation, RateLimiter};
-use crate::observe::{Event, GiveUpReason, WaitReason};
+use crate::observe::{Event, GiveUpReason, WaitReason, metrics};
 use crate::retry::Random;
 use crate::timeout::{Bound, Deadline};
 use std::cell::Cell;
@@ -197,14 +197,19 @@ impl<'p> Run<'p> {
         if !self.counted {
             self.counted = true;
             self.policy.counters.calls();
+            metrics::call(self.policy.name, false);
         }
         if self.quick {
             self.quick = false;
             self.policy.counters.attempts();
+            metrics::attempt(self.policy.name);
         }
     }
 
     fn emit(&self, event: Event) {
+        if let Event::Breaker(t) = &event {
+            metrics::breaker_state(self.policy.name, t.to);
+        }
         if let Some(hook) = &self.policy.hook {
             hook.on_event(&event);
         }
@@ -221,6 +226,7 @@ impl<'p> Run<'p> {
 
     fn give_up(&mut self, reason: GiveUpReason, failure: Option<Failure>) {
         self.policy.counters.give_ups();
+        metrics::give_up(self.policy.name, reason.as_str());
         if reason == GiveUpReason::OuterRetries {
             // Not the end of the call: the outer policy decides, and logs if it gives up.
             tracing::debug!(
@@ -282,6 +288,7 @@ impl<'p> Run<'p> {
         self.attempt += 1;
         if self.counted {
             policy.counters.attempts();
+            metrics::attempt(policy.name);
         } else {
             // Counted when it ends: as a quick success, or by `count_call`.
             self.quick = true;
@@ -309,6 +316,7 @@ impl<'p> Run<'p> {
                 }
                 Err(rejected) => {
                     policy.counters.rejected_by_breaker();
+                    metrics::breaker_rejection(policy.name);
                     return self.stop_before_attempt(
                         GiveUpReason::CircuitOpen,
                         Error::CircuitOpen {
@@ -350,6 +358,7 @@ impl<'p> Run<'p> {
             self.started = Some(tokio::time::Instant::now());
         }
         policy.counters.attempts();
+        metrics::attempt(policy.name);
         Ok(())
     }
 
@@ -410,6 +419,7 @@ impl<'p> Run<'p> {
 
     fn note_rate_limit_wait(&self, wait: Duration) {
         self.policy.counters.rate_limit_wait(wait);
+        metrics::rate_limit_wait(self.policy.name, wait);
         tracing::debug!(
             target: "steadfast",
             call = self.policy.name,
@@ -483,8 +493,10 @@ impl<'p> Run<'p> {
                         self.quick = false;
                         self.counted = true;
                         policy.counters.quick_success();
+                        metrics::call(policy.name, true);
                     } else {
                         policy.counters.successes();
+                        metrics::success(policy.name);
                     }
                     if let Some(budget) = &policy.budget {
                         budget.on_success(self.attempt.saturating_sub(1));
@@ -617,6 +629,7 @@ impl<'p> Run<'p> {
             }
         }
         policy.counters.retries();
+        metrics::retry(policy.name, failure.cause());
         tracing::info!(
             target: "steadfast",
             call = policy.name,
