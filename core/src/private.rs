@@ -139,6 +139,7 @@ impl<T, E> JudgeError<E> for &Judge<'_, T, E> {
     note = "for `anyhow::Error`, enable the `anyhow` feature of `steadfast`; `Box<dyn Error + Send + Sync>` classifies by its source chain (see `steadfast::classify::register`)"
 )]
 pub trait ErrorClassify: Classify {}
+#[diagnostic::do_not_recommend]
 impl<E: Classify> ErrorClassify for E {}
 
 /// `From<steadfast::Error>`, with a message naming the missing impl, for keys whose policies
@@ -149,6 +150,7 @@ impl<E: Classify> ErrorClassify for E {}
     note = "add `impl From<steadfast::Error> for {Self}` (for example a variant that wraps it), or remove the key"
 )]
 pub trait FromPolicyError: From<Error> {}
+#[diagnostic::do_not_recommend]
 impl<E: From<Error>> FromPolicyError for E {}
 
 /// Checks, at the span of the key that needs it, that the error type takes policy errors.
@@ -252,6 +254,7 @@ impl<E> ViaLast<E> for &Refused<E> {
     note = "each attempt gets its own copy of owned arguments: make `{Self}` `Clone`, or take it by reference (`&{Self}`)"
 )]
 pub trait RetryArgument: Clone {}
+#[diagnostic::do_not_recommend]
 impl<T: Clone> RetryArgument for T {}
 
 /// A fresh copy of an owned argument for one attempt.
