@@ -64,7 +64,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for line in &lines {
         println!("{line}");
     }
-    assert!(lines.iter().any(|l| l.starts_with("steadfast_retries_total")));
-    assert!(lines.iter().any(|l| l.starts_with("steadfast_give_ups_total")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("steadfast_retries_total"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("steadfast_give_ups_total"))
+    );
     Ok(())
 }

@@ -22,7 +22,11 @@ async fn serve(listener: TcpListener, seen: Arc<AtomicU32>) {
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             let _ = socket.read(&mut buf).await;
-            let status = if n % 3 == 0 { "503 Service Unavailable" } else { "200 OK" };
+            let status = if n % 3 == 0 {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
             let reply =
                 format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
             let _ = socket.write_all(reply.as_bytes()).await;

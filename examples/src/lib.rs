@@ -9,6 +9,8 @@
 //! assert!(prompts >= 40);
 //! ```
 
+pub mod distributed;
+
 /// Whether the examples should do a short run (CI sets `STEADFAST_QUICK=1`).
 pub fn quick() -> bool {
     std::env::var_os("STEADFAST_QUICK").is_some()

@@ -111,7 +111,9 @@ pub enum Event {
         /// The failure.
         failure: Failure,
     },
-    /// An attempt waited for the rate limiter.
+    /// An attempt waits for the rate limiter: reported before the wait for the built-in
+    /// limiter (with the wait it expects), after it for any other limiter, which waits inside
+    /// its own `acquire` (with the time it took).
     RateLimitWait {
         /// The attempt that waited.
         attempt: u32,

@@ -377,11 +377,18 @@ impl<'p> Run<'p> {
     /// Takes one rate-limit slot, waiting no later than the deadline.
     async fn acquire_slot(&self, limiter: &dyn RateLimiter) -> Result<(), (GiveUpReason, Error)> {
         let Some(builtin) = limiter.as_rate_limit() else {
-            // Any other limiter: its own `acquire`, bounded by the deadline.
+            // Any other limiter: its own `acquire`, bounded by the deadline. It waits inside, so
+            // the wait is counted (and reported) when it ends: anything over a millisecond is
+            // a wait, the rest is the round trip.
+            let started = tokio::time::Instant::now();
             let acquired = match self.deadline.at() {
                 Some(at) => tokio::time::timeout_at(at, limiter.acquire(1)).await,
                 None => Ok(limiter.acquire(1).await),
             };
+            let waited = started.elapsed();
+            if waited >= Duration::from_millis(1) {
+                self.note_rate_limit_wait(waited);
+            }
             return match acquired {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(denied)) if denied.is_unavailable() => {
