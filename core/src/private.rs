@@ -291,3 +291,12 @@ pub fn stats_path(here: &str, segments: &[&str]) -> String {
     base.extend_from_slice(rest);
     base.join("::")
 }
+
+/// One attempt of a policy the attribute built without `timeout`, `deadline` or `policy`
+/// (so with neither time limit): no timer is compiled into the annotated function.
+pub async fn attempt_untimed<T, E>(
+    run: &crate::policy::Run<'_>,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Attempt<T, E> {
+    run.attempt_untimed(call).await
+}

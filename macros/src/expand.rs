@@ -453,6 +453,14 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
         },
         None => quote!(#result),
     };
+    // Without a time limit (known here), the attempt needs no timer: less code per function.
+    let untimed =
+        settings.timeout.is_none() && settings.deadline.is_none() && settings.policy.is_none();
+    let attempt_fn = if untimed {
+        quote!(#krate::__private::attempt_untimed)
+    } else {
+        quote!(#krate::policy::Run::attempt)
+    };
     let looped = quote! {
         static #policy_static: #krate::__private::OnceLock<#krate::Policy> = #krate::__private::OnceLock::new();
         let #policy = #krate::__private::site(&#policy_static, #name, || #build);
@@ -465,7 +473,7 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
                     break ::core::result::Result::Err(#refused);
                 }
             }
-            let #attempt = #run.attempt(async {
+            let #attempt = #attempt_fn(&#run, async {
                 #(#clones)*
                 #[allow(clippy::let_and_return, clippy::needless_return, unreachable_code)]
                 let #ret: #output = #body;

@@ -19,37 +19,83 @@
 use crate::breaker::BreakerState;
 use std::time::Duration;
 
-/// A call counted (`calls`, and with `first_success`, its attempt and its success too).
-#[inline]
-pub(crate) fn call(name: &'static str, first_success: bool) {
+/// The series a policy updates on its success path, registered once when the policy is built,
+/// so that a successful call allocates nothing (the facade's macros build a key, labels
+/// included, on every use). Series with a cause or a reason label are recorded with the macros
+/// on the failure path.
+pub(crate) struct Handles {
     #[cfg(feature = "metrics")]
-    {
-        metrics::counter!("steadfast_calls_total", "call" => name).increment(1);
-        if first_success {
-            metrics::counter!("steadfast_attempts_total", "call" => name).increment(1);
-            metrics::counter!("steadfast_successes_total", "call" => name).increment(1);
+    calls: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    attempts: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    successes: metrics::Counter,
+    #[cfg(feature = "metrics")]
+    rate_limit_wait: metrics::Histogram,
+}
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handles")
+    }
+}
+
+impl Handles {
+    /// Registers the series of the policy `name` with the recorder installed now.
+    pub(crate) fn new(name: &'static str) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            Handles {
+                calls: metrics::counter!("steadfast_calls_total", "call" => name),
+                attempts: metrics::counter!("steadfast_attempts_total", "call" => name),
+                successes: metrics::counter!("steadfast_successes_total", "call" => name),
+                rate_limit_wait: metrics::histogram!("steadfast_rate_limit_wait_seconds", "call" => name),
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = name;
+            Handles {}
         }
     }
-    #[cfg(not(feature = "metrics"))]
-    let _ = (name, first_success);
-}
 
-/// An attempt sent.
-#[inline]
-pub(crate) fn attempt(name: &'static str) {
-    #[cfg(feature = "metrics")]
-    metrics::counter!("steadfast_attempts_total", "call" => name).increment(1);
-    #[cfg(not(feature = "metrics"))]
-    let _ = name;
-}
+    /// A call counted (`calls`, and with `first_success`, its attempt and its success too).
+    #[inline]
+    pub(crate) fn call(&self, first_success: bool) {
+        #[cfg(feature = "metrics")]
+        {
+            self.calls.increment(1);
+            if first_success {
+                self.attempts.increment(1);
+                self.successes.increment(1);
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = first_success;
+    }
 
-/// A success after a counted attempt.
-#[inline]
-pub(crate) fn success(name: &'static str) {
-    #[cfg(feature = "metrics")]
-    metrics::counter!("steadfast_successes_total", "call" => name).increment(1);
-    #[cfg(not(feature = "metrics"))]
-    let _ = name;
+    /// An attempt sent.
+    #[inline]
+    pub(crate) fn attempt(&self) {
+        #[cfg(feature = "metrics")]
+        self.attempts.increment(1);
+    }
+
+    /// A success after a counted attempt.
+    #[inline]
+    pub(crate) fn success(&self) {
+        #[cfg(feature = "metrics")]
+        self.successes.increment(1);
+    }
+
+    /// A wait for the rate limiter.
+    #[inline]
+    pub(crate) fn rate_limit_wait(&self, wait: Duration) {
+        #[cfg(feature = "metrics")]
+        self.rate_limit_wait.record(wait.as_secs_f64());
+        #[cfg(not(feature = "metrics"))]
+        let _ = wait;
+    }
 }
 
 /// A retry decided, and what failed.
@@ -68,16 +114,6 @@ pub(crate) fn give_up(name: &'static str, reason: &'static str) {
     metrics::counter!("steadfast_give_ups_total", "call" => name, "reason" => reason).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = (name, reason);
-}
-
-/// A wait for the rate limiter.
-#[inline]
-pub(crate) fn rate_limit_wait(name: &'static str, wait: Duration) {
-    #[cfg(feature = "metrics")]
-    metrics::histogram!("steadfast_rate_limit_wait_seconds", "call" => name)
-        .record(wait.as_secs_f64());
-    #[cfg(not(feature = "metrics"))]
-    let _ = (name, wait);
 }
 
 /// A call refused by an open breaker.

@@ -123,6 +123,8 @@ pub struct Policy {
     pub(crate) honor_hint: bool,
     pub(crate) max_hint: Duration,
     pub(crate) retry_when_nested: bool,
+    /// The `metrics` series of the success path (empty without the feature).
+    pub(crate) metrics: crate::observe::metrics::Handles,
     pub(crate) hook: Option<Arc<dyn Hook>>,
     pub(crate) counters: Counters,
     pub(crate) name: &'static str,
@@ -549,6 +551,7 @@ impl PolicyBuilder {
             retry_when_nested: c.retry_when_nested.unwrap_or(false),
             hook: self.hook,
             counters: Counters::default(),
+            metrics: crate::observe::metrics::Handles::new(self.name.unwrap_or("call")),
             name: self.name.unwrap_or("call"),
             seed: self.seed.map(|s| (s, std::sync::atomic::AtomicU64::new(0))),
         })

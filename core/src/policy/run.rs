@@ -197,12 +197,12 @@ impl<'p> Run<'p> {
         if !self.counted {
             self.counted = true;
             self.policy.counters.calls();
-            metrics::call(self.policy.name, false);
+            self.policy.metrics.call(false);
         }
         if self.quick {
             self.quick = false;
             self.policy.counters.attempts();
-            metrics::attempt(self.policy.name);
+            self.policy.metrics.attempt();
         }
     }
 
@@ -288,7 +288,7 @@ impl<'p> Run<'p> {
         self.attempt += 1;
         if self.counted {
             policy.counters.attempts();
-            metrics::attempt(policy.name);
+            policy.metrics.attempt();
         } else {
             // Counted when it ends: as a quick success, or by `count_call`.
             self.quick = true;
@@ -358,7 +358,7 @@ impl<'p> Run<'p> {
             self.started = Some(tokio::time::Instant::now());
         }
         policy.counters.attempts();
-        metrics::attempt(policy.name);
+        policy.metrics.attempt();
         Ok(())
     }
 
@@ -426,7 +426,7 @@ impl<'p> Run<'p> {
 
     fn note_rate_limit_wait(&self, wait: Duration) {
         self.policy.counters.rate_limit_wait(wait);
-        metrics::rate_limit_wait(self.policy.name, wait);
+        self.policy.metrics.rate_limit_wait(wait);
         tracing::debug!(
             target: "steadfast",
             call = self.policy.name,
@@ -459,6 +459,24 @@ impl<'p> Run<'p> {
                 Err(_) => Attempt::TimedOut(bound),
             },
         }
+    }
+
+    /// [`attempt`](Run::attempt) for a policy that has neither an attempt timeout nor a
+    /// deadline, which `#[resilient]` knows at compile time: no timer is compiled into the
+    /// caller. Only the attribute's expansion calls it (through `__private`).
+    pub(crate) async fn attempt_untimed<T, E>(
+        &self,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Attempt<T, E> {
+        debug_assert!(self.policy.timeout.is_none() && self.policy.deadline.is_none());
+        let mut call = std::pin::pin!(call);
+        Attempt::Returned(
+            std::future::poll_fn(move |cx| {
+                let _inside = InAttempt::enter();
+                call.as_mut().poll(cx)
+            })
+            .await,
+        )
     }
 
     /// Judges an attempt and, if it will be retried, waits before returning [`Step::Retry`].
@@ -500,10 +518,10 @@ impl<'p> Run<'p> {
                         self.quick = false;
                         self.counted = true;
                         policy.counters.quick_success();
-                        metrics::call(policy.name, true);
+                        policy.metrics.call(true);
                     } else {
                         policy.counters.successes();
-                        metrics::success(policy.name);
+                        policy.metrics.success();
                     }
                     if let Some(budget) = &policy.budget {
                         budget.on_success(self.attempt.saturating_sub(1));

@@ -28,7 +28,7 @@
 //!     let n = counter.fetch_add(1, Ordering::SeqCst);
 //!     async move {
 //!         let status = if n == 0 { 503 } else { 200 };
-//!         Ok::<_, std::io::Error>(http::Response::builder().status(status).body(path)?)
+//!         http::Response::builder().status(status).body(path).map_err(std::io::Error::other)
 //!     }
 //! });
 //! let policy = Policy::builder().on("503".parse()?).build()?;
