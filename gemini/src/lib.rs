@@ -61,6 +61,8 @@ pub mod simulator;
 pub mod sse;
 pub mod types;
 
+pub use client::quota::{Limit, LimitSource, Metric, ModelQuota, ProjectQuotas, QuotaSnapshot};
+pub use client::stats::{ClientStats, ModelStats};
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{
     BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,

@@ -65,7 +65,11 @@ async fn a_per_minute_quota_waits_for_retry_info_and_succeeds() {
     })
     .await
     .unwrap();
-    let client = sim.client_with(fast()).unwrap();
+    // The client learns the limit from the 429's QuotaFailure: its minute must be the
+    // simulator's.
+    let client = sim
+        .client_with(fast().quota_minute(Duration::from_millis(300)))
+        .unwrap();
     let start = Instant::now();
     for i in 0..3 {
         client.generate("m", &format!("q{i}")).await.unwrap();
@@ -375,14 +379,16 @@ async fn a_403_about_the_key_takes_it_out_of_the_pool() {
 }
 
 #[tokio::test]
-async fn the_preflight_count_is_not_repeated_when_the_call_moves_to_another_key() {
+async fn the_preflight_count_is_not_repeated_when_the_call_moves_to_another_project() {
+    // One request per key per 300 ms "minute"; prompts over 5 characters are counted first.
     let sim = Simulator::start(SimulatorConfig {
         keys: vec![
             "first-key-0000000000001".into(),
             "second-key-000000000002".into(),
         ],
+        minute: Duration::from_millis(300),
         ..config(vec![SimModel {
-            rpd: Some(1),
+            rpm: Some(1),
             input_token_limit: 5,
             ..model("m")
         }])
@@ -393,17 +399,26 @@ async fn the_preflight_count_is_not_repeated_when_the_call_moves_to_another_key(
         .base_url(sim.base_url())
         .key("first-key-0000000000001")
         .key("second-key-000000000002")
-        .policy(fast())
+        .policy(fast().quota_minute(Duration::from_millis(300)))
         .build()
         .unwrap();
-    // Spends the first key's daily request.
+    // The guard's look-up and a generate on the first project, a generate on the second: both
+    // spent their minute, which the client does not know yet.
     client.generate("m", "hi").await.unwrap();
-    // Longer than 5 characters: counted first (with the first key), refused for the day on the
-    // first key, then sent with the second key without counting again.
+    client.generate("m", "yo").await.unwrap();
+    assert_eq!(sim.stats().by_model["m"], 3);
+    // Longer than 5 characters: counted once (on the second project, which sent less), refused
+    // for the minute there, sent at once through the first project, refused there too, then
+    // sent again after the RetryInfo without counting again.
     client.generate("m", "aa bb cc dd").await.unwrap();
+    let stats = sim.stats();
+    assert_eq!(stats.rate_limited, 2);
     assert_eq!(
-        sim.stats().by_key["second-key-000000000002"],
-        1,
-        "only the generate request"
+        stats.by_model["m"],
+        3 + 1 + 2 + 1,
+        "one count, two refused generates, one answered"
     );
+    let counters = client.stats().total();
+    assert_eq!(counters.rerouted, 1);
+    assert_eq!(counters.rate_limited_per_minute, 2);
 }

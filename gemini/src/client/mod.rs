@@ -5,14 +5,20 @@
 
 pub(crate) mod body;
 mod breaker;
+pub(crate) mod quota;
 mod route;
+pub(crate) mod stats;
+#[cfg(test)]
+mod tests;
 
 use crate::Error;
 use crate::error::ErrorKind;
 use crate::policy::ClientPolicy;
-use route::{KeyHealth, ModelState};
+use quota::{Project, QuotaSnapshot};
+use route::ModelState;
+use stats::ClientStats;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast::classify::{Classify, Transport};
 
@@ -85,7 +91,10 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) base_url: String,
     pub(crate) keys: Vec<ApiKey>,
-    pub(crate) health: Vec<KeyHealth>,
+    /// Per key: why it is out of the pool (invalid or rejected), if it is.
+    pub(crate) dead: Vec<Mutex<Option<Error>>>,
+    /// The pool's projects; every key belongs to exactly one.
+    pub(crate) projects: Vec<Project>,
     pub(crate) policy: ClientPolicy,
     pub(crate) models: ModelState,
     pub(crate) first_byte_timeout: Duration,
@@ -102,6 +111,15 @@ impl fmt::Debug for Client {
                     .unwrap_or_else(|| self.inner.base_url.clone()),
             )
             .field("keys", &self.inner.keys)
+            .field(
+                "projects",
+                &self
+                    .inner
+                    .projects
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("policy", &self.inner.policy)
             .finish_non_exhaustive()
     }
@@ -126,7 +144,11 @@ impl fmt::Debug for Client {
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     base_url: String,
-    keys: Vec<ApiKey>,
+    /// Keys in the order given, each with the project it was declared in (`None`: its own).
+    keys: Vec<(ApiKey, Option<String>)>,
+    /// Projects declared, in order, with how many keys each was given (empty ones included,
+    /// to refuse them at `build`).
+    projects: Vec<(String, usize)>,
     connect_timeout: Duration,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
@@ -140,6 +162,7 @@ impl Default for ClientBuilder {
         ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_owned(),
             keys: Vec::new(),
+            projects: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
@@ -151,9 +174,53 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Adds a key (several form a pool).
+    /// Adds a key (several form a pool) whose project is not declared: it counts as a project
+    /// of its own. An empty key is ignored.
+    ///
+    /// Gemini counts quotas per *project* (and model), not per key: two keys of one project
+    /// share one quota. Declare such keys together with [`project`](ClientBuilder::project),
+    /// or the client takes them for two quotas, sends twice what one project allows, and
+    /// meets 429s it could have avoided.
     pub fn key(mut self, key: impl AsRef<str>) -> Self {
-        self.keys.push(ApiKey::new(key));
+        let key = ApiKey::new(key);
+        if !key.expose().is_empty() {
+            self.keys.push((key, None));
+        }
+        self
+    }
+
+    /// Declares a project of the pool and its keys: the keys share one quota per model, as the
+    /// server counts it, and every request sent with any of them is counted against it.
+    ///
+    /// `build` refuses an empty or repeated project name, a project without keys (an empty
+    /// key counts as none), and a key given twice (in one project, in two, or also with
+    /// [`key`](ClientBuilder::key)); its error names the key by its fingerprint only.
+    ///
+    /// ```
+    /// use steadfast_gemini::Client;
+    /// let client = Client::builder()
+    ///     .project("research", ["example-key-aaaa-0000001", "example-key-aaaa-0000002"])
+    ///     .project("batch", ["example-key-bbbb-0000003"])
+    ///     .build()?;
+    /// let quotas = client.quotas();
+    /// assert_eq!(quotas.projects.len(), 2);
+    /// assert_eq!(quotas.projects[0].keys, ["****0001", "****0002"]);
+    /// # Ok::<(), steadfast_gemini::Error>(())
+    /// ```
+    pub fn project<I, K>(mut self, name: &str, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        let mut given = 0;
+        for key in keys {
+            let key = ApiKey::new(key);
+            if !key.expose().is_empty() {
+                given += 1;
+                self.keys.push((key, Some(name.to_owned())));
+            }
+        }
+        self.projects.push((name.to_owned(), given));
         self
     }
 
@@ -211,7 +278,8 @@ impl ClientBuilder {
     /// calling this client is retried by its `#[resilient]` attribute on the right failures.
     pub fn build(self) -> Result<Client, Error> {
         steadfast::classify::register::<Error>();
-        if self.keys.iter().all(|k| k.expose().is_empty()) {
+        let projects = self.pool()?;
+        if self.keys.is_empty() {
             return Err(Error::configuration(
                 "no API key: set GEMINI_API_KEY or pass one with ClientBuilder::key",
             ));
@@ -234,16 +302,13 @@ impl ClientBuilder {
             .map_err(|e| Error::configuration(format!("cannot build the HTTP client: {e}")))?;
         // Checked now, so that a bad policy is an error here, not on the first call.
         self.policy.build_for("")?;
-        let keys: Vec<ApiKey> = self
-            .keys
-            .into_iter()
-            .filter(|k| !k.expose().is_empty())
-            .collect();
+        let keys: Vec<ApiKey> = self.keys.into_iter().map(|(k, _)| k).collect();
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base_url: self.base_url,
-                health: keys.iter().map(|_| KeyHealth::default()).collect(),
+                dead: keys.iter().map(|_| Mutex::new(None)).collect(),
+                projects,
                 keys,
                 policy: self.policy,
                 models: ModelState::default(),
@@ -252,6 +317,58 @@ impl ClientBuilder {
                 max_response_bytes: self.max_response_bytes,
             }),
         })
+    }
+}
+
+impl ClientBuilder {
+    /// The pool's projects, checked: declared ones where their name first appears, and one per
+    /// key whose project is not declared, in the order the keys were given.
+    fn pool(&self) -> Result<Vec<Project>, Error> {
+        let mut seen: Vec<&ApiKey> = Vec::new();
+        for (key, _) in &self.keys {
+            if seen.contains(&key) {
+                return Err(Error::configuration(format!(
+                    "the key {key} is given twice: each key belongs to one project; give it once"
+                )));
+            }
+            seen.push(key);
+        }
+        for (i, (name, given)) in self.projects.iter().enumerate() {
+            if name.trim().is_empty() {
+                return Err(Error::configuration(
+                    "a project has an empty name: name each project declared with ClientBuilder::project",
+                ));
+            }
+            if self.projects[..i].iter().any(|(n, _)| n == name) {
+                return Err(Error::configuration(format!(
+                    "the project `{name}` is declared twice: declare each project once, with all its keys"
+                )));
+            }
+            if *given == 0 {
+                return Err(Error::configuration(format!(
+                    "the project `{name}` has no key: give it at least one, or leave it out"
+                )));
+            }
+        }
+        let mut projects: Vec<Project> = Vec::new();
+        for (index, (_, project)) in self.keys.iter().enumerate() {
+            match project {
+                Some(name) => match projects.iter_mut().find(|p| p.declared && p.name == *name) {
+                    Some(p) => p.keys.push(index),
+                    None => projects.push(Project {
+                        name: name.clone(),
+                        declared: true,
+                        keys: vec![index],
+                    }),
+                },
+                None => projects.push(Project {
+                    name: (projects.len() + 1).to_string(),
+                    declared: false,
+                    keys: vec![index],
+                }),
+            }
+        }
+        Ok(projects)
     }
 }
 
@@ -274,6 +391,65 @@ impl Client {
     /// The keys, redacted.
     pub fn keys(&self) -> &[ApiKey] {
         &self.inner.keys
+    }
+
+    /// What the client knows about its quotas, per project and model: every limit with where it
+    /// comes from (configured, learned from a 429's QuotaFailure, or adaptive), what is used of
+    /// it in the current window, and until when a project is refused. Keys appear as
+    /// fingerprints (`****abcd`) only. Models appear once called.
+    ///
+    /// ```
+    /// use steadfast_gemini::{Client, ClientPolicy, ModelLimits};
+    /// let client = Client::builder()
+    ///     .key("example-key-not-real-0001")
+    ///     .policy(ClientPolicy::default().limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), ..Default::default() }))
+    ///     .build()?;
+    /// let quotas = client.quotas();
+    /// assert_eq!(quotas.projects[0].name, "1");
+    /// assert!(quotas.projects[0].models.is_empty(), "no call yet");
+    /// # Ok::<(), steadfast_gemini::Error>(())
+    /// ```
+    pub fn quotas(&self) -> QuotaSnapshot {
+        let entries: Vec<(String, Arc<route::ModelEntry>)> =
+            route::lock(&self.inner.models.entries)
+                .iter()
+                .map(|(m, e)| (m.clone(), Arc::clone(e)))
+                .collect();
+        let mut entries = entries;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let projects = self
+            .inner
+            .projects
+            .iter()
+            .enumerate()
+            .map(|(index, p)| quota::ProjectQuotas {
+                name: p.name.clone(),
+                declared: p.declared,
+                keys: p.keys.iter().map(|&k| self.inner.keys[k].label()).collect(),
+                dead_keys: p
+                    .keys
+                    .iter()
+                    .filter(|&&k| route::lock(&self.inner.dead[k]).is_some())
+                    .count(),
+                models: entries
+                    .iter()
+                    .map(|(_, e)| e.quotas.snapshot(index))
+                    .collect(),
+            })
+            .collect();
+        QuotaSnapshot { projects }
+    }
+
+    /// The client's counters, per model: requests sent, answers, retries, requests sent again
+    /// through another project, 429s by scope, waits for quota.
+    pub fn stats(&self) -> ClientStats {
+        let entries = route::lock(&self.inner.models.entries);
+        ClientStats {
+            models: entries
+                .iter()
+                .map(|(m, e)| (m.clone(), e.counters.snapshot(&e.policy)))
+                .collect(),
+        }
     }
 
     /// The client-level policy.

@@ -1,19 +1,29 @@
-//! Where a call goes: which key, which model, through which policy.
+//! Where a call goes: which model, which project, which key, through which policy.
 //!
 //! For each model of the chain (the one asked for, then the fallbacks), the call runs through
-//! that model's `steadfast::Policy` (retries, rpm/rpd) with the first healthy key. What its final
-//! error says decides what happens next:
+//! that model's `steadfast::Policy` (retries, deadline, budget). Each attempt picks the project
+//! with the most headroom for the model ([`ModelQuotas::pick`]), takes its slot, and sends with
+//! one of its usable keys. What the answer says decides what happens next, within the attempt:
 //!
-//! | error | next |
+//! | answer | next |
 //! | --- | --- |
-//! | invalid key, a 403 about the key (leaked, missing, API not enabled) | this key is skipped for good; next key |
-//! | per-day quota | this key is skipped for this model until the daily reset; next key, then next model |
-//! | zero quota | this key is skipped for this model for an hour; next key, then next model |
+//! | invalid key, a 403 about the key (leaked, missing, API not enabled) | this key is skipped for good; the request goes out again through another key (of this project or another) |
+//! | per-minute quota (429 with RetryInfo), or a 429 that names no quota | this project waits for the RetryInfo; the request goes out at once through another project *with room now*, else the 429 is the attempt's result (the policy waits for its RetryInfo, or hands it to the outer policy) |
+//! | per-day quota | this project is skipped for this model until the daily reset; another project, else the next model |
+//! | zero quota | this project is skipped for this model for an hour; another project, else the next model |
 //! | a 403 about the request (a file it may not read) | returned: the key is fine |
-//! | overloaded, model not found | next model |
-//! | anything else | returned |
+//! | overloaded, model not found, breaker open | the attempt's result; after the policy's last attempt, the next model |
+//! | anything else | the attempt's result |
+//!
+//! Sending again through another key or project is routing, not a retry: nothing was wrong
+//! with the request, and no backoff helps. Transient failures (5xx, transport, a per-minute
+//! quota with no other project free) are the attempt's result, so that inside a `#[resilient]`
+//! function's attempt, where the client's policy makes one attempt, the outer policy (the one
+//! the user wrote) waits and retries them: one layer retries.
 
 use super::breaker;
+use super::quota::{ModelQuotas, Pick, Project};
+use super::stats::ModelCounters;
 use super::{ApiKey, Client};
 use crate::endpoints::model_path;
 use crate::error::ErrorKind;
@@ -25,14 +35,16 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use steadfast::breaker::SlidingWindowBreaker;
-use steadfast::limit::RateLimit;
 
-/// How long a key stays skipped for a model after a refusal that names no end (a zero quota:
-/// not on this tier). Trying again after an hour costs one request per key and model.
+/// How long a project stays skipped for a model after a refusal that names no end (a zero
+/// quota: not on this tier). Trying again after an hour costs one request per project and
+/// model.
 pub(crate) const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// How long `error` keeps a key away from a model, refused at wall-clock time `now`: a per-day
-/// quota until the daily reset (midnight Pacific time), anything else for [`REFUSAL_TTL`].
+/// How long `error` keeps a project away from a model, refused at wall-clock time `now`: a
+/// per-day quota until the daily reset (midnight Pacific time), anything else for
+/// [`REFUSAL_TTL`].
+#[cfg(test)]
 pub(crate) fn refusal_lasts(error: &Error, now: std::time::SystemTime) -> std::time::Duration {
     match error.kind() {
         ErrorKind::RateLimited {
@@ -40,42 +52,6 @@ pub(crate) fn refusal_lasts(error: &Error, now: std::time::SystemTime) -> std::t
             ..
         } => crate::until_daily_reset(now),
         _ => REFUSAL_TTL,
-    }
-}
-
-/// What the pool knows about one key: why it is skipped, with the error that said so.
-#[derive(Debug, Default)]
-pub(crate) struct KeyHealth {
-    /// Invalid or rejected: never used again.
-    dead: Mutex<Option<Error>>,
-    /// Models this key may not use for now (daily or zero quota), until when.
-    refused: Mutex<HashMap<String, (tokio::time::Instant, Error)>>,
-}
-
-impl KeyHealth {
-    /// Skips this key for `model` for as long as `error` says ([`refusal_lasts`]).
-    fn refuse(&self, model: &str, error: Error) {
-        let lasts = refusal_lasts(&error, std::time::SystemTime::now());
-        lock(&self.refused).insert(
-            model.to_owned(),
-            (tokio::time::Instant::now() + lasts, error),
-        );
-    }
-
-    /// Why this key is skipped for `model`, if it is: `(refused for this model, error)`.
-    fn skipped_for(&self, model: &str) -> Option<(bool, Error)> {
-        let mut refused = lock(&self.refused);
-        match refused.get(model) {
-            Some((until, e)) if tokio::time::Instant::now() < *until => {
-                return Some((true, e.clone()));
-            }
-            Some(_) => {
-                refused.remove(model);
-            }
-            None => {}
-        }
-        drop(refused);
-        lock(&self.dead).clone().map(|e| (false, e))
     }
 }
 
@@ -100,40 +76,42 @@ enum Lookup {
 /// What the client keeps for one model, built on its first call.
 #[derive(Debug)]
 pub(crate) struct ModelEntry {
-    /// Retries and rpm/rpd limits.
-    policy: steadfast::Policy,
-    /// The tokens-per-minute limiter, weighted by each request's tokens.
-    tpm: Option<RateLimit>,
+    /// Retries, deadline, budget (no limiter: limits are per project, in `quotas`).
+    pub(crate) policy: steadfast::Policy,
+    /// Limits and usage per project.
+    pub(crate) quotas: ModelQuotas,
     /// `inputTokenLimit` from `models.get`, or when the last look-up was tried.
     input_limit: Mutex<Lookup>,
     /// The model's circuit breaker, when the policy has one.
     breaker: Option<SlidingWindowBreaker>,
+    /// What was sent and what came back.
+    pub(crate) counters: ModelCounters,
 }
 
 /// Every model's entry, behind one lock taken once per call.
 #[derive(Debug, Default)]
 pub(crate) struct ModelState {
-    entries: Mutex<HashMap<String, Arc<ModelEntry>>>,
+    pub(crate) entries: Mutex<HashMap<String, Arc<ModelEntry>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 enum Next {
-    Key { for_good: bool },
+    /// Every project is out for this model (per day, no quota).
+    Projects,
     Model,
     Stop,
 }
 
 fn next_after(e: &Error) -> Next {
     match e.kind() {
-        ErrorKind::InvalidApiKey | ErrorKind::KeyRejected => Next::Key { for_good: true },
         ErrorKind::RateLimited {
             scope: QuotaScope::PerDay,
             ..
         }
-        | ErrorKind::NoQuota => Next::Key { for_good: false },
+        | ErrorKind::NoQuota => Next::Projects,
         ErrorKind::Unavailable
         | ErrorKind::ModelNotFound
         | ErrorKind::Policy(steadfast::Error::CircuitOpen { .. }) => Next::Model,
@@ -158,78 +136,85 @@ fn text_size(request: &GenerateContentRequest) -> (u64, u64) {
         })
 }
 
+/// A guess at a request's input tokens, without asking the server: the larger of its words
+/// and its characters / 4.
+fn estimate(request: &GenerateContentRequest) -> u32 {
+    let (chars, words) = text_size(request);
+    u32::try_from(words.max(chars.div_ceil(4)))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 impl Client {
-    /// The first key not skipped for `model`; when every key is, the error that explains it
-    /// best: a refusal for this model (permission, daily quota) before an invalid key.
-    fn healthy_key(&self, model: &str) -> Result<(usize, ApiKey), Error> {
+    /// The first usable key of `project`; when none is, why (the error that put its first key
+    /// out of the pool). Without key rotation, the pool's first key, always.
+    fn usable_key(&self, project: &Project) -> Result<(usize, ApiKey), Error> {
         if !self.inner.policy.key_rotation {
             return Ok((0, self.inner.keys[0].clone()));
         }
-        let mut best: Option<(bool, Error)> = None;
-        for (i, (key, health)) in self.inner.keys.iter().zip(&self.inner.health).enumerate() {
-            match health.skipped_for(model) {
-                None => return Ok((i, key.clone())),
-                Some((for_model, e)) => {
-                    if best.as_ref().is_none_or(|(b, _)| for_model && !b) {
-                        best = Some((for_model, e));
-                    }
+        let mut why = None;
+        for &k in &project.keys {
+            match &*lock(&self.inner.dead[k]) {
+                None => return Ok((k, self.inner.keys[k].clone())),
+                Some(e) => {
+                    why.get_or_insert_with(|| e.clone());
                 }
             }
         }
-        Err(best.map_or_else(
-            || Error::configuration("the client has no API key"),
-            |(_, e)| e,
-        ))
+        Err(why.unwrap_or_else(|| Error::configuration("a project of the pool has no key")))
     }
 
-    fn model_entry(&self, model: &str) -> Result<Arc<ModelEntry>, Error> {
+    /// The projects a call may use: every one, or only the first key's without key rotation.
+    fn projects(&self) -> &[Project] {
+        let all = &self.inner.projects;
+        if self.inner.policy.key_rotation {
+            all
+        } else {
+            &all[..1]
+        }
+    }
+
+    pub(crate) fn model_entry(&self, model: &str) -> Result<Arc<ModelEntry>, Error> {
         let mut entries = lock(&self.inner.models.entries);
         if let Some(entry) = entries.get(model) {
             return Ok(Arc::clone(entry));
         }
-        let tpm = match self.inner.policy.model_limits(model).tpm {
-            Some(tpm) => Some(
-                RateLimit::builder()
-                    .per_minute(tpm)
-                    .burst(tpm)
-                    .build()
-                    .map_err(|e| Error::configuration(format!("tpm for `{model}`: {e}")))?,
-            ),
-            None => None,
-        };
+        let policy = &self.inner.policy;
         let entry = Arc::new(ModelEntry {
-            policy: self.inner.policy.build_for(model)?,
-            tpm,
+            policy: policy.build_for(model)?,
+            quotas: ModelQuotas::new(
+                model,
+                self.inner.projects.len(),
+                policy.model_limits(model),
+                policy.quota_minute,
+                policy.learn,
+                policy.key_rotation,
+            )?,
             input_limit: Mutex::new(Lookup::Unknown),
-            breaker: match &self.inner.policy.breaker {
+            breaker: match &policy.breaker {
                 Some(config) => Some(
                     SlidingWindowBreaker::new(*config)
                         .map_err(|e| Error::configuration(format!("client policy breaker: {e}")))?,
                 ),
                 None => None,
             },
+            counters: ModelCounters::default(),
         });
         entries.insert(model.to_owned(), Arc::clone(&entry));
         Ok(entry)
     }
 
-    /// Takes a slot of the model's rate limiter for a request the policy does not count itself
-    /// (a pre-flight look-up or count, sent inside an attempt that already took its own slot).
-    async fn extra_slot(entry: &ModelEntry) -> Result<(), Error> {
-        match entry.policy.limiter() {
-            Some(limiter) => limiter.acquire(1).await.map_err(|denied| {
-                Error::from(steadfast::Error::RateLimited {
-                    retry_after: denied.retry_after(),
-                })
-            }),
-            None => Ok(()),
-        }
-    }
-
     /// The model's input token limit, from `models.get` (`None` when unknown). Known limits are
     /// kept; a look-up is marked as tried before it is sent, so that a failed, slow or cancelled
-    /// one is not repeated for [`LOOKUP_RETRY`], whatever the number of calls meanwhile.
-    async fn input_limit(&self, key: &ApiKey, model: &str, entry: &ModelEntry) -> Option<u32> {
+    /// one is not repeated for [`LOOKUP_RETRY`], whatever the number of calls meanwhile. The
+    /// look-up is counted against `project`, whose key sends it.
+    async fn input_limit(
+        &self,
+        key: &ApiKey,
+        project: usize,
+        model: &str,
+        entry: &ModelEntry,
+    ) -> Option<u32> {
         {
             let mut known = lock(&entry.input_limit);
             match *known {
@@ -239,7 +224,8 @@ impl Client {
             }
         }
         let path = model_path(model).ok()?;
-        Self::extra_slot(entry).await.ok()?;
+        entry.quotas.extra(project).await.ok()?;
+        entry.counters.sent();
         let lookup = self.request::<(), Model>(key, reqwest::Method::GET, &path, None);
         match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
             Ok(Ok(m)) => {
@@ -256,22 +242,21 @@ impl Client {
 
     /// The request's tokens: counted when it might exceed the model's input limit (and refused
     /// locally when it does), estimated otherwise. Runs inside an attempt: within the deadline,
-    /// and each request it sends takes a slot of the model's rate limit.
+    /// and each request it sends is counted against the project like any other.
     async fn preflight(
         &self,
         key: &ApiKey,
+        project: usize,
         model: &str,
         entry: &ModelEntry,
         request: &GenerateContentRequest,
     ) -> Result<u32, Error> {
-        let (chars, words) = text_size(request);
-        let estimate = u32::try_from(words.max(chars.div_ceil(4)))
-            .unwrap_or(u32::MAX)
-            .max(1);
+        let (chars, _) = text_size(request);
+        let estimate = estimate(request);
         if !self.inner.policy.preflight {
             return Ok(estimate);
         }
-        let Some(limit) = self.input_limit(key, model, entry).await else {
+        let Some(limit) = self.input_limit(key, project, model, entry).await else {
             return Ok(estimate);
         };
         // A token is at least one character: a shorter prompt cannot exceed the limit.
@@ -288,9 +273,10 @@ impl Client {
             }),
             ..Default::default()
         };
-        if Self::extra_slot(entry).await.is_err() {
+        if entry.quotas.extra(project).await.is_err() {
             return Ok(estimate);
         }
+        entry.counters.sent();
         let counted = self
             .request::<_, crate::types::CountTokensResponse>(
                 key,
@@ -323,8 +309,8 @@ impl Client {
             .collect()
     }
 
-    /// Runs `op(key, model)` under the client policy, across keys and the models of `chain`
-    /// (`[""]` for calls about no model, such as listing models).
+    /// Runs `op(key, model)` under the client policy, across projects, keys and the models of
+    /// `chain` (`[""]` for calls about no model, such as listing models).
     pub(crate) async fn execute<T, F, Fut>(
         &self,
         chain: &[String],
@@ -336,101 +322,171 @@ impl Client {
         Fut: Future<Output = Result<T, Error>>,
     {
         let mut last: Option<Error> = None;
-        'models: for (position, model) in chain.iter().enumerate() {
+        for (position, model) in chain.iter().enumerate() {
             if position > 0 {
                 tracing::info!(target: "steadfast_gemini", model = model.as_str(), reason = last.as_ref().map(|e| e.kind().name()), "falling back to the next model");
             }
             let entry = self.model_entry(model)?;
-            // Counted once per model, with the first key that may use it, then kept across keys
-            // and attempts.
+            // Counted once per model, by the first project that sends it, then kept across
+            // projects and attempts.
             let counted: Mutex<Option<u32>> = Mutex::new(None);
-            loop {
-                let (index, key) = match self.healthy_key(model) {
-                    Ok(found) => found,
-                    Err(reason) => {
-                        last = Some(reason);
-                        continue 'models;
-                    }
-                };
-                let tpm = entry.tpm.as_ref();
-                // The first attempt is admitted by the breaker before the policy runs: an open
-                // breaker refuses the call at once, without taking a rate-limit slot.
-                let first = match &entry.breaker {
-                    Some(b) => breaker::admit(b, model).map(Some),
-                    None => Ok(None),
-                };
-                let result = match first {
-                    Err(open) => Err(open),
-                    Ok(first) => {
-                        let pending = Mutex::new(first);
-                        entry
-                            .policy
-                            .call(|| {
-                                let (key, model) = (key.clone(), model.as_str());
-                                let (op, entry, counted, pending) =
-                                    (&op, &entry, &counted, &pending);
-                                async move {
-                                    let held = match (lock(pending).take(), &entry.breaker) {
-                                        (Some(held), _) => Some(held),
-                                        (None, Some(b)) => Some(breaker::admit(b, model)?),
-                                        (None, None) => None,
-                                    };
-                                    let result = self
-                                        .attempt(key, model, entry, counted, request, tpm, op)
-                                        .await;
-                                    if let Some(held) = held {
-                                        held.settle(breaker::outcome_of(&result));
-                                    }
-                                    result
-                                }
-                            })
-                            .await
-                    }
-                };
-                let error = match result {
-                    Ok(value) => {
-                        tracing::debug!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), "answered");
-                        return Ok(value);
-                    }
-                    // Whatever the server echoed, none of the client's keys leaves in an error.
-                    Err(e) => e.redact_keys(&self.inner.keys),
-                };
-                match next_after(&error) {
-                    Next::Key { .. } if !self.inner.policy.key_rotation => return Err(error),
-                    Next::Key { for_good } => {
-                        let health = &self.inner.health[index];
-                        if for_good {
-                            *lock(&health.dead) = Some(error.clone());
-                        } else {
-                            health.refuse(model, error.clone());
+            let result = entry
+                .policy
+                .call(|| {
+                    let model = model.as_str();
+                    let (op, entry, counted) = (&op, &entry, &counted);
+                    async move {
+                        // An open breaker refuses the attempt at once, before it takes a slot.
+                        let held = match &entry.breaker {
+                            Some(b) => Some(breaker::admit(b, model)?),
+                            None => None,
+                        };
+                        let result = self.attempt(model, entry, counted, request, op).await;
+                        if let Some(held) = held {
+                            held.settle(breaker::outcome_of(&result));
                         }
-                        tracing::warn!(target: "steadfast_gemini", key = key.label(), model = model.as_str(), reason = error.kind().name(), "skipping key");
+                        result
                     }
-                    Next::Model if model_is_some(chain) => {
-                        last = Some(error);
-                        continue 'models;
-                    }
-                    _ => return Err(error),
+                })
+                .await;
+            let error = match result {
+                Ok(value) => return Ok(value),
+                // Whatever the server echoed, none of the client's keys leaves in an error.
+                Err(e) => e.redact_keys(&self.inner.keys),
+            };
+            match next_after(&error) {
+                Next::Projects if model_is_some(chain) && self.inner.policy.key_rotation => {
+                    last = Some(error);
                 }
+                Next::Model if model_is_some(chain) => last = Some(error),
+                _ => return Err(error),
             }
         }
         Err(last.unwrap_or_else(|| Error::configuration("the client has no API key")))
     }
-}
 
-impl Client {
-    /// One attempt of `op` on `model` with `key`: the pre-flight (inside the attempt: under its
-    /// deadline and timeout, and its requests take rate-limit slots like any other), the
-    /// tokens-per-minute slot, then the request.
-    #[allow(clippy::too_many_arguments)]
+    /// One attempt on `model`: pick the project with the most headroom (waiting for the
+    /// earliest slot when none has room), then the pre-flight (inside the attempt: under its
+    /// deadline and timeout, and counted against the same project), the tokens-per-minute slot,
+    /// and the request. A refused key or project sends the request again through another one
+    /// (see the module's table); anything else is the attempt's result.
     async fn attempt<T, F, Fut>(
         &self,
+        model: &str,
+        entry: &ModelEntry,
+        counted: &Mutex<Option<u32>>,
+        request: Option<&GenerateContentRequest>,
+        op: &F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(ApiKey, String) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let policy = &self.inner.policy;
+        let projects = self.projects();
+        // Projects that refused this request for the minute: not tried again in this attempt.
+        let mut refused_here: Vec<usize> = Vec::new();
+        let mut after_429: Option<Error> = None;
+        // Whether the next request is the same one again, through another key or project.
+        let mut again = false;
+        let guess = request.map(estimate);
+        loop {
+            let tokens = (*lock(counted)).or(guess).unwrap_or(1);
+            let pick = entry
+                .quotas
+                .pick(projects, |p| self.usable_key(p), &refused_here, tokens);
+            let (project, key_index, key, sent_at) = match pick {
+                Pick::Go {
+                    project,
+                    key_index,
+                    key,
+                    sent_at,
+                } => {
+                    if again {
+                        entry.counters.rerouted();
+                    }
+                    (project, key_index, key, sent_at)
+                }
+                // A per-minute refusal with no other project free: the attempt's result, so
+                // that the policy in charge waits for its RetryInfo.
+                Pick::Wait { .. } | Pick::Closed(_) if after_429.is_some() => {
+                    return Err(after_429
+                        .take()
+                        .unwrap_or_else(|| Error::configuration("the client has no API key")));
+                }
+                // The server's own delay, in another form: no longer than `max_hint`, like a
+                // RetryInfo.
+                Pick::Wait { wait, server: true } if wait > policy.max_hint => {
+                    return Err(Error::from(steadfast::Error::RetryDelayTooLong {
+                        requested: wait,
+                        allowed: policy.max_hint,
+                        retry_at: std::time::SystemTime::now() + wait,
+                        status: Some(429),
+                    }));
+                }
+                Pick::Wait { wait, .. } => {
+                    entry.counters.waited(wait);
+                    tracing::debug!(target: "steadfast_gemini", model, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "no project has room: waiting for the earliest slot");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Pick::Closed(e) => return Err(e),
+            };
+            let result = self
+                .send_through(project, key.clone(), model, entry, counted, request, op)
+                .await;
+            entry
+                .quotas
+                .settle(&projects[project], project, &key, sent_at, &result);
+            entry.counters.outcome(&result);
+            let error = match result {
+                Ok(value) => {
+                    tracing::debug!(target: "steadfast_gemini", key = key.label(), project = projects[project].name.as_str(), model, "answered");
+                    return Ok(value);
+                }
+                Err(e) => e,
+            };
+            if !policy.key_rotation {
+                return Err(error);
+            }
+            let name = projects[project].name.as_str();
+            again = true;
+            match error.kind() {
+                ErrorKind::InvalidApiKey | ErrorKind::KeyRejected => {
+                    *lock(&self.inner.dead[key_index]) = Some(error.clone());
+                    tracing::warn!(target: "steadfast_gemini", key = key.label(), project = name, reason = error.kind().name(), "skipping key");
+                }
+                ErrorKind::RateLimited {
+                    scope: QuotaScope::PerMinute | QuotaScope::Unknown,
+                    ..
+                } if projects.len() > 1 => {
+                    tracing::debug!(target: "steadfast_gemini", key = key.label(), project = name, model, "project refused for the minute: trying another with room");
+                    refused_here.push(project);
+                    after_429 = Some(error);
+                }
+                ErrorKind::RateLimited {
+                    scope: QuotaScope::PerDay,
+                    ..
+                }
+                | ErrorKind::NoQuota => {
+                    tracing::warn!(target: "steadfast_gemini", key = key.label(), project = name, model, reason = error.kind().name(), "skipping project for this model");
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// Sends one request through `project` with `key`: the pre-flight, the tokens-per-minute
+    /// slot, then `op`.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_through<T, F, Fut>(
+        &self,
+        project: usize,
         key: ApiKey,
         model: &str,
         entry: &ModelEntry,
         counted: &Mutex<Option<u32>>,
         request: Option<&GenerateContentRequest>,
-        tpm: Option<&RateLimit>,
         op: &F,
     ) -> Result<T, Error>
     where
@@ -441,18 +497,14 @@ impl Client {
         let tokens = match (known, request) {
             (Some(tokens), _) => tokens,
             (None, Some(r)) => {
-                let tokens = self.preflight(&key, model, entry, r).await?;
+                let tokens = self.preflight(&key, project, model, entry, r).await?;
                 *lock(counted) = Some(tokens);
                 tokens
             }
             (None, None) => 1,
         };
-        if let Some(limiter) = tpm {
-            limiter
-                .acquire(tokens)
-                .await
-                .map_err(|_| Error::from(steadfast::Error::RateLimited { retry_after: None }))?;
-        }
+        entry.quotas.tokens(project, tokens).await?;
+        entry.counters.sent();
         op(key, model.to_owned()).await
     }
 }
@@ -576,35 +628,6 @@ mod tests {
             refusal_lasts(&Error::from_body(429, ZERO), now),
             REFUSAL_TTL
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_refusal_expires_when_it_says_but_an_invalid_key_does_not() {
-        let health = KeyHealth::default();
-        health.refuse("m", Error::from_body(429, ZERO));
-        assert!(matches!(health.skipped_for("m"), Some((true, _))));
-        assert!(health.skipped_for("other").is_none());
-        tokio::time::advance(REFUSAL_TTL).await;
-        assert!(
-            health.skipped_for("m").is_none(),
-            "tried again after the TTL"
-        );
-        // A per-day refusal lasts until the reset, hours or minutes away, not a guessed hour.
-        health.refuse("m", Error::from_body(429, PER_DAY));
-        let reset = crate::until_daily_reset(std::time::SystemTime::now());
-        tokio::time::advance(reset.saturating_sub(std::time::Duration::from_secs(2))).await;
-        assert!(matches!(health.skipped_for("m"), Some((true, _))));
-        tokio::time::advance(std::time::Duration::from_secs(3)).await;
-        assert!(
-            health.skipped_for("m").is_none(),
-            "available after the reset"
-        );
-        *lock(&health.dead) = Some(Error::from_body(
-            400,
-            br#"{"error":{"code":400,"message":"API key not valid."}}"#,
-        ));
-        tokio::time::advance(REFUSAL_TTL * 10).await;
-        assert!(matches!(health.skipped_for("m"), Some((false, _))));
     }
 
     #[test]

@@ -3,20 +3,26 @@
 //!
 //! - **Retries** on transient failures (408, 429 per minute, 500, 502, 503, 504, timeouts,
 //!   connection errors), honouring RetryInfo; a per-day or zero quota is never retried.
-//! - **Per-model limits**: requests per minute and per day (a `steadfast` rate limiter per model)
-//!   and input tokens per minute (a weighted limiter, acquired with the request's tokens).
+//! - **Limits per project and model**, as the server counts them: requests per minute and per
+//!   day and input tokens per minute, configured ([`ClientPolicy::limits`]), learned from the
+//!   server's 429s (QuotaFailure's `quotaValue`), or found by an adaptive limiter where the
+//!   server names no quota ([`ClientPolicy::learn`]). Each request goes through the project
+//!   with the most headroom; see [`Client::quotas`](crate::Client::quotas).
 //! - **Pre-flight guard**: when the model's `inputTokenLimit` is known (`models.get`, cached per
 //!   model) and the prompt could exceed it, tokens are counted first and an oversized prompt fails
 //!   locally with [`ErrorKind::PromptTooLong`](crate::ErrorKind::PromptTooLong), without sending
 //!   a request that would fail. A prompt with fewer characters than the limit cannot exceed it
 //!   and costs no extra request.
-//! - **Key pool**: an invalid key, or one a 403 says is unusable (leaked, no key, API not
-//!   enabled), is skipped from then on; a key out of its daily quota for a model is skipped for
-//!   that model until the quota resets, at midnight Pacific time ([`next_daily_reset`]); a key
-//!   with no quota at all for a model (limit 0) is skipped for that model for an hour. A 403
-//!   about what the request names (a file) fails that request and leaves the key alone. When
-//!   every key is skipped, the call fails at once, without a request, with the error that
-//!   explains it best.
+//! - **Key pool**: keys grouped into projects
+//!   ([`ClientBuilder::project`](crate::ClientBuilder::project)). An invalid key, or one a 403
+//!   says is unusable (leaked, no key, API not enabled), is skipped from then on; a project out
+//!   of its daily quota for a model is skipped for that model until the quota resets, at
+//!   midnight Pacific time ([`next_daily_reset`]); a project with no quota at all for a model
+//!   (limit 0) is skipped for that model for an hour; a project refused for the minute is
+//!   passed over until its RetryInfo has passed, and the request goes through another project
+//!   with room at once. A 403 about what the request names (a file) fails that request and
+//!   leaves the key alone. When every project is skipped, the call fails at once, without a
+//!   request, with the error that explains it best.
 //! - **Model fallback**: on overload, an unknown model, or a per-day quota that no key has left,
 //!   the next model of the chain is tried.
 //! - **Circuit breaker**, one per model, on by default ([`ClientPolicy::breaker`]): when at
@@ -27,6 +33,17 @@
 //!   the server. A 429 that names the caller's own quota does not count: it is the caller's
 //!   pace, handled by waiting for RetryInfo, not an outage.
 //! - **Streams** are retried only until their first chunk reaches the caller.
+//!
+//! # Inside a `#[resilient]` function: one layer retries
+//!
+//! When a call of the client runs inside the attempt of a `#[resilient]` function (or of a
+//! `steadfast::Policy::call`), the outer policy, the one the user wrote, owns retries: the
+//! client makes one attempt per call and hands transient failures (a per-minute 429 with its
+//! RetryInfo, 5xx, transport errors) up, for the outer policy to wait and retry. Within that
+//! attempt it still routes (another key when one is refused, another project when one is out
+//! of quota, the next model when one is overloaded or retired), paces and counts every request
+//! against its project, and runs its pre-flight guard and breaker. So the attribute's `rpm`
+//! counts the HTTP requests the client sends, one per attempt.
 //!
 //! ```
 //! use std::time::Duration;
@@ -73,13 +90,16 @@ pub struct ClientPolicy {
     pub(crate) budget: Option<(f64, u32)>,
     pub(crate) key_rotation: bool,
     pub(crate) breaker: Option<BreakerConfig>,
+    pub(crate) learn: bool,
+    pub(crate) quota_minute: Duration,
 }
 
 impl Default for ClientPolicy {
     /// 5 attempts, backoff from 1 s to 60 s with full jitter, server hints up to 120 s, a retry
     /// budget of 20 % of calls + 10/s, the pre-flight guard on, a circuit breaker per model
     /// (`BreakerConfig::default()`: opens at 50 % server trouble over 30 s with at least 10
-    /// requests, stays open 30 s, one probe), no limits, no fallback.
+    /// requests, stays open 30 s, one probe), no configured limits (limits are learned from the
+    /// server), no fallback.
     fn default() -> Self {
         ClientPolicy {
             attempts: 5,
@@ -93,19 +113,22 @@ impl Default for ClientPolicy {
             budget: Some((0.2, 10)),
             key_rotation: true,
             breaker: Some(BreakerConfig::default()),
+            learn: true,
+            quota_minute: Duration::from_secs(60),
         }
     }
 }
 
 impl ClientPolicy {
-    /// No retries, no limits, no guard, no fallback, no key rotation, no breaker: each call is
-    /// sent once, with the first key, and its error returned as it is.
+    /// No retries, no limits (configured or learned), no guard, no fallback, no key rotation,
+    /// no breaker: each call is sent once, with the first key, and its error returned as it is.
     pub fn off() -> Self {
         ClientPolicy {
             attempts: 1,
             preflight: false,
             key_rotation: false,
             breaker: None,
+            learn: false,
             ..ClientPolicy::default()
         }
     }
@@ -140,7 +163,9 @@ impl ClientPolicy {
         self
     }
 
-    /// Client-side limits for `model`.
+    /// Client-side limits for `model`, for each project of the key pool (the server counts per
+    /// project and model). A limit learned from the server never raises one set here: both
+    /// apply, and the lower binds.
     pub fn limits(mut self, model: &str, limits: ModelLimits) -> Self {
         self.limits
             .insert(model.trim_start_matches("models/").to_owned(), limits);
@@ -206,6 +231,30 @@ impl ClientPolicy {
         self
     }
 
+    /// Whether the client learns limits from the server (on by default; off with
+    /// [`ClientPolicy::off`]):
+    ///
+    /// - a 429 whose QuotaFailure names a quota (`quotaId`) and its value (`quotaValue`) sets
+    ///   that limit for the project and model it was sent for, and the next requests are paced
+    ///   by it instead of being refused again. An INFO event says once what was learned
+    ///   ("gemini-2.5-flash allows 10 requests per minute on project 2 (key ****abcd)"). Values
+    ///   that are not a positive whole number, quotas it does not know, a model other than the
+    ///   request's, or two values for one quota teach nothing (a DEBUG event says why);
+    /// - where a 429 names no quota, an adaptive limiter per project and model
+    ///   ([`steadfast::limit::AdaptiveRateLimit`]) works out the rate from what the server
+    ///   accepted, with the configured limits as its ceiling.
+    pub fn learn(mut self, on: bool) -> Self {
+        self.learn = on;
+        self
+    }
+
+    /// How long the server's minute lasts, for every per-minute limit, configured or learned
+    /// (60 s; a local simulator may run a shorter one).
+    pub fn quota_minute(mut self, minute: Duration) -> Self {
+        self.quota_minute = minute;
+        self
+    }
+
     /// The breaker's configuration, when on.
     pub fn breaker_config(&self) -> Option<&BreakerConfig> {
         self.breaker.as_ref()
@@ -224,14 +273,27 @@ impl ClientPolicy {
             .unwrap_or_default()
     }
 
-    /// Builds the `steadfast` policy of one model.
+    /// Builds the `steadfast` policy of one model: retries, deadline, budget. Its limits are
+    /// counted per project, by the client (`client::quota`).
     pub(crate) fn build_for(&self, model: &str) -> Result<steadfast::Policy, Error> {
         if let Some(breaker) = &self.breaker {
             breaker
                 .validate()
                 .map_err(|e| Error::configuration(format!("client policy breaker: {e}")))?;
         }
-        let limits = self.model_limits(model);
+        if self.quota_minute < Duration::from_millis(1) {
+            return Err(Error::configuration(format!(
+                "client policy: a quota minute of {:?} is too short; use at least 1ms",
+                self.quota_minute
+            )));
+        }
+        for (name, limits) in &self.limits {
+            if [limits.rpm, limits.rpd, limits.tpm].contains(&Some(0)) {
+                return Err(Error::configuration(format!(
+                    "client policy: a limit of 0 for `{name}` would never let a request through; leave it unset, or use at least 1"
+                )));
+            }
+        }
         let mut builder = steadfast::Policy::builder()
             .name("steadfast_gemini::Client")
             .attempts(self.attempts)
@@ -241,12 +303,6 @@ impl ClientPolicy {
             .budget(self.budget);
         if let Some(d) = self.deadline {
             builder = builder.deadline(d);
-        }
-        if let Some(n) = limits.rpm {
-            builder = builder.rpm(n);
-        }
-        if let Some(n) = limits.rpd {
-            builder = builder.rpd(n);
         }
         builder
             .build()
