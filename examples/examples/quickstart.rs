@@ -6,6 +6,12 @@
 //! the real API. Each attempt, each wait and its reason (rate limit, server hint, backoff) and
 //! each answer are printed as they happen.
 //!
+//! The client keeps its default policy. Inside the attribute's attempt it makes one attempt per
+//! call and hands failures up: the attribute is the one layer that retries, so each attempt is
+//! one request. The client still learns the quota from the server's first 429 and, from then
+//! on, holds requests back until the quota has room instead of being refused again; those waits
+//! are printed too.
+//!
 //! Run: `cargo run -p steadfast-examples --example quickstart`
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,7 +19,7 @@ use std::time::{Duration, Instant};
 use steadfast::observe::{Event, WaitReason};
 use steadfast::resilient;
 use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
-use steadfast_gemini::{Client, ClientPolicy};
+use steadfast_gemini::{Client, ClientPolicy, LimitSource};
 
 const MODEL: &str = "gemini-2.5-flash";
 
@@ -50,8 +56,36 @@ fn show_wait(event: &Event) {
 #[resilient(retry = "exp", on = [429, 500, 503], rpm = 300, base = "200ms", max_delay = "5s", on_retry = show_wait)]
 async fn ask(client: &Client, prompt: &str) -> Result<String, steadfast_gemini::Error> {
     let n = ATTEMPTS.fetch_add(1, Ordering::Relaxed) + 1;
-    println!("    -> request #{n}");
-    client.generate(MODEL, prompt).await
+    println!("    -> attempt #{n}");
+    let waited = client.stats().total().quota_waited;
+    let answer = client.generate(MODEL, prompt).await;
+    let held = client.stats().total().quota_waited - waited;
+    if !held.is_zero() {
+        println!(
+            "      the client held the request {held:.2?}: {}",
+            learned(client)
+        );
+    }
+    answer
+}
+
+/// What the client learned about the quota, from `Client::quotas()`.
+fn learned(client: &Client) -> String {
+    let quotas = client.quotas();
+    let limit = quotas
+        .projects
+        .iter()
+        .flat_map(|p| &p.models)
+        .filter(|m| m.model == MODEL)
+        .flat_map(|m| &m.limits)
+        .find(|l| l.source == LimitSource::Learned);
+    match limit {
+        Some(l) => format!(
+            "the server allows {} {} per {:.0?}, a limit it named in an earlier 429",
+            l.value, l.metric, l.window
+        ),
+        None => "waiting for the quota to have room".to_owned(),
+    }
 }
 
 #[tokio::main]
@@ -60,11 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut _simulator = None;
     let client = if std::env::var("GEMINI_API_KEY").is_ok() {
         println!("Using the real Gemini API (GEMINI_API_KEY is set).\n");
-        // The attribute does the retrying here; the client sends each call once.
-        Client::builder()
-            .key(std::env::var("GEMINI_API_KEY")?)
-            .policy(ClientPolicy::off())
-            .build()?
+        Client::from_env()?
     } else {
         println!("GEMINI_API_KEY is not set: using the local Gemini simulator, with a quota of");
         println!("5 requests per (2-second) minute and injected 503, 500 and 429 errors.\n");
@@ -83,7 +113,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..SimulatorConfig::default()
         })
         .await?;
-        let client = sim.client_with(ClientPolicy::off())?;
+        // The default policy; its minute is the simulator's (2 s), for the quota it learns.
+        let client =
+            sim.client_with(ClientPolicy::default().quota_minute(Duration::from_secs(2)))?;
         _simulator = Some(sim);
         client
     };
@@ -114,11 +146,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => println!("    !! gave up: {e}"),
         }
     }
+    let stats = client.stats().total();
     println!(
-        "\n{answered} of {} answered with {} requests in {:.1?}.",
+        "\n{answered} of {} answered in {:.1?}: {} attempts, {} HTTP requests (the client's one",
         questions.len(),
+        start.elapsed(),
         ATTEMPTS.load(Ordering::Relaxed),
-        start.elapsed()
+        stats.requests,
+    );
+    println!(
+        "look-up of the model's token limit included), {} retries by the client itself.",
+        stats.retries
     );
     Ok(())
 }
