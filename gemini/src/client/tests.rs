@@ -655,3 +655,70 @@ mod bad_input {
         );
     }
 }
+
+mod one_description {
+    use super::*;
+    use steadfast::policy::PolicyConfig;
+
+    fn built(policy: ClientPolicy) -> Result<Client, Error> {
+        Client::builder()
+            .key("test-key-not-real-000001")
+            .policy(policy)
+            .build()
+    }
+
+    #[test]
+    fn the_retry_part_is_checked_by_the_core_validation() {
+        // The same messages as the attribute and the builder give.
+        let core = steadfast::Policy::builder()
+            .attempts(0)
+            .build()
+            .unwrap_err();
+        let e = built(ClientPolicy::default().attempts(0)).unwrap_err();
+        assert!(e.to_string().contains(&core.to_string()), "{e}");
+        let e = built(
+            ClientPolicy::default()
+                .base_delay(Duration::from_secs(5))
+                .max_delay(Duration::from_secs(1)),
+        )
+        .unwrap_err();
+        assert_eq!(*e.kind(), ErrorKind::Configuration);
+        // A cap alone, below the default first delay, still works.
+        built(ClientPolicy::default().max_delay(Duration::from_millis(100))).unwrap();
+    }
+
+    #[test]
+    fn settings_the_client_owns_are_refused_with_where_they_belong() {
+        for (json, belongs) in [
+            (r#"{"rpm": 10}"#, "ClientPolicy::limits"),
+            (r#"{"adapt": true}"#, "ClientPolicy::limits"),
+            (r#"{"limiter": "shared"}"#, "ClientPolicy::limits"),
+            (r#"{"breaker": true}"#, "ClientPolicy::breaker"),
+        ] {
+            let config: PolicyConfig = serde_json::from_str(json).unwrap();
+            let e = built(ClientPolicy::default().retry(config)).unwrap_err();
+            assert!(e.to_string().contains(belongs), "{json}: {e}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_config_read_from_a_file_drives_the_client() {
+        let config: PolicyConfig = serde_json::from_str(
+            r#"{"attempts": 3, "retry": "fixed", "base": "2s", "jitter": "none", "max_hint": "5s"}"#,
+        )
+        .unwrap();
+        let policy = ClientPolicy::default().breaker(None).retry(config);
+        assert_eq!(policy.retry_config().attempts, Some(3));
+        let mock = MockGemini {
+            overloaded_every: 1,
+            ..MockGemini::new(100, Says::Nothing)
+        };
+        let client = client(&["test-key-not-real-000001"], policy);
+        let start = Instant::now();
+        let e = call(&client, &mock).await.unwrap_err();
+        assert_eq!(*e.kind(), ErrorKind::Unavailable);
+        // Three attempts, two fixed waits of 2 s.
+        assert_eq!(mock.requests(), 3);
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+    }
+}

@@ -64,6 +64,8 @@ use crate::Error;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use steadfast::breaker::BreakerConfig;
+use steadfast::policy::BudgetSetting;
+use steadfast::policy::PolicyConfig;
 
 /// Client-side limits for one model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,17 +79,20 @@ pub struct ModelLimits {
 }
 
 /// The client-level policy. `Default` is on; [`ClientPolicy::off`] sends each call once, as is.
+///
+/// Its retry part (attempts, schedule, delays, jitter, which failures, server hints, deadline,
+/// attempt timeout, budget) is a [`steadfast::policy::PolicyConfig`]: the same names, defaults and
+/// validation as the `#[resilient]` attribute and `steadfast::Policy::builder`, so it can be
+/// read from the same configuration file ([`ClientPolicy::retry`]). The setters below
+/// ([`attempts`](ClientPolicy::attempts), [`base_delay`](ClientPolicy::base_delay), …) write
+/// into it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientPolicy {
-    pub(crate) attempts: u32,
-    pub(crate) base: Duration,
-    pub(crate) max_delay: Duration,
+    pub(crate) retry: PolicyConfig,
     pub(crate) max_hint: Duration,
-    pub(crate) deadline: Option<Duration>,
     pub(crate) limits: BTreeMap<String, ModelLimits>,
     pub(crate) preflight: bool,
     pub(crate) fallback: Vec<String>,
-    pub(crate) budget: Option<(f64, u32)>,
     pub(crate) key_rotation: bool,
     pub(crate) breaker: Option<BreakerConfig>,
     pub(crate) learn: bool,
@@ -95,22 +100,19 @@ pub struct ClientPolicy {
 }
 
 impl Default for ClientPolicy {
-    /// 5 attempts, backoff from 1 s to 60 s with full jitter, server hints up to 120 s, a retry
-    /// budget of 20 % of calls + 10/s, the pre-flight guard on, a circuit breaker per model
+    /// The defaults of a `steadfast::Policy` for retries (5 attempts on transient failures,
+    /// backoff from 1 s to 60 s with full jitter, server hints up to 120 s, the default retry
+    /// budget), the pre-flight guard on, a circuit breaker per model
     /// (`BreakerConfig::default()`: opens at 50 % server trouble over 30 s with at least 10
     /// requests, stays open 30 s, one probe), no configured limits (limits are learned from the
     /// server), no fallback.
     fn default() -> Self {
         ClientPolicy {
-            attempts: 5,
-            base: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
+            retry: PolicyConfig::default(),
             max_hint: Duration::from_secs(120),
-            deadline: None,
             limits: BTreeMap::new(),
             preflight: true,
             fallback: Vec::new(),
-            budget: Some((0.2, 10)),
             key_rotation: true,
             breaker: Some(BreakerConfig::default()),
             learn: true,
@@ -124,7 +126,10 @@ impl ClientPolicy {
     /// no breaker: each call is sent once, with the first key, and its error returned as it is.
     pub fn off() -> Self {
         ClientPolicy {
-            attempts: 1,
+            retry: PolicyConfig {
+                attempts: Some(1),
+                ..PolicyConfig::default()
+            },
             preflight: false,
             key_rotation: false,
             breaker: None,
@@ -133,33 +138,77 @@ impl ClientPolicy {
         }
     }
 
+    /// The retry part as a whole, replacing what was set so far: a
+    /// [`steadfast::policy::PolicyConfig`], built in code or read from the configuration file that
+    /// holds the application's other policies. It is checked by
+    /// [`ClientBuilder::build`](crate::ClientBuilder::build) with the core's own validation.
+    /// Limits, breaker and limiter are the client's own business (per project, per model) and
+    /// are refused here: use [`limits`](ClientPolicy::limits) and
+    /// [`breaker`](ClientPolicy::breaker).
+    ///
+    /// ```
+    /// use steadfast::policy::PolicyConfig;
+    /// use steadfast_gemini::{Client, ClientPolicy};
+    /// // The `[gemini]` table of an application's policy file (TOML, JSON, …).
+    /// let retry: PolicyConfig = serde_json::from_str(r#"{"attempts": 3, "base": "250ms", "deadline": "30s"}"#)?;
+    /// let client = Client::builder()
+    ///     .key("example-key-not-real-0001")
+    ///     .policy(ClientPolicy::default().retry(retry))
+    ///     .build()?;
+    /// assert_eq!(client.policy().retry_config().attempts, Some(3));
+    ///
+    /// let limited: PolicyConfig = serde_json::from_str(r#"{"rpm": 10}"#)?;
+    /// let e = Client::builder()
+    ///     .key("example-key-not-real-0001")
+    ///     .policy(ClientPolicy::default().retry(limited))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(e.to_string().contains("ClientPolicy::limits"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry(mut self, config: PolicyConfig) -> Self {
+        if let Some(hint) = config.max_hint {
+            self.max_hint = hint;
+        }
+        self.retry = config;
+        self
+    }
+
+    /// The retry part, as a core policy configuration.
+    pub fn retry_config(&self) -> &PolicyConfig {
+        &self.retry
+    }
+
     /// Total attempts per call and model (1: no retry).
     pub fn attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts;
+        self.retry.attempts = Some(attempts);
         self
     }
 
     /// The first backoff delay.
     pub fn base_delay(mut self, base: Duration) -> Self {
-        self.base = base;
+        self.retry.base = Some(base);
         self
     }
 
     /// The cap on backoff delays.
     pub fn max_delay(mut self, max: Duration) -> Self {
-        self.max_delay = max;
+        self.retry.max_delay = Some(max);
         self
     }
 
-    /// The longest server delay waited for; longer ones end the call at once.
+    /// The longest server delay waited for; longer ones end the call at once. It also caps the
+    /// client's own waits that come from the server (a project refused until its RetryInfo, a
+    /// learned limit).
     pub fn max_hint(mut self, max: Duration) -> Self {
+        self.retry.max_hint = Some(max);
         self.max_hint = max;
         self
     }
 
     /// A budget for each call on each model, waits included.
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
+        self.retry.deadline = Some(deadline);
         self
     }
 
@@ -188,10 +237,17 @@ impl ClientPolicy {
         self
     }
 
-    /// The retry budget per model: retries at most `ratio` of calls plus `min_per_second`
-    /// (default 0.2 and 10), or `None` for no budget.
+    /// The retry budget per model: retries at most `ratio` of calls plus `min_per_second`, or
+    /// `None` for no budget. Without this call, the core's default budget (a retry quota
+    /// refilled by successes; see `steadfast::retry::RetryBudget::default_budget`).
     pub fn budget(mut self, budget: Option<(f64, u32)>) -> Self {
-        self.budget = budget;
+        self.retry.budget = Some(match budget {
+            Some((ratio, min_per_second)) => BudgetSetting::Custom {
+                ratio,
+                min_per_second,
+            },
+            None => BudgetSetting::Enabled(false),
+        });
         self
     }
 
@@ -208,7 +264,7 @@ impl ClientPolicy {
     ///
     /// # Why it is on by default
     ///
-    /// Retries alone multiply the load on a server that is down: the retry budget's floor (10
+    /// Retries alone multiply the load on a server that is down: a ratio budget's floor (10
     /// retries a second) lets every call of a client making a few calls a second make all its 5
     /// attempts, so a 10-minute outage received 5 requests per call. The breaker bounds that to a
     /// few requests in all per 30 s, whatever the call rate, and makes callers fail in
@@ -294,17 +350,36 @@ impl ClientPolicy {
                 )));
             }
         }
-        let mut builder = steadfast::Policy::builder()
-            .name("steadfast_gemini::Client")
-            .attempts(self.attempts)
-            .base(self.base.min(self.max_delay))
-            .max_delay(self.max_delay)
-            .max_hint(self.max_hint)
-            .budget(self.budget);
-        if let Some(d) = self.deadline {
-            builder = builder.deadline(d);
+        let r = &self.retry;
+        let managed = [
+            ("rps", r.rps.is_some()),
+            ("rpm", r.rpm.is_some()),
+            ("rph", r.rph.is_some()),
+            ("rpd", r.rpd.is_some()),
+            ("burst", r.burst.is_some()),
+            ("limiter", r.limiter.is_some()),
+            ("adapt", r.adapt.is_some()),
+        ];
+        if let Some((field, _)) = managed.iter().find(|(_, set)| *set) {
+            return Err(Error::configuration(format!(
+                "client policy: `{field}` is not part of the client's retry settings: the client counts limits per project and model (set them with ClientPolicy::limits; it learns the rest from the server)"
+            )));
         }
-        builder
+        if r.breaker.is_some() {
+            return Err(Error::configuration(
+                "client policy: `breaker` is not part of the client's retry settings: the client keeps one breaker per model (ClientPolicy::breaker)",
+            ));
+        }
+        let mut retry = r.clone();
+        // Only a cap set below the default first delay moves it, so that `max_delay` alone
+        // keeps its meaning; a `base` given explicitly is checked as it is.
+        if let (None, Some(max)) = (retry.base, retry.max_delay) {
+            retry.base = Some(max.min(Duration::from_secs(1)));
+        }
+        retry.max_hint = Some(self.max_hint);
+        steadfast::Policy::builder()
+            .config(retry)
+            .name("steadfast_gemini::Client")
             .build()
             .map_err(|e| Error::configuration(format!("client policy for `{model}`: {e}")))
     }
