@@ -1,81 +1,22 @@
 //! batch: 200 prompts through the Gemini client, as fast as the quotas allow.
 //!
-//! The client holds itself to 3000 requests and 60 000 tokens a minute (client-side limits) with
-//! at most 8 calls in flight. The simulator's own quota is tighter at times and some answers are
-//! 503s, so some calls are retried after the server's RetryInfo or a backoff. A progress bar
-//! shows what is done, retrying and waiting for quota; a summary table closes the run.
+//! Two keys of two projects. The client holds itself to 3000 requests and 60 000 tokens a
+//! minute per project (client-side limits) with at most 8 calls in flight. The simulator's own
+//! quota is tighter (11 requests per 250 ms "minute" per project) and some answers are 503s: the
+//! client learns each project's quota from its first 429, spreads the prompts over both
+//! projects, waits for room instead of being refused again, and retries the 503s. A progress
+//! bar shows what is done, retried and waited; a summary table, read from the client's own
+//! counters (`Client::stats`) and quota snapshot (`Client::quotas`), closes the run.
 //!
 //! Run: `cargo run -p steadfast-examples --example batch` (`STEADFAST_QUICK=1` for 40 prompts).
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
-use steadfast_gemini::{ClientPolicy, ModelLimits};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use tracing_subscriber::util::SubscriberInitExt;
+use steadfast_gemini::{ClientPolicy, LimitSource, ModelLimits};
 
 const MODEL: &str = "gemini-2.5-flash";
-
-/// Counts what the client's policy does, from its `tracing` events.
-#[derive(Default)]
-struct Activity {
-    retries: AtomicU64,
-    retried_429: AtomicU64,
-    quota_waits: AtomicU64,
-    quota_waited_ms: AtomicU64,
-}
-
-#[derive(Default)]
-struct Fields {
-    message: String,
-    delay_ms: u64,
-    status: u64,
-}
-
-impl Visit for Fields {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        match field.name() {
-            "delay_ms" => self.delay_ms = value,
-            "status" => self.status = value,
-            _ => {}
-        }
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.message = format!("{value:?}");
-        }
-    }
-}
-
-struct Counting(Arc<Activity>);
-
-impl<S: tracing::Subscriber> Layer<S> for Counting {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "steadfast" {
-            return;
-        }
-        let mut f = Fields::default();
-        event.record(&mut f);
-        let a = &self.0;
-        match f.message.as_str() {
-            "retrying" => {
-                a.retries.fetch_add(1, Ordering::Relaxed);
-                if f.status == 429 {
-                    a.retried_429.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            "waiting for the rate limiter" => {
-                a.quota_waits.fetch_add(1, Ordering::Relaxed);
-                a.quota_waited_ms.fetch_add(f.delay_ms, Ordering::Relaxed);
-            }
-            _ => {}
-        }
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -86,14 +27,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let activity = Arc::new(Activity::default());
-    tracing_subscriber::registry()
-        .with(Counting(Arc::clone(&activity)))
-        .init();
-
-    // The server allows 11 requests per 250 ms "minute" (44/s, a bit under the client's 50/s)
-    // and fails 5 % with a 503.
+    // Each project may send 11 requests per 250 ms "minute" (44/s); 5 % of answers are 503s.
     let sim = Simulator::start(SimulatorConfig {
+        keys: vec![
+            "batch-key-project-one-0001".into(),
+            "batch-key-project-two-0002".into(),
+        ],
         models: vec![SimModel {
             rpm: Some(11),
             ..SimModel::new(MODEL)
@@ -131,16 +70,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let results: Vec<(bool, Duration)> = futures_util::stream::iter(0..total)
         .map(|i| {
-            let (client, bar, activity) = (client.clone(), bar.clone(), Arc::clone(&activity));
+            let (client, bar) = (client.clone(), bar.clone());
             async move {
                 let began = Instant::now();
                 let prompt = format!("Summarise document number {i} in one sentence, please.");
                 let ok = client.generate(MODEL, &prompt).await.is_ok();
+                let stats = client.stats().total();
                 bar.inc(1);
                 bar.set_message(format!(
                     "{} retries, {} waits for quota",
-                    activity.retries.load(Ordering::Relaxed),
-                    activity.quota_waits.load(Ordering::Relaxed)
+                    stats.retries, stats.quota_waits
                 ));
                 (ok, began.elapsed())
             }
@@ -152,36 +91,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut latencies: Vec<Duration> = results.iter().map(|r| r.1).collect();
     latencies.sort();
-    let stats = sim.stats();
-    let row = |name: &str, value: String| println!("  {name:<28} {value:>12}");
+    let stats = client.stats().total();
+    let row = |name: &str, value: String| println!("  {name:<32} {value:>12}");
     println!(
         "\nsummary ({total} prompts, 8 in flight, {:.2?} in all)",
         start.elapsed()
     );
     row(
         "successes",
-        format!("{}", results.iter().filter(|r| r.0).count()),
+        results.iter().filter(|r| r.0).count().to_string(),
     );
     row(
         "failures",
-        format!("{}", results.iter().filter(|r| !r.0).count()),
+        results.iter().filter(|r| !r.0).count().to_string(),
     );
+    row("requests sent", stats.requests.to_string());
+    row("retries", stats.retries.to_string());
     row(
-        "retries",
-        activity.retries.load(Ordering::Relaxed).to_string(),
+        "sent again through another project",
+        stats.rerouted.to_string(),
     );
-    row("429s received (server)", stats.rate_limited.to_string());
-    row("503s injected (server)", stats.faults.to_string());
+    row("429s per minute", stats.rate_limited_per_minute.to_string());
     row(
-        "waits for client quota",
-        activity.quota_waits.load(Ordering::Relaxed).to_string(),
+        "429s naming no quota",
+        stats.rate_limited_unknown.to_string(),
     );
+    row("other errors (503s)", stats.other_errors.to_string());
+    row("waits for quota", stats.quota_waits.to_string());
     row(
         "time waited for quota",
-        format!(
-            "{:.2?}",
-            Duration::from_millis(activity.quota_waited_ms.load(Ordering::Relaxed))
-        ),
+        format!("{:.2?}", stats.quota_waited),
     );
     row(
         "latency p50",
@@ -191,5 +130,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "latency p95",
         format!("{:.2?}", percentile(&latencies, 0.95)),
     );
+    println!("\nquotas (Client::quotas)");
+    for project in client.quotas().projects {
+        for m in &project.models {
+            let limits: Vec<String> = m
+                .limits
+                .iter()
+                .map(|l| {
+                    let from = match l.source {
+                        LimitSource::Configured => "configured",
+                        LimitSource::Learned => "learned",
+                        _ => "adaptive",
+                    };
+                    format!("{} {} per {:.0?} ({from})", l.value, l.metric, l.window)
+                })
+                .collect();
+            println!(
+                "  project {} (key {}), {}: {} requests today; {}",
+                project.name,
+                project.keys.join(", "),
+                m.model,
+                m.requests_today,
+                limits.join(", ")
+            );
+        }
+    }
     Ok(())
 }

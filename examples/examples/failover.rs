@@ -1,10 +1,12 @@
 //! failover: a key pool and a model chain doing their job.
 //!
-//! Three keys: the first is invalid, the second has a daily quota of one request on the fallback
-//! model, the third is fine. Two models: the first is overloaded. The client skips the invalid
-//! key for good, retries the overload and, when it persists, falls back to the next model; there
-//! it skips the second key once its daily quota is spent. Each answer shows which key (redacted)
-//! and which model served it (the `answered` lines).
+//! Three keys, each its own project (none is declared with `ClientBuilder::project`): the
+//! first is invalid, the other two have one request a day on the fallback model. Two models:
+//! the first is overloaded. The client skips the invalid key for good, retries the overload
+//! and, when it persists, falls back to the next model; there it spreads the calls over the two
+//! projects, learns each one's daily limit from its 429, and, once both are spent, fails with
+//! the per-day error that says when the quota resets. Each answer shows which key (redacted),
+//! project and model served it (the `answered` lines); the end shows `Client::quotas()`.
 //!
 //! Run: `cargo run -p steadfast-examples --example failover`
 
@@ -63,6 +65,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 answer.text()
             ),
             Err(e) => println!("call {i}: failed: {e}\n"),
+        }
+    }
+    for project in client.quotas().projects {
+        for m in project.models.iter().filter(|m| m.requests_today > 0) {
+            println!(
+                "project {} ({}): {} sent to {} today{}",
+                project.name,
+                project.keys.join(", "),
+                m.requests_today,
+                m.model,
+                match (m.refused_because, m.refused_for) {
+                    (Some(why), Some(d)) => format!("; refused ({why}) for {:.0?} more", d),
+                    _ => String::new(),
+                }
+            );
         }
     }
     let stats = sim.stats();

@@ -193,8 +193,8 @@ impl Usage {
         }
     }
 
-    /// Forgets what has left the window (the minute, a thousandth longer for clock jitter
-    /// between the client and the server) and starts a new day after the reset.
+    /// Forgets what has left the window (a little longer than the minute: `ModelQuotas::window`)
+    /// and starts a new day after the reset.
     fn roll(&mut self, now: Instant, window: Duration) {
         while self
             .sent
@@ -341,8 +341,11 @@ impl ModelQuotas {
         })
     }
 
+    /// The window requests are counted in: the minute, plus a margin for the time between
+    /// sending a request and the server counting it, which varies from one request to the
+    /// next (1 % of the window, at least 20 ms).
     fn window(&self) -> Duration {
-        self.minute + self.minute / 1000
+        self.minute + (self.minute / 100).max(Duration::from_millis(20))
     }
 
     /// Picks the project for the next request of `tokens` input tokens, takes its slot and
@@ -635,10 +638,13 @@ impl ModelQuotas {
                 continue;
             }
             *slot = Some(value);
-            let what = match metric {
-                Metric::Requests => "requests per minute",
-                Metric::InputTokens => "input tokens per minute",
-                Metric::RequestsPerDay => "requests per day",
+            let what = match (metric, value) {
+                (Metric::Requests, 1) => "request per minute",
+                (Metric::Requests, _) => "requests per minute",
+                (Metric::InputTokens, 1) => "input token per minute",
+                (Metric::InputTokens, _) => "input tokens per minute",
+                (Metric::RequestsPerDay, 1) => "request per day",
+                (Metric::RequestsPerDay, _) => "requests per day",
             };
             let configured = match metric {
                 Metric::Requests => self.configured.rpm,
