@@ -487,7 +487,7 @@ impl ModelQuotas {
                 retry_after: None,
             },
             format!(
-                "project {} has sent its {rpd} requests for today to {} (a limit the server named); it resets at midnight Pacific time",
+                "project {} has used its daily limit of {rpd} requests to {} (a limit the server named); it resets at midnight Pacific time",
                 project.name, self.model
             ),
         )

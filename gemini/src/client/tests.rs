@@ -722,3 +722,58 @@ mod one_description {
         assert_eq!(start.elapsed(), Duration::from_secs(4));
     }
 }
+
+mod per_day {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_daily_limit_stops_the_next_day_at_the_limit_without_a_429() {
+        let per_day = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier","quotaValue":"1","quotaDimensions":{"model":"gemini-2.5-flash"}}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"17s"}]}}"#;
+        let answered_today = AtomicU32::new(0);
+        let sent = AtomicU32::new(0);
+        let client = client(&["test-key-not-real-000001"], ClientPolicy::default());
+        let chain = client.chain(MODEL);
+        let go = || {
+            client.execute(&chain, None, |_, _| {
+                let (answered_today, sent) = (&answered_today, &sent);
+                async move {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if answered_today.fetch_add(1, Ordering::Relaxed) >= 1 {
+                        Err(Error::from_body(429, per_day))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+        };
+        go().await.unwrap();
+        let e = go().await.unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::RateLimited { .. }), "{e}");
+        assert_eq!(sent.load(Ordering::Relaxed), 2);
+        // Until the reset, nothing is sent.
+        go().await.unwrap_err();
+        assert_eq!(sent.load(Ordering::Relaxed), 2);
+        // The next day: one request, as learned; the second is refused locally.
+        tokio::time::advance(crate::until_daily_reset(std::time::SystemTime::now())).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        answered_today.store(0, Ordering::Relaxed);
+        go().await.unwrap();
+        let e = go().await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("has used its daily limit of 1 requests"),
+            "{e}"
+        );
+        assert_eq!(
+            sent.load(Ordering::Relaxed),
+            3,
+            "the limit held without a 429"
+        );
+        let q = client.quotas();
+        let m = q.get("1", MODEL).unwrap();
+        assert_eq!(m.requests_today, 1);
+        assert!(m.limits.iter().any(|l| l.metric == Metric::RequestsPerDay
+            && l.value == 1
+            && l.source == LimitSource::Learned));
+    }
+}
