@@ -41,20 +41,6 @@ use steadfast::breaker::SlidingWindowBreaker;
 /// model.
 pub(crate) const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// How long `error` keeps a project away from a model, refused at wall-clock time `now`: a
-/// per-day quota until the daily reset (midnight Pacific time), anything else for
-/// [`REFUSAL_TTL`].
-#[cfg(test)]
-pub(crate) fn refusal_lasts(error: &Error, now: std::time::SystemTime) -> std::time::Duration {
-    match error.kind() {
-        ErrorKind::RateLimited {
-            scope: QuotaScope::PerDay,
-            ..
-        } => crate::until_daily_reset(now),
-        _ => REFUSAL_TTL,
-    }
-}
-
 /// How long a failed (or abandoned) `models.get` look-up is remembered: no look-up for this
 /// model is sent again before, and the pre-flight guard uses its estimate meanwhile.
 pub(crate) const LOOKUP_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
@@ -615,20 +601,6 @@ mod tests {
     }
 
     const PER_DAY: &[u8] = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"5s"}]}}"#;
-    const ZERO: &[u8] = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded for metric: x, limit: 0"}}"#;
-
-    #[test]
-    fn a_per_day_refusal_lasts_until_midnight_pacific_and_others_an_hour() {
-        use std::time::{Duration, UNIX_EPOCH};
-        // 2026-03-08 09:00 UTC = 01:00 PST, the day clocks go forward: 22 h to midnight PDT.
-        let now = UNIX_EPOCH + Duration::from_secs(1_772_960_400);
-        let per_day = Error::from_body(429, PER_DAY);
-        assert_eq!(refusal_lasts(&per_day, now), Duration::from_secs(22 * 3600));
-        assert_eq!(
-            refusal_lasts(&Error::from_body(429, ZERO), now),
-            REFUSAL_TTL
-        );
-    }
 
     #[test]
     fn retry_after_of_a_per_day_error_is_the_time_to_the_reset_not_retry_info() {
