@@ -175,6 +175,8 @@ struct Refusal {
 struct Usage {
     /// Requests sent within the last minute, with their input tokens, oldest first.
     sent: VecDeque<(Instant, u32)>,
+    /// The sum of the tokens in `sent`.
+    sent_tokens: u64,
     /// Requests sent since the last daily reset, and when the current day ends.
     today: u64,
     day_ends: Instant,
@@ -186,6 +188,7 @@ impl Usage {
     fn new(now: Instant) -> Self {
         Usage {
             sent: VecDeque::new(),
+            sent_tokens: 0,
             today: 0,
             day_ends: now + crate::until_daily_reset(std::time::SystemTime::now()),
             learned: Learned::default(),
@@ -196,12 +199,12 @@ impl Usage {
     /// Forgets what has left the window (a little longer than the minute: `ModelQuotas::window`)
     /// and starts a new day after the reset.
     fn roll(&mut self, now: Instant, window: Duration) {
-        while self
-            .sent
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= window)
-        {
+        while let Some(&(t, tokens)) = self.sent.front() {
+            if now.saturating_duration_since(t) < window {
+                break;
+            }
             self.sent.pop_front();
+            self.sent_tokens -= u64::from(tokens);
         }
         if now >= self.day_ends {
             self.today = 0;
@@ -213,7 +216,24 @@ impl Usage {
     }
 
     fn tokens(&self) -> u64 {
-        self.sent.iter().map(|(_, t)| u64::from(*t)).sum()
+        self.sent_tokens
+    }
+
+    /// Counts a request sent at `at` with `tokens` input tokens.
+    fn count(&mut self, at: Instant, tokens: u32) {
+        self.sent.push_back((at, tokens));
+        self.sent_tokens += u64::from(tokens);
+        self.today += 1;
+    }
+
+    /// Forgets the request sent at `at`: the server did not count it, or it was not sent.
+    fn uncount(&mut self, at: Instant) {
+        if let Some(i) = self.sent.iter().rposition(|(t, _)| *t == at) {
+            if let Some((_, tokens)) = self.sent.remove(i) {
+                self.sent_tokens -= u64::from(tokens);
+            }
+            self.today = self.today.saturating_sub(1);
+        }
     }
 }
 
@@ -452,8 +472,7 @@ impl ModelQuotas {
             match self.requests[index].try_acquire() {
                 Ok(()) => {
                     let u = &mut usage[index];
-                    u.sent.push_back((now, tokens));
-                    u.today += 1;
+                    u.count(now, tokens);
                     return Pick::Go {
                         project: index,
                         key_index,
@@ -514,8 +533,7 @@ impl ModelQuotas {
         let mut usage = lock(&self.usage);
         let u = &mut usage[project];
         u.roll(now, self.window());
-        u.sent.push_back((now, 0));
-        u.today += 1;
+        u.count(now, 0);
         Ok(())
     }
 
@@ -560,10 +578,7 @@ impl ModelQuotas {
         match e.kind() {
             ErrorKind::RateLimited { scope, .. } => {
                 // The server did not count a request it refused.
-                if let Some(i) = u.sent.iter().rposition(|(t, _)| *t == sent_at) {
-                    u.sent.remove(i);
-                    u.today = u.today.saturating_sub(1);
-                }
+                u.uncount(sent_at);
                 let taught = if learn {
                     self.learn(project, key, u, e)
                 } else {
@@ -604,10 +619,7 @@ impl ModelQuotas {
             ErrorKind::PromptTooLong { .. } | ErrorKind::Policy(_) | ErrorKind::Configuration
                 if e.http_status().is_none() =>
             {
-                if let Some(i) = u.sent.iter().rposition(|(t, _)| *t == sent_at) {
-                    u.sent.remove(i);
-                    u.today = u.today.saturating_sub(1);
-                }
+                u.uncount(sent_at);
             }
             _ => {
                 if let (Some(l), Some(status)) = (adaptive, e.http_status()) {

@@ -777,3 +777,62 @@ mod per_day {
             && l.source == LimitSource::Learned));
     }
 }
+
+mod tokens {
+    use super::*;
+    use crate::types::GenerateContentRequest;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_tokens_per_minute_limit_paces_by_the_tokens_of_each_request() {
+        // 30 words a request; the server allows 100 input tokens a minute.
+        let request = GenerateContentRequest::prompt(["word"; 30].join(" "));
+        let log: Mutex<Vec<(Instant, bool)>> = Mutex::new(Vec::new());
+        let client = client(
+            &["test-key-not-real-000001"],
+            ClientPolicy::default().preflight(false),
+        );
+        let chain = client.chain(MODEL);
+        let start = Instant::now();
+        for _ in 0..9 {
+            client
+                .execute(&chain, Some(&request), |_, _| {
+                    let log = &log;
+                    async move {
+                        let now = Instant::now();
+                        let mut log = log.lock().unwrap();
+                        let used = 30 * log
+                            .iter()
+                            .filter(|(t, ok)| *ok && now - *t < MINUTE)
+                            .count();
+                        if used + 30 > 100 {
+                            log.push((now, false));
+                            let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateContentInputTokensPerModelPerMinute-FreeTier","quotaValue":"100","quotaDimensions":{"model":"gemini-2.5-flash"}}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"60s"}]}}"#;
+                            return Err(Error::from_body(429, body));
+                        }
+                        log.push((now, true));
+                        Ok(())
+                    }
+                })
+                .await
+                .unwrap();
+        }
+        let refused = log.lock().unwrap().iter().filter(|r| !r.1).count();
+        assert_eq!(refused, 1, "one lesson, then paced");
+        // Three requests (90 tokens) a minute.
+        assert!(
+            start.elapsed() >= Duration::from_secs(120),
+            "{:?}",
+            start.elapsed()
+        );
+        let q = client.quotas();
+        let m = q.get("1", MODEL).unwrap();
+        let learned = m
+            .limits
+            .iter()
+            .find(|l| l.metric == Metric::InputTokens)
+            .unwrap();
+        assert_eq!((learned.value, learned.source), (100, LimitSource::Learned));
+        assert_eq!(m.tokens_this_minute, learned.used);
+        assert!(learned.used <= 100);
+    }
+}
