@@ -733,6 +733,15 @@ fn cross_check(s: &Settings, args: &Args, errors: &mut Errors) {
             );
         }
     }
+    if let (Some(adapt), Some(limiter)) = (&s.adapt, &s.limiter) {
+        if adapt.value {
+            errors.add(
+                limiter.span,
+                "`adapt = true` learns its own rate and cannot share a limiter: remove `limiter`, \
+                 or remove `adapt` (give the ceiling as `rpm`, `rps`, `rph` or `rpd`)",
+            );
+        }
+    }
     if s.policy.is_some() {
         let allowed = ["policy", "classify", "fallback", "crate"];
         for entry in &args.entries {

@@ -74,8 +74,15 @@ fn recognise(e: &(dyn StdError + 'static)) -> Option<Failure> {
     if let Some(r) = e.downcast_ref::<reqwest::Error>() {
         return r.failure();
     }
-    let list = REGISTERED.read().unwrap_or_else(|e| e.into_inner());
-    list.iter().find_map(|(_, recognise)| recognise(e))
+    // Copied out before calling: a user's `Classify` may classify a chain itself, and must not
+    // meet this lock held (a writer waiting in between would deadlock it).
+    let list: Vec<Recognise> = REGISTERED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(_, r)| *r)
+        .collect();
+    list.iter().find_map(|recognise| recognise(e))
 }
 
 /// The failure of the first recognised error in `error`'s source chain, outermost first;

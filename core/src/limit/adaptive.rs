@@ -20,6 +20,14 @@ const PROBE_AFTER_WINDOWS: u32 = 4;
 /// would otherwise probe every few seconds.
 const PROBE_AFTER_AT_LEAST: Duration = Duration::from_secs(120);
 
+/// The largest limit learned (the log of grants holds at most this many, so a larger limit
+/// could never be enforced).
+const MAX_LIMIT: u32 = MAX_HISTORY as u32;
+
+/// The longest server hint that holds every caller back. A longer one (a quota refused for
+/// hours) is the executor's to weigh against its `max_hint`; the limiter still learns from it.
+const MAX_BLOCK: Duration = Duration::from_secs(300);
+
 /// Accepted start times kept, at most (older ones cannot matter for a window of an hour at the
 /// rates this limiter is for; the bound keeps memory fixed).
 const MAX_HISTORY: usize = 8192;
@@ -79,6 +87,9 @@ struct State {
 struct Learned {
     window: Duration,
     limit: u32,
+    /// Whether traffic has filled the window since the last probe: only then is there anything
+    /// to learn by probing (a quiet stretch must not raise the limit).
+    saturated: bool,
     /// The refused attempt's start: accepted attempts that started in the window before it
     /// still raise `limit` when their answers arrive late.
     refused_at: Instant,
@@ -195,18 +206,22 @@ impl AdaptiveRateLimit {
         }
         let weight_n = weight as usize;
         let mut wait = Duration::ZERO;
-        for l in &state.learned {
+        let State {
+            granted, learned, ..
+        } = &mut *state;
+        for l in learned.iter_mut() {
             let window = l.window + l.window / 1000;
-            let first = state
-                .granted
-                .partition_point(|t| now.saturating_duration_since(*t) >= window);
-            let used = state.granted.len() - first;
+            let first = granted.partition_point(|t| now.saturating_duration_since(*t) >= window);
+            let used = granted.len() - first;
             let limit = l.limit as usize;
             if weight_n > limit {
                 return Err(Denied::never());
             }
+            if used + weight_n >= limit {
+                l.saturated = true;
+            }
             if used + weight_n > limit {
-                let frees = state.granted[first + (used + weight_n - limit) - 1] + window;
+                let frees = granted[first + (used + weight_n - limit) - 1] + window;
                 wait = wait.max(frees.saturating_duration_since(now));
             }
         }
@@ -229,9 +244,10 @@ impl AdaptiveRateLimit {
     fn probe(&self, state: &mut State, now: Instant) {
         for l in &mut state.learned {
             let quiet = (l.window * PROBE_AFTER_WINDOWS).max(PROBE_AFTER_AT_LEAST);
-            if now.saturating_duration_since(l.since_probe) >= quiet {
-                l.limit = l.limit.saturating_add((l.limit / 50).max(1));
+            if l.saturated && now.saturating_duration_since(l.since_probe) >= quiet {
+                l.limit = l.limit.saturating_add((l.limit / 50).max(1)).min(MAX_LIMIT);
                 l.since_probe = now;
+                l.saturated = false;
             }
         }
     }
@@ -255,13 +271,15 @@ impl AdaptiveRateLimit {
             }
             for l in &mut state.learned {
                 if o.started <= l.refused_at && l.refused_at - o.started < l.window {
-                    l.limit += 1;
+                    l.limit = (l.limit + 1).min(MAX_LIMIT);
                 }
             }
             return;
         }
         // The server did not count the refused start.
-        if let Some(i) = state.granted.iter().rposition(|t| *t == o.started) {
+        // The executor reads its start time just after the grant, so the grant is the latest
+        // one at or before it.
+        if let Some(i) = state.granted.iter().rposition(|t| *t <= o.started) {
             state.granted.remove(i);
         }
         let window = match o.hint {
@@ -277,11 +295,14 @@ impl AdaptiveRateLimit {
             .iter()
             .filter(|t| **t <= o.started && o.started - **t < window)
             .count();
-        let limit = u32::try_from(counted).unwrap_or(u32::MAX).max(1);
+        let limit = u32::try_from(counted)
+            .unwrap_or(u32::MAX)
+            .clamp(1, MAX_LIMIT);
         let now = Instant::now();
         let learned = Learned {
             window,
             limit,
+            saturated: false,
             refused_at: o.started,
             since_probe: now,
         };
@@ -302,8 +323,11 @@ impl AdaptiveRateLimit {
         state.last_refusal = Some(o.started);
         // The server says when a slot frees: everyone waits that long. Without a hint, the
         // learned window alone decides when the next start fits.
-        if let Some(h) = o.hint {
-            let until = now + h;
+        if let Some(until) = o
+            .hint
+            .filter(|h| *h <= MAX_BLOCK)
+            .and_then(|h| now.checked_add(h))
+        {
             state.blocked_until = Some(state.blocked_until.map_or(until, |b| b.max(until)));
         }
     }
@@ -389,7 +413,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_quiet_stretch_probes_upwards() {
+    async fn only_a_full_window_followed_by_quiet_ones_probes_upwards() {
         let l = AdaptiveRateLimit::new(None);
         let t0 = Instant::now();
         for _ in 0..20 {
@@ -397,9 +421,17 @@ mod tests {
         }
         l.observe(&Observation::answered(t0, Some(429)).with_hint(Some(Duration::from_secs(5))));
         assert_eq!(l.learned(), Some((20, Duration::from_secs(60))));
+        // A quiet stretch teaches nothing: no probe.
         tokio::time::advance(Duration::from_secs(4 * 60)).await;
         let _ = l.try_acquire(1);
+        assert_eq!(l.learned(), Some((20, Duration::from_secs(60))));
+        // Traffic that fills the window after the quiet stretch: the probe is due, one more.
+        while l.try_acquire(1).is_ok() {}
         assert_eq!(l.learned(), Some((21, Duration::from_secs(60))));
+        // Full again, then four windows without a refusal: the next one.
+        tokio::time::advance(Duration::from_secs(4 * 60)).await;
+        let _ = l.try_acquire(1);
+        assert_eq!(l.learned(), Some((22, Duration::from_secs(60))));
     }
 
     #[tokio::test(start_paused = true)]

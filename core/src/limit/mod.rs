@@ -229,11 +229,11 @@ pub fn shared(name: &str, config: RateLimitConfig) -> Result<Arc<RateLimit>, Con
 /// `redis://user:secret@host/0` → `redis://user:***@host/0`.
 pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
+        return redact_query(url);
     };
     let rest = &url[scheme_end..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let masked = match rest[..authority_end].rfind('@') {
         Some(at) => {
             let user = rest[..at].split(':').next().unwrap_or("");
             let masked = if rest[..at].contains(':') {
@@ -244,5 +244,25 @@ pub(crate) fn redact_url(url: &str) -> String {
             format!("{}{masked}{}", &url[..scheme_end], &rest[at..])
         }
         None => url.to_owned(),
-    }
+    };
+    redact_query(&masked)
+}
+
+/// `…?pass=secret&db=1` → `…?pass=***&db=1` (redis-rs reads a password there for Unix sockets).
+fn redact_query(url: &str) -> String {
+    let Some(q) = url.find('?') else {
+        return url.to_owned();
+    };
+    let pairs: Vec<String> = url[q + 1..]
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _))
+                if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
+            {
+                format!("{k}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", &url[..q], pairs.join("&"))
 }

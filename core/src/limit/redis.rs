@@ -8,7 +8,9 @@
 //!
 //! One round trip: a Lua script, loaded once and run by its SHA (`EVALSHA`), decides and records
 //! atomically. It reads the time from the Redis server (`TIME`), so the processes' own clocks,
-//! however skewed, play no part. The semantics are those of the in-process [`RateLimit`]:
+//! however skewed, play no part. `TIME` is the Redis host's wall clock: a step of that clock
+//! (an NTP step, a VM resumed) shifts the windows, and a step forward can let the windows it
+//! skips admit again (at most one more quota); keep the Redis host's clock slewed, not stepped. The semantics are those of the in-process [`RateLimit`]:
 //!
 //! - the fastest quota, when `burst = 1`, is a *pace* (a GCRA cell: the earliest time of the
 //!   next acquisition), so acquisitions are `period / N` apart, rounded up to the microsecond;
@@ -81,7 +83,8 @@ use tokio::sync::OnceCell;
 
 /// The script: decides and records one weighted acquisition atomically, timed by Redis.
 ///
-/// KEYS: pace, sequence, then one log per windowed quota (each with a `:sum` sibling).
+/// KEYS: pace, sequence (kept at least twice the longest window, so members stay unique),
+/// then one log per windowed quota (each with a `:sum` sibling).
 /// ARGV: weight, pace interval in µs (0: none), lookahead in µs, number of logs, then per log:
 /// window µs, limit. Returns `{0, start, now}` when granted (the slot starts at `start`, at most
 /// `lookahead` after `now`), `{1, wait_µs, now}` when not yet, `{2, now}` when never.
@@ -131,7 +134,7 @@ for i = 1, logs do
         break
       end
     end
-    if freed < need then return {2, now} end
+    if freed < need then return {1, window, now} end
   end
 end
 if wait > 0 then return {1, start - now + wait, now} end
@@ -140,7 +143,12 @@ if interval > 0 then
   redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
 end
 local seq = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], 172800000)
+local seq_ttl = 172800000
+for i = 1, logs do
+  local w = math.ceil(tonumber(ARGV[3 + 2 * i]) / 1000) * 2
+  if w > seq_ttl then seq_ttl = w end
+end
+redis.call('PEXPIRE', KEYS[2], seq_ttl)
 for i = 1, logs do
   local key = KEYS[2 + i]
   local window = tonumber(ARGV[3 + 2 * i])
@@ -160,7 +168,9 @@ pub enum Unavailable {
     /// Never over quota, and no call lost while the deadline allows. The default.
     #[default]
     Wait,
-    /// Meanwhile, use an in-process limiter with this share (0 < share ≤ 1) of every quota.
+    /// Meanwhile, use an in-process limiter with this share (0 < share ≤ 1) of every quota,
+    /// rounded down but at least 1 (with `rpm = 2` and a share of 0.1, each process still gets
+    /// 1 a minute: choose shares that give each quota at least one).
     Local {
         /// The share of each quota this process may use alone, for example `1.0 / workers`.
         share: f64,
@@ -383,12 +393,9 @@ impl RedisRateLimit {
                 continue;
             }
             let window = micros(q.period());
-            keys.push(format!(
-                "steadfast:{{{}}}:w{}:{}",
-                b.name,
-                window,
-                q.limit()
-            ));
+            // By window only: a log of starts does not depend on the limit, so a deploy that
+            // changes a limit keeps counting what was already sent in the window.
+            keys.push(format!("steadfast:{{{}}}:w{}", b.name, window));
             logs.push((window, q.limit()));
         }
         let max_weight = quotas
@@ -613,6 +620,10 @@ mod tests {
             redact_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
         );
+        assert_eq!(
+            redact_url("redis+unix:///run/redis.sock?db=1&pass=hunter2"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
     }
 
     #[test]
@@ -662,5 +673,9 @@ mod tests {
         );
         assert_eq!(l.pace_us, 6_000_000, "10 per minute: one every 6 s");
         assert_eq!(l.logs, vec![(86_400_000_000, 250)]);
+        assert!(
+            l.keys.iter().all(|k| !k.contains("250")),
+            "keys do not depend on the limit"
+        );
     }
 }

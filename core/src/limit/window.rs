@@ -56,7 +56,9 @@ impl WindowLog {
         let mut to_free = self.sum + w - self.limit;
         for &(t, weight) in &self.entries {
             if weight >= to_free {
-                return Err(Some(t.saturating_add(self.period) - now));
+                // An entry logged by a thread that read the clock later than ours may lie
+                // after `now`: never a negative wait.
+                return Err(Some(t.saturating_add(self.period).saturating_sub(now)));
             }
             to_free -= weight;
         }

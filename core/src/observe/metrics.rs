@@ -13,6 +13,10 @@
 //! | `steadfast_breaker_state` | gauge | `call` | 0 closed, 1 half-open, 2 open; set on each transition |
 //! | `steadfast_breaker_rejections_total` | counter | `call` | calls refused by an open breaker |
 //!
+//! Install the recorder before the first call of a policy: the calls, attempts and successes
+//! series are registered when the policy is built (so that the success path allocates
+//! nothing), with the recorder installed at that moment.
+//!
 //! Without the feature every function here is empty and compiles away.
 
 #[cfg(feature = "metrics")]

@@ -378,15 +378,15 @@ impl<'p> Run<'p> {
     async fn acquire_slot(&self, limiter: &dyn RateLimiter) -> Result<(), (GiveUpReason, Error)> {
         let Some(builtin) = limiter.as_rate_limit() else {
             // Any other limiter: its own `acquire`, bounded by the deadline. It waits inside, so
-            // the wait is counted (and reported) when it ends: anything over a millisecond is
-            // a wait, the rest is the round trip.
+            // the wait is counted (and reported) when it ends: anything over 10 ms is a wait;
+            // less is taken for the round trip to a remote limiter.
             let started = tokio::time::Instant::now();
             let acquired = match self.deadline.at() {
                 Some(at) => tokio::time::timeout_at(at, limiter.acquire(1)).await,
                 None => Ok(limiter.acquire(1).await),
             };
             let waited = started.elapsed();
-            if waited >= Duration::from_millis(1) {
+            if waited >= Duration::from_millis(10) {
                 self.note_rate_limit_wait(waited);
             }
             return match acquired {
@@ -618,7 +618,9 @@ impl<'p> Run<'p> {
                     return Decision::Stop(Error::RetryDelayTooLong {
                         requested: hint,
                         allowed,
-                        retry_at: SystemTime::now() + hint,
+                        retry_at: SystemTime::now()
+                            .checked_add(hint)
+                            .unwrap_or_else(SystemTime::now),
                         status: failure.status_code(),
                     });
                 }

@@ -169,8 +169,9 @@ impl RetryBudget {
         }
     }
 
-    /// Records a successful call that took `retries` retries: a quota gets back what they took
-    /// (or 1 unit for a success at the first attempt).
+    /// Records a successful call that took `retries` retries: a quota gets back `retry_cost` for
+    /// each (a retry after a timeout paid more; the difference stays spent), or 1 unit for a
+    /// success at the first attempt.
     #[inline]
     pub fn on_success(&self, retries: u32) {
         if let Kind::Quota { retry_cost, .. } = &self.kind {
@@ -179,7 +180,7 @@ impl RetryBudget {
                 self.add(if retries == 0 {
                     1
                 } else {
-                    retry_cost * i64::from(retries)
+                    retry_cost.saturating_mul(i64::from(retries))
                 });
             }
         }

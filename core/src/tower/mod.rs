@@ -185,15 +185,17 @@ where
             let mut run = policy.start();
             let mut first = true;
             loop {
-                if !run.ready_now() {
-                    run.before_attempt().await.map_err(PolicyError::Policy)?;
-                }
+                // Readiness first: a rate-limit slot or a permit is not held while the inner
+                // service gets ready.
                 if !first {
                     std::future::poll_fn(|cx| inner.poll_ready(cx))
                         .await
                         .map_err(PolicyError::Service)?;
                 }
                 first = false;
+                if !run.ready_now() {
+                    run.before_attempt().await.map_err(PolicyError::Policy)?;
+                }
                 let attempt = run.attempt(inner.call(request.clone())).await;
                 let failed = match run.judge(attempt, Verdict::of_result) {
                     Judged::Success(result) => return result.map_err(PolicyError::Service),
