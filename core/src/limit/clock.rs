@@ -8,8 +8,9 @@
 //! So a limiter made while tokio's clock is paused (it stands still between two reads, which a
 //! real clock never does) uses tokio's clock from the start. Any other limiter starts on the
 //! time-stamp counter and watches for the one thing a paused clock does that real time never
-//! does: run ahead. Whenever an acquisition is refused (the cold path), it also reads tokio's
-//! clock; if tokio's clock has moved more than 1 % + 1 ms further than the counter since the
+//! does: run ahead of the OS clock. Whenever an acquisition is refused (the cold path), it also
+//! reads tokio's
+//! clock; if tokio's clock has moved more than 1 % + 1 ms further than the OS clock since the
 //! limiter was made, someone advanced it (a clock paused after the limiter was made), and the
 //! limiter switches to tokio's clock for good, then decides again. In production the two
 //! clocks agree to within the counter's calibration (parts per million), so the switch never
@@ -28,6 +29,7 @@ fn nanos(d: Duration) -> u64 {
 #[derive(Debug)]
 pub(crate) struct LimiterClock {
     tokio_epoch: tokio::time::Instant,
+    std_epoch: std::time::Instant,
     counter: quanta::Clock,
     /// The counter's raw value at the epoch.
     fast_epoch: u64,
@@ -37,6 +39,7 @@ pub(crate) struct LimiterClock {
 impl LimiterClock {
     pub(crate) fn new() -> Self {
         let tokio_epoch = tokio::time::Instant::now();
+        let std_epoch = std::time::Instant::now();
         let counter = quanta::Clock::new();
         let fast_epoch = counter.raw();
         // A paused clock stands still between two reads; a real one never does (it has
@@ -44,6 +47,7 @@ impl LimiterClock {
         let frozen = tokio::time::Instant::now() == tokio_epoch;
         LimiterClock {
             tokio_epoch,
+            std_epoch,
             counter,
             fast_epoch,
             on_tokio: AtomicBool::new(frozen),
@@ -78,9 +82,11 @@ impl LimiterClock {
         if self.on_tokio.load(Ordering::Relaxed) {
             return None;
         }
-        let fast = self.fast_ns();
+        // Compared with the OS clock, not the counter: a counter that runs fast or slow (a VM
+        // moved to another host) must not be taken for a paused clock.
+        let real = nanos(self.std_epoch.elapsed());
         let slow = self.tokio_ns();
-        if slow > fast.saturating_add(fast / 100).saturating_add(1_000_000) {
+        if slow > real.saturating_add(real / 100).saturating_add(1_000_000) {
             self.on_tokio.store(true, Ordering::Relaxed);
             return Some(slow);
         }
