@@ -32,9 +32,11 @@
 //!
 //! - [`Client`]: keys (a pool), base URL, timeouts that fit streaming (connect, first byte,
 //!   idle; no total limit on a healthy stream), bounded bodies, the
-//!   [client policy](ClientPolicy) (retries honouring RetryInfo and `Retry-After`, per-model
-//!   rpm/rpd/tpm, a pre-flight token guard, key rotation with per-day refusals until midnight
-//!   Pacific time, model fallback, a circuit breaker per model), and the [endpoints]:
+//!   [client policy](ClientPolicy) (retries honouring RetryInfo and `Retry-After`, limits per
+//!   project and model: configured, learned from 429s, or adaptive, shown by
+//!   `Client::quotas()` and `Client::stats()`; load spread across projects, a pre-flight token
+//!   guard, per-day refusals until midnight Pacific time, model fallback, a circuit breaker per
+//!   model, one attempt per call inside an outer `#[resilient]`), and the [endpoints]:
 //!   `generateContent`, `streamGenerateContent` (SSE),
 //!   `countTokens`, `embedContent`, `batchEmbedContents`, `models.get`, `models.list`.
 //! - [`Error`] and [`ErrorKind`]: every Gemini error body classified (see the table in
