@@ -97,7 +97,11 @@ async fn embeddings_single_and_batched() {
         .embed_content("text-embedding-004", &one)
         .await
         .unwrap();
-    assert_eq!(single.embedding.values.len(), 8);
+    assert_eq!(
+        single.embedding.values.len(),
+        768,
+        "text-embedding-004's size"
+    );
     let batch = BatchEmbedContentsRequest {
         requests: vec![
             one.clone(),
@@ -117,11 +121,16 @@ async fn embeddings_single_and_batched() {
 
 #[tokio::test]
 async fn models_get_and_list_every_page() {
-    let (_sim, client) = start(SimulatorConfig::default()).await;
+    let (_sim, client) = start(SimulatorConfig {
+        page_size: 2,
+        ..SimulatorConfig::default()
+    })
+    .await;
     let model = client.get_model("gemini-2.5-pro").await.unwrap();
     assert_eq!(model.name, "models/gemini-2.5-pro");
     assert_eq!(model.input_token_limit, Some(1_048_576));
-    // Four models, two per page: the stream follows the page tokens.
+    assert_eq!(model.output_token_limit, Some(65_536));
+    // Five models, two per page: the stream follows the page tokens.
     let names: Vec<String> = client
         .list_models()
         .map(|m| m.unwrap().name)
@@ -133,6 +142,7 @@ async fn models_get_and_list_every_page() {
             "models/gemini-2.5-flash",
             "models/gemini-2.5-pro",
             "models/gemini-2.0-flash",
+            "models/gemini-embedding-001",
             "models/text-embedding-004"
         ]
     );
@@ -157,9 +167,16 @@ async fn a_stream_delivers_the_answer_in_chunks_and_a_final_finish_reason() {
     let chunks: Vec<GenerateContentResponse> = chunks.into_iter().map(Result::unwrap).collect();
     let text: String = chunks.iter().map(GenerateContentResponse::text).collect();
     assert_eq!(text, whole);
+    // Like the real API: the last chunk carries text too, with the finish reason and the
+    // whole usage; every chunk names the response and the model.
     let last = chunks.last().unwrap();
     assert_eq!(last.candidates[0].finish_reason, Some(FinishReason::Stop));
-    assert!(last.candidates[0].content.is_none());
+    assert!(!last.text().is_empty());
+    assert!(last.usage_metadata.as_ref().unwrap().candidates_token_count > Some(0));
+    let id = chunks[0].response_id.clone().unwrap();
+    assert!(chunks.iter().all(|c| c.response_id.as_ref() == Some(&id)
+        && c.model_version.as_deref() == Some("gemini-2.5-flash")
+        && c.usage_metadata.is_some()));
 }
 
 #[tokio::test]

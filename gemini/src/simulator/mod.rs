@@ -1,12 +1,35 @@
-//! A local Gemini server for tests and examples (feature `simulator`).
+//! A local Gemini server for tests, examples and any SDK (feature `simulator`; the command is
+//! `gemini-sim`).
 //!
-//! It listens on 127.0.0.1 (an ephemeral port), serves the same routes and error bodies as the
-//! v1beta API, and answers with deterministic text derived from the prompt. It enforces known
-//! keys (unknown key → 400 `API_KEY_INVALID`, no key → 403), per-key-and-model quotas per minute
-//! (requests and input tokens) and per day, answered with QuotaFailure and RetryInfo like the real
-//! service (including the short RetryInfo on a per-day quota), each model's input token limit,
-//! and injects faults at configured rates from a seed: 500s, 503s, slow answers, dropped
-//! connections, garbage bodies and errors inside streams. It counts what it saw.
+//! It is hyper's HTTP/1.1 server on 127.0.0.1 (keep-alive, pipelining, chunked bodies,
+//! `Expect: 100-continue`; limits on connections, header and idle time, request sizes: see
+//! [`ServerLimits`]), and it answers like the v1beta REST reference, under `/v1beta/` and
+//! `/v1/`:
+//!
+//! - routes `models` (paged), `models/{id}`, and `models/{id}:generateContent`,
+//!   `:streamGenerateContent` (server-sent events with `alt=sse`, else one JSON array),
+//!   `:countTokens`, `:embedContent`, `:batchEmbedContents`; 404 and 405 for anything else; the
+//!   key from `x-goog-api-key` or `?key=` (none → 403, unknown → 400 `API_KEY_INVALID` with
+//!   ErrorInfo and LocalizedMessage);
+//! - strict payloads: an unknown field is 400 "Invalid JSON payload received. Unknown name …",
+//!   a missing `contents` is 400 "* GenerateContentRequest.contents: contents is not
+//!   specified";
+//! - generation: `maxOutputTokens` (`MAX_TOKENS`), `stopSequences`, `candidateCount`, JSON mode
+//!   with `responseSchema` or `responseJsonSchema`, function calls (`toolConfig` mode `ANY`, or
+//!   a prompt naming a declared function) and `functionResponse` turns, usage that counts the
+//!   system instruction; answers are deterministic for a seed;
+//! - models with their real token limits and methods (`gemini-2.5-flash`, `gemini-2.5-pro`,
+//!   `gemini-2.0-flash`, `gemini-embedding-001`, `text-embedding-004`), embeddings of their
+//!   real size (3 072, 768) honouring `outputDimensionality`;
+//! - quotas per key and model per minute (requests, input tokens) and per day (reset at
+//!   midnight Pacific on a simulated clock, see [`SimulatorConfig::day`]), answered with
+//!   QuotaFailure, Help and RetryInfo in whole seconds and "Please retry in N.NNNNNNNNNs" like
+//!   the real service (including the short RetryInfo on a per-day quota);
+//! - faults at configured rates from a seed: 500s, 503s, slow answers, dropped connections,
+//!   garbage bodies and errors inside streams.
+//!
+//! It counts what it saw ([`SimStats`]), in bounded memory: junk keys and model names share one
+//! entry beyond the first few.
 //!
 //! Tokens are counted as whitespace-separated words, here and in `countTokens`.
 //!
@@ -22,6 +45,8 @@
 //! | `[sim:file]` | 403 PERMISSION_DENIED about a file ("You do not have permission to access the File … or it may not exist") |
 //! | `[sim:leaked]` | 403 PERMISSION_DENIED "Your API key was reported as leaked" |
 //! | `[sim:exhausted]` | 429 RESOURCE_EXHAUSTED without details |
+//! | `[sim:internal]` | 500 INTERNAL |
+//! | `[sim:overloaded]` | 503 UNAVAILABLE ("The model is overloaded") |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,17 +61,22 @@
 //! ```
 
 mod cli;
+mod content;
+mod errors;
+mod generate;
 mod quota;
+mod routes;
 mod server;
+mod validate;
 
 use crate::{Client, Error};
 pub use cli::{CommandLine, CommandLineError, USAGE};
 use quota::Quotas;
-use serde_json::{Value, json};
+use serde_json::Value;
 pub use server::ServerLimits;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast::retry::Random;
@@ -60,6 +90,8 @@ pub struct SimModel {
     pub name: String,
     /// The most input tokens (words) in a prompt.
     pub input_token_limit: u32,
+    /// The most output tokens, as `models.get` reports it.
+    pub output_token_limit: u32,
     /// Requests per minute per key; `None` for no limit.
     pub rpm: Option<u32>,
     /// Requests per day per key (`Some(0)`: no quota on this tier).
@@ -71,16 +103,90 @@ pub struct SimModel {
 }
 
 impl SimModel {
-    /// A model without limits but a 1M-token input limit.
+    /// A model without quotas. A name of the real API (`gemini-2.5-flash`, `gemini-2.5-pro`,
+    /// `gemini-2.0-flash`, `gemini-embedding-001`, `text-embedding-004`) gets its real token
+    /// limits; another name the limits of a generation model (1 048 576 in, 8 192 out), or of an
+    /// embedding model (2 048 in) when the name contains `embedding`.
+    ///
+    /// ```
+    /// use steadfast_gemini::simulator::SimModel;
+    /// assert_eq!(SimModel::new("gemini-2.5-pro").output_token_limit, 65_536);
+    /// assert_eq!(SimModel::new("gemini-embedding-001").input_token_limit, 2_048);
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
+        let (input_token_limit, output_token_limit) = match name.as_str() {
+            "gemini-2.5-flash" | "gemini-2.5-pro" | "gemini-2.5-flash-lite" => (1_048_576, 65_536),
+            n if n.contains("embedding") => (2_048, 1),
+            _ => (1_048_576, 8_192),
+        };
         SimModel {
-            name: name.into(),
-            input_token_limit: 1_048_576,
+            name,
+            input_token_limit,
+            output_token_limit,
             rpm: None,
             rpd: None,
             tpm: None,
             overloaded: false,
         }
+    }
+
+    fn is_embedding(&self) -> bool {
+        self.name.contains("embedding")
+    }
+
+    /// The size of its embeddings: 3 072 for `gemini-embedding-001`, 768 for other embedding
+    /// models.
+    fn embedding_size(&self) -> usize {
+        if self.name == "gemini-embedding-001" {
+            3072
+        } else {
+            768
+        }
+    }
+
+    fn methods(&self) -> &'static [&'static str] {
+        if self.is_embedding() {
+            &[
+                "embedContent",
+                "batchEmbedContents",
+                "countTextTokens",
+                "countTokens",
+            ]
+        } else {
+            &[
+                "generateContent",
+                "countTokens",
+                "createCachedContent",
+                "batchGenerateContent",
+                "streamGenerateContent",
+            ]
+        }
+    }
+
+    fn supports(&self, action: routes::Action) -> bool {
+        self.methods().contains(&action.method_name())
+    }
+
+    fn version(&self) -> &'static str {
+        match self.name.as_str() {
+            "text-embedding-004" => "004",
+            "gemini-2.0-flash" | "gemini-embedding-001" => "001",
+            _ => "2.5",
+        }
+    }
+
+    fn display_name(&self) -> String {
+        self.name
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -112,9 +218,10 @@ pub struct SimulatorConfig {
     pub models: Vec<SimModel>,
     /// Injected faults.
     pub faults: Faults,
-    /// The seed of the fault draws.
+    /// The seed of the fault draws and of generated content (JSON answers, function
+    /// arguments, embeddings).
     pub seed: u64,
-    /// Models per page of `models.list`, at most.
+    /// Models per page of `models.list`, at most (50, the real default page size).
     pub page_size: usize,
     /// The length of the simulator's "minute" for per-minute quotas (60 s; shorten it to test
     /// quota waits in milliseconds).
@@ -135,8 +242,9 @@ pub struct SimulatorConfig {
 pub const SIM_KEY: &str = "sim-key-0000000000000001";
 
 impl Default for SimulatorConfig {
-    /// One key ([`SIM_KEY`]); `gemini-2.5-flash`, `gemini-2.5-pro`, `gemini-2.0-flash` and
-    /// `text-embedding-004` without quotas; no faults.
+    /// One key ([`SIM_KEY`]); `gemini-2.5-flash`, `gemini-2.5-pro`, `gemini-2.0-flash`,
+    /// `gemini-embedding-001` and `text-embedding-004` with their real token limits and no
+    /// quotas; no faults; pages of 50 models.
     fn default() -> Self {
         SimulatorConfig {
             keys: vec![SIM_KEY.to_owned()],
@@ -144,6 +252,7 @@ impl Default for SimulatorConfig {
                 "gemini-2.5-flash",
                 "gemini-2.5-pro",
                 "gemini-2.0-flash",
+                "gemini-embedding-001",
                 "text-embedding-004",
             ]
             .into_iter()
@@ -151,7 +260,7 @@ impl Default for SimulatorConfig {
             .collect(),
             faults: Faults::default(),
             seed: 0,
-            page_size: 2,
+            page_size: 50,
             minute: Duration::from_secs(60),
             day: Duration::from_secs(24 * 60 * 60),
             latency: Duration::ZERO,
@@ -204,6 +313,8 @@ pub(crate) struct State {
     quotas: Quotas,
     stats: Mutex<SimStats>,
     connections: server::Connections,
+    /// Generate requests answered, for response ids.
+    serial: AtomicU64,
 }
 
 /// A running simulator. Dropping it shuts it down gracefully in the background (the listener
@@ -249,6 +360,7 @@ impl Simulator {
             quotas: Quotas::default(),
             stats: Mutex::new(SimStats::default()),
             connections: server::Connections::default(),
+            serial: AtomicU64::new(0),
             config,
         });
         let (stop, stopped) = watch::channel(false);
@@ -316,120 +428,14 @@ impl Simulator {
 pub(crate) enum Reply {
     Json(u16, Value),
     Raw(u16, &'static str, Vec<u8>),
-    Stream(Vec<Value>, Option<Value>),
+    /// Chunks of a stream, an error to end it with after the first chunk, and its framing:
+    /// server-sent events (`alt=sse`) or one JSON array.
+    Stream {
+        chunks: Vec<Value>,
+        failure: Option<Value>,
+        sse: bool,
+    },
     Drop,
-}
-
-fn error_body(code: u16, status: &str, message: &str, details: Vec<Value>) -> Value {
-    let mut error = json!({"code": code, "message": message, "status": status});
-    if !details.is_empty() {
-        error["details"] = Value::Array(details);
-    }
-    json!({ "error": error })
-}
-
-fn overloaded() -> Reply {
-    Reply::Json(
-        503,
-        error_body(
-            503,
-            "UNAVAILABLE",
-            "The model is overloaded. Please try again later.",
-            vec![],
-        ),
-    )
-}
-
-/// Words in every text part of a request body (its contents and system instruction).
-fn count_words(value: &Value) -> u32 {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| match (k.as_str(), v) {
-                ("text", Value::String(s)) => s.split_whitespace().count() as u32,
-                _ => count_words(v),
-            })
-            .sum(),
-        Value::Array(items) => items.iter().map(count_words).sum(),
-        _ => 0,
-    }
-}
-
-/// Counts one request under `name`, or under [`OTHER`] when `name` is unknown and
-/// [`TRACKED_UNKNOWN`] unknown names are already counted.
-/// `is_known` says which names the configuration knows: the map never holds more than those,
-/// `""`, [`TRACKED_UNKNOWN`] unknown names and [`OTHER`].
-fn count_bounded(
-    map: &mut BTreeMap<String, u64>,
-    name: &str,
-    known: bool,
-    is_known: impl Fn(&str) -> bool,
-) {
-    let name = match name.char_indices().nth(64) {
-        Some((cut, _)) if !known => &name[..cut],
-        _ => name,
-    };
-    if let Some(n) = map.get_mut(name) {
-        *n += 1;
-        return;
-    }
-    // Known names and "" are always tracked; the others until the cap.
-    let unknown = || {
-        map.keys()
-            .filter(|k| !k.is_empty() && *k != OTHER && !is_known(k))
-            .count()
-    };
-    if known || unknown() < TRACKED_UNKNOWN {
-        map.insert(name.to_owned(), 1);
-    } else {
-        *map.entry(OTHER.to_owned()).or_default() += 1;
-    }
-}
-
-/// The value of `name` in a query string, percent-decoded.
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn prompt_text(body: &Value) -> String {
-    body["contents"]
-        .as_array()
-        .and_then(|c| c.last())
-        .and_then(|c| c["parts"].as_array())
-        .map(|parts| {
-            parts
-                .iter()
-                .filter_map(|p| p["text"].as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
 }
 
 impl State {
@@ -450,381 +456,4 @@ impl State {
     fn model(&self, name: &str) -> Option<&SimModel> {
         self.config.models.iter().find(|m| m.name == name)
     }
-
-    /// Routes one request.
-    pub(crate) async fn handle(
-        &self,
-        method: &str,
-        target: &str,
-        key: Option<&str>,
-        body: &[u8],
-    ) -> Reply {
-        let from_query = target
-            .split_once('?')
-            .and_then(|(_, q)| query_param(q, "key"));
-        let key = key.or(from_query.as_deref());
-        let known_key = key.is_some_and(|k| self.config.keys.iter().any(|c| c == k));
-        self.bump(|s| {
-            s.requests += 1;
-            count_bounded(
-                &mut s.by_key,
-                key.unwrap_or(""),
-                known_key || key.is_none(),
-                |k| self.config.keys.iter().any(|c| c == k),
-            );
-        });
-        let Some(key) = key.filter(|k| !k.is_empty()) else {
-            return Reply::Json(
-                403,
-                error_body(
-                    403,
-                    "PERMISSION_DENIED",
-                    "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
-                    vec![],
-                ),
-            );
-        };
-        if !self.config.keys.iter().any(|k| k == key) {
-            return Reply::Json(
-                400,
-                error_body(
-                    400,
-                    "INVALID_ARGUMENT",
-                    "API key not valid. Please pass a valid API key.",
-                    vec![
-                        json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                       "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}),
-                    ],
-                ),
-            );
-        }
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let Some(rest) = path.strip_prefix("/v1beta/") else {
-            return Reply::Json(
-                404,
-                error_body(404, "NOT_FOUND", &format!("no route for {path}"), vec![]),
-            );
-        };
-        if method == "GET" && rest == "models" {
-            return self.list(query);
-        }
-        let (model, action) = match rest.strip_prefix("models/") {
-            Some(m) => m.split_once(':').map_or((m, None), |(m, a)| (m, Some(a))),
-            None => {
-                return Reply::Json(
-                    404,
-                    error_body(404, "NOT_FOUND", &format!("no route for {path}"), vec![]),
-                );
-            }
-        };
-        let known_model = self.model(model).is_some();
-        self.bump(|s| {
-            count_bounded(&mut s.by_model, model, known_model, |m| {
-                self.model(m).is_some()
-            })
-        });
-        let Some(spec) = self.model(model) else {
-            return Reply::Json(
-                404,
-                error_body(
-                    404,
-                    "NOT_FOUND",
-                    &format!(
-                        "models/{model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods."
-                    ),
-                    vec![],
-                ),
-            );
-        };
-        if method == "GET" && action.is_none() {
-            return Reply::Json(200, model_json(spec));
-        }
-        let body: Value = match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(e) => {
-                return Reply::Json(
-                    400,
-                    error_body(
-                        400,
-                        "INVALID_ARGUMENT",
-                        &format!("Invalid JSON payload received. {e}"),
-                        vec![],
-                    ),
-                );
-            }
-        };
-        match (method, action) {
-            ("POST", Some("countTokens")) => {
-                let counted = body.get("generateContentRequest").unwrap_or(&body);
-                Reply::Json(200, json!({"totalTokens": count_words(counted)}))
-            }
-            (
-                "POST",
-                Some(
-                    a @ ("generateContent"
-                    | "streamGenerateContent"
-                    | "embedContent"
-                    | "batchEmbedContents"),
-                ),
-            ) => self.generate(spec, key, a, &body).await,
-            _ => Reply::Json(
-                404,
-                error_body(
-                    404,
-                    "NOT_FOUND",
-                    &format!("no route for {method} {path}"),
-                    vec![],
-                ),
-            ),
-        }
-    }
-
-    fn list(&self, query: &str) -> Reply {
-        let param = |name: &str| {
-            query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-        };
-        let size = param("pageSize")
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(50)
-            .clamp(1, self.config.page_size.max(1));
-        let start = param("pageToken")
-            .and_then(|t| t.strip_prefix("page-"))
-            .and_then(|t| t.parse::<usize>().ok())
-            .unwrap_or(0);
-        let models: Vec<Value> = self
-            .config
-            .models
-            .iter()
-            .skip(start)
-            .take(size)
-            .map(model_json)
-            .collect();
-        let mut page = json!({ "models": models });
-        if start + size < self.config.models.len() {
-            page["nextPageToken"] = json!(format!("page-{}", start + size));
-        }
-        Reply::Json(200, page)
-    }
-
-    async fn generate(&self, spec: &SimModel, key: &str, action: &str, body: &Value) -> Reply {
-        let tokens = count_words(body);
-        if (action == "generateContent" || action == "streamGenerateContent")
-            && tokens > spec.input_token_limit
-        {
-            return Reply::Json(
-                400,
-                error_body(
-                    400,
-                    "INVALID_ARGUMENT",
-                    &format!(
-                        "The input token count ({tokens}) exceeds the maximum number of tokens allowed ({}).",
-                        spec.input_token_limit
-                    ),
-                    vec![],
-                ),
-            );
-        }
-        let prompt = prompt_text(body);
-        if prompt.contains("[sim:invalid]") {
-            return Reply::Json(
-                400,
-                error_body(
-                    400,
-                    "INVALID_ARGUMENT",
-                    "Invalid value at 'contents[0].parts[0]'.",
-                    vec![
-                        json!({"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
-                    {"field": "contents[0].parts[0]", "description": "Invalid value at 'contents[0].parts[0]'."}]}),
-                    ],
-                ),
-            );
-        }
-        if prompt.contains("[sim:precondition]") {
-            return Reply::Json(
-                400,
-                error_body(
-                    400,
-                    "FAILED_PRECONDITION",
-                    "User location is not supported for the API use.",
-                    vec![],
-                ),
-            );
-        }
-        if prompt.contains("[sim:file]") {
-            return Reply::Json(
-                403,
-                error_body(
-                    403,
-                    "PERMISSION_DENIED",
-                    "You do not have permission to access the File sim-file-1 or it may not exist.",
-                    vec![],
-                ),
-            );
-        }
-        if prompt.contains("[sim:leaked]") {
-            return Reply::Json(
-                403,
-                error_body(
-                    403,
-                    "PERMISSION_DENIED",
-                    "Your API key was reported as leaked. Please use another API key.",
-                    vec![],
-                ),
-            );
-        }
-        if prompt.contains("[sim:permission]") {
-            return Reply::Json(
-                403,
-                error_body(
-                    403,
-                    "PERMISSION_DENIED",
-                    "The caller does not have permission",
-                    vec![],
-                ),
-            );
-        }
-        if prompt.contains("[sim:exhausted]") {
-            self.bump(|s| s.rate_limited += 1);
-            return Reply::Json(
-                429,
-                error_body(
-                    429,
-                    "RESOURCE_EXHAUSTED",
-                    "Resource has been exhausted (e.g. check quota).",
-                    vec![],
-                ),
-            );
-        }
-        if prompt.contains("[sim:deadline]") {
-            return Reply::Json(
-                504,
-                error_body(
-                    504,
-                    "DEADLINE_EXCEEDED",
-                    "Deadline expired before operation could complete.",
-                    vec![],
-                ),
-            );
-        }
-        if let Err(reply) = self.quotas.admit(spec, key, tokens, &self.config) {
-            self.bump(|s| s.rate_limited += 1);
-            return reply;
-        }
-        if !self.config.latency.is_zero() {
-            tokio::time::sleep(self.config.latency).await;
-        }
-        let faults = &self.config.faults;
-        if self.draw(faults.dropped) {
-            self.bump(|s| s.faults += 1);
-            return Reply::Drop;
-        }
-        if self.draw(faults.slow) {
-            self.bump(|s| s.faults += 1);
-            tokio::time::sleep(faults.slow_by).await;
-        }
-        if spec.overloaded || self.draw(faults.overloaded) {
-            self.bump(|s| s.faults += 1);
-            return overloaded();
-        }
-        if self.draw(faults.internal) {
-            self.bump(|s| s.faults += 1);
-            return Reply::Json(
-                500,
-                error_body(
-                    500,
-                    "INTERNAL",
-                    "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
-                    vec![],
-                ),
-            );
-        }
-        if self.draw(faults.garbage) {
-            self.bump(|s| s.faults += 1);
-            return Reply::Raw(
-                200,
-                "text/html",
-                b"<html><body>upstream hiccup</body></html>".to_vec(),
-            );
-        }
-        self.bump(|s| s.answered += 1);
-        match action {
-            "embedContent" => Reply::Json(
-                200,
-                json!({"embedding": {"values": embedding(&body["content"])}}),
-            ),
-            "batchEmbedContents" => {
-                let values: Vec<Value> = body["requests"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| json!({"values": embedding(&r["content"])}))
-                    .collect();
-                Reply::Json(200, json!({"embeddings": values}))
-            }
-            _ if prompt.contains("[sim:blocked]") => Reply::Json(
-                200,
-                json!({
-                "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
-                    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
-                "usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens}}),
-            ),
-            _ => {
-                let answer = format!("Simulated answer to: {prompt}");
-                let usage = json!({"promptTokenCount": tokens, "candidatesTokenCount": answer.split_whitespace().count(),
-                                   "totalTokenCount": tokens as usize + answer.split_whitespace().count()});
-                let version = json!(spec.name);
-                if action == "generateContent" {
-                    return Reply::Json(
-                        200,
-                        json!({
-                        "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP", "index": 0}],
-                        "usageMetadata": usage, "modelVersion": version, "responseId": format!("sim-{}", prompt.len())}),
-                    );
-                }
-                let words: Vec<&str> = answer.split_inclusive(' ').collect();
-                let third = words.len().div_ceil(3).max(1);
-                let mut chunks: Vec<Value> = words.chunks(third).map(|w| json!({
-                    "candidates": [{"content": {"role": "model", "parts": [{"text": w.concat()}]}, "index": 0}],
-                    "modelVersion": version})).collect();
-                let failure = self.draw(faults.stream_error).then(|| {
-                    self.bump(|s| s.faults += 1);
-                    error_body(
-                        503,
-                        "UNAVAILABLE",
-                        "The model is overloaded. Please try again later.",
-                        vec![],
-                    )
-                });
-                if failure.is_none() {
-                    chunks.push(json!({"candidates": [{"finishReason": "STOP", "index": 0}], "usageMetadata": usage, "modelVersion": version}));
-                }
-                Reply::Stream(chunks, failure)
-            }
-        }
-    }
-}
-
-fn embedding(content: &Value) -> Vec<f32> {
-    let text = content["parts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["text"].as_str())
-        .collect::<String>();
-    let mut values = vec![0.0f32; 8];
-    for (i, b) in text.bytes().enumerate() {
-        values[i % 8] += f32::from(b) / 255.0;
-    }
-    values
-}
-
-fn model_json(m: &SimModel) -> Value {
-    json!({
-        "name": format!("models/{}", m.name), "baseModelId": m.name, "version": "sim",
-        "displayName": m.name, "inputTokenLimit": m.input_token_limit, "outputTokenLimit": 8192,
-        "supportedGenerationMethods": if m.name.contains("embedding") { vec!["embedContent", "batchEmbedContents"] }
-            else { vec!["generateContent", "countTokens", "streamGenerateContent"] },
-    })
 }

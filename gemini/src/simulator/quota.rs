@@ -1,6 +1,7 @@
 //! Per-key, per-model quotas, answered the way the real service answers them.
 
-use super::{Reply, SimModel, SimulatorConfig, error_body};
+use super::errors::error_body;
+use super::{Reply, SimModel, SimulatorConfig};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -43,14 +44,25 @@ fn quota_exceeded(
     message_retry: Duration,
 ) -> Reply {
     let message = format!(
-        "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n* Quota exceeded for metric: generativelanguage.googleapis.com/{metric}, limit: {limit}, model: {model}\nPlease retry in {:.6}s.",
+        "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/usage?tab=rate-limit. \n* Quota exceeded for metric: generativelanguage.googleapis.com/{metric}, limit: {limit}, model: {model}\nPlease retry in {:.9}s.",
         message_retry.as_secs_f64()
     );
+    // The real RetryInfo is in whole seconds (the message has the fraction). Under a shortened
+    // simulated minute a wait can be under a second: it keeps its milliseconds then, rather
+    // than telling clients to retry at once.
+    let delay = if retry >= Duration::from_secs(1) {
+        format!("{}s", retry.as_secs())
+    } else {
+        format!("{:.3}s", retry.as_secs_f64())
+    };
     let details: Vec<Value> = vec![
         json!({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
             "quotaMetric": format!("generativelanguage.googleapis.com/{metric}"), "quotaId": quota_id,
             "quotaDimensions": {"location": "global", "model": model}, "quotaValue": limit.to_string()}]}),
-        json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{:.3}s", retry.as_secs_f64())}),
+        json!({"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}),
+        json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}),
     ];
     Reply::Json(
         429,

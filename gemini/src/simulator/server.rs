@@ -464,23 +464,46 @@ fn to_response(reply: Reply, state: &State) -> Response<Body> {
         Reply::Raw(code, content_type, body) => {
             plain(status(code), false, content_type, full(body))
         }
-        Reply::Stream(chunks, failure) => {
+        Reply::Stream {
+            chunks,
+            failure,
+            sse,
+        } => {
             let pause = state.config.stream_pause;
-            let sent = if failure.is_some() { 1 } else { usize::MAX };
-            let events: Vec<Bytes> = chunks
+            let items: Vec<&serde_json::Value> = chunks.iter().chain(failure.iter()).collect();
+            let last = items.len().saturating_sub(1);
+            // Server-sent events, or the real API's JSON array: `[{…}` `,\r\n{…}` … `]`.
+            let events: Vec<Bytes> = items
                 .iter()
-                .take(sent)
-                .chain(failure.iter())
-                .map(|v| Bytes::from(format!("data: {v}\r\n\r\n")))
+                .enumerate()
+                .map(|(i, v)| {
+                    Bytes::from(if sse {
+                        format!("data: {v}\r\n\r\n")
+                    } else {
+                        let open = if i == 0 { "[" } else { ",\r\n" };
+                        let close = if i == last { "]" } else { "" };
+                        format!("{open}{v}{close}")
+                    })
+                })
                 .collect();
+            let events = if events.is_empty() && !sse {
+                vec![Bytes::from_static(b"[]")]
+            } else {
+                events
+            };
             let stream = futures_util::stream::iter(events).then(move |event| async move {
                 tokio::time::sleep(pause).await;
                 Ok::<_, std::io::Error>(Frame::data(event))
             });
+            let content_type = if sse {
+                "text/event-stream"
+            } else {
+                "application/json; charset=UTF-8"
+            };
             plain(
                 StatusCode::OK,
                 false,
-                "text/event-stream",
+                content_type,
                 StreamBody::new(stream).boxed_unsync(),
             )
         }

@@ -1,0 +1,348 @@
+//! Routing, in the order the real service checks a request: the URL and method (404, 405), the
+//! key (403 without one, 400 `API_KEY_INVALID` for an unknown one), the model and whether it
+//! supports the method (404), then the payload (400 for bad JSON, unknown fields or a missing
+//! required field). Served under `/v1beta/` and `/v1/`; the key comes from `x-goog-api-key` or
+//! `?key=`.
+
+use super::validate::{self, Message};
+use super::{OTHER, Reply, SimModel, State, TRACKED_UNKNOWN, errors};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// What a request asks a model to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    Generate,
+    Stream,
+    CountTokens,
+    Embed,
+    BatchEmbed,
+}
+
+impl Action {
+    fn parse(name: &str) -> Option<Action> {
+        Some(match name {
+            "generateContent" => Action::Generate,
+            "streamGenerateContent" => Action::Stream,
+            "countTokens" => Action::CountTokens,
+            "embedContent" => Action::Embed,
+            "batchEmbedContents" => Action::BatchEmbed,
+            _ => return None,
+        })
+    }
+
+    pub(super) fn method_name(self) -> &'static str {
+        match self {
+            Action::Generate => "generateContent",
+            Action::Stream => "streamGenerateContent",
+            Action::CountTokens => "countTokens",
+            Action::Embed => "embedContent",
+            Action::BatchEmbed => "batchEmbedContents",
+        }
+    }
+
+    fn message(self) -> Message {
+        match self {
+            Action::Generate | Action::Stream => Message::GenerateContentRequest,
+            Action::CountTokens => Message::CountTokensRequest,
+            Action::Embed => Message::EmbedContentRequest,
+            Action::BatchEmbed => Message::BatchEmbedContentsRequest,
+        }
+    }
+}
+
+enum Route<'a> {
+    List,
+    Get(&'a str),
+    Call(&'a str, Action),
+}
+
+impl State {
+    /// Routes one request.
+    pub(crate) async fn handle(
+        &self,
+        method: &str,
+        target: &str,
+        key: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let from_query = query_param(query, "key");
+        let key = key.or(from_query.as_deref());
+        let known_key = key.is_some_and(|k| self.config.keys.iter().any(|c| c == k));
+        self.bump(|s| {
+            s.requests += 1;
+            count_bounded(
+                &mut s.by_key,
+                key.unwrap_or(""),
+                known_key || key.is_none(),
+                |k| self.config.keys.iter().any(|c| c == k),
+            );
+        });
+        let Some((version, rest)) = ["v1beta", "v1"].into_iter().find_map(|v| {
+            path.strip_prefix('/')
+                .and_then(|p| p.strip_prefix(v))
+                .and_then(|p| p.strip_prefix('/'))
+                .map(|rest| (v, rest))
+        }) else {
+            return errors::no_such_url(path);
+        };
+        let route = if rest == "models" {
+            Route::List
+        } else if let Some(name) = rest.strip_prefix("models/") {
+            match name.split_once(':') {
+                None if !name.is_empty() && !name.contains('/') => Route::Get(name),
+                Some((model, action)) if !model.is_empty() && !model.contains('/') => {
+                    match Action::parse(action) {
+                        Some(action) => Route::Call(model, action),
+                        None => return errors::no_such_url(path),
+                    }
+                }
+                _ => return errors::no_such_url(path),
+            }
+        } else {
+            return errors::no_such_url(path);
+        };
+        match (&route, method) {
+            (Route::List | Route::Get(_), "GET") | (Route::Call(..), "POST") => {}
+            // Like the real front end: a GET on a POST-only method is not found at all.
+            (Route::Call(..), "GET" | "HEAD") => return errors::no_such_url(path),
+            _ => return errors::wrong_method(method, path),
+        }
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return errors::no_key();
+        };
+        if !known_key {
+            return errors::api_key_invalid();
+        }
+        let (model, action) = match route {
+            Route::List => return self.list(query),
+            Route::Get(model) => (model, None),
+            Route::Call(model, action) => (model, Some(action)),
+        };
+        let known_model = self.model(model).is_some();
+        self.bump(|s| {
+            count_bounded(&mut s.by_model, model, known_model, |m| {
+                self.model(m).is_some()
+            })
+        });
+        let Some(spec) = self.model(model) else {
+            let method = action.map_or("get", Action::method_name);
+            return errors::model_not_found(model, version, method);
+        };
+        let Some(action) = action else {
+            return Reply::Json(200, model_json(spec));
+        };
+        if !spec.supports(action) {
+            return errors::model_not_found(model, version, action.method_name());
+        }
+        let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return errors::invalid_payload(&format!(
+                        "Invalid JSON payload received. {}",
+                        capitalised(&e.to_string())
+                    ));
+                }
+            }
+        };
+        if let Err(message) = validate::check(action.message(), &body) {
+            return errors::invalid_payload(&message);
+        }
+        if let Err(reply) = required(action, &body) {
+            return reply;
+        }
+        let sse = query_param(query, "alt").as_deref() == Some("sse");
+        self.call(spec, key, action, &body, sse).await
+    }
+
+    fn list(&self, query: &str) -> Reply {
+        let size = match query_param(query, "pageSize") {
+            None => 50,
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if n > 0 => n.min(1000) as usize,
+                Ok(_) => 50,
+                Err(_) => {
+                    return errors::invalid_payload(&format!(
+                        "Invalid value at 'page_size' (TYPE_INT32), \"{}\"",
+                        text.chars().take(50).collect::<String>()
+                    ));
+                }
+            },
+        }
+        .min(self.config.page_size.max(1));
+        let start = match query_param(query, "pageToken").filter(|t| !t.is_empty()) {
+            None => 0,
+            Some(token) => match decode_page_token(&token) {
+                Some(start) if start < self.config.models.len() => start,
+                _ => {
+                    return errors::status(400, "INVALID_ARGUMENT", "Invalid page token.", vec![]);
+                }
+            },
+        };
+        let models: Vec<Value> = self
+            .config
+            .models
+            .iter()
+            .skip(start)
+            .take(size)
+            .map(model_json)
+            .collect();
+        let mut page = json!({ "models": models });
+        if start + size < self.config.models.len() {
+            page["nextPageToken"] = json!(page_token(start + size));
+        }
+        Reply::Json(200, page)
+    }
+}
+
+/// The required fields of each request, with the real API's wording.
+fn required(action: Action, body: &Value) -> Result<(), Reply> {
+    let empty = |name: &str| {
+        validate::get(body, name).is_none_or(|v| v.as_array().is_some_and(Vec::is_empty))
+    };
+    match action {
+        Action::Generate | Action::Stream if empty("contents") => Err(errors::invalid_field(
+            "GenerateContentRequest.contents",
+            "contents is not specified",
+        )),
+        Action::CountTokens if empty("contents") && empty("generateContentRequest") => Err(
+            errors::invalid_field("CountTokensRequest.contents", "contents is not specified"),
+        ),
+        Action::Embed if empty("content") => Err(errors::invalid_field(
+            "EmbedContentRequest.content",
+            "content is not specified",
+        )),
+        Action::BatchEmbed if empty("requests") => Err(errors::invalid_field(
+            "BatchEmbedContentsRequest.requests",
+            "requests is not specified",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Opaque-looking page tokens (the real ones are opaque too).
+fn page_token(start: usize) -> String {
+    format!("Cg{start:x}Sim")
+}
+
+fn decode_page_token(token: &str) -> Option<usize> {
+    token
+        .strip_prefix("Cg")
+        .and_then(|t| t.strip_suffix("Sim"))
+        .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+}
+
+pub(super) fn model_json(m: &SimModel) -> Value {
+    let mut model = json!({
+        "name": format!("models/{}", m.name),
+        "version": m.version(),
+        "displayName": m.display_name(),
+        "description": format!("{} (simulated)", m.display_name()),
+        "inputTokenLimit": m.input_token_limit,
+        "outputTokenLimit": m.output_token_limit,
+        "supportedGenerationMethods": m.methods(),
+    });
+    if !m.is_embedding() {
+        model["temperature"] = json!(1.0);
+        model["topP"] = json!(0.95);
+        model["topK"] = json!(64);
+        model["maxTemperature"] = json!(2.0);
+        model["thinking"] = json!(m.name.starts_with("gemini-2.5"));
+    }
+    model
+}
+
+/// Counts one request under `name`, or under [`OTHER`] when `name` is unknown and
+/// [`TRACKED_UNKNOWN`] unknown names are already counted. `is_known` says which names the
+/// configuration knows: the map never holds more than those, `""`, [`TRACKED_UNKNOWN`] unknown
+/// names (cut to 64 characters) and [`OTHER`].
+fn count_bounded(
+    map: &mut BTreeMap<String, u64>,
+    name: &str,
+    known: bool,
+    is_known: impl Fn(&str) -> bool,
+) {
+    let name = match name.char_indices().nth(64) {
+        Some((cut, _)) if !known => &name[..cut],
+        _ => name,
+    };
+    if let Some(n) = map.get_mut(name) {
+        *n += 1;
+        return;
+    }
+    let unknown = || {
+        map.keys()
+            .filter(|k| !k.is_empty() && *k != OTHER && !is_known(k))
+            .count()
+    };
+    if known || unknown() < TRACKED_UNKNOWN {
+        map.insert(name.to_owned(), 1);
+    } else {
+        *map.entry(OTHER.to_owned()).or_default() += 1;
+    }
+}
+
+/// The value of `name` in a query string, percent-decoded.
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_percent_decoded() {
+        assert_eq!(
+            query_param("alt=sse&key=a%2Bb+c", "key").as_deref(),
+            Some("a+b c")
+        );
+        assert_eq!(query_param("key", "key").as_deref(), Some(""));
+        assert_eq!(query_param("a=%zz%4", "a").as_deref(), Some("%zz%4"));
+        assert_eq!(query_param("", "key"), None);
+    }
+
+    #[test]
+    fn page_tokens_round_trip() {
+        assert_eq!(decode_page_token(&page_token(42)), Some(42));
+        assert_eq!(decode_page_token("page-2"), None);
+    }
+}
