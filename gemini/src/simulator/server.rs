@@ -14,9 +14,10 @@
 //! - a body that does not arrive within [`ServerLimits::body_timeout`] is answered 408, a body
 //!   over [`ServerLimits::max_body`] 413 (before reading it when `Content-Length` says so), a
 //!   request target over [`ServerLimits::max_uri`] 414 and a header block over
-//!   [`ServerLimits::max_header_bytes`] 431. A head hyper cannot parse at all (a request target
-//!   over 64 KiB, a head over its 128 KiB read buffer) makes hyper 1.12 close the connection
-//!   without sending the 414 or 431 it prepares; nothing of such a request is kept.
+//!   [`ServerLimits::max_header_bytes`] 431; hyper answers 414 and 431 itself for a head it
+//!   cannot parse (a target over 64 KiB, a head over its 128 KiB read buffer). hyper's
+//!   `pipeline_flush` is left off: with it, hyper 1.12 closes such a connection without
+//!   flushing that answer (pipelined requests are answered in order either way).
 //!
 //! Shutdown is graceful: when the [`Simulator`](super::Simulator) is dropped or shut down, the
 //! listener closes, idle connections close, and requests in flight get
@@ -300,7 +301,6 @@ async fn connection(socket: TcpStream, state: &Arc<State>, mut shutdown: watch::
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .keep_alive(true)
-        .pipeline_flush(true)
         .max_buf_size(READ_BUFFER)
         .header_read_timeout(None);
     let conn = builder.serve_connection(io, service);
