@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 use steadfast_gemini::simulator::{
-    OTHER, SIM_KEY, ServerLimits, SimStats, Simulator, SimulatorConfig, TRACKED_UNKNOWN,
+    OTHER, SIM_KEY, ServerLimits, SimModel, SimStats, Simulator, SimulatorConfig, TRACKED_UNKNOWN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -284,6 +284,45 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
         (stats.connections_open, stats.connections_timed_out),
         (0, 1)
     );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_stream_is_disconnected() {
+    let (sim, addr) = start(SimulatorConfig {
+        models: vec![SimModel {
+            input_token_limit: u32::MAX,
+            ..SimModel::new("gemini-2.5-flash")
+        }],
+        server: ServerLimits {
+            idle_timeout: Duration::from_millis(300),
+            body_timeout: Duration::from_millis(300),
+            ..ServerLimits::default()
+        },
+        ..SimulatorConfig::default()
+    })
+    .await;
+    // An answer of ~8 MB (it echoes the prompt), more than the socket buffers hold, and a
+    // client with a small receive buffer that reads nothing.
+    let word = "w".repeat(99);
+    let body = format!(
+        r#"{{"contents":[{{"parts":[{{"text":"{}"}}]}}]}}"#,
+        format!("{word} ").repeat(80_000)
+    );
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse HTTP/1.1\r\nHost: sim\r\nx-goog-api-key: {SIM_KEY}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    until(&sim, "the stalled connection closed", |s| {
+        s.connections_open == 0 && s.connections_timed_out == 1
+    })
+    .await;
+    assert_eq!(sim.stats().answered, 1);
+    drop(stream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,10 @@
 //!   closed at once (counted in `SimStats::connections_refused`), so a flood cannot exhaust the
 //!   process's file descriptors;
 //! - a connection that started a request head and has not finished it within
-//!   [`ServerLimits::header_timeout`] (slowloris), or has been silent between requests for
-//!   [`ServerLimits::idle_timeout`], is closed by a watchdog (`connections_timed_out`); hyper's own
+//!   [`ServerLimits::header_timeout`] (slowloris), has been silent between requests for
+//!   [`ServerLimits::idle_timeout`], or has moved no byte either way while a request is in
+//!   flight for that long plus what the server may itself take (a client that stopped reading
+//!   its answer), is closed by a watchdog (`connections_timed_out`); hyper's own
 //!   header timer is not used because it also starts while a keep-alive connection is idle, which
 //!   would make the two limits one;
 //! - a body that does not arrive within [`ServerLimits::body_timeout`] is answered 408, a body
@@ -52,7 +54,9 @@ pub struct ServerLimits {
     pub max_connections: usize,
     /// Time from the first byte of a request head to its end. Default 10 s.
     pub header_timeout: Duration,
-    /// Time a connection may stay silent between requests. Default 60 s.
+    /// Time a connection may stay silent between requests, or move no byte while a request is
+    /// in flight (beyond the server's own delays and [`ServerLimits::body_timeout`]). Default
+    /// 60 s.
     pub idle_timeout: Duration,
     /// Time to receive a whole request body once its head arrived. Default 30 s.
     pub body_timeout: Duration,
@@ -149,6 +153,8 @@ struct Activity {
     head_started: AtomicU64,
     /// Milliseconds since `born` when the last response was finished (or dropped).
     last_done: AtomicU64,
+    /// Milliseconds since `born` of the last byte received or sent, or request started.
+    last_progress: AtomicU64,
     /// Requests received and not yet answered in full.
     in_flight: AtomicUsize,
 }
@@ -162,6 +168,7 @@ impl Activity {
             last_read: AtomicU64::new(0),
             head_started: AtomicU64::new(NONE),
             last_done: AtomicU64::new(0),
+            last_progress: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -173,6 +180,7 @@ impl Activity {
     fn read(&self) {
         let now = self.now();
         self.last_read.store(now, Ordering::Relaxed);
+        self.last_progress.store(now, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) == 0 {
             let _ =
                 self.head_started
@@ -180,7 +188,12 @@ impl Activity {
         }
     }
 
+    fn wrote(&self) {
+        self.last_progress.store(self.now(), Ordering::Relaxed);
+    }
+
     fn request_started(&self) {
+        self.last_progress.store(self.now(), Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.head_started.store(NONE, Ordering::Relaxed);
     }
@@ -190,13 +203,18 @@ impl Activity {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Whether the connection has overstayed a limit.
-    fn expired(&self, limits: &ServerLimits) -> bool {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return false;
-        }
+    /// Whether the connection has overstayed a limit. `allowance` is the longest the server
+    /// itself may be silent while answering (slow faults, latency, waiting for a body).
+    fn expired(&self, limits: &ServerLimits, allowance: Duration) -> bool {
         let now = self.now();
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(NONE - 1);
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            // A client that stopped reading an answer (or a stream) holds the connection
+            // without a byte moving either way.
+            let last = self.last_progress.load(Ordering::Relaxed);
+            return now.saturating_sub(last)
+                > ms(limits.idle_timeout).saturating_add(ms(allowance));
+        }
         let head = self.head_started.load(Ordering::Relaxed);
         if head != NONE {
             return now.saturating_sub(head) > ms(limits.header_timeout);
@@ -239,13 +257,23 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Watched {
+    fn progress(&self, polled: &Poll<std::io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.activity.wrote();
+        }
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.socket).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.socket).poll_write(cx, buf);
+        self.progress(&polled);
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -261,7 +289,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.socket).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.socket).poll_write_vectored(cx, bufs);
+        self.progress(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -307,13 +337,20 @@ async fn connection(socket: TcpStream, state: &Arc<State>, mut shutdown: watch::
     tokio::pin!(conn);
     let tick = (limits.header_timeout.min(limits.idle_timeout) / 4)
         .clamp(Duration::from_millis(5), Duration::from_secs(1));
+    let faults = &state.config.faults;
+    let slow = if faults.slow > 0.0 {
+        faults.slow_by
+    } else {
+        Duration::ZERO
+    };
+    let allowance = limits.body_timeout.max(slow + state.config.latency);
     let mut watchdog = tokio::time::interval(tick);
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut conn => return,
             _ = watchdog.tick() => {
-                if activity.expired(limits) {
+                if activity.expired(limits, allowance) {
                     state.connections.timed_out.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
