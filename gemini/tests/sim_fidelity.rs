@@ -426,6 +426,32 @@ async fn requests_are_validated_strictly() {
             .contains("Unknown name \"max_tokens\" at 'generation_config'"),
         "{answer}"
     );
+    // Values are typed: an enum by its names, an integer as a number or a numeric string.
+    let (status, answer) = sim
+        .post(
+            path,
+            with(
+                prompt("hi"),
+                "toolConfig",
+                json!({"functionCallingConfig": {"mode": "SOMETIMES"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid value at 'tool_config.function_calling_config.mode'"),
+        "{answer}"
+    );
+    let (status, _) = sim
+        .post(
+            path,
+            with(prompt("hi"), "generationConfig", json!({"topK": "many"})),
+        )
+        .await;
+    assert_eq!(status, 400);
     // snake_case names are proto JSON too.
     let answer = sim
         .generate(with(

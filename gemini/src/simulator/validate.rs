@@ -32,9 +32,70 @@ pub(super) enum Message {
     ThinkingConfig,
     /// Any JSON value (a `Struct` or a schema).
     Free,
-    /// A string, number or boolean.
-    Scalar,
+    /// A string.
+    Str,
+    /// Base64 bytes (a string).
+    Bytes,
+    /// An integer (a number, or a string holding one).
+    Int,
+    /// A number (or a string holding one).
+    Float,
+    /// `true` or `false`.
+    Bool,
+    /// One of an enum's names (or its number): the enum's full name and its values.
+    Enum(&'static str, &'static [&'static str]),
 }
+
+const MODE: Message = Message::Enum(
+    "type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode",
+    &["MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"],
+);
+const HARM_CATEGORY: Message = Message::Enum(
+    "type.googleapis.com/google.ai.generativelanguage.v1beta.HarmCategory",
+    &[
+        "HARM_CATEGORY_UNSPECIFIED",
+        "HARM_CATEGORY_DEROGATORY",
+        "HARM_CATEGORY_TOXICITY",
+        "HARM_CATEGORY_VIOLENCE",
+        "HARM_CATEGORY_SEXUAL",
+        "HARM_CATEGORY_MEDICAL",
+        "HARM_CATEGORY_DANGEROUS",
+        "HARM_CATEGORY_HARASSMENT",
+        "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+        "HARM_CATEGORY_CIVIC_INTEGRITY",
+    ],
+);
+const THRESHOLD: Message = Message::Enum(
+    "type.googleapis.com/google.ai.generativelanguage.v1beta.SafetySetting.HarmBlockThreshold",
+    &[
+        "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+        "BLOCK_LOW_AND_ABOVE",
+        "BLOCK_MEDIUM_AND_ABOVE",
+        "BLOCK_ONLY_HIGH",
+        "BLOCK_NONE",
+        "OFF",
+    ],
+);
+const TASK_TYPE: Message = Message::Enum(
+    "type.googleapis.com/google.ai.generativelanguage.v1beta.TaskType",
+    &[
+        "TASK_TYPE_UNSPECIFIED",
+        "RETRIEVAL_QUERY",
+        "RETRIEVAL_DOCUMENT",
+        "SEMANTIC_SIMILARITY",
+        "CLASSIFICATION",
+        "CLUSTERING",
+        "QUESTION_ANSWERING",
+        "FACT_VERIFICATION",
+        "CODE_RETRIEVAL_QUERY",
+    ],
+);
+const MODALITY: Message = Message::Enum(
+    "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerationConfig.Modality",
+    &["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO"],
+);
 
 use Message as M;
 
@@ -44,30 +105,30 @@ type Field = (&'static str, Message, bool);
 fn fields(message: Message) -> &'static [Field] {
     match message {
         M::GenerateContentRequest => &[
-            ("model", M::Scalar, false),
+            ("model", M::Str, false),
             ("contents", M::Content, true),
             ("tools", M::Tool, true),
             ("toolConfig", M::ToolConfig, false),
             ("safetySettings", M::SafetySetting, true),
             ("systemInstruction", M::Content, false),
             ("generationConfig", M::GenerationConfig, false),
-            ("cachedContent", M::Scalar, false),
+            ("cachedContent", M::Str, false),
         ],
         M::CountTokensRequest => &[
             ("contents", M::Content, true),
             ("generateContentRequest", M::GenerateContentRequest, false),
         ],
         M::EmbedContentRequest => &[
-            ("model", M::Scalar, false),
+            ("model", M::Str, false),
             ("content", M::Content, false),
-            ("taskType", M::Scalar, false),
-            ("title", M::Scalar, false),
-            ("outputDimensionality", M::Scalar, false),
+            ("taskType", TASK_TYPE, false),
+            ("title", M::Str, false),
+            ("outputDimensionality", M::Int, false),
         ],
         M::BatchEmbedContentsRequest => &[("requests", M::EmbedContentRequest, true)],
-        M::Content => &[("parts", M::Part, true), ("role", M::Scalar, false)],
+        M::Content => &[("parts", M::Part, true), ("role", M::Str, false)],
         M::Part => &[
-            ("text", M::Scalar, false),
+            ("text", M::Str, false),
             ("inlineData", M::Blob, false),
             ("functionCall", M::FunctionCall, false),
             ("functionResponse", M::FunctionResponse, false),
@@ -75,35 +136,32 @@ fn fields(message: Message) -> &'static [Field] {
             ("executableCode", M::ExecutableCode, false),
             ("codeExecutionResult", M::CodeExecutionResult, false),
             ("videoMetadata", M::VideoMetadata, false),
-            ("thought", M::Scalar, false),
-            ("thoughtSignature", M::Scalar, false),
+            ("thought", M::Bool, false),
+            ("thoughtSignature", M::Bytes, false),
             ("partMetadata", M::Free, false),
             ("mediaResolution", M::Free, false),
         ],
-        M::Blob => &[("mimeType", M::Scalar, false), ("data", M::Scalar, false)],
-        M::FileData => &[
-            ("mimeType", M::Scalar, false),
-            ("fileUri", M::Scalar, false),
-        ],
+        M::Blob => &[("mimeType", M::Str, false), ("data", M::Bytes, false)],
+        M::FileData => &[("mimeType", M::Str, false), ("fileUri", M::Str, false)],
         M::FunctionCall => &[
-            ("id", M::Scalar, false),
-            ("name", M::Scalar, false),
+            ("id", M::Str, false),
+            ("name", M::Str, false),
             ("args", M::Free, false),
         ],
         M::FunctionResponse => &[
-            ("id", M::Scalar, false),
-            ("name", M::Scalar, false),
+            ("id", M::Str, false),
+            ("name", M::Str, false),
             ("response", M::Free, false),
             ("parts", M::Free, true),
-            ("willContinue", M::Scalar, false),
-            ("scheduling", M::Scalar, false),
+            ("willContinue", M::Bool, false),
+            ("scheduling", M::Str, false),
         ],
-        M::ExecutableCode => &[("language", M::Scalar, false), ("code", M::Scalar, false)],
-        M::CodeExecutionResult => &[("outcome", M::Scalar, false), ("output", M::Scalar, false)],
+        M::ExecutableCode => &[("language", M::Str, false), ("code", M::Str, false)],
+        M::CodeExecutionResult => &[("outcome", M::Str, false), ("output", M::Str, false)],
         M::VideoMetadata => &[
-            ("startOffset", M::Scalar, false),
-            ("endOffset", M::Scalar, false),
-            ("fps", M::Scalar, false),
+            ("startOffset", M::Str, false),
+            ("endOffset", M::Str, false),
+            ("fps", M::Float, false),
         ],
         M::Tool => &[
             ("functionDeclarations", M::FunctionDeclaration, true),
@@ -116,55 +174,55 @@ fn fields(message: Message) -> &'static [Field] {
             ("googleMaps", M::Free, false),
         ],
         M::FunctionDeclaration => &[
-            ("name", M::Scalar, false),
-            ("description", M::Scalar, false),
+            ("name", M::Str, false),
+            ("description", M::Str, false),
             ("parameters", M::Free, false),
             ("parametersJsonSchema", M::Free, false),
             ("response", M::Free, false),
             ("responseJsonSchema", M::Free, false),
-            ("behavior", M::Scalar, false),
+            ("behavior", M::Str, false),
         ],
         M::ToolConfig => &[
             ("functionCallingConfig", M::FunctionCallingConfig, false),
             ("retrievalConfig", M::Free, false),
         ],
         M::FunctionCallingConfig => &[
-            ("mode", M::Scalar, false),
-            ("allowedFunctionNames", M::Scalar, true),
+            ("mode", MODE, false),
+            ("allowedFunctionNames", M::Str, true),
         ],
         M::SafetySetting => &[
-            ("category", M::Scalar, false),
-            ("threshold", M::Scalar, false),
+            ("category", HARM_CATEGORY, false),
+            ("threshold", THRESHOLD, false),
         ],
         M::GenerationConfig => &[
-            ("stopSequences", M::Scalar, true),
-            ("responseMimeType", M::Scalar, false),
+            ("stopSequences", M::Str, true),
+            ("responseMimeType", M::Str, false),
             ("responseSchema", M::Free, false),
             ("responseJsonSchema", M::Free, false),
             ("_responseJsonSchema", M::Free, false),
-            ("responseModalities", M::Scalar, true),
-            ("candidateCount", M::Scalar, false),
-            ("maxOutputTokens", M::Scalar, false),
-            ("temperature", M::Scalar, false),
-            ("topP", M::Scalar, false),
-            ("topK", M::Scalar, false),
-            ("seed", M::Scalar, false),
-            ("presencePenalty", M::Scalar, false),
-            ("frequencyPenalty", M::Scalar, false),
-            ("responseLogprobs", M::Scalar, false),
-            ("logprobs", M::Scalar, false),
-            ("enableEnhancedCivicAnswers", M::Scalar, false),
+            ("responseModalities", MODALITY, true),
+            ("candidateCount", M::Int, false),
+            ("maxOutputTokens", M::Int, false),
+            ("temperature", M::Float, false),
+            ("topP", M::Float, false),
+            ("topK", M::Int, false),
+            ("seed", M::Int, false),
+            ("presencePenalty", M::Float, false),
+            ("frequencyPenalty", M::Float, false),
+            ("responseLogprobs", M::Bool, false),
+            ("logprobs", M::Int, false),
+            ("enableEnhancedCivicAnswers", M::Bool, false),
             ("speechConfig", M::Free, false),
             ("thinkingConfig", M::ThinkingConfig, false),
             ("imageConfig", M::Free, false),
-            ("mediaResolution", M::Scalar, false),
+            ("mediaResolution", M::Str, false),
         ],
         M::ThinkingConfig => &[
-            ("includeThoughts", M::Scalar, false),
-            ("thinkingBudget", M::Scalar, false),
-            ("thinkingLevel", M::Scalar, false),
+            ("includeThoughts", M::Bool, false),
+            ("thinkingBudget", M::Int, false),
+            ("thinkingLevel", M::Str, false),
         ],
-        M::Free | M::Scalar => &[],
+        _ => &[],
     }
 }
 
@@ -212,14 +270,36 @@ fn walk(message: Message, value: &Value, path: &str) -> Result<(), String> {
             format!(" at '{path}'")
         }
     };
+    let invalid = |type_name: &str| {
+        Err(format!(
+            "Invalid value at '{path}' ({type_name}), {}",
+            shorten(value)
+        ))
+    };
+    let numeric = |integral: bool| match value {
+        Value::Number(n) => !integral || n.is_i64() || n.is_u64(),
+        Value::String(text) if integral => text.parse::<i64>().is_ok(),
+        Value::String(text) => {
+            text.parse::<f64>().is_ok() || ["NaN", "Infinity", "-Infinity"].contains(&text.as_str())
+        }
+        _ => false,
+    };
     match message {
         M::Free => Ok(()),
-        M::Scalar => match value {
-            Value::Object(_) | Value::Array(_) => Err(format!(
-                "Invalid JSON payload received. Unexpected token{}: a value, not a list or object.",
-                at(path)
-            )),
-            _ => Ok(()),
+        M::Str if value.is_string() => Ok(()),
+        M::Str => invalid("TYPE_STRING"),
+        M::Bytes if value.is_string() => Ok(()),
+        M::Bytes => invalid("TYPE_BYTES"),
+        M::Int if numeric(true) => Ok(()),
+        M::Int => invalid("TYPE_INT32"),
+        M::Float if numeric(false) => Ok(()),
+        M::Float => invalid("TYPE_FLOAT"),
+        M::Bool if value.is_boolean() => Ok(()),
+        M::Bool => invalid("TYPE_BOOL"),
+        M::Enum(type_name, names) => match value {
+            Value::String(name) if names.contains(&name.as_str()) => Ok(()),
+            Value::Number(n) if n.is_i64() => Ok(()),
+            _ => invalid(type_name),
         },
         _ => {
             let Value::Object(map) = value else {
@@ -256,7 +336,7 @@ fn walk(message: Message, value: &Value, path: &str) -> Result<(), String> {
                     for (i, item) in items.iter().enumerate() {
                         walk(inner, item, &format!("{here}[{i}]"))?;
                     }
-                } else if item.is_array() && inner != M::Free {
+                } else if item.is_array() && !matches!(inner, M::Free) {
                     return Err(format!(
                         "Invalid JSON payload received. Proto field is not repeating, cannot start list{}.",
                         at(&here)
@@ -267,6 +347,15 @@ fn walk(message: Message, value: &Value, path: &str) -> Result<(), String> {
             }
             Ok(())
         }
+    }
+}
+
+/// A value as the real messages quote it, cut to 100 characters.
+fn shorten(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -324,6 +413,42 @@ mod tests {
         assert_eq!(
             get(&request, "generationConfig").and_then(|g| get(g, "maxOutputTokens")),
             Some(&json!(3))
+        );
+    }
+
+    #[test]
+    fn scalars_are_typed_and_enums_named() {
+        let generate = |config: Value| {
+            check(
+                M::GenerateContentRequest,
+                &json!({"contents": [], "generationConfig": config}),
+            )
+        };
+        assert_eq!(
+            generate(json!({"maxOutputTokens": "abc"})).unwrap_err(),
+            "Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), \"abc\""
+        );
+        assert!(generate(json!({"maxOutputTokens": "12", "temperature": "0.5"})).is_ok());
+        assert!(generate(json!({"maxOutputTokens": 1.5})).is_err());
+        assert!(generate(json!({"temperature": true})).is_err());
+        assert!(generate(json!({"responseModalities": ["TEXT"]})).is_ok());
+        let e = check(
+            M::GenerateContentRequest,
+            &json!({"toolConfig": {"functionCallingConfig": {"mode": "SOMETIMES"}}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), \"SOMETIMES\""
+        );
+        let e = check(
+            M::GenerateContentRequest,
+            &json!({"contents": [{"parts": [{"text": 5}]}]}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "Invalid value at 'contents[0].parts[0].text' (TYPE_STRING), 5"
         );
     }
 
