@@ -184,7 +184,7 @@ impl Client {
                 ),
                 None => None,
             },
-            counters: ModelCounters::default(),
+            counters: ModelCounters::new(model),
         });
         entries.insert(model.to_owned(), Arc::clone(&entry));
         Ok(entry)

@@ -85,6 +85,9 @@ impl ClientStats {
 /// The live counters of one model.
 #[derive(Debug, Default)]
 pub(crate) struct ModelCounters {
+    /// The model, for the `metrics` labels.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    model: String,
     requests: AtomicU64,
     answered: AtomicU64,
     rerouted: AtomicU64,
@@ -102,6 +105,14 @@ fn bump(c: &AtomicU64) {
 }
 
 impl ModelCounters {
+    /// The counters of `model`.
+    pub(crate) fn new(model: &str) -> Self {
+        ModelCounters {
+            model: model.to_owned(),
+            ..ModelCounters::default()
+        }
+    }
+
     pub(crate) fn sent(&self) {
         bump(&self.requests);
     }
@@ -126,16 +137,37 @@ impl ModelCounters {
             Err(e) => e,
         };
         match e.kind() {
-            ErrorKind::RateLimited { scope, .. } => bump(match scope {
-                QuotaScope::PerMinute => &self.per_minute,
-                QuotaScope::PerDay => &self.per_day,
-                QuotaScope::Unknown => &self.unknown,
-            }),
-            ErrorKind::NoQuota => bump(&self.no_quota),
+            ErrorKind::RateLimited { scope, .. } => {
+                let (counter, label) = match scope {
+                    QuotaScope::PerMinute => (&self.per_minute, "per_minute"),
+                    QuotaScope::PerDay => (&self.per_day, "per_day"),
+                    QuotaScope::Unknown => (&self.unknown, "unknown"),
+                };
+                bump(counter);
+                self.record_429(label);
+            }
+            ErrorKind::NoQuota => {
+                bump(&self.no_quota);
+                self.record_429("no_quota");
+            }
             ErrorKind::Transport(_) => bump(&self.other),
             _ if e.http_status().is_some() => bump(&self.other),
             _ => {}
         }
+    }
+
+    /// `steadfast_gemini_rate_limited_total{model, scope}` (feature `metrics`): the model's
+    /// name and a fixed scope label, never a key.
+    fn record_429(&self, scope: &'static str) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            "steadfast_gemini_rate_limited_total",
+            "model" => self.model.clone(),
+            "scope" => scope
+        )
+        .increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = scope;
     }
 
     pub(crate) fn snapshot(&self, policy: &steadfast::Policy) -> ModelStats {
