@@ -8,6 +8,9 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use steadfast_gemini::ClientPolicy;
 use steadfast_gemini::simulator::{SimModel, Simulator, SimulatorConfig};
 
+/// A counter's name, labels and value.
+type Series = (String, Vec<(String, String)>, u64);
+
 #[test]
 fn a_per_minute_429_is_counted_by_model_and_scope_without_the_key() {
     let recorder = DebuggingRecorder::new();
@@ -38,7 +41,7 @@ fn a_per_minute_429_is_counted_by_model_and_scope_without_the_key() {
             );
         });
     });
-    let series: Vec<(String, Vec<(String, String)>, u64)> = recorder
+    let series: Vec<Series> = recorder
         .snapshotter()
         .snapshot()
         .into_vec()
