@@ -549,3 +549,45 @@ async fn a_server_that_is_not_there_is_a_connect_failure() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn keys_of_one_project_share_its_quota_and_other_keys_do_not() {
+    let mut model = SimModel::new("gemini-2.5-flash");
+    model.rpm = Some(2);
+    let sim = Simulator::start(SimulatorConfig {
+        keys: vec![
+            "alpha-key-1".into(),
+            "alpha-key-2".into(),
+            "solo-key-3".into(),
+        ],
+        projects: vec![vec!["alpha-key-1".into(), "alpha-key-2".into()]],
+        models: vec![model],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = |key: &str| {
+        Client::builder()
+            .base_url(sim.base_url())
+            .key(key)
+            .policy(ClientPolicy::off())
+            .build()
+            .unwrap()
+    };
+    let (one, two, solo) = (
+        client("alpha-key-1"),
+        client("alpha-key-2"),
+        client("solo-key-3"),
+    );
+    one.generate("gemini-2.5-flash", "a").await.unwrap();
+    two.generate("gemini-2.5-flash", "b").await.unwrap();
+    let refused = one.generate("gemini-2.5-flash", "c").await.unwrap_err();
+    assert!(
+        matches!(refused.kind(), ErrorKind::RateLimited { .. }),
+        "two keys of one project used its 2 a minute: {refused}"
+    );
+    let refused = two.generate("gemini-2.5-flash", "d").await.unwrap_err();
+    assert!(matches!(refused.kind(), ErrorKind::RateLimited { .. }));
+    solo.generate("gemini-2.5-flash", "e").await.unwrap();
+    assert_eq!(sim.stats().rate_limited, 2);
+}

@@ -15,10 +15,11 @@ USAGE:
 FLAGS:
     --port N                 port to listen on (default 8089; 0 picks a free one)
     --key KEY                an API key it accepts (repeat for several; default sim-key-0000000000000001)
+    --project KEY1,KEY2      keys of one project: they share its quotas (repeat for several)
     --model NAME             a model it serves (repeat; default: the built-in list)
-    --rpm [MODEL=]N          requests per minute per key (every model, or MODEL only)
-    --tpm [MODEL=]N          input tokens per minute per key
-    --rpd [MODEL=]N          requests per day per key (0: no quota on this tier)
+    --rpm [MODEL=]N          requests per minute per project (every model, or MODEL only)
+    --tpm [MODEL=]N          input tokens per minute per project
+    --rpd [MODEL=]N          requests per day per project (0: no quota on this tier)
     --input-limit [MODEL=]N  input token limit of a prompt
     --minute DURATION        length of a simulated minute (default 60s)
     --day DURATION           length of a simulated day; per-day quotas reset at its
@@ -111,6 +112,7 @@ impl CommandLine {
             let known = [
                 "--port",
                 "--key",
+                "--project",
                 "--model",
                 "--rpm",
                 "--tpm",
@@ -143,6 +145,18 @@ impl CommandLine {
                         return Err(error("--key needs a key without spaces"));
                     }
                     keys.push(value);
+                }
+                "--project" => {
+                    let group: Vec<String> = value.split(',').map(str::to_owned).collect();
+                    if group
+                        .iter()
+                        .any(|k| k.is_empty() || k.chars().any(|c| c.is_whitespace()))
+                    {
+                        return Err(error(
+                            "--project needs keys separated by commas, without spaces: KEY1,KEY2",
+                        ));
+                    }
+                    config.projects.push(group);
                 }
                 "--model" => {
                     let name = value.strip_prefix("models/").unwrap_or(&value);
@@ -224,6 +238,12 @@ impl CommandLine {
         if !keys.is_empty() {
             config.keys = keys;
         }
+        // A key named in a project is accepted too.
+        for key in config.projects.iter().flatten() {
+            if !config.keys.contains(key) {
+                config.keys.push(key.clone());
+            }
+        }
         if !models.is_empty() {
             config.models = models.into_iter().map(SimModel::new).collect();
         }
@@ -290,6 +310,23 @@ mod tests {
             Ok(parsed) => panic!("{args:?} parsed: {parsed:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn projects_group_keys_and_accept_them() {
+        let parsed = parse(&["--project", "a1,a2", "--project=b1", "--key", "c1"]).unwrap();
+        assert_eq!(
+            parsed.config.projects,
+            vec![
+                vec!["a1".to_owned(), "a2".to_owned()],
+                vec!["b1".to_owned()]
+            ]
+        );
+        for key in ["a1", "a2", "b1", "c1"] {
+            assert!(parsed.config.keys.iter().any(|k| k == key), "{key}");
+        }
+        assert!(parse(&["--project", "a1,,a2"]).is_err());
+        assert!(parse(&["--project", "a 1"]).is_err());
     }
 
     #[test]

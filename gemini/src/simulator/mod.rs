@@ -92,11 +92,12 @@ pub struct SimModel {
     pub input_token_limit: u32,
     /// The most output tokens, as `models.get` reports it.
     pub output_token_limit: u32,
-    /// Requests per minute per key; `None` for no limit.
+    /// Requests per minute per project (see [`SimulatorConfig::projects`]); `None` for no
+    /// limit.
     pub rpm: Option<u32>,
-    /// Requests per day per key (`Some(0)`: no quota on this tier).
+    /// Requests per day per project (`Some(0)`: no quota on this tier).
     pub rpd: Option<u32>,
-    /// Input tokens per minute per key.
+    /// Input tokens per minute per project.
     pub tpm: Option<u32>,
     /// Answer every generate request with 503 "The model is overloaded."
     pub overloaded: bool,
@@ -214,6 +215,9 @@ pub struct Faults {
 pub struct SimulatorConfig {
     /// The keys it accepts.
     pub keys: Vec<String>,
+    /// Keys that belong to one project and so share its quotas, as the real API counts them
+    /// (per project and model, not per key). A key in no group is a project of its own.
+    pub projects: Vec<Vec<String>>,
     /// The models it serves.
     pub models: Vec<SimModel>,
     /// Injected faults.
@@ -248,6 +252,7 @@ impl Default for SimulatorConfig {
     fn default() -> Self {
         SimulatorConfig {
             keys: vec![SIM_KEY.to_owned()],
+            projects: Vec::new(),
             models: [
                 "gemini-2.5-flash",
                 "gemini-2.5-pro",

@@ -91,9 +91,18 @@ impl Quotas {
         let simulated = self.wall
             + Duration::try_from_secs_f64(now.duration_since(self.started).as_secs_f64() * speed)
                 .unwrap_or(Duration::ZERO);
+        // Quotas belong to the key's project: its group's, or the key's own.
+        let project = match config
+            .projects
+            .iter()
+            .position(|g| g.iter().any(|k| k == key))
+        {
+            Some(i) => format!("project {i}"),
+            None => key.to_owned(),
+        };
         let mut all = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         let usage = all
-            .entry((key.to_owned(), spec.name.clone()))
+            .entry((project, spec.name.clone()))
             .or_insert_with(|| Usage {
                 minute: VecDeque::new(),
                 day: 0,
