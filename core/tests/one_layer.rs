@@ -115,19 +115,26 @@ async fn a_policy_call_inside_an_attribute_attempt_makes_one_attempt() {
     assert_eq!(inner.stats().attempts, 2);
 }
 
+// Its own counter: tests run in parallel, and `INNER_SENT` belongs to the test above.
+static SPAWNED_SENT: AtomicU32 = AtomicU32::new(0);
+
+#[resilient(on = [503], attempts = 4, base = "10ms", budget = false)]
+async fn spawned_inner() -> Result<(), ApiError> {
+    SPAWNED_SENT.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError(503))
+}
+
 #[tokio::test(start_paused = true)]
 async fn work_spawned_from_an_attempt_is_not_inside_it() {
-    INNER_SENT.store(0, Ordering::SeqCst);
-
     #[resilient(attempts = 1)]
     async fn spawner() -> Result<(), ApiError> {
-        let handle = tokio::spawn(inner_always_503());
+        let handle = tokio::spawn(spawned_inner());
         handle.await.unwrap()
     }
 
     assert!(spawner().await.is_err());
     assert_eq!(
-        INNER_SENT.load(Ordering::SeqCst),
+        SPAWNED_SENT.load(Ordering::SeqCst),
         4,
         "a separate task keeps its own retries"
     );
