@@ -102,6 +102,9 @@ impl State {
         }
         let tokens = count_words(body);
         let generating = matches!(action, Action::Generate | Action::Stream);
+        if generating {
+            self.bump(|s| s.generate_requests += 1);
+        }
         if tokens > spec.input_token_limit {
             return errors::status(
                 400,

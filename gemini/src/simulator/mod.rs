@@ -310,6 +310,9 @@ pub struct SimStats {
     pub faults: u64,
     /// Successful answers.
     pub answered: u64,
+    /// `generateContent` and `streamGenerateContent` requests that reached a model (valid and
+    /// routed), whatever the answer: what the real API counts against a quota.
+    pub generate_requests: u64,
 }
 
 pub(crate) struct State {
