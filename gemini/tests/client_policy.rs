@@ -8,7 +8,7 @@
 
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
-use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
+use steadfast_gemini::simulator::{Faults, OTHER, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::types::GenerateContentRequest;
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind, ModelLimits, QuotaScope};
 
@@ -121,7 +121,8 @@ async fn the_key_pool_skips_invalid_keys_and_keys_out_of_daily_quota() {
     let by_key = sim.stats().by_key;
     // The revoked key was tried once for the generate (and once for the guard's model lookup),
     // then never again; each good key answered once and was refused once for the day.
-    assert_eq!(by_key["revoked-key-0000000000"], 2, "{by_key:?}");
+    // The simulator counts every key it does not know in one entry.
+    assert_eq!(by_key[OTHER], 2, "{by_key:?}");
     assert_eq!(sim.stats().answered, 2);
 }
 
@@ -146,7 +147,7 @@ async fn the_model_chain_falls_back_on_overload_and_unknown_models() {
     assert_eq!(answer.model_version.as_deref(), Some("spare"));
     let by_model = sim.stats().by_model;
     assert!(
-        by_model["busy"] >= 2 && by_model["retired"] >= 1 && by_model["spare"] >= 1,
+        by_model["busy"] >= 2 && by_model[OTHER] >= 1 && by_model["spare"] >= 1,
         "{by_model:?}"
     );
 }

@@ -27,8 +27,24 @@ fn start(args: &[&str]) -> (Child, String) {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line: {line:?}"))
         .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(url.starts_with("http://"), "{url}");
     (child, url)
+}
+
+#[tokio::test]
+async fn host_picks_the_address_it_listens_on() {
+    // 0.0.0.0 listens on every interface, so loopback reaches it too.
+    let (mut child, url) = start(&["--host", "0.0.0.0", "--port", "0"]);
+    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
+    let port = url.rsplit(':').next().unwrap();
+    let answer = reqwest::get(format!(
+        "http://127.0.0.1:{port}/v1beta/models?key=sim-key-0000000000000001"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[tokio::test]
@@ -43,6 +59,10 @@ async fn it_serves_its_flags_and_stops_cleanly_on_sigterm() {
         "--seed",
         "3",
     ]);
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "loopback by default: {url}"
+    );
     let http = reqwest::Client::new();
     let generate = |key: &'static str| {
         http.post(format!(

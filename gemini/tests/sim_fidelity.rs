@@ -123,6 +123,61 @@ async fn stop_sequences_and_candidate_count() {
     }
     assert_eq!(text_of(&answer, 0), "Simulated answer to: alpha");
     assert_ne!(text_of(&answer, 0), text_of(&answer, 1));
+    // The API serves 1 to 8 candidates and refuses other counts (it used to clamp them).
+    let eight = sim
+        .generate(with(
+            prompt("hi"),
+            "generationConfig",
+            json!({"candidateCount": 8}),
+        ))
+        .await;
+    assert_eq!(eight["candidates"].as_array().unwrap().len(), 8);
+    for count in [json!(0), json!(9), json!("12"), json!(-1)] {
+        let (status, answer) = sim
+            .post(
+                "/v1beta/models/gemini-2.5-flash:generateContent",
+                with(
+                    prompt("hi"),
+                    "generationConfig",
+                    json!({ "candidateCount": count }),
+                ),
+            )
+            .await;
+        assert_eq!(status, 400, "candidateCount {count}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("generation_config.candidate_count"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_schema_without_a_json_mime_type_is_ignored_and_an_unknown_mime_type_refused() {
+    let sim = Sim::default().await;
+    let schema = json!({"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}});
+    let answer = sim
+        .generate(with(
+            prompt("hi"),
+            "generationConfig",
+            json!({ "responseSchema": schema }),
+        ))
+        .await;
+    assert_eq!(text_of(&answer, 0), "Simulated answer to: hi");
+    let (status, answer) = sim
+        .post(
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            with(
+                prompt("hi"),
+                "generationConfig",
+                json!({"responseMimeType": "application/pdf", "responseSchema": schema}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("response_mime_type"), "{message}");
+    assert!(message.contains("allowed mimetypes"), "{message}");
 }
 
 #[tokio::test]
@@ -493,6 +548,26 @@ async fn routes_methods_versions_and_key_in_the_query() {
     let (status, page) = sim.send(Method::DELETE, "/v1beta/models").await;
     assert_eq!(status, 405);
     assert!(page.contains("DELETE"), "{page}");
+    // A 405 says which method the URL takes (RFC 9110 asks for `Allow`).
+    for (method, path, allow) in [
+        (Method::DELETE, "/v1beta/models", "GET"),
+        (Method::PUT, "/v1beta/models/gemini-2.5-flash", "GET"),
+        (
+            Method::PUT,
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "POST",
+        ),
+    ] {
+        let answer = sim
+            .http
+            .request(method.clone(), format!("{}{path}", sim.sim.base_url()))
+            .header("x-goog-api-key", SIM_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 405, "{method} {path}");
+        assert_eq!(answer.headers()["allow"], allow, "{method} {path}");
+    }
     let (status, _) = sim.send(Method::GET, "/v2/models").await;
     assert_eq!(status, 404);
     let (status, _) = sim
@@ -524,7 +599,7 @@ async fn routes_methods_versions_and_key_in_the_query() {
     assert_eq!(by_query.status(), 200);
     assert_eq!(
         sim.sim.stats().by_key[SIM_KEY],
-        7,
+        10,
         "every request counted, routed or not"
     );
 }

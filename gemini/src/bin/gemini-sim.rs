@@ -4,8 +4,9 @@
 //! cargo run -p steadfast-gemini --features simulator --bin gemini-sim -- --port 8089
 //! ```
 //!
-//! It prints `listening on http://127.0.0.1:PORT` once it accepts connections, serves until
-//! interrupted (Ctrl-C or SIGTERM), then shuts down gracefully. `--help` lists the flags.
+//! It prints `listening on http://127.0.0.1:PORT` (or the `--host` address) once it accepts
+//! connections, serves until interrupted (Ctrl-C or SIGTERM), then shuts down gracefully.
+//! `--help` lists the flags.
 
 use std::process::ExitCode;
 use steadfast_gemini::simulator::{CommandLine, Simulator, USAGE};
@@ -36,13 +37,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(parsed: CommandLine) -> ExitCode {
-    let sim = match Simulator::start_on(parsed.config, parsed.port).await {
+    let address = std::net::SocketAddr::new(parsed.host, parsed.port);
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("gemini-sim: cannot listen on {address}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sim = match Simulator::serve(parsed.config, listener) {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!(
-                "gemini-sim: cannot listen on 127.0.0.1:{}: {e}",
-                parsed.port
-            );
+            eprintln!("gemini-sim: cannot serve on {address}: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -7,12 +7,15 @@ use steadfast::policy::parse_duration;
 
 /// `gemini-sim --help`.
 pub const USAGE: &str = "\
-gemini-sim: a local Gemini API (v1beta and v1) for tests and SDKs, on 127.0.0.1
+gemini-sim: a local Gemini API (v1beta and v1) for tests and SDKs
 
 USAGE:
     gemini-sim [FLAGS]
 
 FLAGS:
+    --host ADDR              IP address to listen on (default 127.0.0.1; 0.0.0.0 or :: to
+                             serve other machines or containers: it has no authentication
+                             beyond its made-up keys)
     --port N                 port to listen on (default 8089; 0 picks a free one)
     --key KEY                an API key it accepts (repeat for several; default sim-key-0000000000000001)
     --project KEY1,KEY2      keys of one project: they share its quotas (repeat for several)
@@ -42,6 +45,8 @@ EXAMPLE:
 /// The parsed command line.
 #[derive(Debug, Clone)]
 pub struct CommandLine {
+    /// `--host` (default `127.0.0.1`).
+    pub host: std::net::IpAddr,
     /// `--port`.
     pub port: u16,
     /// Everything else.
@@ -95,6 +100,7 @@ impl CommandLine {
             ..SimulatorConfig::default()
         };
         let mut port = 8089;
+        let mut host = std::net::IpAddr::from([127, 0, 0, 1]);
         let mut help = false;
         let mut keys: Vec<String> = Vec::new();
         let mut models: Vec<String> = Vec::new();
@@ -110,6 +116,7 @@ impl CommandLine {
                 _ => (arg.clone(), None),
             };
             let known = [
+                "--host",
                 "--port",
                 "--key",
                 "--project",
@@ -140,6 +147,13 @@ impl CommandLine {
             };
             match flag {
                 "--port" => port = number(flag, &value)?,
+                "--host" => {
+                    host = value.parse().map_err(|_| {
+                        error(format!(
+                            "--host `{value}` is not an IP address (such as 127.0.0.1, 0.0.0.0 or ::1)"
+                        ))
+                    })?;
+                }
                 "--key" => {
                     if value.is_empty() || value.chars().any(|c| c.is_whitespace()) {
                         return Err(error("--key needs a key without spaces"));
@@ -269,7 +283,12 @@ impl CommandLine {
                 )));
             }
         }
-        Ok(CommandLine { port, config, help })
+        Ok(CommandLine {
+            host,
+            port,
+            config,
+            help,
+        })
     }
 }
 
@@ -378,6 +397,10 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed.port, 0);
+        assert_eq!(parsed.host, std::net::IpAddr::from([127, 0, 0, 1]));
+        let host = |h: &str| parse(&["--host", h]).map(|p| p.host.to_string());
+        assert_eq!(host("0.0.0.0").as_deref(), Ok("0.0.0.0"));
+        assert_eq!(host("::1").as_deref(), Ok("::1"));
         let c = &parsed.config;
         assert_eq!(c.keys, ["k1", "k2"]);
         let names: Vec<&str> = c.models.iter().map(|m| m.name.as_str()).collect();
@@ -424,6 +447,10 @@ mod tests {
             (&["--prot", "1"], "unknown argument `--prot`"),
             (&["serve"], "unknown argument `serve`"),
             (&["--port"], "--port needs a value"),
+            (
+                &["--host", "localhost"],
+                "--host `localhost` is not an IP address (such as 127.0.0.1, 0.0.0.0 or ::1)",
+            ),
             (&["--port", "70000"], "--port `70000` is not a whole number"),
             (&["--rpm", "0"], "--rpm must be at least 1"),
             (

@@ -114,10 +114,11 @@ pub(super) fn no_such_url(path: &str) -> Reply {
     )
 }
 
-/// The front end's 405 for a method the URL does not take.
-pub(super) fn wrong_method(method: &str, path: &str) -> Reply {
+/// The front end's 405 for a method the URL does not take, with the `Allow` header HTTP asks
+/// for.
+pub(super) fn wrong_method(method: &str, path: &str, allow: &str) -> Reply {
     let path: String = path.chars().take(200).collect();
-    page(
+    let page = page(
         405,
         "Method Not Allowed",
         &format!(
@@ -125,7 +126,8 @@ pub(super) fn wrong_method(method: &str, path: &str) -> Reply {
             escape(method),
             escape(&path)
         ),
-    )
+    );
+    Reply::Headers(vec![("allow", allow.to_owned())], Box::new(page))
 }
 
 fn escape(text: &str) -> String {

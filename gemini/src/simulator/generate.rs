@@ -1,10 +1,12 @@
 //! Answers to valid requests: markers, quotas and faults first, then the generated content.
 //!
-//! - `generationConfig`: `candidateCount` candidates; `stopSequences` cut the text at the first
-//!   one (`STOP`); `maxOutputTokens` cuts it to that many tokens (`MAX_TOKENS`); with
-//!   `responseMimeType: application/json` the text is JSON that validates against
-//!   `responseSchema` or `responseJsonSchema` (deterministic from the seed and the prompt), with
-//!   `text/x.enum` one of the schema's values.
+//! - `generationConfig`: `candidateCount` candidates (1 to 8; 400 otherwise); `stopSequences`
+//!   cut the text at the first one (`STOP`); `maxOutputTokens` cuts it to that many tokens
+//!   (`MAX_TOKENS`); with `responseMimeType: application/json` the text is JSON that validates
+//!   against `responseSchema` or `responseJsonSchema` (deterministic from the seed and the
+//!   prompt), with `text/x.enum` one of the schema's values. A schema without a JSON or enum
+//!   MIME type is ignored (plain text), as the Gemini API does; a MIME type outside the five the
+//!   API allows is a 400.
 //! - Tools: with `toolConfig.functionCallingConfig.mode` `ANY` (among `allowedFunctionNames`), or
 //!   a prompt that names a declared function (mode `AUTO`, the default), the answer is a
 //!   `functionCall` whose `args` validate against the declaration's parameters. A last turn that
@@ -351,7 +353,7 @@ impl State {
         let count = get(&config, "candidateCount")
             .and_then(Value::as_u64)
             .unwrap_or(1)
-            .clamp(1, 8) as usize;
+            .clamp(1, 8) as usize; // refused outside 1..=8 before this point
         if let Some(call) = self.function_call(body, prompt) {
             let tokens = words(&call.to_string()).max(1);
             return (0..count)

@@ -275,24 +275,19 @@ impl Default for SimulatorConfig {
     }
 }
 
-/// The entry of [`SimStats::by_key`] and [`SimStats::by_model`] that counts every unknown key
-/// (or model) beyond the first [`TRACKED_UNKNOWN`] distinct ones.
+/// The one entry of [`SimStats::by_key`] and [`SimStats::by_model`] that counts every key (or
+/// model) the configuration does not know, so that junk cannot grow the simulator's memory.
 pub const OTHER: &str = "(other)";
-
-/// How many distinct unknown keys (and, separately, unknown models) are counted by name; the
-/// rest share the [`OTHER`] entry, so that junk cannot grow the simulator's memory. Names are
-/// kept to their first 64 characters.
-pub const TRACKED_UNKNOWN: usize = 32;
 
 /// What the simulator saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
     /// Requests received (every route).
     pub requests: u64,
-    /// Requests per key (as sent; `""` for none). Configured keys are always counted by name;
-    /// unknown keys by name up to [`TRACKED_UNKNOWN`] of them, then under [`OTHER`].
+    /// Requests per key: configured keys by name, requests without a key under `""`, every
+    /// other key under [`OTHER`].
     pub by_key: BTreeMap<String, u64>,
-    /// Requests per model, bounded like `by_key`.
+    /// Requests per model: known models by name, every other name under [`OTHER`].
     pub by_model: BTreeMap<String, u64>,
     /// Connections open now.
     pub connections_open: u64,
@@ -443,6 +438,8 @@ pub(crate) enum Reply {
         failure: Option<Value>,
         sse: bool,
     },
+    /// Another reply with extra response headers (a 405's `Allow`, an upload URL).
+    Headers(Vec<(&'static str, String)>, Box<Reply>),
     Drop,
 }
 

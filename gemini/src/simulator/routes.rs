@@ -5,7 +5,7 @@
 //! `?key=`.
 
 use super::validate::{self, Message};
-use super::{OTHER, Reply, SimModel, State, TRACKED_UNKNOWN, errors};
+use super::{OTHER, Reply, SimModel, State, errors};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -72,12 +72,7 @@ impl State {
         let known_key = key.is_some_and(|k| self.config.keys.iter().any(|c| c == k));
         self.bump(|s| {
             s.requests += 1;
-            count_bounded(
-                &mut s.by_key,
-                key.unwrap_or(""),
-                known_key || key.is_none(),
-                |k| self.config.keys.iter().any(|c| c == k),
-            );
+            count_bounded(&mut s.by_key, key.unwrap_or(""), known_key || key.is_none());
         });
         let Some((version, rest)) = ["v1beta", "v1"].into_iter().find_map(|v| {
             path.strip_prefix('/')
@@ -107,7 +102,8 @@ impl State {
             (Route::List | Route::Get(_), "GET") | (Route::Call(..), "POST") => {}
             // Like the real front end: a GET on a POST-only method is not found at all.
             (Route::Call(..), "GET" | "HEAD") => return errors::no_such_url(path),
-            _ => return errors::wrong_method(method, path),
+            (Route::List | Route::Get(_), _) => return errors::wrong_method(method, path, "GET"),
+            (Route::Call(..), _) => return errors::wrong_method(method, path, "POST"),
         }
         let Some(key) = key.filter(|k| !k.is_empty()) else {
             return errors::no_key();
@@ -121,11 +117,7 @@ impl State {
             Route::Call(model, action) => (model, Some(action)),
         };
         let known_model = self.model(model).is_some();
-        self.bump(|s| {
-            count_bounded(&mut s.by_model, model, known_model, |m| {
-                self.model(m).is_some()
-            })
-        });
+        self.bump(|s| count_bounded(&mut s.by_model, model, known_model));
         let Some(spec) = self.model(model) else {
             let method = action.map_or("get", Action::method_name);
             return errors::model_not_found(model, version, method);
@@ -220,8 +212,45 @@ fn required(action: Action, body: &Value) -> Result<(), Reply> {
             "BatchEmbedContentsRequest.requests",
             "requests is not specified",
         )),
+        Action::Generate | Action::Stream => generation_config(body),
         _ => Ok(()),
     }
+}
+
+/// The values of `generationConfig` the real API refuses although their JSON type is right.
+fn generation_config(body: &Value) -> Result<(), Reply> {
+    let Some(config) = validate::get(body, "generationConfig") else {
+        return Ok(());
+    };
+    let number = |name: &str| {
+        validate::get(config, name).and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+        })
+    };
+    if let Some(count) = number("candidateCount").filter(|n| !(1..=8).contains(n)) {
+        return Err(errors::invalid_field(
+            "GenerateContentRequest.generation_config.candidate_count",
+            &format!("candidate_count must be between 1 and 8, got {count}"),
+        ));
+    }
+    if let Some(mime) = validate::get(config, "responseMimeType").and_then(Value::as_str) {
+        const ALLOWED: [&str; 5] = [
+            "text/plain",
+            "application/json",
+            "application/xml",
+            "application/yaml",
+            "text/x.enum",
+        ];
+        if !mime.is_empty() && !ALLOWED.contains(&mime) {
+            return Err(errors::invalid_field(
+                "GenerateContentRequest.generation_config.response_mime_type",
+                "allowed mimetypes are `text/plain`, `application/json`, `application/xml`, \
+                 `application/yaml` and `text/x.enum`.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn capitalised(text: &str) -> String {
@@ -264,33 +293,15 @@ pub(super) fn model_json(m: &SimModel) -> Value {
     model
 }
 
-/// Counts one request under `name`, or under [`OTHER`] when `name` is unknown and
-/// [`TRACKED_UNKNOWN`] unknown names are already counted. `is_known` says which names the
-/// configuration knows: the map never holds more than those, `""`, [`TRACKED_UNKNOWN`] unknown
-/// names (cut to 64 characters) and [`OTHER`].
-fn count_bounded(
-    map: &mut BTreeMap<String, u64>,
-    name: &str,
-    known: bool,
-    is_known: impl Fn(&str) -> bool,
-) {
-    let name = match name.char_indices().nth(64) {
-        Some((cut, _)) if !known => &name[..cut],
-        _ => name,
-    };
-    if let Some(n) = map.get_mut(name) {
-        *n += 1;
-        return;
-    }
-    let unknown = || {
-        map.keys()
-            .filter(|k| !k.is_empty() && *k != OTHER && !is_known(k))
-            .count()
-    };
-    if known || unknown() < TRACKED_UNKNOWN {
-        map.insert(name.to_owned(), 1);
-    } else {
-        *map.entry(OTHER.to_owned()).or_default() += 1;
+/// Counts one request under `name` when the configuration knows it, else under [`OTHER`]: the
+/// map never holds more than the known names, `""` and [`OTHER`].
+fn count_bounded(map: &mut BTreeMap<String, u64>, name: &str, known: bool) {
+    let name = if known { name } else { OTHER };
+    match map.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(name.to_owned(), 1);
+        }
     }
 }
 

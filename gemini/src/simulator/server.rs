@@ -492,6 +492,18 @@ fn to_response(reply: Reply, state: &State) -> Response<Body> {
     let status =
         |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match reply {
+        Reply::Headers(headers, reply) => {
+            let mut response = to_response(*reply, state);
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
         Reply::Json(code, value) => plain(
             status(code),
             false,
