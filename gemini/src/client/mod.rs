@@ -476,14 +476,30 @@ impl Client {
         url: &str,
         body: Option<Vec<u8>>,
     ) -> Result<reqwest::Response, Error> {
-        let mut request = self
-            .inner
-            .http
-            .request(method, url)
-            .header("x-goog-api-key", key.expose());
-        if let Some(body) = body {
+        let body = body.map(|b| ("application/json", bytes_crate::Bytes::from(b)));
+        self.send_with(Some(key), method, url, body, &[]).await
+    }
+
+    /// [`send`](Client::send) with a body of any type and extra headers; without a key (`None`)
+    /// for a URL that needs none (an upload session's, which carries its own authorisation).
+    pub(crate) async fn send_with(
+        &self,
+        key: Option<&ApiKey>,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<(&'static str, bytes_crate::Bytes)>,
+        headers: &[(&'static str, String)],
+    ) -> Result<reqwest::Response, Error> {
+        let mut request = self.inner.http.request(method, url);
+        if let Some(key) = key {
+            request = request.header("x-goog-api-key", key.expose());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        if let Some((content_type, body)) = body {
             request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body);
         }
         let first_byte = self.inner.first_byte_timeout;

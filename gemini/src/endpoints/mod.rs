@@ -9,8 +9,18 @@
 //! | [`Client::batch_embed_contents`] | `POST models/{model}:batchEmbedContents` |
 //! | [`Client::get_model`] | `GET models/{model}` |
 //! | [`Client::list_models`] | `GET models` (every page, as a stream) |
+//! | [`Client::upload_file`] | `POST /upload/v1beta/files` (resumable: start, then chunks; see [`files`]) |
+//! | [`Client::get_file`], [`Client::list_files`], [`Client::delete_file`] | `GET files/{id}`, `GET files` (every page), `DELETE files/{id}` |
+//! | [`Client::create_cached_content`], [`Client::get_cached_content`], [`Client::list_cached_contents`], [`Client::update_cached_content_ttl`], [`Client::delete_cached_content`] | `cachedContents` (see [`caches`]) |
 //!
-//! Model names may be given with or without the `models/` prefix.
+//! Model names may be given with or without the `models/` prefix, file names with or without
+//! `files/`, cache names with or without `cachedContents/`. Every endpoint runs under the client
+//! policy (retries, key pool, deadline); files and caches belong to no model, so they never
+//! fall back to another one.
+
+pub mod caches;
+pub mod files;
+mod pages;
 
 use crate::client::ApiKey;
 use crate::sse::{EventParser, decode_chunk};

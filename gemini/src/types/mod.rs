@@ -1,8 +1,13 @@
 //! Request and response types of the Gemini v1beta REST API, in its camelCase JSON.
 //!
-//! Decoding is forgiving by design: unknown fields are ignored, every field is optional or
-//! defaulted, and enums keep values they do not know in an `Other(String)` variant, so a new
-//! API value never breaks decoding. Encoding omits unset fields.
+//! Decoding is forgiving by design: every field is optional or defaulted, and enums keep values
+//! they do not know in an `Other(String)` variant, so a new API value never breaks decoding.
+//! Encoding omits unset fields (and empty lists).
+//!
+//! Nothing the API adds is lost: the response types, [`Content`] and [`Part`] keep every field
+//! this crate does not name in their `extra` map (`#[serde(flatten)]`), and write it back when
+//! encoded, so that decoding an answer and encoding it again gives the same JSON, and a model
+//! turn sent back in a conversation carries whatever the API put in it.
 //!
 //! ```
 //! use steadfast_gemini::types::{FinishReason, GenerateContentResponse};
@@ -12,18 +17,32 @@
 //!   "modelVersion": "gemini-2.5-flash"}"#)?;
 //! assert_eq!(r.text(), "Hi");
 //! assert_eq!(r.candidates[0].finish_reason, Some(FinishReason::Other("SOMETHING_NEW".into())));
+//! assert_eq!(r.candidates[0].extra["aNewField"], 1);
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
+mod base64;
+mod caches;
 mod enums;
+mod files;
+mod grounding;
 
+pub use base64::Base64Error;
+pub use caches::{
+    CachedContent, CachedContentUsageMetadata, ListCachedContentsResponse, duration_string,
+};
 pub use enums::{
-    BlockReason, FinishReason, FunctionCallingMode, HarmBlockThreshold, HarmCategory,
-    HarmProbability, Outcome, TaskType,
+    BlockReason, FileSource, FileState, FinishReason, FunctionCallingMode, HarmBlockThreshold,
+    HarmCategory, HarmProbability, Modality, Outcome, TaskType, ThinkingLevel, UrlRetrievalStatus,
+};
+pub use files::{File, ListFilesResponse};
+pub use grounding::{
+    CitationMetadata, CitationSource, GroundingChunk, GroundingMetadata, GroundingSupport,
+    ModalityTokenCount, SearchEntryPoint, Segment, UrlContextMetadata, UrlMetadata, WebSource,
 };
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// One turn of a conversation: a role and its parts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,6 +53,9 @@ pub struct Content {
     pub role: Option<String>,
     /// The parts, in order.
     pub parts: Vec<Part>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Content {
@@ -42,6 +64,7 @@ impl Content {
         Content {
             role: Some("user".into()),
             parts: vec![Part::text(text)],
+            extra: Map::new(),
         }
     }
 
@@ -50,6 +73,7 @@ impl Content {
         Content {
             role: Some("model".into()),
             parts: vec![Part::text(text)],
+            extra: Map::new(),
         }
     }
 
@@ -58,6 +82,7 @@ impl Content {
         Content {
             role: None,
             parts: vec![Part::text(text)],
+            extra: Map::new(),
         }
     }
 
@@ -103,6 +128,12 @@ pub struct Part {
     /// An opaque signature of the thought, to send back with the part.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thought_signature: Option<String>,
+    /// For a video (inline or a file): the stretch to look at and the frame rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_metadata: Option<VideoMetadata>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Part {
@@ -113,6 +144,56 @@ impl Part {
             ..Part::default()
         }
     }
+
+    /// An inline-data part: `bytes` of type `mime_type`, base64-encoded (the API takes up to
+    /// 20 MB of inline data per request; upload larger files with
+    /// [`Client::upload_file`](crate::Client::upload_file)).
+    ///
+    /// ```
+    /// use steadfast_gemini::types::Part;
+    /// let part = Part::inline_bytes("image/png", &[0x89, b'P', b'N', b'G']);
+    /// let blob = part.inline_data.as_ref().unwrap();
+    /// assert_eq!(blob.data, "iVBORw==");
+    /// assert_eq!(blob.bytes()?, [0x89, b'P', b'N', b'G']);
+    /// # Ok::<(), steadfast_gemini::types::Base64Error>(())
+    /// ```
+    pub fn inline_bytes(mime_type: impl Into<String>, bytes: &[u8]) -> Self {
+        Part {
+            inline_data: Some(Blob::from_bytes(mime_type, bytes)),
+            ..Part::default()
+        }
+    }
+
+    /// A part that refers to an uploaded file by its URI (see also
+    /// [`File::part`]).
+    pub fn file_data(mime_type: impl Into<String>, file_uri: impl Into<String>) -> Self {
+        Part {
+            file_data: Some(FileData {
+                mime_type: Some(mime_type.into()),
+                file_uri: file_uri.into(),
+                extra: Map::new(),
+            }),
+            ..Part::default()
+        }
+    }
+}
+
+/// The stretch of a video a part is about, and how many frames a second the model samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VideoMetadata {
+    /// Where to start, as a proto duration (`"10s"`; see [`duration_string`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_offset: Option<String>,
+    /// Where to stop, as a proto duration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_offset: Option<String>,
+    /// Frames per second sampled (the default is 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// Inline bytes.
@@ -121,8 +202,28 @@ impl Part {
 pub struct Blob {
     /// The MIME type.
     pub mime_type: String,
-    /// The bytes, base64-encoded.
+    /// The bytes, base64-encoded ([`Blob::bytes`] decodes them).
     pub data: String,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Blob {
+    /// `bytes` of type `mime_type`, base64-encoded.
+    pub fn from_bytes(mime_type: impl Into<String>, bytes: &[u8]) -> Self {
+        Blob {
+            mime_type: mime_type.into(),
+            data: base64::encode(bytes),
+            extra: Map::new(),
+        }
+    }
+
+    /// The bytes, decoded from base64 (standard or URL-safe, padded or not, as proto JSON
+    /// allows); an error names the first offending offset.
+    pub fn bytes(&self) -> Result<Vec<u8>, Base64Error> {
+        base64::decode(&self.data)
+    }
 }
 
 /// A file reference.
@@ -132,8 +233,11 @@ pub struct FileData {
     /// The MIME type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
-    /// The file's URI.
+    /// The file's URI ([`File::uri`]).
     pub file_uri: String,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A function call.
@@ -148,6 +252,9 @@ pub struct FunctionCall {
     /// Its arguments.
     #[serde(skip_serializing_if = "Value::is_null")]
     pub args: Value,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A function's result.
@@ -198,6 +305,13 @@ pub struct GenerationConfig {
     /// The schema of a JSON answer (an OpenAPI subset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_schema: Option<Value>,
+    /// The schema of a JSON answer as JSON Schema (instead of `response_schema`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<Value>,
+    /// What the answer may contain (`TEXT`, `IMAGE`, `AUDIO`), for models that produce more
+    /// than text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_modalities: Vec<Modality>,
     /// Candidates to generate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate_count: Option<u32>,
@@ -216,6 +330,18 @@ pub struct GenerationConfig {
     /// A seed for reproducible sampling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// Penalises tokens already used, once each (positive: more varied answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    /// Penalises tokens by how often they were used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Whether to return the log probabilities of the chosen tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_logprobs: Option<bool>,
+    /// With `response_logprobs`: how many top alternatives per token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<i32>,
     /// Thinking settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_config: Option<ThinkingConfig>,
@@ -231,6 +357,9 @@ pub struct ThinkingConfig {
     /// Tokens the model may think with (0 turns thinking off where allowed, -1 is dynamic).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_budget: Option<i32>,
+    /// How much to think, for models that take a level instead of a budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<ThinkingLevel>,
 }
 
 /// A safety threshold for one category.
@@ -253,9 +382,14 @@ pub struct Tool {
     /// Lets the model run code (`{}` turns it on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_execution: Option<Value>,
-    /// Lets the model search Google (`{}` turns it on).
+    /// Lets the model search Google (`{}` turns it on); the answer's candidates then carry
+    /// [`GroundingMetadata`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub google_search: Option<Value>,
+    /// Lets the model read the URLs a prompt names (`{}` turns it on); the answer's candidates
+    /// then carry [`UrlContextMetadata`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_context: Option<Value>,
 }
 
 /// A function the model may call.
@@ -314,7 +448,10 @@ pub struct GenerateContentRequest {
     /// Tool settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_config: Option<ToolConfig>,
-    /// A cached content name (`cachedContents/…`).
+    /// A cached content name (`cachedContents/…`, from
+    /// [`Client::create_cached_content`](crate::Client::create_cached_content)): the request
+    /// continues what the cache holds, and may then set no system instruction, tools or tool
+    /// config of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_content: Option<String>,
 }
@@ -334,11 +471,17 @@ impl GenerateContentRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct SafetyRating {
     /// The category.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<HarmCategory>,
     /// The probability of harm.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<HarmProbability>,
     /// Whether it blocked the content.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<bool>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One generated answer.
@@ -346,15 +489,38 @@ pub struct SafetyRating {
 #[serde(rename_all = "camelCase", default)]
 pub struct Candidate {
     /// The content (absent in a final chunk that only carries the finish reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
     /// Why generation stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<FinishReason>,
+    /// More about why it stopped, in words (set for some reasons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_message: Option<String>,
     /// Safety ratings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub safety_ratings: Vec<SafetyRating>,
+    /// The sources the answer recites.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citation_metadata: Option<CitationMetadata>,
+    /// Where the answer's facts come from, with the `googleSearch` tool (or retrieval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grounding_metadata: Option<GroundingMetadata>,
+    /// What the `urlContext` tool fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_context_metadata: Option<UrlContextMetadata>,
+    /// The mean log probability of the candidate's tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg_logprobs: Option<f64>,
     /// Its index among candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
     /// Output tokens of this candidate.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_count: Option<u32>,
+    /// Fields this crate does not name (`logprobsResult`, …), kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// Feedback on the prompt.
@@ -362,27 +528,53 @@ pub struct Candidate {
 #[serde(rename_all = "camelCase", default)]
 pub struct PromptFeedback {
     /// Set when the prompt was blocked.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub block_reason: Option<BlockReason>,
     /// Safety ratings of the prompt.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub safety_ratings: Vec<SafetyRating>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// Token accounting.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UsageMetadata {
-    /// Tokens in the prompt.
+    /// Tokens in the prompt (the cached content's included).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_token_count: Option<u32>,
     /// Tokens in the candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates_token_count: Option<u32>,
-    /// Tokens in the cached content.
+    /// Tokens of the prompt that came from the cached content.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_content_token_count: Option<u32>,
     /// Tokens spent thinking.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub thoughts_token_count: Option<u32>,
     /// Tokens in tool-use prompts.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_use_prompt_token_count: Option<u32>,
     /// All of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total_token_count: Option<u32>,
+    /// The prompt's tokens per modality.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prompt_tokens_details: Vec<ModalityTokenCount>,
+    /// The cached content's tokens per modality.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_tokens_details: Vec<ModalityTokenCount>,
+    /// The candidates' tokens per modality.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates_tokens_details: Vec<ModalityTokenCount>,
+    /// The tool-use prompts' tokens per modality.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_use_prompt_tokens_details: Vec<ModalityTokenCount>,
+    /// Fields this crate does not name (`serviceTier`, …), kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The answer of `generateContent` (and each chunk of `streamGenerateContent`).
@@ -390,15 +582,23 @@ pub struct UsageMetadata {
 #[serde(rename_all = "camelCase", default)]
 pub struct GenerateContentResponse {
     /// The answers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
     /// Feedback on the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_feedback: Option<PromptFeedback>,
     /// Token accounting.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<UsageMetadata>,
     /// The model version that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
     /// The response's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl GenerateContentResponse {
@@ -447,7 +647,17 @@ pub struct CountTokensResponse {
     /// Tokens in the input.
     pub total_tokens: u32,
     /// Tokens in the cached part.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_content_token_count: Option<u32>,
+    /// The input's tokens per modality.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prompt_tokens_details: Vec<ModalityTokenCount>,
+    /// The cached part's tokens per modality.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_tokens_details: Vec<ModalityTokenCount>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The body of `embedContent` (and one entry of `batchEmbedContents`).
@@ -476,6 +686,9 @@ pub struct EmbedContentRequest {
 pub struct ContentEmbedding {
     /// The vector.
     pub values: Vec<f32>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The answer of `embedContent`.
@@ -484,6 +697,9 @@ pub struct ContentEmbedding {
 pub struct EmbedContentResponse {
     /// The embedding.
     pub embedding: ContentEmbedding,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The body of `batchEmbedContents`.
@@ -532,6 +748,9 @@ pub struct Model {
     pub top_k: Option<u32>,
     /// Whether the model thinks.
     pub thinking: Option<bool>,
+    /// Fields this crate does not name, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One page of `models.list`.
@@ -575,6 +794,7 @@ mod tests {
             thinking_config: Some(ThinkingConfig {
                 thinking_budget: Some(0),
                 include_thoughts: None,
+                thinking_level: None,
             }),
             ..Default::default()
         });
@@ -606,6 +826,156 @@ mod tests {
         assert_eq!(r.text(), "");
         assert_eq!(r.candidates[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(r.usage_metadata.unwrap().total_token_count, Some(9));
+    }
+
+    /// An answer with every kind of metadata, fields this crate names and fields it does not.
+    const RICH: &str = r#"{
+      "candidates": [{
+        "content": {"role": "model", "parts": [
+          {"text": "Spain won Euro 2024.", "thoughtSignature": "c2ln", "partMetadata": {"x": 1}},
+          {"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}, "mediaResolution": {"level": "HIGH"}},
+          {"fileData": {"mimeType": "video/mp4", "fileUri": "https://example.invalid/v1beta/files/v1", "displayName": "clip"},
+           "videoMetadata": {"startOffset": "10s", "endOffset": "20.500s", "fps": 2.5}}],
+          "aNewContentField": true},
+        "finishReason": "STOP",
+        "finishMessage": "done",
+        "avgLogprobs": -0.3155029296875,
+        "logprobsResult": {"topCandidates": [], "chosenCandidates": [{"token": "Spain", "logProbability": -0.1}]},
+        "index": 0,
+        "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE", "probabilityScore": 0.01}],
+        "citationMetadata": {"citationSources": [{"startIndex": 0, "endIndex": 20, "uri": "https://example.invalid/a", "license": "mit"}]},
+        "groundingMetadata": {
+          "webSearchQueries": ["euro 2024 winner"],
+          "searchEntryPoint": {"renderedContent": "<div></div>", "sdkBlob": "e30="},
+          "groundingChunks": [{"web": {"uri": "https://example.invalid/r", "title": "uefa.com", "domain": "uefa.com"}},
+                              {"maps": {"placeId": "p1"}}],
+          "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 20, "text": "Spain won Euro 2024."},
+                                 "groundingChunkIndices": [0], "confidenceScores": [0.97]}],
+          "retrievalMetadata": {"googleSearchDynamicRetrievalScore": 0.5}},
+        "urlContextMetadata": {"urlMetadata": [{"retrievedUrl": "https://example.invalid/p",
+                                                "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_SUCCESS"}]}
+      }],
+      "promptFeedback": {"safetyRatings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "LOW"}]},
+      "usageMetadata": {"promptTokenCount": 7036, "candidatesTokenCount": 19, "totalTokenCount": 7055,
+        "cachedContentTokenCount": 7021, "thoughtsTokenCount": 3, "toolUsePromptTokenCount": 4,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 7036}],
+        "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 7021}],
+        "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 19}],
+        "toolUsePromptTokensDetails": [{"modality": "DOCUMENT", "tokenCount": 4}],
+        "serviceTier": "standard"},
+      "modelVersion": "gemini-2.5-flash",
+      "responseId": "abc",
+      "modelStatus": {"stage": "STABLE"}
+    }"#;
+
+    #[test]
+    fn a_rich_answer_round_trips_to_the_same_json() {
+        let sent: Value = serde_json::from_str(RICH).unwrap();
+        let decoded: GenerateContentResponse = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), sent);
+
+        let c = &decoded.candidates[0];
+        assert_eq!(c.finish_message.as_deref(), Some("done"));
+        assert_eq!(c.avg_logprobs, Some(-0.3155029296875));
+        assert!(c.extra.contains_key("logprobsResult"));
+        let grounding = c.grounding_metadata.as_ref().unwrap();
+        assert_eq!(grounding.web_search_queries, ["euro 2024 winner"]);
+        assert_eq!(
+            grounding.grounding_chunks[0]
+                .web
+                .as_ref()
+                .unwrap()
+                .title
+                .as_deref(),
+            Some("uefa.com")
+        );
+        assert!(grounding.grounding_chunks[1].extra.contains_key("maps"));
+        assert_eq!(grounding.grounding_supports[0].grounding_chunk_indices, [0]);
+        let citation = &c.citation_metadata.as_ref().unwrap().citation_sources[0];
+        assert_eq!(citation.license.as_deref(), Some("mit"));
+        let url = &c.url_context_metadata.as_ref().unwrap().url_metadata[0];
+        assert_eq!(url.url_retrieval_status, Some(UrlRetrievalStatus::Success));
+        let parts = &c.content.as_ref().unwrap().parts;
+        assert_eq!(parts[0].extra["partMetadata"]["x"], 1);
+        assert_eq!(
+            parts[1].inline_data.as_ref().unwrap().bytes().unwrap(),
+            [0x89, b'P', b'N', b'G']
+        );
+        let video = parts[2].video_metadata.as_ref().unwrap();
+        assert_eq!(
+            (video.end_offset.as_deref(), video.fps),
+            (Some("20.500s"), Some(2.5))
+        );
+        assert_eq!(
+            parts[2].file_data.as_ref().unwrap().extra["displayName"],
+            "clip"
+        );
+        let usage = decoded.usage_metadata.as_ref().unwrap();
+        assert_eq!(usage.cached_content_token_count, Some(7021));
+        assert_eq!(usage.cache_tokens_details[0].modality, Some(Modality::Text));
+        assert_eq!(
+            usage.candidates_tokens_details[0].modality,
+            Some(Modality::Image)
+        );
+        assert_eq!(usage.extra["serviceTier"], "standard");
+        assert_eq!(decoded.extra["modelStatus"]["stage"], "STABLE");
+    }
+
+    #[test]
+    fn a_model_turn_sent_back_keeps_what_the_api_put_in_it() {
+        let answer: GenerateContentResponse = serde_json::from_str(RICH).unwrap();
+        let mut request = GenerateContentRequest::prompt("who won?");
+        request
+            .contents
+            .push(answer.candidates[0].content.clone().unwrap());
+        let v = serde_json::to_value(&request).unwrap();
+        assert_eq!(v["contents"][1]["parts"][0]["partMetadata"]["x"], 1);
+        assert_eq!(v["contents"][1]["aNewContentField"], true);
+    }
+
+    #[test]
+    fn new_generation_settings_encode_in_camel_case() {
+        let config = GenerationConfig {
+            response_json_schema: Some(serde_json::json!({"type": "object"})),
+            presence_penalty: Some(0.5),
+            frequency_penalty: Some(-0.5),
+            response_modalities: vec![Modality::Text, Modality::Image],
+            thinking_config: Some(ThinkingConfig {
+                thinking_level: Some(ThinkingLevel::Low),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&config).unwrap();
+        assert_eq!(v["responseJsonSchema"]["type"], "object");
+        assert_eq!(v["presencePenalty"], 0.5);
+        assert_eq!(v["frequencyPenalty"], -0.5);
+        assert_eq!(
+            v["responseModalities"],
+            serde_json::json!(["TEXT", "IMAGE"])
+        );
+        assert_eq!(v["thinkingConfig"]["thinkingLevel"], "LOW");
+    }
+
+    #[test]
+    fn files_and_caches_round_trip_to_the_same_json() {
+        let file = serde_json::json!({"name": "files/abc", "displayName": "notes", "mimeType": "text/plain",
+            "sizeBytes": "11", "createTime": "2026-01-01T00:00:00Z", "updateTime": "2026-01-01T00:00:00Z",
+            "expirationTime": "2026-01-03T00:00:00Z", "sha256Hash": "AAAA", "uri": "https://example.invalid/v1beta/files/abc",
+            "state": "ACTIVE", "source": "UPLOADED", "aNewField": [1]});
+        let decoded: File = serde_json::from_value(file.clone()).unwrap();
+        assert_eq!(decoded.size_bytes, Some(11));
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), file);
+        let cache = serde_json::json!({"name": "cachedContents/x", "model": "models/gemini-2.5-flash",
+            "createTime": "2026-01-01T00:00:00Z", "updateTime": "2026-01-01T00:00:00Z",
+            "expireTime": "2026-01-01T01:00:00Z", "displayName": "", "usageMetadata": {"totalTokenCount": 7021}});
+        let decoded: CachedContent = serde_json::from_value(cache.clone()).unwrap();
+        assert_eq!(
+            decoded.usage_metadata.as_ref().unwrap().total_token_count,
+            Some(7021)
+        );
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), cache);
+        assert!(serde_json::from_str::<File>(r#"{"sizeBytes": "many"}"#).is_err());
     }
 
     #[test]
