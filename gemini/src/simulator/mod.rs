@@ -21,6 +21,11 @@
 //! - models with their real token limits and methods (`gemini-2.5-flash`, `gemini-2.5-pro`,
 //!   `gemini-2.0-flash`, `gemini-embedding-001`, `text-embedding-004`), embeddings of their
 //!   real size (3 072, 768) honouring `outputDimensionality`;
+//! - the Files API (resumable uploads with the real `X-Goog-Upload-*` headers, get, paged list,
+//!   delete) and `cachedContents` (create, get, list, TTL or expiry update, delete), per project,
+//!   in bounded memory ([`FileLimits`], [`CacheLimits`]); a prompt's `fileData` must name a live
+//!   file and `cachedContent` a live cache (403 otherwise, as the real service answers), and
+//!   the cache's tokens come back in `usageMetadata.cachedContentTokenCount`;
 //! - quotas per key and model per minute (requests, input tokens) and per day (reset at
 //!   midnight Pacific on a simulated clock, see [`SimulatorConfig::day`]), answered with
 //!   QuotaFailure, Help and RetryInfo in whole seconds and "Please retry in N.NNNNNNNNNs" like
@@ -60,17 +65,22 @@
 //! # Ok(()) }
 //! ```
 
+mod caches;
 mod cli;
 mod content;
 mod errors;
+mod files;
 mod generate;
 mod quota;
+mod resources;
 mod routes;
 mod server;
 mod validate;
 
 use crate::{Client, Error};
+pub use caches::CacheLimits;
 pub use cli::{CommandLine, CommandLineError, USAGE};
+pub use files::FileLimits;
 use quota::Quotas;
 use serde_json::Value;
 pub use server::ServerLimits;
@@ -240,6 +250,10 @@ pub struct SimulatorConfig {
     pub server: ServerLimits,
     /// The pause before each event of a stream. Default 2 ms.
     pub stream_pause: Duration,
+    /// What the Files API may store (number of files, bytes, how long).
+    pub files: FileLimits,
+    /// What `cachedContents` may store (number, bytes, the smallest cache).
+    pub caches: CacheLimits,
 }
 
 /// The key the default configuration accepts.
@@ -271,6 +285,8 @@ impl Default for SimulatorConfig {
             latency: Duration::ZERO,
             server: ServerLimits::default(),
             stream_pause: Duration::from_millis(2),
+            files: FileLimits::default(),
+            caches: CacheLimits::default(),
         }
     }
 }
@@ -318,6 +334,8 @@ pub(crate) struct State {
     connections: server::Connections,
     /// Generate requests answered, for response ids.
     serial: AtomicU64,
+    /// Uploaded files and cached contents.
+    storage: resources::Storage,
 }
 
 /// A running simulator. Dropping it shuts it down gracefully in the background (the listener
@@ -364,6 +382,7 @@ impl Simulator {
             stats: Mutex::new(SimStats::default()),
             connections: server::Connections::default(),
             serial: AtomicU64::new(0),
+            storage: resources::Storage::default(),
             config,
         });
         let (stop, stopped) = watch::channel(false);

@@ -4,6 +4,7 @@
 //! required field). Served under `/v1beta/` and `/v1/`; the key comes from `x-goog-api-key` or
 //! `?key=`.
 
+use super::files::RequestHeaders;
 use super::validate::{self, Message};
 use super::{OTHER, Reply, SimModel, State, errors};
 use serde_json::{Value, json};
@@ -64,6 +65,7 @@ impl State {
         method: &str,
         target: &str,
         key: Option<&str>,
+        headers: &RequestHeaders,
         body: &[u8],
     ) -> Reply {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -74,6 +76,9 @@ impl State {
             s.requests += 1;
             count_bounded(&mut s.by_key, key.unwrap_or(""), known_key || key.is_none());
         });
+        if let Some(reply) = self.resources(method, path, query, key, headers, body) {
+            return reply;
+        }
         let Some((version, rest)) = ["v1beta", "v1"].into_iter().find_map(|v| {
             path.strip_prefix('/')
                 .and_then(|p| p.strip_prefix(v))
@@ -148,7 +153,8 @@ impl State {
             return reply;
         }
         let sse = query_param(query, "alt").as_deref() == Some("sse");
-        self.call(spec, key, action, &body, sse).await
+        self.call_with_resources(spec, key, action, &body, sse)
+            .await
     }
 
     fn list(&self, query: &str) -> Reply {

@@ -25,6 +25,7 @@
 //! listener closes, idle connections close, and requests in flight get
 //! [`ServerLimits::grace`] to finish.
 
+use super::files::RequestHeaders;
 use super::{Reply, State};
 use bytes_crate::Bytes;
 use futures_util::StreamExt;
@@ -408,8 +409,11 @@ async fn respond(
     let response = match read(request, limits).await {
         Err(Refusal::Abort(why)) => return Err(Abort(why)),
         Err(Refusal::Status(status, what)) => front_end_error(status, what),
-        Ok((method, target, key, body)) => {
-            match state.handle(&method, &target, key.as_deref(), &body).await {
+        Ok((method, target, key, headers, body)) => {
+            match state
+                .handle(&method, &target, key.as_deref(), &headers, &body)
+                .await
+            {
                 Reply::Drop => return Err(Abort("fault: dropped connection")),
                 reply => to_response(reply, state),
             }
@@ -430,7 +434,7 @@ enum Refusal {
     Status(StatusCode, &'static str),
 }
 
-type Parts = (String, String, Option<String>, Vec<u8>);
+type Parts = (String, String, Option<String>, RequestHeaders, Vec<u8>);
 
 /// Checks the request against the limits and reads its body.
 async fn read(request: Request<Incoming>, limits: &ServerLimits) -> Result<Parts, Refusal> {
@@ -473,6 +477,7 @@ async fn read(request: Request<Incoming>, limits: &ServerLimits) -> Result<Parts
         .get("x-goog-api-key")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let method = request.method().as_str().to_owned();
+    let headers = RequestHeaders::of(request.headers());
     let limited = Limited::new(request.into_body(), limits.max_body);
     let body = match tokio::time::timeout(limits.body_timeout, limited.collect()).await {
         Err(_) => {
@@ -485,7 +490,7 @@ async fn read(request: Request<Incoming>, limits: &ServerLimits) -> Result<Parts
         Ok(Err(_)) => return Err(Refusal::Abort("the client closed the connection mid-body")),
         Ok(Ok(collected)) => collected.to_bytes().to_vec(),
     };
-    Ok((method, target, key, body))
+    Ok((method, target, key, headers, body))
 }
 
 fn to_response(reply: Reply, state: &State) -> Response<Body> {

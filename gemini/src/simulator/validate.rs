@@ -14,6 +14,12 @@ pub(super) enum Message {
     CountTokensRequest,
     EmbedContentRequest,
     BatchEmbedContentsRequest,
+    /// `cachedContents.create` and `patch`.
+    CachedContent,
+    /// The body of an upload's start: `{"file": File}`.
+    CreateFileRequest,
+    /// A file's metadata.
+    File,
     Content,
     Part,
     Blob,
@@ -126,6 +132,23 @@ fn fields(message: Message) -> &'static [Field] {
             ("outputDimensionality", M::Int, false),
         ],
         M::BatchEmbedContentsRequest => &[("requests", M::EmbedContentRequest, true)],
+        M::CachedContent => &[
+            ("name", M::Str, false),
+            ("displayName", M::Str, false),
+            ("model", M::Str, false),
+            ("systemInstruction", M::Content, false),
+            ("contents", M::Content, true),
+            ("tools", M::Tool, true),
+            ("toolConfig", M::ToolConfig, false),
+            ("ttl", M::Str, false),
+            ("expireTime", M::Str, false),
+        ],
+        M::CreateFileRequest => &[("file", M::File, false)],
+        M::File => &[
+            ("name", M::Str, false),
+            ("displayName", M::Str, false),
+            ("mimeType", M::Str, false),
+        ],
         M::Content => &[("parts", M::Part, true), ("role", M::Str, false)],
         M::Part => &[
             ("text", M::Str, false),

@@ -1,0 +1,461 @@
+//! Stored resources, the Files API ([`files`](super::files)) and cached content
+//! ([`caches`](super::caches)): their routes, their bounded store, the simulator's clock for
+//! their expiry, and what a generate request that refers to them becomes.
+//!
+//! Routes, checked in the order the rest of the simulator checks them (URL and method, then the
+//! key, then the payload):
+//!
+//! | route | methods |
+//! | --- | --- |
+//! | `/upload/v1beta/files` | `POST` (resumable: `start`, then `upload`, `finalize`, `query`, `cancel` on the session's URL) |
+//! | `/v1beta/files`, `/v1beta/files/{id}` | `GET`; `GET`, `DELETE` |
+//! | `/v1beta/cachedContents`, `/v1beta/cachedContents/{id}` | `GET`, `POST`; `GET`, `PATCH`, `DELETE` |
+//!
+//! Resources belong to the key's project (see `SimulatorConfig::projects`): another project
+//! cannot see them, and gets the same 403 as for a name that does not exist, as the real
+//! service answers. Times follow tokio's clock (a paused clock pauses expiry), shown as wall
+//! times from the simulator's start.
+
+use super::caches::StoredCache;
+use super::files::{RequestHeaders, Session, StoredFile};
+use super::routes::{Action, query_param};
+use super::validate::get;
+use super::{Reply, SimModel, SimulatorConfig, State, errors};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Everything stored, behind one lock (every operation on it is short and never awaits).
+#[derive(Default)]
+pub(super) struct Stored {
+    pub(super) files: BTreeMap<u64, StoredFile>,
+    pub(super) sessions: HashMap<String, Session>,
+    pub(super) caches: BTreeMap<u64, StoredCache>,
+    /// Resources created so far: ids, order of listing.
+    pub(super) serial: u64,
+}
+
+/// The store and its clock.
+pub(crate) struct Storage {
+    stored: Mutex<Stored>,
+    started: Instant,
+    wall: SystemTime,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            stored: Mutex::default(),
+            started: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+}
+
+impl Storage {
+    /// The store, after dropping what expired.
+    pub(super) fn lock(&self) -> MutexGuard<'_, Stored> {
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        stored.files.retain(|_, f| f.expires > now);
+        stored.caches.retain(|_, c| c.expires > now);
+        stored.sessions.retain(|_, s| s.expires > now);
+        stored
+    }
+
+    /// The simulated wall time of `at`.
+    pub(super) fn wall(&self, at: Instant) -> SystemTime {
+        self.wall + at.saturating_duration_since(self.started)
+    }
+
+    /// The instant of a simulated wall time (`None` when it is before the start).
+    pub(super) fn instant(&self, wall: SystemTime) -> Option<Instant> {
+        wall.duration_since(self.wall)
+            .ok()
+            .map(|d| self.started + d)
+    }
+}
+
+/// The project a key belongs to: its group's, or its own.
+pub(super) fn project_of(config: &SimulatorConfig, key: &str) -> String {
+    match config
+        .projects
+        .iter()
+        .position(|g| g.iter().any(|k| k == key))
+    {
+        Some(i) => format!("project {i}"),
+        None => format!("key {key}"),
+    }
+}
+
+/// A resource id: lowercase letters and digits, stable for a seed.
+pub(super) fn new_id(seed: u64, serial: u64, length: usize) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut random = steadfast::retry::Random::seeded(
+        seed ^ super::content::fnv(&[b"resource", &serial.to_le_bytes()]),
+    );
+    (0..length)
+        .map(|_| {
+            let i = (random.next_f64() * CHARS.len() as f64) as usize;
+            char::from(CHARS[i.min(CHARS.len() - 1)])
+        })
+        .collect()
+}
+
+/// A page token naming the first serial of the next page (opaque-looking, like real ones).
+pub(super) fn page_token(serial: u64) -> String {
+    format!("Cf{serial:x}Sim")
+}
+
+fn decode_page_token(token: &str) -> Option<u64> {
+    token
+        .strip_prefix("Cf")
+        .and_then(|t| t.strip_suffix("Sim"))
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+}
+
+/// `pageSize` (default `default`, at most `max`) and the first serial of the page, or the 400
+/// the real service sends.
+pub(super) fn paging(query: &str, default: usize, max: usize) -> Result<(usize, u64), Reply> {
+    let size = match query_param(query, "pageSize") {
+        None => default,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if n > 0 => (n as usize).min(max),
+            Ok(0) => default,
+            _ => {
+                return Err(errors::invalid_payload(&format!(
+                    "Invalid value at 'page_size' (TYPE_INT32), \"{}\"",
+                    text.chars().take(50).collect::<String>()
+                )));
+            }
+        },
+    };
+    let start = match query_param(query, "pageToken").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => decode_page_token(&token).ok_or_else(|| {
+            errors::status(400, "INVALID_ARGUMENT", "Invalid page token.", vec![])
+        })?,
+    };
+    Ok((size, start))
+}
+
+/// RFC 3339 in UTC with microseconds, as the API writes times.
+pub(super) fn timestamp(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_micros()
+    )
+}
+
+/// Parses an RFC 3339 time (`2026-01-02T03:04:05.5Z`, or with an offset such as `+02:00`).
+pub(super) fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u64;
+    if b.get(i) == Some(&b'.') {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        let frac = num(i + 1..i + 1 + digits)? as u64;
+        nanos = frac * 10u64.pow(9 - digits as u32);
+        i += 1 + digits;
+    }
+    let offset = match &text[i..] {
+        "Z" | "z" => 0,
+        rest if rest.len() == 6 && matches!(b[i], b'+' | b'-') && b[i + 3] == b':' => {
+            let minutes = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            if b[i] == b'+' {
+                -minutes * 60
+            } else {
+                minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second + offset;
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(nanos))
+}
+
+/// A proto duration (`"300s"`, `"1.5s"`, `"-2s"`): `Some(Ok(d))` when positive, `Some(Err(()))`
+/// when zero or negative, `None` when it does not parse.
+pub(super) fn parse_duration(text: &str) -> Option<Result<Duration, ()>> {
+    let body = text.strip_suffix('s')?;
+    let (negative, body) = match body.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, body),
+    };
+    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 9 {
+        return None;
+    }
+    let secs: u64 = whole.parse().ok()?;
+    let nanos: u32 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32)
+    };
+    let d = Duration::new(secs, nanos);
+    Some(if negative || d.is_zero() {
+        Err(())
+    } else {
+        Ok(d)
+    })
+}
+
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The 200 with no body that deletions answer.
+pub(super) fn empty() -> Reply {
+    Reply::Json(200, json!({}))
+}
+
+impl State {
+    /// The Files API and cachedContents routes; `None` for any other path (left to the model
+    /// routes).
+    pub(super) fn resources(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        key: Option<&str>,
+        headers: &RequestHeaders,
+        body: &[u8],
+    ) -> Option<Reply> {
+        if path == "/upload/v1beta/files" {
+            if method != "POST" {
+                return Some(errors::wrong_method(method, path, "POST"));
+            }
+            // A session's own requests carry their authorisation in `upload_id`.
+            if let Some(id) = query_param(query, "upload_id") {
+                return Some(self.upload_session(&id, headers, body));
+            }
+            return Some(self.with_key(key, |key| self.upload_start(key, headers, body)));
+        }
+        let rest = path.strip_prefix("/v1beta/")?;
+        let (collection, name) = match rest.split_once('/') {
+            Some((c, name)) => (c, Some(name)),
+            None => (rest, None),
+        };
+        if !matches!(collection, "files" | "cachedContents") {
+            return None;
+        }
+        let name = match name {
+            Some(n) if n.is_empty() || n.contains('/') || n.contains(':') => {
+                return Some(errors::no_such_url(path));
+            }
+            n => n,
+        };
+        let allow = match (collection, name) {
+            ("files", None) => "GET",
+            ("files", Some(_)) => "GET, DELETE",
+            (_, None) => "GET, POST",
+            (_, Some(_)) => "GET, PATCH, DELETE",
+        };
+        if !allow.split(", ").any(|m| m == method) {
+            return Some(errors::wrong_method(method, path, allow));
+        }
+        Some(self.with_key(key, |key| {
+            if self.draw(self.config.faults.internal) {
+                self.bump(|s| s.faults += 1);
+                return errors::internal();
+            }
+            match (collection, name, method) {
+                ("files", None, _) => self.list_files(key, query),
+                ("files", Some(id), "GET") => self.get_file(key, id),
+                ("files", Some(id), _) => self.delete_file(key, id),
+                (_, None, "GET") => self.list_caches(key, query),
+                (_, None, _) => self.create_cache(key, body),
+                (_, Some(id), "GET") => self.get_cache(key, id),
+                (_, Some(id), "PATCH") => self.update_cache(key, id, query, body),
+                (_, Some(id), _) => self.delete_cache(key, id),
+            }
+        }))
+    }
+
+    /// `answer(key)` for a known key; 403 without a key, 400 `API_KEY_INVALID` for another.
+    fn with_key(&self, key: Option<&str>, answer: impl FnOnce(&str) -> Reply) -> Reply {
+        match key.filter(|k| !k.is_empty()) {
+            None => errors::no_key(),
+            Some(k) if !self.config.keys.iter().any(|c| c == k) => errors::api_key_invalid(),
+            Some(k) => answer(k),
+        }
+    }
+
+    /// A generate or countTokens request, with the files it names and the cache it continues:
+    /// an unknown, expired or foreign file or cache is a 403 (as the real service answers); a
+    /// cache used with the request's own system instruction, tools or tool config, or with
+    /// another model, is a 400. The model sees the cache's contents before the request's, and
+    /// the answer reports the cache's tokens in `cachedContentTokenCount` (counted in
+    /// `promptTokenCount` too, as the real service counts them).
+    pub(super) async fn call_with_resources(
+        &self,
+        spec: &SimModel,
+        key: &str,
+        action: Action,
+        body: &Value,
+        sse: bool,
+    ) -> Reply {
+        let inner = match action {
+            Action::Generate | Action::Stream => body,
+            Action::CountTokens => get(body, "generateContentRequest").unwrap_or(body),
+            Action::Embed | Action::BatchEmbed => {
+                return self.call(spec, key, action, body, sse).await;
+            }
+        };
+        let uses_files =
+            inner.to_string().contains("fileData") || inner.to_string().contains("file_data");
+        let cache = get(inner, "cachedContent").and_then(Value::as_str);
+        if !uses_files && cache.is_none() {
+            return self.call(spec, key, action, body, sse).await;
+        }
+        let project = project_of(&self.config, key);
+        let mut merged = inner.clone();
+        if let Err(reply) = self.expand_files(&project, &mut merged) {
+            return reply;
+        }
+        let mut cached = 0;
+        if let Some(name) = cache {
+            match self.continue_cache(&project, spec, name, &mut merged) {
+                Ok(tokens) => cached = tokens,
+                Err(reply) => return reply,
+            }
+        }
+        let body = if action == Action::CountTokens && get(body, "generateContentRequest").is_some()
+        {
+            let mut whole = body.clone();
+            if let Some(map) = whole.as_object_mut() {
+                map.remove("generate_content_request");
+                map.insert("generateContentRequest".into(), merged);
+            }
+            whole
+        } else {
+            merged
+        };
+        let reply = self.call(spec, key, action, &body, sse).await;
+        if cached == 0 {
+            return reply;
+        }
+        let annotate = |answer: &mut Value| {
+            if action == Action::CountTokens {
+                answer["cachedContentTokenCount"] = json!(cached);
+                answer["cacheTokensDetails"] = json!([{"modality": "TEXT", "tokenCount": cached}]);
+            } else if let Some(usage) = answer.get_mut("usageMetadata") {
+                usage["cachedContentTokenCount"] = json!(cached);
+                usage["cacheTokensDetails"] = json!([{"modality": "TEXT", "tokenCount": cached}]);
+            }
+        };
+        match reply {
+            Reply::Json(200, mut answer) => {
+                annotate(&mut answer);
+                Reply::Json(200, answer)
+            }
+            Reply::Stream {
+                mut chunks,
+                failure,
+                sse,
+            } => {
+                chunks.iter_mut().for_each(annotate);
+                Reply::Stream {
+                    chunks,
+                    failure,
+                    sse,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_788_744_297_438_678);
+        let text = timestamp(t);
+        assert_eq!(text, "2026-09-07T01:24:57.438678Z");
+        assert_eq!(parse_timestamp(&text), Some(t));
+        assert_eq!(parse_timestamp("2026-09-07T03:24:57.438678+02:00"), Some(t));
+        for bad in [
+            "",
+            "2026-09-07",
+            "2026-13-07T01:24:57Z",
+            "2026-09-07T01:24:57",
+            "2026-09-07T01:24:57.Z",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_like_proto_json() {
+        assert_eq!(parse_duration("300s"), Some(Ok(Duration::from_secs(300))));
+        assert_eq!(
+            parse_duration("1.5s"),
+            Some(Ok(Duration::from_millis(1500)))
+        );
+        assert_eq!(parse_duration("0s"), Some(Err(())));
+        assert_eq!(parse_duration("-2s"), Some(Err(())));
+        for bad in ["", "s", "10", "1.2.3s", "abc", "1.0000000001s", "+1s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_tokens_round_trip() {
+        assert_eq!(decode_page_token(&page_token(42)), Some(42));
+        assert_eq!(decode_page_token("nope"), None);
+    }
+}
