@@ -2,11 +2,12 @@
 //! Redis, and the simulator refuses none of their requests.
 //!
 //! The simulator allows 30 requests per (one-second) minute for the key all workers use. Each
-//! worker paces its calls through a `RedisRateLimit` of 29 per second named `distributed-demo`:
-//! the limit lives in Redis, so three processes together send no more than one would (one less
-//! than the server's quota, a margin for the network between the limiter and the server).
-//! Each worker prints its share and its waits; the coordinator prints the simulator's count of
-//! 429 answers, which is 0.
+//! worker's Gemini client keeps its quotas in Redis (`SharedQuotas`, namespace
+//! `distributed-demo`) and is told a limit of 29 a minute for the model: the count lives in
+//! Redis, so three processes together send no more than one would (one less than the server's
+//! quota, a margin for the network between Redis and the server). Each worker prints its
+//! share, its waits and the 429s it saw; the coordinator prints the simulator's count of 429
+//! answers, which is 0.
 //!
 //! Run (needs `redis-server` on PATH; the example starts and stops its own):
 //! `cargo run -p steadfast-examples --example distributed`
@@ -22,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.get(1).map(String::as_str) == Some("worker") {
         let id: u32 = args[2].parse()?;
         let calls: u64 = args[5].parse()?;
-        let report = worker(id, &args[3], &args[4], CLIENT_RATE, calls, 8).await?;
+        let report = worker(id, &args[3], &args[4], Some(CLIENT_RATE), calls, 8).await?;
         println!("{}", report.line());
         return Ok(());
     }
@@ -30,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let redis = RedisProcess::start()?;
     let sim = simulator(SERVER_RATE).await?;
     println!(
-        "simulator at {} allows {SERVER_RATE} requests a second; 3 workers share {CLIENT_RATE}/s through {}",
+        "simulator at {} allows {SERVER_RATE} requests a (one-second) minute; 3 workers share a client quota of {CLIENT_RATE} through {}",
         sim.base_url(),
         redis.url
     );
@@ -50,8 +51,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await??;
     for r in &reports {
         println!(
-            "worker {}: {} answered, {} failed, {} waits for the shared limit ({:.1?} in all)",
-            r.id, r.ok, r.failed, r.waits, r.waited
+            "worker {}: {} answered, {} failed, {} waits for the shared quota ({:.1?} summed over its tasks), {} answered 429",
+            r.id, r.ok, r.failed, r.waits, r.waited, r.refused
         );
     }
     let stats = sim.stats();

@@ -5,20 +5,22 @@
 //! persistence) and a local Gemini simulator whose server-side quota is `server_rate` requests
 //! per (one-second) minute for the one key every worker uses. It then starts `workers` copies
 //! of a program (the example itself, or the test binary) as OS processes. Each worker calls the
-//! simulator through a `RedisRateLimit` of `client_rate` per second named the same in every
-//! process, so together they behave as one client, and prints one line of what it did.
+//! simulator through a Gemini client whose quotas live in Redis (`SharedQuotas`, the same
+//! namespace in every process), so together they behave as one client, and prints one line of
+//! what it did.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use steadfast::Policy;
-use steadfast::limit::RedisRateLimit;
 use steadfast_gemini::simulator::{SIM_KEY, SimModel, Simulator, SimulatorConfig};
-use steadfast_gemini::{Client, ClientPolicy};
+use steadfast_gemini::{Client, ClientPolicy, ModelLimits, SharedQuotas};
 
 /// The model every worker asks.
 pub const MODEL: &str = "gemini-2.5-flash";
+
+/// The simulated minute: one second, so that a run takes seconds.
+pub const MINUTE: Duration = Duration::from_secs(1);
 
 /// A `redis-server` for one run, stopped when dropped.
 #[derive(Debug)]
@@ -82,22 +84,25 @@ pub struct WorkerReport {
     pub ok: u64,
     /// Calls that failed.
     pub failed: u64,
-    /// Attempts that waited for the shared limiter.
+    /// Times a request waited for room in the shared quota.
     pub waits: u64,
     /// Time spent waiting for it.
     pub waited: Duration,
+    /// 429 answers this worker received.
+    pub refused: u64,
 }
 
 impl WorkerReport {
     /// The one line a worker prints.
     pub fn line(&self) -> String {
         format!(
-            "WORKER {} ok={} failed={} waits={} waited_ms={}",
+            "WORKER {} ok={} failed={} waits={} waited_ms={} refused={}",
             self.id,
             self.ok,
             self.failed,
             self.waits,
-            self.waited.as_millis()
+            self.waited.as_millis(),
+            self.refused
         )
     }
 
@@ -120,53 +125,54 @@ impl WorkerReport {
             failed: field("failed")?,
             waits: field("waits")?,
             waited: Duration::from_millis(field("waited_ms")?),
+            refused: field("refused")?,
         })
     }
 }
 
-/// One worker: `calls` calls to the simulator at `sim_url`, `tasks` at a time, through the
-/// shared limiter `name` at `rate` per second in the Redis at `redis_url`.
+/// One worker: `calls` calls to the simulator at `sim_url`, `tasks` at a time, through a client
+/// whose quotas live in the Redis at `redis_url` under the namespace `distributed-demo`, shared
+/// with every other worker. With `rate`, the client is told the quota (`rate` requests per
+/// one-second minute); without it, the client learns it from the first 429 any worker gets.
 pub async fn worker(
     id: u32,
     redis_url: &str,
     sim_url: &str,
-    rate: u32,
+    rate: Option<u32>,
     calls: u64,
     tasks: u64,
 ) -> Result<WorkerReport, String> {
-    let limit = RedisRateLimit::builder(redis_url, "distributed-demo")
-        .per_second(rate)
+    let shared = SharedQuotas::redis(redis_url, "distributed-demo")
         .connect()
         .await
         .map_err(|e| e.to_string())?;
-    let policy = Arc::new(
-        Policy::builder()
-            .name("distributed::ask")
-            .limiter(Arc::new(limit))
-            .build()
-            .map_err(|e| e.to_string())?,
-    );
-    // The client sends each call once: the shared policy is the one that retries and paces.
+    let mut policy = ClientPolicy::default().quota_minute(MINUTE);
+    if let Some(rate) = rate {
+        policy = policy.limits(
+            MODEL,
+            ModelLimits {
+                rpm: Some(rate),
+                ..ModelLimits::default()
+            },
+        );
+    }
     let client = Client::builder()
         .base_url(sim_url)
         .key(SIM_KEY)
-        .policy(ClientPolicy::off())
+        .policy(policy)
+        .shared_quotas(shared)
         .build()
         .map_err(|e| e.to_string())?;
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let (policy, client, next) = (policy.clone(), client.clone(), next.clone());
+        let (client, next) = (client.clone(), next.clone());
         handles.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0, 0);
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < calls {
-                let answer = policy
-                    .call(|| client.generate(MODEL, "Say hello in one word."))
-                    .await;
-                if answer.is_ok() {
-                    ok += 1;
-                } else {
-                    failed += 1;
+                match client.generate(MODEL, "Say hello in one word.").await {
+                    Ok(_) => ok += 1,
+                    Err(_) => failed += 1,
                 }
             }
             (ok, failed)
@@ -178,13 +184,14 @@ pub async fn worker(
         ok += o;
         failed += f;
     }
-    let stats = policy.stats();
+    let stats = client.stats().total();
     Ok(WorkerReport {
         id,
         ok,
         failed,
-        waits: stats.rate_limit_waits,
-        waited: stats.rate_limit_waited,
+        waits: stats.quota_waits,
+        waited: stats.quota_waited,
+        refused: stats.rate_limited(),
     })
 }
 
@@ -194,7 +201,7 @@ pub async fn simulator(rate: u32) -> std::io::Result<Simulator> {
     model.rpm = Some(rate);
     let config = SimulatorConfig {
         models: vec![model],
-        minute: Duration::from_secs(1),
+        minute: MINUTE,
         ..SimulatorConfig::default()
     };
     Simulator::start(config).await

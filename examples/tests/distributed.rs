@@ -1,10 +1,11 @@
-//! Three OS processes call one local Gemini simulator through one Redis-backed quota: the
-//! simulator answers no 429 and every call succeeds. Needs `redis-server` (`.ci/run` installs
-//! it). Real time: about 2 s.
+//! Three OS processes call one local Gemini simulator through one Gemini client quota kept in
+//! Redis (`SharedQuotas`): told the quota, the simulator answers no 429; not told, the first
+//! 429 any process gets teaches every process. Every call succeeds. Needs `redis-server`
+//! (`.ci/run` installs it). Real time: about 5 s.
 
 #![allow(clippy::unwrap_used)]
 
-use steadfast_examples::distributed::{RedisProcess, simulator, worker};
+use steadfast_examples::distributed::{RedisProcess, WorkerReport, simulator, worker};
 
 /// The worker side: runs only when the parent sets the variables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,21 +14,22 @@ async fn distributed_worker_process() {
         return;
     };
     let parts: Vec<&str> = spec.split(' ').collect();
-    let report = worker(parts[0].parse().unwrap(), parts[1], parts[2], 29, 20, 8)
+    let rate = parts[3].parse().ok().filter(|r| *r > 0);
+    let report = worker(parts[0].parse().unwrap(), parts[1], parts[2], rate, 20, 8)
         .await
         .unwrap();
     println!("{}", report.line());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_share_one_quota_and_the_simulator_refuses_none() {
+/// Runs three worker processes (this test binary, filtered to the worker test) against a fresh
+/// Redis and a simulator allowing 30 requests a minute; `rate` is the client quota (0: none).
+async fn three_workers(rate: u32) -> (Vec<WorkerReport>, steadfast_gemini::simulator::SimStats) {
     let redis = RedisProcess::start().unwrap();
     let sim = simulator(30).await.unwrap();
     let exe = std::env::current_exe().unwrap();
     let (redis_url, sim_url) = (redis.url.clone(), sim.base_url());
     let reports = tokio::task::spawn_blocking(move || {
-        // The test binary itself is the worker program; the filter runs only the worker test.
-        let spec = |id: u32| format!("{id} {redis_url} {sim_url}");
+        let spec = |id: u32| format!("{id} {redis_url} {sim_url} {rate}");
         let children: Vec<_> = (0..3)
             .map(|id| {
                 std::process::Command::new(&exe)
@@ -44,7 +46,7 @@ async fn three_processes_share_one_quota_and_the_simulator_refuses_none() {
                 let out = c.wait_with_output().unwrap();
                 String::from_utf8_lossy(&out.stdout)
                     .lines()
-                    .find_map(steadfast_examples::distributed::WorkerReport::parse)
+                    .find_map(WorkerReport::parse)
                     .unwrap()
             })
             .collect::<Vec<_>>()
@@ -52,11 +54,30 @@ async fn three_processes_share_one_quota_and_the_simulator_refuses_none() {
     .await
     .unwrap();
     assert_eq!(reports.len(), 3);
+    (reports, sim.stats())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_one_quota_and_the_simulator_refuses_none() {
+    let (reports, stats) = three_workers(29).await;
     assert!(
         reports.iter().all(|r| r.ok == 20 && r.failed == 0),
         "{reports:?}"
     );
-    let stats = sim.stats();
     assert_eq!(stats.rate_limited, 0, "{stats:?}");
-    assert!(stats.requests >= 60);
+    assert_eq!(stats.generate_requests, 60, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_one_process_learns_binds_all_three() {
+    let (reports, stats) = three_workers(0).await;
+    assert!(
+        reports.iter().all(|r| r.ok == 20 && r.failed == 0),
+        "{reports:?}"
+    );
+    let refused: u64 = reports.iter().map(|r| r.refused).sum();
+    println!("{reports:?} {stats:?}");
+    // Before the first 429 nobody knows the quota: the requests in flight then (8 tasks per
+    // process) can be refused. After it, every process paces by the limit it taught.
+    assert!(refused <= 24, "{refused} refusals: {reports:?}");
 }

@@ -161,6 +161,19 @@ end
 return {0, start, now}
 ";
 
+/// `url` fit for a message or a log: its password (and any secret in its query) masked, as every
+/// error of this module prints it. `redis://user:secret@host/0` → `redis://user:***@host/0`.
+///
+/// ```
+/// assert_eq!(
+///     steadfast::limit::redis::url_without_credentials("redis://:hunter2@cache:6379/1"),
+///     "redis://:***@cache:6379/1"
+/// );
+/// ```
+pub fn url_without_credentials(url: &str) -> String {
+    redact_url(url)
+}
+
 /// What an acquisition does when Redis cannot be reached in time.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Unavailable {

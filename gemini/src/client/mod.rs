@@ -7,6 +7,8 @@ pub(crate) mod body;
 mod breaker;
 pub(crate) mod quota;
 mod route;
+#[cfg(feature = "redis")]
+pub(crate) mod shared;
 pub(crate) mod stats;
 #[cfg(test)]
 mod tests;
@@ -100,6 +102,9 @@ pub(crate) struct Inner {
     pub(crate) first_byte_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_response_bytes: usize,
+    /// Quotas kept in Redis, shared with every process of the deployment.
+    #[cfg(feature = "redis")]
+    pub(crate) shared: Option<Arc<shared::SharedQuotas>>,
 }
 
 impl fmt::Debug for Client {
@@ -155,6 +160,8 @@ pub struct ClientBuilder {
     request_timeout: Option<Duration>,
     max_response_bytes: usize,
     policy: ClientPolicy,
+    #[cfg(feature = "redis")]
+    shared: Option<Arc<shared::SharedQuotas>>,
 }
 
 impl Default for ClientBuilder {
@@ -169,6 +176,8 @@ impl Default for ClientBuilder {
             request_timeout: None,
             max_response_bytes: body::DEFAULT_MAX_RESPONSE_BYTES,
             policy: ClientPolicy::default(),
+            #[cfg(feature = "redis")]
+            shared: None,
         }
     }
 }
@@ -271,6 +280,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the per-project-and-model quotas in Redis (feature `redis`), so that every
+    /// process of a deployment shares them: what each process sent, the limits any process
+    /// learned from a 429, and the server's refusals. See [`SharedQuotas`](crate::SharedQuotas).
+    #[cfg(feature = "redis")]
+    pub fn shared_quotas(mut self, shared: shared::SharedQuotas) -> Self {
+        self.shared = Some(Arc::new(shared));
+        self
+    }
+
     /// Builds the client; fails without a key or with an unusable base URL.
     ///
     /// Also makes [`Error`] recognised inside type-erased errors (`anyhow::Error`,
@@ -315,6 +333,8 @@ impl ClientBuilder {
                 first_byte_timeout: self.first_byte_timeout,
                 idle_timeout: self.idle_timeout,
                 max_response_bytes: self.max_response_bytes,
+                #[cfg(feature = "redis")]
+                shared: self.shared,
             }),
         })
     }

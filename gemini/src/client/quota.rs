@@ -28,6 +28,8 @@
 //! only when no project has room does a request wait, for the earliest slot.
 
 use super::ApiKey;
+#[cfg(feature = "redis")]
+use super::shared::{self, Admit, Place, SharedQuotas};
 use crate::error::ErrorKind;
 use crate::{Error, ModelLimits, QuotaScope};
 use std::collections::VecDeque;
@@ -182,6 +184,8 @@ struct Usage {
     day_ends: Instant,
     learned: Learned,
     refused: Option<Refusal>,
+    /// Until when the shared quotas (Redis) had no room, and whether the wait is the server's.
+    shared_busy: Option<(Instant, bool)>,
 }
 
 impl Usage {
@@ -193,6 +197,7 @@ impl Usage {
             day_ends: now + crate::until_daily_reset(std::time::SystemTime::now()),
             learned: Learned::default(),
             refused: None,
+            shared_busy: None,
         }
     }
 
@@ -212,6 +217,9 @@ impl Usage {
         }
         if self.refused.as_ref().is_some_and(|r| now >= r.until) {
             self.refused = None;
+        }
+        if self.shared_busy.is_some_and(|(until, _)| now >= until) {
+            self.shared_busy = None;
         }
     }
 
@@ -273,6 +281,38 @@ pub(crate) enum Pick {
     Closed(Error),
 }
 
+/// The quotas kept in Redis, with where each project's live and the in-process limiters used
+/// while Redis is down (with [`Unavailable::Local`](steadfast::limit::Unavailable::Local)).
+#[cfg(feature = "redis")]
+#[derive(Debug)]
+pub(crate) struct Shared {
+    quotas: std::sync::Arc<SharedQuotas>,
+    places: Vec<Place>,
+    fallback: Vec<Option<RateLimit>>,
+}
+
+/// What [`ModelQuotas::new`] needs to keep the quotas in Redis: the shared quotas and each
+/// project's place.
+#[cfg(feature = "redis")]
+pub(crate) type SharedSetup = Option<(std::sync::Arc<SharedQuotas>, Vec<Place>)>;
+/// Without the `redis` feature there is nothing to share.
+#[cfg(not(feature = "redis"))]
+pub(crate) type SharedSetup = Option<std::convert::Infallible>;
+
+/// What the shared quotas say to a picked request.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum SharedStep {
+    /// Send it; `Some(member)` is its entry in the shared log.
+    Go(Option<String>),
+    /// The project has no room (marked so): pick again.
+    Again,
+    /// Redis is unavailable and the mode is to wait: pick again after a pause.
+    Unavailable,
+    /// Fail the call.
+    Fail(Error),
+}
+
 /// The quotas of one model across every project.
 #[derive(Debug)]
 pub(crate) struct ModelQuotas {
@@ -287,6 +327,8 @@ pub(crate) struct ModelQuotas {
     refusals: bool,
     /// Whether limits are learned from the server.
     adapt: bool,
+    #[cfg(feature = "redis")]
+    shared: Option<Shared>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -300,7 +342,9 @@ fn per(limit: u32, period: Duration) -> Option<Quota> {
 impl ModelQuotas {
     /// The quotas of `model` for `projects` projects: configured limits (per project), and,
     /// when `adapt`, limits learned from the server and an adaptive limiter per project; with
-    /// `refusals`, a project the server refused is kept away for as long as it said.
+    /// `refusals`, a project the server refused is kept away for as long as it said. With
+    /// `shared`, the configured limits are enforced across processes in Redis instead of by
+    /// in-process limiters.
     pub(crate) fn new(
         model: &str,
         projects: usize,
@@ -308,7 +352,46 @@ impl ModelQuotas {
         minute: Duration,
         adapt: bool,
         refusals: bool,
+        shared: SharedSetup,
     ) -> Result<Self, Error> {
+        #[cfg(feature = "redis")]
+        let shared = match shared {
+            Some((quotas, places)) => {
+                let fallback = match quotas.on_unavailable() {
+                    steadfast::limit::Unavailable::Local { share } => {
+                        let scaled = |n: u32| ((f64::from(n) * share).floor() as u32).max(1);
+                        let mut limiters = Vec::with_capacity(projects);
+                        for _ in 0..projects {
+                            let mut rates = RateLimit::builder();
+                            if let Some(q) = configured.rpm.and_then(|n| per(scaled(n), minute)) {
+                                rates = rates.quota(q);
+                            }
+                            if let Some(n) = configured.rpd {
+                                rates = rates.per_day(scaled(n));
+                            }
+                            limiters.push(if rates.is_empty() {
+                                None
+                            } else {
+                                Some(rates.build().map_err(|e| {
+                                    Error::configuration(format!(
+                                        "local share of the limits for `{model}`: {e}"
+                                    ))
+                                })?)
+                            });
+                        }
+                        limiters
+                    }
+                    _ => (0..projects).map(|_| None).collect(),
+                };
+                Some(Shared {
+                    quotas,
+                    places,
+                    fallback,
+                })
+            }
+            None => None,
+        };
+        let in_process = shared.is_none();
         let bad = |what: &str, e: steadfast::ConfigError| {
             Error::configuration(format!("{what} for `{model}`: {e}"))
         };
@@ -322,7 +405,8 @@ impl ModelQuotas {
             if let Some(n) = configured.rpd {
                 rates = rates.per_day(n);
             }
-            let fixed = if rates.is_empty() {
+            // Shared quotas enforce the configured limits across processes themselves.
+            let fixed = if rates.is_empty() || !in_process {
                 None
             } else {
                 Some(rates.build().map_err(|e| bad("limits", e))?)
@@ -332,7 +416,7 @@ impl ModelQuotas {
                 (false, Some(l)) => Requests::Fixed(l),
                 (false, None) => Requests::None,
             });
-            tpm.push(match configured.tpm {
+            tpm.push(match configured.tpm.filter(|_| in_process) {
                 Some(n) => {
                     let quota = per(n, minute).ok_or_else(|| {
                         Error::configuration(format!("tpm for `{model}` must be at least 1"))
@@ -358,6 +442,8 @@ impl ModelQuotas {
             usage: Mutex::new((0..projects).map(|_| Usage::new(now)).collect()),
             refusals,
             adapt,
+            #[cfg(feature = "redis")]
+            shared,
         })
     }
 
@@ -417,6 +503,10 @@ impl ModelQuotas {
                 } else {
                     close(true, r.error.clone());
                 }
+                continue;
+            }
+            if let Some((until, server)) = u.shared_busy {
+                wait_for(until - now, server);
                 continue;
             }
             if let Some(rpd) = u.learned.rpd {
@@ -529,6 +619,8 @@ impl ModelQuotas {
                     .map_err(denied)?;
             }
         }
+        #[cfg(feature = "redis")]
+        self.extra_shared(project).await?;
         let now = Instant::now();
         let mut usage = lock(&self.usage);
         let u = &mut usage[project];
@@ -627,6 +719,235 @@ impl ModelQuotas {
                         l.observe(&Observation::answered(sent_at, Some(status)));
                     }
                 }
+            }
+        }
+    }
+
+    /// Asks the shared quotas (Redis) about a request [`pick`](Self::pick) just chose and
+    /// counted: record it, or say why not (the project is then marked busy or closed, and the
+    /// request uncounted, so that the next pick looks elsewhere or waits).
+    #[cfg(feature = "redis")]
+    pub(crate) async fn admit_shared(
+        &self,
+        project: &Project,
+        index: usize,
+        sent_at: Instant,
+        tokens: u32,
+    ) -> SharedStep {
+        let Some(shared) = &self.shared else {
+            return SharedStep::Go(None);
+        };
+        let configured = shared::Configured {
+            rpm: self.configured.rpm.unwrap_or(0),
+            tpm: self.configured.tpm.unwrap_or(0),
+            rpd: self.configured.rpd.unwrap_or(0),
+        };
+        let (admit, learned) = shared
+            .quotas
+            .admit(
+                &shared.places[index],
+                tokens,
+                self.window(),
+                configured,
+                crate::until_daily_reset(std::time::SystemTime::now()),
+            )
+            .await;
+        let now = Instant::now();
+        let mut usage = lock(&self.usage);
+        let u = &mut usage[index];
+        if let (Some(l), true) = (learned, self.adapt) {
+            for (slot, value, metric) in [
+                (&mut u.learned.rpm, l.rpm, Metric::Requests),
+                (&mut u.learned.tpm, l.tpm, Metric::InputTokens),
+                (&mut u.learned.rpd, l.rpd, Metric::RequestsPerDay),
+            ] {
+                if value > 0 && *slot != Some(value) {
+                    *slot = Some(value);
+                    tracing::info!(target: "steadfast_gemini", model = self.model.as_str(), project = project.name.as_str(), metric = %metric, limit = value, "a limit learned by another process, through the shared quotas");
+                }
+            }
+        }
+        match admit {
+            Admit::Go { member } => SharedStep::Go(Some(member)),
+            Admit::Wait { wait, server } => {
+                u.uncount(sent_at);
+                u.shared_busy = Some((now + wait, server));
+                SharedStep::Again
+            }
+            Admit::Closed { lasts, no_quota } => {
+                u.uncount(sent_at);
+                let error = if no_quota {
+                    Error::with_kind(
+                        ErrorKind::NoQuota,
+                        format!(
+                            "project {} has no quota for {} (recorded in the shared quotas)",
+                            project.name, self.model
+                        ),
+                    )
+                } else {
+                    Error::with_kind(
+                        ErrorKind::RateLimited {
+                            scope: QuotaScope::PerDay,
+                            retry_after: None,
+                        },
+                        format!(
+                            "project {} has used its daily quota of {} (recorded in the shared quotas); it resets at midnight Pacific time",
+                            project.name, self.model
+                        ),
+                    )
+                };
+                u.refused = Some(Refusal {
+                    until: now + lasts,
+                    error,
+                    brief: false,
+                });
+                SharedStep::Again
+            }
+            Admit::Never => {
+                u.uncount(sent_at);
+                SharedStep::Fail(Error::from(steadfast::Error::RateLimited {
+                    retry_after: None,
+                }))
+            }
+            Admit::Unavailable => match shared.quotas.on_unavailable() {
+                steadfast::limit::Unavailable::Local { .. } => {
+                    match shared.fallback[index].as_ref().map(|l| l.try_acquire(1)) {
+                        None | Some(Ok(())) => SharedStep::Go(None),
+                        Some(Err(denied)) => {
+                            u.uncount(sent_at);
+                            let wait = denied.retry_after().unwrap_or(Duration::from_secs(1));
+                            u.shared_busy = Some((now + wait, false));
+                            SharedStep::Again
+                        }
+                    }
+                }
+                steadfast::limit::Unavailable::Fail => {
+                    u.uncount(sent_at);
+                    SharedStep::Fail(Error::from(steadfast::Error::LimiterUnavailable))
+                }
+                _ => {
+                    u.uncount(sent_at);
+                    SharedStep::Unavailable
+                }
+            },
+        }
+    }
+
+    /// Without the `redis` feature nothing is shared.
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn admit_shared(
+        &self,
+        _project: &Project,
+        _index: usize,
+        _sent_at: Instant,
+        _tokens: u32,
+    ) -> SharedStep {
+        SharedStep::Go(None)
+    }
+
+    /// Tells the shared quotas what the server said (`error`, `None` for a success) to a
+    /// request they recorded as `member`:
+    /// forget a request it refused, what a 429 taught, how long it refused the project. A
+    /// success costs nothing.
+    #[cfg(feature = "redis")]
+    pub(crate) async fn settle_shared(
+        &self,
+        index: usize,
+        member: Option<String>,
+        tokens: u32,
+        error: Option<&Error>,
+    ) {
+        let (Some(shared), Some(e)) = (&self.shared, error) else {
+            return;
+        };
+        let mut settle = shared::Settle::default();
+        match e.kind() {
+            ErrorKind::RateLimited { scope, .. } => {
+                settle.forget = member.map(|m| (m, tokens));
+                if self.adapt {
+                    for (metric, value) in lessons(e, &self.model).0 {
+                        match metric {
+                            Metric::Requests => settle.learned.rpm = value,
+                            Metric::InputTokens => settle.learned.tpm = value,
+                            Metric::RequestsPerDay => settle.learned.rpd = value,
+                        }
+                    }
+                }
+                if *scope == QuotaScope::PerDay {
+                    let lasts = e
+                        .retry_after()
+                        .unwrap_or_else(|| crate::until_daily_reset(std::time::SystemTime::now()));
+                    settle.closed_for = Some((lasts, false));
+                } else {
+                    settle.refused_for = e.retry_after();
+                }
+            }
+            ErrorKind::NoQuota => {
+                settle.closed_for = Some((super::route::REFUSAL_TTL, true));
+            }
+            ErrorKind::PromptTooLong { .. } | ErrorKind::Policy(_) | ErrorKind::Configuration
+                if e.http_status().is_none() =>
+            {
+                settle.forget = member.map(|m| (m, tokens));
+            }
+            _ => return,
+        }
+        shared.quotas.settle(&shared.places[index], settle).await;
+    }
+
+    /// Without the `redis` feature nothing is shared.
+    #[cfg(not(feature = "redis"))]
+    pub(crate) async fn settle_shared(
+        &self,
+        _index: usize,
+        _member: Option<String>,
+        _tokens: u32,
+        _error: Option<&Error>,
+    ) {
+    }
+
+    /// Records a request sent inside an attempt that already has its slot (a pre-flight
+    /// look-up) in the shared quotas, waiting for room.
+    #[cfg(feature = "redis")]
+    async fn extra_shared(&self, index: usize) -> Result<(), Error> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let configured = shared::Configured {
+            rpm: self.configured.rpm.unwrap_or(0),
+            tpm: 0,
+            rpd: self.configured.rpd.unwrap_or(0),
+        };
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let (admit, _) = shared
+                .quotas
+                .admit(
+                    &shared.places[index],
+                    0,
+                    self.window(),
+                    configured,
+                    crate::until_daily_reset(std::time::SystemTime::now()),
+                )
+                .await;
+            match admit {
+                Admit::Go { .. } => return Ok(()),
+                Admit::Wait { wait, .. } => tokio::time::sleep(wait).await,
+                Admit::Closed { .. } | Admit::Never => {
+                    return Err(Error::from(steadfast::Error::RateLimited {
+                        retry_after: None,
+                    }));
+                }
+                Admit::Unavailable => match shared.quotas.on_unavailable() {
+                    steadfast::limit::Unavailable::Local { .. } => return Ok(()),
+                    steadfast::limit::Unavailable::Fail => {
+                        return Err(Error::from(steadfast::Error::LimiterUnavailable));
+                    }
+                    _ => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                },
             }
         }
     }

@@ -22,7 +22,7 @@
 //! the user wrote) waits and retries them: one layer retries.
 
 use super::breaker;
-use super::quota::{ModelQuotas, Pick, Project};
+use super::quota::{ModelQuotas, Pick, Project, SharedStep};
 use super::stats::ModelCounters;
 use super::{ApiKey, Client};
 use crate::endpoints::model_path;
@@ -160,6 +160,30 @@ impl Client {
         }
     }
 
+    /// Where each project's quotas of `model` live in Redis, when the client shares them.
+    #[cfg(feature = "redis")]
+    fn shared_setup(&self, model: &str) -> super::quota::SharedSetup {
+        let shared = self.inner.shared.as_ref()?;
+        let places = self
+            .inner
+            .projects
+            .iter()
+            .map(|p| {
+                let first = p.keys.first().and_then(|&i| self.inner.keys.get(i));
+                let fallback = ApiKey::new("");
+                let key = first.unwrap_or(&fallback);
+                shared.place(p.declared.then_some(p.name.as_str()), key, model)
+            })
+            .collect();
+        Some((Arc::clone(shared), places))
+    }
+
+    /// Without the `redis` feature there is nothing to share.
+    #[cfg(not(feature = "redis"))]
+    fn shared_setup(&self, _model: &str) -> super::quota::SharedSetup {
+        None
+    }
+
     pub(crate) fn model_entry(&self, model: &str) -> Result<Arc<ModelEntry>, Error> {
         let mut entries = lock(&self.inner.models.entries);
         if let Some(entry) = entries.get(model) {
@@ -175,6 +199,7 @@ impl Client {
                 policy.quota_minute,
                 policy.learn,
                 policy.key_rotation,
+                self.shared_setup(model),
             )?,
             input_limit: Mutex::new(Lookup::Unknown),
             breaker: match &policy.breaker {
@@ -376,6 +401,8 @@ impl Client {
         // Whether the next request is the same one again, through another key or project.
         let mut again = false;
         let guess = request.map(estimate);
+        // Between two asks of shared quotas whose Redis is unavailable: 100 ms, doubling to 1 s.
+        let mut unavailable_pause = std::time::Duration::from_millis(100);
         loop {
             let tokens = (*lock(counted)).or(guess).unwrap_or(1);
             let pick = entry
@@ -418,12 +445,31 @@ impl Client {
                 }
                 Pick::Closed(e) => return Err(e),
             };
+            let member = match entry
+                .quotas
+                .admit_shared(&projects[project], project, sent_at, tokens)
+                .await
+            {
+                SharedStep::Go(member) => member,
+                SharedStep::Again => continue,
+                SharedStep::Unavailable => {
+                    tokio::time::sleep(unavailable_pause).await;
+                    unavailable_pause =
+                        (unavailable_pause * 2).min(std::time::Duration::from_secs(1));
+                    continue;
+                }
+                SharedStep::Fail(e) => return Err(e),
+            };
             let result = self
                 .send_through(project, key.clone(), model, entry, counted, request, op)
                 .await;
             entry
                 .quotas
                 .settle(&projects[project], project, &key, sent_at, &result);
+            entry
+                .quotas
+                .settle_shared(project, member, tokens, result.as_ref().err())
+                .await;
             entry.counters.outcome(&result);
             let error = match result {
                 Ok(value) => {

@@ -1,0 +1,613 @@
+//! Quotas shared by every process through Redis (feature `redis`).
+//!
+//! Gemini counts requests per project and model, whatever process sends them. A client given
+//! [`SharedQuotas`] keeps, for each project and model, what every process sent and what the
+//! server taught, in Redis:
+//!
+//! - a log of the requests sent in the last minute (with their input tokens) and a count of
+//!   the requests sent today (it ends at midnight Pacific time);
+//! - the limits learned from 429s (`quotaValue` of a QuotaFailure), so that a limit one
+//!   process learns binds every process at once;
+//! - the server's refusals: a per-minute 429 keeps the project away from every process until
+//!   its RetryInfo has passed, a per-day 429 (or a project with no quota) until the reset.
+//!
+//! Before a request is sent, one round trip runs a Lua script (loaded once, run by its SHA)
+//! that checks the configured and learned limits against the shared log, timed by the Redis
+//! server's clock (`TIME`), and records the request if it fits. A 429 costs one more round trip
+//! (to forget the request the server did not count and to record what it taught); a success
+//! costs none. Configured limits are sliding windows across processes (no pacing: the server
+//! counts per minute, and no window of a minute ever holds more than the limit). The adaptive
+//! limiter (for a server that refuses without naming a quota) stays per process.
+//!
+//! Keys live under `steadfast:gemini:{NAMESPACE:PROJECT:MODEL}:…` (one Redis Cluster hash tag
+//! per project and model, so the script touches one slot). `PROJECT` is the declared project's
+//! name, or for a key of no declared project `k` and a 64-bit FNV-1a digest of the key: never
+//! the key. Every key expires (the log after its window, the day count at the reset, learned
+//! limits after a day without a refusal).
+//!
+//! # When Redis fails
+//!
+//! A round trip that fails or takes longer than [`SharedQuotasBuilder::timeout`] (250 ms by
+//! default) finds Redis unavailable; [`Unavailable`] decides, as for
+//! [`RedisRateLimit`](steadfast::limit::RedisRateLimit):
+//!
+//! - [`Unavailable::Wait`] (the default): ask again every 100 ms to 1 s; the call waits (a
+//!   [`ClientPolicy::deadline`](crate::ClientPolicy::deadline) bounds it). Nothing goes over quota.
+//! - [`Unavailable::Local`]: send under this process's own accounting, with `share` of each
+//!   configured per-minute and per-day limit; learned limits and refusals known to this process
+//!   still apply.
+//! - [`Unavailable::Fail`]: the call fails at once with
+//!   [`steadfast::Error::LimiterUnavailable`] (kind [`ErrorKind::Policy`](crate::ErrorKind::Policy)),
+//!   not sent.
+//!
+//! A Redis that restarts empty forgets the minute in progress and today's count: in the minute
+//! that contains the restart, up to one more full minute's quota can be sent (at most twice the
+//! limit in one window), and the day's count starts again (learned limits are learned again from
+//! the next 429). A call cancelled after its request was recorded but before it was sent leaves
+//! that one entry until it leaves the window: the count errs on the safe side only.
+
+use super::ApiKey;
+use crate::Error;
+use redis::aio::ConnectionManager;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use steadfast::limit::Unavailable;
+use steadfast::limit::redis::url_without_credentials;
+use tokio::sync::OnceCell;
+
+/// Checks the limits of one project and model against what every process sent, and records
+/// the request when it fits. See the module documentation for the reply.
+///
+/// KEYS: log, sum, seq, day, learned, refused, closed.
+/// ARGV: tokens, window µs, configured rpm, tpm, rpd (0: none), ms until the daily reset.
+/// Every reply is `{code, a, b, learned rpm, learned tpm, learned rpd}`:
+/// `{0, seq, 0, …}` sent (the log member is `tokens:seq`); `{1, wait µs, server, …}` not yet
+/// (`server` = 1 when the wait comes from the server: a refusal or a learned limit);
+/// `{3, ms, kind, …}` closed (kind 1: the day's quota, 2: no quota); `{4, 0, 0, …}` never (more
+/// tokens than a per-minute token limit).
+const ADMIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tokens = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local day_ms = tonumber(ARGV[6])
+local l = redis.call('HMGET', KEYS[5], 'rpm', 'tpm', 'rpd')
+local lrpm = tonumber(l[1]) or 0
+local ltpm = tonumber(l[2]) or 0
+local lrpd = tonumber(l[3]) or 0
+local function lowest(configured, learned)
+  if configured == 0 then return learned, learned > 0 end
+  if learned == 0 or configured <= learned then return configured, false end
+  return learned, true
+end
+local closed = tonumber(redis.call('GET', KEYS[7]) or '0')
+if closed > 0 then
+  return {3, math.max(redis.call('PTTL', KEYS[7]), 1), closed, lrpm, ltpm, lrpd}
+end
+local refused = tonumber(redis.call('GET', KEYS[6]) or '0')
+if refused > now then return {1, refused - now, 1, lrpm, ltpm, lrpd} end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if #gone > 0 then
+  local freed = 0
+  for _, m in ipairs(gone) do freed = freed + tonumber(string.match(m, '^(%d+):')) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  redis.call('DECRBY', KEYS[2], freed)
+end
+local rpd = lowest(tonumber(ARGV[5]), lrpd)
+if rpd > 0 and tonumber(redis.call('GET', KEYS[4]) or '0') >= rpd then
+  return {3, day_ms, 1, lrpm, ltpm, lrpd}
+end
+local rpm, rpm_learned = lowest(tonumber(ARGV[3]), lrpm)
+local count = redis.call('ZCARD', KEYS[1])
+if rpm > 0 and count >= rpm then
+  local e = redis.call('ZRANGE', KEYS[1], count - rpm, count - rpm, 'WITHSCORES')
+  return {1, math.max(tonumber(e[2]) + window - now, 1), rpm_learned and 1 or 0, lrpm, ltpm, lrpd}
+end
+local tpm, tpm_learned = lowest(tonumber(ARGV[4]), ltpm)
+if tpm > 0 then
+  if tokens > tpm then return {4, 0, 0, lrpm, ltpm, lrpd} end
+  local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if used + tokens > tpm then
+    local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+    local freed = 0
+    for j = 1, #entries, 2 do
+      freed = freed + tonumber(string.match(entries[j], '^(%d+):'))
+      if used - freed + tokens <= tpm then
+        return {1, math.max(tonumber(entries[j + 1]) + window - now, 1), tpm_learned and 1 or 0, lrpm, ltpm, lrpd}
+      end
+    end
+    return {1, window, tpm_learned and 1 or 0, lrpm, ltpm, lrpd}
+  end
+end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('PEXPIRE', KEYS[3], 172800000)
+local ttl = math.ceil(window / 1000) + 1000
+redis.call('ZADD', KEYS[1], now, tokens .. ':' .. seq)
+redis.call('INCRBY', KEYS[2], tokens)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+if redis.call('INCR', KEYS[4]) == 1 then redis.call('PEXPIRE', KEYS[4], math.max(day_ms, 1)) end
+return {0, seq, 0, lrpm, ltpm, lrpd}
+";
+
+/// Records what the server said to a request of one project and model.
+///
+/// KEYS: log, sum, day, learned, refused, closed.
+/// ARGV: log member to forget (`""`: none), its tokens, learned rpm, tpm, rpd (0: nothing
+/// learned), refused for ms (0: no), closed for ms (0: no), closed kind.
+const SETTLE: &str = r"
+if ARGV[1] ~= '' and redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('DECRBY', KEYS[2], tonumber(ARGV[2]))
+  if tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then redis.call('DECR', KEYS[3]) end
+end
+local fields = {'rpm', 'tpm', 'rpd'}
+for i = 1, 3 do
+  local v = tonumber(ARGV[2 + i])
+  if v > 0 then
+    redis.call('HSET', KEYS[4], fields[i], v)
+    redis.call('PEXPIRE', KEYS[4], 86400000)
+  end
+end
+local refused_ms = tonumber(ARGV[6])
+if refused_ms > 0 then
+  local t = redis.call('TIME')
+  local until_us = tonumber(t[1]) * 1000000 + tonumber(t[2]) + refused_ms * 1000
+  if until_us > tonumber(redis.call('GET', KEYS[5]) or '0') then
+    redis.call('SET', KEYS[5], string.format('%d', until_us), 'PX', refused_ms)
+  end
+end
+local closed_ms = tonumber(ARGV[7])
+if closed_ms > 0 then redis.call('SET', KEYS[6], ARGV[8], 'PX', closed_ms) end
+return 1
+";
+
+/// Builds [`SharedQuotas`]: the Redis URL, the namespace every process of one deployment shares,
+/// and what to do when Redis fails.
+#[derive(Clone)]
+pub struct SharedQuotasBuilder {
+    url: String,
+    namespace: String,
+    timeout: Duration,
+    on_unavailable: Unavailable,
+}
+
+impl fmt::Debug for SharedQuotasBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedQuotasBuilder")
+            .field("url", &url_without_credentials(&self.url))
+            .field("namespace", &self.namespace)
+            .field("timeout", &self.timeout)
+            .field("on_unavailable", &self.on_unavailable)
+            .finish()
+    }
+}
+
+impl SharedQuotasBuilder {
+    /// The longest one round trip may take before Redis counts as unavailable (default 250 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// What a call does while Redis is unavailable (default [`Unavailable::Wait`]).
+    pub fn on_unavailable(mut self, mode: Unavailable) -> Self {
+        self.on_unavailable = mode;
+        self
+    }
+
+    /// Checks every setting, without connecting (the first call connects). Fails on a URL that
+    /// is not a Redis URL, a namespace that is empty, longer than 64 characters or has
+    /// characters other than letters, digits and `-_.`, a zero timeout, or a local share outside
+    /// (0, 1].
+    pub fn build(self) -> Result<SharedQuotas, Error> {
+        let url = url_without_credentials(&self.url);
+        let name_ok = !self.namespace.is_empty()
+            && self.namespace.len() <= 64
+            && self
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_ok {
+            return Err(Error::configuration(format!(
+                "the shared quota namespace {:?} must be 1 to 64 letters, digits or `-_.` (no \
+                 spaces): it becomes part of Redis keys shared by every process",
+                self.namespace
+            )));
+        }
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| Error::configuration(format!("{url} is not a Redis URL: {e}")))?;
+        if self.timeout.is_zero() {
+            return Err(Error::configuration(
+                "the Redis timeout of shared quotas must be longer than zero",
+            ));
+        }
+        if let Unavailable::Local { share } = self.on_unavailable {
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(Error::configuration(format!(
+                    "the local share of shared quotas must be in (0, 1], for example 1/workers; got {share}"
+                )));
+            }
+        }
+        Ok(SharedQuotas {
+            url,
+            namespace: self.namespace,
+            client,
+            connection: OnceCell::new(),
+            admit: redis::Script::new(ADMIT),
+            settle: redis::Script::new(SETTLE),
+            timeout: self.timeout,
+            on_unavailable: self.on_unavailable,
+            down: AtomicBool::new(false),
+        })
+    }
+
+    /// Builds and connects, so that an unreachable Redis is an error now (naming the URL without
+    /// its password) rather than at the first call.
+    pub async fn connect(self) -> Result<SharedQuotas, Error> {
+        let shared = self.build()?;
+        match tokio::time::timeout(
+            shared.timeout.max(Duration::from_secs(2)),
+            shared.connection(),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(shared),
+            Ok(Err(e)) => Err(Error::configuration(format!(
+                "cannot reach Redis at {}: {e}",
+                shared.url
+            ))),
+            Err(_) => Err(Error::configuration(format!(
+                "cannot reach Redis at {}: no answer in time",
+                shared.url
+            ))),
+        }
+    }
+}
+
+/// The quotas of a client kept in Redis, so that every process sharing a project shares them:
+/// give it to [`ClientBuilder::shared_quotas`](crate::ClientBuilder::shared_quotas). See the
+/// [module documentation](self) for what is kept, how, and what happens when Redis fails.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), steadfast_gemini::Error> {
+/// use steadfast_gemini::{Client, ClientPolicy, ModelLimits, SharedQuotas};
+///
+/// let shared = SharedQuotas::redis("redis://127.0.0.1:6379", "my-app").connect().await?;
+/// let client = Client::builder()
+///     .key(std::env::var("GEMINI_API_KEY").unwrap_or_default())
+///     .policy(ClientPolicy::default().limits(
+///         "gemini-2.5-flash",
+///         ModelLimits { rpm: Some(10), ..ModelLimits::default() },
+///     ))
+///     .shared_quotas(shared)
+///     .build()?;
+/// # let _ = client; Ok(()) }
+/// ```
+pub struct SharedQuotas {
+    /// The URL without credentials, for messages.
+    url: String,
+    namespace: String,
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    admit: redis::Script,
+    settle: redis::Script,
+    timeout: Duration,
+    on_unavailable: Unavailable,
+    /// Whether the last round trip failed (to log the change once each way).
+    down: AtomicBool,
+}
+
+impl fmt::Debug for SharedQuotas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedQuotas")
+            .field("url", &self.url)
+            .field("namespace", &self.namespace)
+            .field("timeout", &self.timeout)
+            .field("on_unavailable", &self.on_unavailable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where one project and model live in Redis.
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    /// `steadfast:gemini:{NAMESPACE:PROJECT:MODEL}`.
+    prefix: String,
+}
+
+impl Place {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.prefix)
+    }
+}
+
+/// The limits configured for one project and model (0: none).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Configured {
+    pub(crate) rpm: u32,
+    pub(crate) tpm: u32,
+    pub(crate) rpd: u32,
+}
+
+/// Limits learned by any process, as Redis holds them (0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SharedLearned {
+    pub(crate) rpm: u32,
+    pub(crate) tpm: u32,
+    pub(crate) rpd: u32,
+}
+
+/// What the shared quotas say to a request.
+#[derive(Debug)]
+pub(crate) enum Admit {
+    /// Send it: it is recorded as `member`.
+    Go { member: String },
+    /// Not before `wait`; `server` when the wait comes from the server.
+    Wait { wait: Duration, server: bool },
+    /// The project is closed for this model for `lasts`: out of today's quota, or no quota.
+    Closed { lasts: Duration, no_quota: bool },
+    /// More input tokens than a per-minute token limit: never.
+    Never,
+    /// Redis did not answer in time (logged once when it starts and once when it ends).
+    Unavailable,
+}
+
+/// What a request's answer teaches the shared quotas.
+#[derive(Debug, Default)]
+pub(crate) struct Settle {
+    /// The log member to forget (the server did not count the request), and its tokens.
+    pub(crate) forget: Option<(String, u32)>,
+    /// Limits learned (0: none).
+    pub(crate) learned: SharedLearned,
+    /// Keep every process away for this long (a per-minute refusal's RetryInfo).
+    pub(crate) refused_for: Option<Duration>,
+    /// Close the project for this model for this long; `true`: no quota, `false`: the day's.
+    pub(crate) closed_for: Option<(Duration, bool)>,
+}
+
+impl Settle {
+    fn is_empty(&self) -> bool {
+        self.forget.is_none()
+            && self.learned == SharedLearned::default()
+            && self.refused_for.is_none()
+            && self.closed_for.is_none()
+    }
+}
+
+/// 64-bit FNV-1a: a stable digest of a key (the same in every process and every build).
+fn digest(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Keeps a name to characters safe inside a Redis key and its hash tag.
+fn safe(name: &str) -> String {
+    name.chars()
+        .take(128)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl SharedQuotas {
+    /// Starts a builder for quotas kept in the Redis at `url` (`redis://host:port/db`,
+    /// `redis://:password@host`) under `namespace`: every process that should share its
+    /// projects' quotas uses the same namespace.
+    pub fn redis(url: &str, namespace: &str) -> SharedQuotasBuilder {
+        SharedQuotasBuilder {
+            url: url.to_owned(),
+            namespace: namespace.to_owned(),
+            timeout: Duration::from_millis(250),
+            on_unavailable: Unavailable::Wait,
+        }
+    }
+
+    /// The namespace of its Redis keys.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// What a call does while Redis is unavailable.
+    pub fn on_unavailable(&self) -> Unavailable {
+        self.on_unavailable
+    }
+
+    /// Where `model`'s quotas of a project live: a declared project by its name, another by a
+    /// digest of its key.
+    pub(crate) fn place(&self, declared: Option<&str>, key: &ApiKey, model: &str) -> Place {
+        let project = match declared {
+            Some(name) => format!("p.{}", safe(name)),
+            None => format!("k.{:016x}", digest(key.expose())),
+        };
+        Place {
+            prefix: format!(
+                "steadfast:gemini:{{{}:{project}:{}}}",
+                self.namespace,
+                safe(model.trim_start_matches("models/"))
+            ),
+        }
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        self.connection
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .await
+            .cloned()
+    }
+
+    /// Runs `invocation` in one round trip, within the timeout.
+    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Vec<i64>, String> {
+        let round_trip = async {
+            let mut connection = self.connection().await.map_err(|e| e.to_string())?;
+            invocation
+                .invoke_async::<Vec<i64>>(&mut connection)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let result = match tokio::time::timeout(self.timeout, round_trip).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        };
+        match &result {
+            Ok(_) => {
+                if self.down.swap(false, Ordering::Relaxed) {
+                    tracing::info!(target: "steadfast_gemini", url = %self.url, "shared quotas: Redis answers again");
+                }
+            }
+            Err(reason) => {
+                if !self.down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(target: "steadfast_gemini", url = %self.url, reason = %reason, mode = ?self.on_unavailable, "shared quotas: Redis is unavailable");
+                }
+            }
+        }
+        result
+    }
+
+    /// Checks a request of `tokens` input tokens against the shared log and every limit, and
+    /// records it when it fits. Also returns the limits learned by any process.
+    pub(crate) async fn admit(
+        &self,
+        place: &Place,
+        tokens: u32,
+        window: Duration,
+        configured: Configured,
+        until_reset: Duration,
+    ) -> (Admit, Option<SharedLearned>) {
+        let mut invocation = self.admit.prepare_invoke();
+        for suffix in ["log", "sum", "seq", "day", "learned", "refused", "closed"] {
+            invocation.key(place.key(suffix));
+        }
+        invocation
+            .arg(tokens)
+            .arg(u64::try_from(window.as_micros()).unwrap_or(u64::MAX))
+            .arg(configured.rpm)
+            .arg(configured.tpm)
+            .arg(configured.rpd)
+            .arg(ms(until_reset).max(1));
+        let reply = match self.run(invocation).await {
+            Ok(reply) => reply,
+            Err(_) => return (Admit::Unavailable, None),
+        };
+        let positive = |v: i64| u64::try_from(v).unwrap_or(0);
+        let (code, a, b, learned) = match reply[..] {
+            [code, a, b, rpm, tpm, rpd] => {
+                let small = |v: i64| u32::try_from(v).unwrap_or(0);
+                let learned = SharedLearned {
+                    rpm: small(rpm),
+                    tpm: small(tpm),
+                    rpd: small(rpd),
+                };
+                (code, a, b, learned)
+            }
+            _ => {
+                tracing::warn!(target: "steadfast_gemini", url = %self.url, ?reply, "shared quotas: an unexpected reply from Redis");
+                return (Admit::Unavailable, None);
+            }
+        };
+        let admit = match code {
+            0 => Admit::Go {
+                member: format!("{tokens}:{a}"),
+            },
+            1 => Admit::Wait {
+                wait: Duration::from_micros(positive(a).max(1)),
+                server: b == 1,
+            },
+            3 => Admit::Closed {
+                lasts: Duration::from_millis(positive(a).max(1)),
+                no_quota: b == 2,
+            },
+            _ => Admit::Never,
+        };
+        (admit, Some(learned))
+    }
+
+    /// Records what the server said (nothing to do: no round trip). Failures are logged and
+    /// otherwise ignored: the shared count then errs on the safe side.
+    pub(crate) async fn settle(&self, place: &Place, settle: Settle) {
+        if settle.is_empty() {
+            return;
+        }
+        let mut invocation = self.settle.prepare_invoke();
+        for suffix in ["log", "sum", "day", "learned", "refused", "closed"] {
+            invocation.key(place.key(suffix));
+        }
+        let (member, tokens) = settle.forget.unwrap_or_default();
+        let (closed_ms, kind) = settle.closed_for.map_or((0, 0), |(d, no_quota)| {
+            (ms(d).max(1), 1 + u8::from(no_quota))
+        });
+        invocation
+            .arg(member)
+            .arg(tokens)
+            .arg(settle.learned.rpm)
+            .arg(settle.learned.tpm)
+            .arg(settle.learned.rpd)
+            .arg(settle.refused_for.map_or(0, |d| ms(d).max(1)))
+            .arg(closed_ms)
+            .arg(kind);
+        if let Err(reason) = self.run(invocation).await {
+            tracing::debug!(target: "steadfast_gemini", url = %self.url, reason = %reason, "shared quotas: an answer was not recorded");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_name_projects_and_models_without_keys() {
+        let shared = SharedQuotas::redis("redis://127.0.0.1:1", "app")
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let key = ApiKey::new(concat!("AIza", "SyD-example-made-up-key-0000000000"));
+        let place = shared.place(None, &key, "models/gemini-2.5-flash");
+        assert!(!place.prefix.contains(key.expose()), "{}", place.prefix);
+        assert!(!place.prefix.contains("AIza"), "{}", place.prefix);
+        assert_eq!(
+            place.prefix,
+            format!(
+                "steadfast:gemini:{{app:k.{:016x}:gemini-2.5-flash}}",
+                digest(key.expose())
+            )
+        );
+        let declared = shared.place(Some("team a}{"), &key, "m x");
+        assert_eq!(declared.prefix, "steadfast:gemini:{app:p.team_a__:m_x}");
+    }
+
+    #[test]
+    fn bad_settings_are_errors_at_construction() {
+        let error = |b: SharedQuotasBuilder| match b.build() {
+            Ok(_) => panic!("built"),
+            Err(e) => e.to_string(),
+        };
+        let e = error(SharedQuotas::redis("http://x", "app"));
+        assert!(e.contains("not a Redis URL"), "{e}");
+        let e = error(SharedQuotas::redis("redis://:hunter2@nowhere:1/", "my app"));
+        assert!(e.contains("namespace"), "{e}");
+        let e = error(SharedQuotas::redis("redis://:hunter2@x", "").timeout(Duration::ZERO));
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = error(SharedQuotas::redis("redis://x", "a").timeout(Duration::ZERO));
+        assert!(e.contains("timeout"), "{e}");
+        let e = error(
+            SharedQuotas::redis("redis://x", "a").on_unavailable(Unavailable::Local { share: 0.0 }),
+        );
+        assert!(e.contains("share"), "{e}");
+        let debug = format!("{:?}", SharedQuotas::redis("redis://:hunter2@x/", "a"));
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+}
