@@ -11,6 +11,9 @@
 //! | `/v1beta/files`, `/v1beta/files/{id}` | `GET`; `GET`, `DELETE` |
 //! | `/v1beta/cachedContents`, `/v1beta/cachedContents/{id}` | `GET`, `POST`; `GET`, `PATCH`, `DELETE` |
 //!
+//! The same routes are served under `v1` (`/upload/v1/files`, `/v1/files`, …), where Google's
+//! SDKs send them when told to use that version.
+//!
 //! Resources belong to the key's project (see `SimulatorConfig::projects`): another project
 //! cannot see them, and gets the same 403 as for a name that does not exist, as the real
 //! service answers. Times follow tokio's clock (a paused clock pauses expiry), shown as wall
@@ -272,7 +275,7 @@ impl State {
         headers: &RequestHeaders,
         body: &[u8],
     ) -> Option<Reply> {
-        if path == "/upload/v1beta/files" {
+        if path == "/upload/v1beta/files" || path == "/upload/v1/files" {
             if method != "POST" {
                 return Some(errors::wrong_method(method, path, "POST"));
             }
@@ -282,7 +285,9 @@ impl State {
             }
             return Some(self.with_key(key, |key| self.upload_start(key, headers, body)));
         }
-        let rest = path.strip_prefix("/v1beta/")?;
+        let rest = path
+            .strip_prefix("/v1beta/")
+            .or_else(|| path.strip_prefix("/v1/"))?;
         let (collection, name) = match rest.split_once('/') {
             Some((c, name)) => (c, Some(name)),
             None => (rest, None),

@@ -144,10 +144,23 @@ fn fields(message: Message) -> &'static [Field] {
             ("expireTime", M::Str, false),
         ],
         M::CreateFileRequest => &[("file", M::File, false)],
+        // Output-only fields are accepted on input and ignored, as proto JSON does (the Python
+        // SDK sends `sizeBytes`).
         M::File => &[
             ("name", M::Str, false),
             ("displayName", M::Str, false),
             ("mimeType", M::Str, false),
+            ("sizeBytes", M::Int, false),
+            ("createTime", M::Str, false),
+            ("updateTime", M::Str, false),
+            ("expirationTime", M::Str, false),
+            ("sha256Hash", M::Bytes, false),
+            ("uri", M::Str, false),
+            ("downloadUri", M::Str, false),
+            ("state", M::Str, false),
+            ("source", M::Str, false),
+            ("error", M::Free, false),
+            ("videoMetadata", M::Free, false),
         ],
         M::Content => &[("parts", M::Part, true), ("role", M::Str, false)],
         M::Part => &[

@@ -5,7 +5,8 @@ Usage: conformance.py PATH_TO_GEMINI_SIM
 
 It starts gemini-sim on a free port, points google-genai at it, checks every endpoint the SDK
 calls for a Gemini API user (plain and streamed generation, generation config, JSON mode,
-function calls, count_tokens, embed_content, models.list and models.get) and that error answers
+function calls, count_tokens, embed_content, models.list and models.get, files upload, get, list
+and delete, cached contents create, use, update and delete) and that error answers
 raise the SDK's own error classes with the right code and status. It prints one line per check
 and a closing "N passed, M failed" line, and exits non-zero on any failure.
 """
@@ -265,6 +266,44 @@ def error_503(client):
 def error_in_a_stream_request(client):
     raises(lambda: list(client.models.generate_content_stream(model=MODEL, contents="[sim:overloaded]")),
            errors.ServerError, 503, "UNAVAILABLE")
+
+
+@check
+def files_upload_get_list_use_delete(client):
+    import io
+    f = client.files.upload(
+        file=io.BytesIO(b"five words in this file"),
+        config=types.UploadFileConfig(mime_type="text/plain", display_name="notes"))
+    expect(f.name.startswith("files/") and f.size_bytes == 23, f)
+    expect(f.state == types.FileState.ACTIVE and f.display_name == "notes", f)
+    expect(client.files.get(name=f.name).uri == f.uri, "get")
+    expect(f.name in [x.name for x in client.files.list()], "listed")
+    r = client.models.generate_content(model=MODEL, contents=[f, "Summarise"])
+    expect(r.usage_metadata.prompt_token_count == 6, r.usage_metadata)
+    client.files.delete(name=f.name)
+    raises(lambda: client.files.get(name=f.name), errors.ClientError, 403, "PERMISSION_DENIED")
+
+
+@check
+def cached_content_create_use_update_delete(client):
+    doc = " ".join(f"w{i}" for i in range(1100))
+    c = client.caches.create(model=MODEL, config=types.CreateCachedContentConfig(
+        contents=[doc], system_instruction="be brief", ttl="600s", display_name="doc"))
+    expect(c.name.startswith("cachedContents/"), c)
+    expect(c.usage_metadata.total_token_count == 1102, c.usage_metadata)
+    r = client.models.generate_content(
+        model=MODEL, contents="what does it say",
+        config=types.GenerateContentConfig(cached_content=c.name))
+    expect(r.usage_metadata.cached_content_token_count == 1102, r.usage_metadata)
+    expect(r.usage_metadata.prompt_token_count == 1102 + 4, r.usage_metadata)
+    u = client.caches.update(name=c.name, config=types.UpdateCachedContentConfig(ttl="60s"))
+    expect(u.expire_time < c.expire_time, (u.expire_time, c.expire_time))
+    expect(c.name in [x.name for x in client.caches.list()], "listed")
+    client.caches.delete(name=c.name)
+    raises(lambda: client.caches.get(name=c.name), errors.ClientError, 403, "PERMISSION_DENIED")
+    raises(lambda: client.models.generate_content(
+        model=MODEL, contents="again", config=types.GenerateContentConfig(cached_content=c.name)),
+        errors.ClientError, 403, "PERMISSION_DENIED")
 
 
 def main():
