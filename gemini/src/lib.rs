@@ -38,12 +38,15 @@
 //!   guard, per-day refusals until midnight Pacific time, model fallback, a circuit breaker per
 //!   model, one attempt per call inside an outer `#[resilient]`), and the [endpoints]:
 //!   `generateContent`, `streamGenerateContent` (SSE),
-//!   `countTokens`, `embedContent`, `batchEmbedContents`, `models.get`, `models.list`.
+//!   `countTokens`, `embedContent`, `batchEmbedContents`, `models.get`, `models.list`, the
+//!   Files API (resumable upload, get, list, delete) and `cachedContents` (create, get, list,
+//!   TTL update, delete).
 //! - [`Error`] and [`ErrorKind`]: every Gemini error body classified (see the table in
 //!   [`Error`]'s module); it implements `steadfast::classify::Classify`, so
 //!   `#[steadfast::resilient(on = [429, 500, 503])]` works on any function returning it, and a
 //!   per-day quota is never retried.
-//! - [`types`]: the v1beta request and response types; [`sse`]: the stream parser.
+//! - [`types`]: the v1beta request and response types, which keep every field they do not name
+//!   (a round trip loses nothing); [`sse`]: the stream parser.
 //! - [`simulator`] (feature `simulator`): a local Gemini server with quotas and injected faults.
 //!
 //! The API key travels only in the `x-goog-api-key` header, to the base URL's host only (the
