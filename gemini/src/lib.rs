@@ -67,9 +67,9 @@ pub mod sse;
 pub mod types;
 
 pub use client::quota::{Limit, LimitSource, Metric, ModelQuota, ProjectQuotas, QuotaSnapshot};
-pub use client::stats::{ClientStats, ModelStats};
 #[cfg(feature = "redis")]
 pub use client::shared::{SharedQuotas, SharedQuotasBuilder};
+pub use client::stats::{ClientStats, ModelStats};
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{
     BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,

@@ -1,50 +1,4 @@
-//! Quotas shared by every process through Redis (feature `redis`).
-//!
-//! Gemini counts requests per project and model, whatever process sends them. A client given
-//! [`SharedQuotas`] keeps, for each project and model, what every process sent and what the
-//! server taught, in Redis:
-//!
-//! - a log of the requests sent in the last minute (with their input tokens) and a count of
-//!   the requests sent today (it ends at midnight Pacific time);
-//! - the limits learned from 429s (`quotaValue` of a QuotaFailure), so that a limit one
-//!   process learns binds every process at once;
-//! - the server's refusals: a per-minute 429 keeps the project away from every process until
-//!   its RetryInfo has passed, a per-day 429 (or a project with no quota) until the reset.
-//!
-//! Before a request is sent, one round trip runs a Lua script (loaded once, run by its SHA)
-//! that checks the configured and learned limits against the shared log, timed by the Redis
-//! server's clock (`TIME`), and records the request if it fits. A 429 costs one more round trip
-//! (to forget the request the server did not count and to record what it taught); a success
-//! costs none. Configured limits are sliding windows across processes (no pacing: the server
-//! counts per minute, and no window of a minute ever holds more than the limit). The adaptive
-//! limiter (for a server that refuses without naming a quota) stays per process.
-//!
-//! Keys live under `steadfast:gemini:{NAMESPACE:PROJECT:MODEL}:…` (one Redis Cluster hash tag
-//! per project and model, so the script touches one slot). `PROJECT` is the declared project's
-//! name, or for a key of no declared project `k` and a 64-bit FNV-1a digest of the key: never
-//! the key. Every key expires (the log after its window, the day count at the reset, learned
-//! limits after a day without a refusal).
-//!
-//! # When Redis fails
-//!
-//! A round trip that fails or takes longer than [`SharedQuotasBuilder::timeout`] (250 ms by
-//! default) finds Redis unavailable; [`Unavailable`] decides, as for
-//! [`RedisRateLimit`](steadfast::limit::RedisRateLimit):
-//!
-//! - [`Unavailable::Wait`] (the default): ask again every 100 ms to 1 s; the call waits (a
-//!   [`ClientPolicy::deadline`](crate::ClientPolicy::deadline) bounds it). Nothing goes over quota.
-//! - [`Unavailable::Local`]: send under this process's own accounting, with `share` of each
-//!   configured per-minute and per-day limit; learned limits and refusals known to this process
-//!   still apply.
-//! - [`Unavailable::Fail`]: the call fails at once with
-//!   [`steadfast::Error::LimiterUnavailable`] (kind [`ErrorKind::Policy`](crate::ErrorKind::Policy)),
-//!   not sent.
-//!
-//! A Redis that restarts empty forgets the minute in progress and today's count: in the minute
-//! that contains the restart, up to one more full minute's quota can be sent (at most twice the
-//! limit in one window), and the day's count starts again (learned limits are learned again from
-//! the next 429). A call cancelled after its request was recorded but before it was sent leaves
-//! that one entry until it leaves the window: the count errs on the safe side only.
+//! Quotas shared by every process through Redis (feature `redis`): [`SharedQuotas`].
 
 use super::ApiKey;
 use crate::Error;
@@ -266,8 +220,53 @@ impl SharedQuotasBuilder {
 }
 
 /// The quotas of a client kept in Redis, so that every process sharing a project shares them:
-/// give it to [`ClientBuilder::shared_quotas`](crate::ClientBuilder::shared_quotas). See the
-/// [module documentation](self) for what is kept, how, and what happens when Redis fails.
+/// give it to [`ClientBuilder::shared_quotas`](crate::ClientBuilder::shared_quotas).
+///
+/// Gemini counts requests per project and model, whatever process sends them. A client given
+/// these quotas keeps, for each project and model, what every process sent and what the
+/// server taught, in Redis:
+///
+/// - a log of the requests sent in the last minute (with their input tokens) and a count of
+///   the requests sent today (it ends at midnight Pacific time);
+/// - the limits learned from 429s (`quotaValue` of a QuotaFailure), so that a limit one
+///   process learns binds every process at once;
+/// - the server's refusals: a per-minute 429 keeps the project away from every process until
+///   its RetryInfo has passed, a per-day 429 (or a project with no quota) until the reset.
+///
+/// Before a request is sent, one round trip runs a Lua script (loaded once, run by its SHA)
+/// that checks the configured and learned limits against the shared log, timed by the Redis
+/// server's clock (`TIME`), and records the request if it fits. A 429 costs one more round trip
+/// (to forget the request the server did not count and to record what it taught); a success
+/// costs none. Configured limits are sliding windows across processes (no pacing: the server
+/// counts per minute, and no window of a minute ever holds more than the limit). The adaptive
+/// limiter (for a server that refuses without naming a quota) stays per process.
+///
+/// Keys live under `steadfast:gemini:{NAMESPACE:PROJECT:MODEL}:…` (one Redis Cluster hash tag
+/// per project and model, so the script touches one slot). `PROJECT` is the declared project's
+/// name, or for a key of no declared project `k` and a 64-bit FNV-1a digest of the key: never
+/// the key. Every key expires (the log after its window, the day count at the reset, learned
+/// limits after a day without a refusal).
+///
+/// # When Redis fails
+///
+/// A round trip that fails or takes longer than [`SharedQuotasBuilder::timeout`] (250 ms by
+/// default) finds Redis unavailable; [`Unavailable`] decides, as for
+/// [`RedisRateLimit`](steadfast::limit::RedisRateLimit):
+///
+/// - [`Unavailable::Wait`] (the default): ask again every 100 ms to 1 s; the call waits (a
+///   [`ClientPolicy::deadline`](crate::ClientPolicy::deadline) bounds it). Nothing goes over quota.
+/// - [`Unavailable::Local`]: send under this process's own accounting, with `share` of each
+///   configured per-minute and per-day limit; learned limits and refusals known to this process
+///   still apply.
+/// - [`Unavailable::Fail`]: the call fails at once with
+///   [`steadfast::Error::LimiterUnavailable`] (kind [`ErrorKind::Policy`](crate::ErrorKind::Policy)),
+///   not sent.
+///
+/// A Redis that restarts empty forgets the minute in progress and today's count: in the minute
+/// that contains the restart, up to one more full minute's quota can be sent (at most twice the
+/// limit in one window), and the day's count starts again (learned limits are learned again from
+/// the next 429). A call cancelled after its request was recorded but before it was sent leaves
+/// that one entry until it leaves the window: the count errs on the safe side only.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), steadfast_gemini::Error> {
