@@ -1,50 +1,199 @@
 //! What `#[resilient]` expands to calls into. Not public API: names and signatures may change in
 //! any release. The logic lives here, in ordinary tested Rust, so that the macro stays thin.
 
+use crate::PolicyBuilder;
+use crate::breaker::BreakerConfig;
 use crate::classify::{Classify, Verdict};
 use crate::error::{ConfigError, Error};
 use crate::limit::{RateLimit, RateLimiter};
 use crate::observe::{Event, Hook};
-use crate::policy::Stop;
-use std::cell::Cell;
+use crate::policy::{Attempt, Judged, Run, Step, Stop, poll_inside_attempt};
+use crate::retry::Jitter;
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
+use std::sync::{Arc, OnceLock};
 
 pub use crate::Policy;
-pub use crate::breaker::BreakerConfig;
-pub use crate::policy::{Attempt, Judged, Step};
-pub use crate::retry::Jitter;
-pub use std::result::Result;
-pub use std::sync::OnceLock;
 pub use std::time::Duration;
 
-/// The policy of one annotated function, built on first use and shared by every call.
+/// A builder with the literal settings of one annotated function, as the attribute wrote them
+/// into its `static`: `key=value` pairs separated by `;`, every value already checked and
+/// normalised at compile time (durations in nanoseconds, `on` as a list, `budget=off`, the
+/// parameters of `breaker(...)` as `breaker.min_calls=20`, a bare `breaker`). `limiter`, whose
+/// value is the user's name, comes last and takes the rest of the text.
 ///
-/// # Panics
-///
-/// When the policy cannot be built. The attribute checks every literal setting at compile time,
-/// so this happens only for what it cannot see: a `limiter = "name"` whose rates differ from
-/// another function's limiter of the same name. That is a programming error in the caller, and
-/// the message names the function, the limiter and both configurations.
-pub fn site(
-    cell: &'static OnceLock<Policy>,
-    function: &'static str,
-    build: impl FnOnce() -> Result<Policy, ConfigError>,
-) -> &'static Policy {
-    if let Some(policy) = cell.get() {
-        return policy;
+/// One string, parsed once on first use by this one function, keeps every annotated function's
+/// static and code small; the attribute's own checks are what users see.
+fn builder_from(name: &'static str, settings: &str) -> Result<PolicyBuilder, ConfigError> {
+    let mut b = Policy::builder().name(name);
+    let mut breaker: Option<BreakerConfig> = None;
+    let mut rest = settings;
+    while !rest.is_empty() {
+        let (pair, next) = match rest.strip_prefix("limiter=") {
+            Some(_) => (rest, ""),
+            None => rest.split_once(';').unwrap_or((rest, "")),
+        };
+        rest = next;
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || {
+            ConfigError::new(
+                "attribute",
+                format!(
+                    "#[resilient] wrote `{pair}`, which this version of steadfast cannot read: keep steadfast and steadfast-macros at the same version"
+                ),
+            )
+        };
+        let nanos = || value.parse().map(Duration::from_nanos).map_err(|_| bad());
+        let count = || value.parse::<u32>().map_err(|_| bad());
+        let ratio = || value.parse::<f64>().map_err(|_| bad());
+        let flag = || value.parse::<bool>().map_err(|_| bad());
+        if let Some(field) = key.strip_prefix("breaker") {
+            let c = breaker.get_or_insert_with(BreakerConfig::default);
+            match field {
+                "" => {}
+                ".failure_ratio" => c.failure_ratio = ratio()?,
+                ".min_calls" => c.min_calls = count()?,
+                ".window" => c.window = nanos()?,
+                ".open_for" => c.open_for = nanos()?,
+                ".half_open" => c.half_open = count()?,
+                _ => return Err(bad()),
+            }
+            continue;
+        }
+        b = match key {
+            "retry" => b.retry(value),
+            "on" => b.on(value.parse()?),
+            "attempts" => b.attempts(count()?),
+            "base" => b.base(nanos()?),
+            "max_delay" => b.max_delay(nanos()?),
+            "deadline" => b.deadline(nanos()?),
+            "timeout" => b.timeout(nanos()?),
+            "max_hint" => b.max_hint(nanos()?),
+            "factor" => b.factor(ratio()?),
+            "jitter" => b.jitter(match value {
+                "full" => Jitter::Full,
+                "equal" => Jitter::Equal,
+                "decorrelated" => Jitter::Decorrelated,
+                "none" => Jitter::None,
+                _ => return Err(bad()),
+            }),
+            "rps" => b.rps(count()?),
+            "rpm" => b.rpm(count()?),
+            "rph" => b.rph(count()?),
+            "rpd" => b.rpd(count()?),
+            "burst" => b.burst(count()?),
+            "concurrency" => b.concurrency(count()?),
+            "budget" if value == "off" => b.budget(None),
+            "budget" => b.budget(Some((ratio()?, 10))),
+            "honor_hint" => b.honor_hint(flag()?),
+            "retry_when_nested" => b.retry_when_nested(flag()?),
+            "adapt" => b.adapt(flag()?),
+            "limiter" => b.limiter_name(value),
+            _ => return Err(bad()),
+        };
     }
-    let policy = cell.get_or_init(|| match build() {
-        Ok(policy) => policy,
-        Err(e) => panic!("#[resilient] on `{function}`: {e}"),
-    });
-    crate::observe::register_site(function, policy);
-    policy
+    if let Some(c) = breaker {
+        b = b.breaker(c);
+    }
+    Ok(b)
 }
 
-/// Parses the `on = [...]` list; the attribute has checked it already.
-pub fn retry_on(text: &str) -> Result<crate::classify::RetryOn, ConfigError> {
-    text.parse()
+/// One annotated function's policy: its literal settings, and the policy built from them on
+/// first use and shared by every call. The attribute puts one in a `static`.
+#[derive(Debug)]
+pub struct Site {
+    name: &'static str,
+    settings: &'static str,
+    policy: OnceLock<Policy>,
+}
+
+/// How [`Site::build`] makes the policy.
+enum Make<'a> {
+    /// From the literal settings alone.
+    Settings,
+    /// From the literal settings, then the keys that are expressions.
+    With(&'a dyn Fn(PolicyBuilder) -> PolicyBuilder),
+    /// `policy = <expr>`.
+    Prebuilt(&'a dyn Fn() -> Policy),
+}
+
+impl Site {
+    /// The site of the function `name` (its path), with the attribute's literal settings (see
+    /// [`builder_from`]); the policy is built on first use.
+    pub const fn new(name: &'static str, settings: &'static str) -> Site {
+        Site {
+            name,
+            settings,
+            policy: OnceLock::new(),
+        }
+    }
+
+    /// The policy, built from the literal settings on first use.
+    ///
+    /// # Panics
+    ///
+    /// When the policy cannot be built. The attribute checks every literal setting at compile
+    /// time, so this happens only for what it cannot see: a `limiter = "name"` whose rates
+    /// differ from another function's limiter of the same name. That is a programming error in
+    /// the caller, and the message names the function, the limiter and both configurations.
+    #[inline]
+    pub fn policy(&'static self) -> &'static Policy {
+        match self.policy.get() {
+            Some(policy) => policy,
+            None => self.build(Make::Settings),
+        }
+    }
+
+    /// [`policy`](Site::policy), for a function with keys that are expressions (a limiter
+    /// value, `on_retry`): `with` adds them to the builder. It runs once, on first use.
+    ///
+    /// # Panics
+    ///
+    /// As [`policy`](Site::policy).
+    #[inline]
+    pub fn policy_with(
+        &'static self,
+        with: &dyn Fn(PolicyBuilder) -> PolicyBuilder,
+    ) -> &'static Policy {
+        match self.policy.get() {
+            Some(policy) => policy,
+            None => self.build(Make::With(with)),
+        }
+    }
+
+    /// The policy `policy = <expr>` gives, evaluated on first use.
+    #[inline]
+    pub fn prebuilt(&'static self, policy: &dyn Fn() -> Policy) -> &'static Policy {
+        match self.policy.get() {
+            Some(policy) => policy,
+            None => self.build(Make::Prebuilt(policy)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn build(&'static self, make: Make<'_>) -> &'static Policy {
+        let function = self.name;
+        let policy = self.policy.get_or_init(|| {
+            let built = match make {
+                Make::Settings => {
+                    builder_from(function, self.settings).and_then(PolicyBuilder::build)
+                }
+                Make::With(with) => {
+                    builder_from(function, self.settings).and_then(|b| with(b).build())
+                }
+                Make::Prebuilt(policy) => Ok(policy()),
+            };
+            match built {
+                Ok(policy) => policy,
+                Err(e) => panic!("#[resilient] on `{function}`: {e}"),
+            }
+        });
+        crate::observe::register_site(function, policy);
+        policy
+    }
 }
 
 /// Turns a `limiter = <expr>` value into the limiter a policy holds.
@@ -89,45 +238,101 @@ impl Hook for OnRetry {
     }
 }
 
-/// The default classification. Method resolution picks [`JudgeResult`] when the success type
-/// is [`Classify`] too (so `Ok` of a 429 response is retried), and [`JudgeError`] otherwise:
-/// `(&Judge(&result)).verdict()`.
-#[derive(Debug)]
-pub struct Judge<'a, T, E>(pub &'a Result<T, E>);
+/// Picks, by method resolution at an annotated function's concrete result type `R`, how its
+/// results are classified and how a stop becomes a result. With the traits of [`pick`] in
+/// scope: `(&Pick::<R>::NEW).classifier()` is [`Verdict::of_result`] when the success type is
+/// [`Classify`] too (so `Ok` of a 429 response is retried) and [`Verdict::of_error`] otherwise;
+/// `(&Pick::<R>::NEW).converter()` gives the policy's own error through
+/// `From<steadfast::Error>` when the error type has it, and the call's last real outcome
+/// otherwise. Both are function pointers to code compiled once per result type, not per
+/// function.
+pub struct Pick<R>(PhantomData<fn() -> R>);
 
-/// Classification of both sides of a result. The bound on the error type sits on the method,
-/// not the impl, so that a missing `Classify` is reported with [`ErrorClassify`]'s message
-/// rather than as "method not found".
-pub trait JudgeResult<E> {
-    /// The verdict.
-    fn verdict(&self) -> Verdict
-    where
-        E: ErrorClassify;
+impl<R> Pick<R> {
+    /// The picker.
+    pub const NEW: Self = Pick(PhantomData);
 }
 
-impl<T: Classify, E> JudgeResult<E> for Judge<'_, T, E> {
-    fn verdict(&self) -> Verdict
-    where
-        E: ErrorClassify,
-    {
-        Verdict::of_result(self.0)
+impl<R> fmt::Debug for Pick<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pick")
     }
 }
 
-/// Classification of the error side only.
-pub trait JudgeError<E> {
-    /// The verdict.
-    fn verdict(&self) -> Verdict
-    where
-        E: ErrorClassify;
-}
+/// The traits [`Pick`]'s methods come from; the expansion imports them all (`pick::*`).
+pub mod pick {
+    use super::{ErrorClassify, Pick};
+    use crate::classify::{Classify, Verdict};
+    use crate::error::Error;
+    use crate::policy::Stop;
 
-impl<T, E> JudgeError<E> for &Judge<'_, T, E> {
-    fn verdict(&self) -> Verdict
-    where
-        E: ErrorClassify,
-    {
-        Verdict::of_error(self.0)
+    /// Classification of both sides of a result. The bound on the error type sits on the
+    /// method, not the impl, so that a missing `Classify` is reported with [`ErrorClassify`]'s
+    /// message rather than as "method not found".
+    pub trait JudgeResult<T, E> {
+        /// The classifier.
+        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
+        where
+            E: ErrorClassify;
+    }
+
+    impl<T: Classify, E> JudgeResult<T, E> for Pick<Result<T, E>> {
+        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
+        where
+            E: ErrorClassify,
+        {
+            Verdict::of_result
+        }
+    }
+
+    /// Classification of the error side only.
+    pub trait JudgeError<T, E> {
+        /// The classifier.
+        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
+        where
+            E: ErrorClassify;
+    }
+
+    impl<T, E> JudgeError<T, E> for &Pick<Result<T, E>> {
+        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
+        where
+            E: ErrorClassify,
+        {
+            Verdict::of_error
+        }
+    }
+
+    /// A stop becomes the policy's error, through `From`.
+    pub trait ViaFrom<T, E> {
+        /// The conversion.
+        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E>;
+    }
+
+    impl<T, E: From<Error>> ViaFrom<T, E> for Pick<Result<T, E>> {
+        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+            |stop| Err(E::from(stop.into_reason()))
+        }
+    }
+
+    /// A stop becomes the call's last real outcome.
+    pub trait ViaLast<T, E> {
+        /// The conversion.
+        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E>;
+    }
+
+    impl<T, E> ViaLast<T, E> for &Pick<Result<T, E>> {
+        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+            |stop| match stop.into_last() {
+                Some(result) => result,
+                // Only a refused or timed-out attempt, a deadline, a breaker, a limiter value or
+                // a prebuilt policy stop a call without an outcome of its own, and each of those
+                // keys makes the attribute require `From<steadfast::Error>` (a compile error
+                // otherwise), which selects `ViaFrom`. Without them the only stop is a server
+                // delay beyond `max_hint`, and that stop always carries the outcome that asked
+                // for the delay, `Ok` or `Err`.
+                None => unreachable!("#[resilient]: a policy stop without the call's outcome"),
+            }
+        }
     }
 }
 
@@ -155,97 +360,6 @@ impl<E: From<Error>> FromPolicyError for E {}
 
 /// Checks, at the span of the key that needs it, that the error type takes policy errors.
 pub fn require_from_policy_error<T, E: FromPolicyError>(_: &Option<Result<T, E>>) {}
-
-/// What a stopped call returns. Method resolution picks [`ViaFrom`] when the error type has
-/// `From<steadfast::Error>` (so it gets the policy's own, more precise error) and [`ViaLast`]
-/// otherwise (the call's last real outcome, which may be an `Ok` that classified as a failure):
-/// `(&Converting::new(stop)).convert()`.
-pub struct Converting<T, E> {
-    reason: Error,
-    last: Cell<Option<Result<T, E>>>,
-}
-
-impl<T, E> fmt::Debug for Converting<T, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Converting")
-    }
-}
-
-impl<T, E> Converting<T, E> {
-    /// Wraps a stop.
-    pub fn new(stop: Stop<T, E>) -> Self {
-        let reason = stop.reason().clone();
-        Converting {
-            reason,
-            last: Cell::new(stop.into_last()),
-        }
-    }
-}
-
-/// The policy's error, through `From`.
-pub trait ViaFrom<O> {
-    /// What to return.
-    fn convert(&self) -> O;
-}
-
-impl<T, E: From<Error>> ViaFrom<Result<T, E>> for Converting<T, E> {
-    fn convert(&self) -> Result<T, E> {
-        Err(E::from(self.reason.clone()))
-    }
-}
-
-/// The call's last real outcome.
-pub trait ViaLast<O> {
-    /// What to return.
-    fn convert(&self) -> O;
-}
-
-impl<T, E> ViaLast<Result<T, E>> for &Converting<T, E> {
-    fn convert(&self) -> Result<T, E> {
-        match self.last.take() {
-            Some(result) => result,
-            // Only a timed-out attempt, a deadline, a breaker, a limiter value or a prebuilt
-            // policy stop a call without an outcome of its own, and each of those keys makes the
-            // attribute require `From<steadfast::Error>` (a compile error otherwise), which
-            // selects `ViaFrom`. Without them the only stop is a server delay beyond `max_hint`,
-            // and that stop always carries the outcome that asked for the delay, `Ok` or `Err`.
-            None => unreachable!("#[resilient]: a policy stop without the call's outcome"),
-        }
-    }
-}
-
-/// A `before_attempt` error for a policy without error-producing keys: it cannot happen (only a
-/// deadline, a breaker or a limiter value can refuse an attempt), but the loop must type-check.
-/// The error type is carried so that method resolution can see whether it has `From`.
-pub struct Refused<E>(Error, std::marker::PhantomData<fn() -> E>);
-
-impl<E> Refused<E> {
-    /// Wraps `error` for a call whose result type is that of `_output`.
-    pub fn new<T>(error: Error, _output: &Option<Result<T, E>>) -> Self {
-        Refused(error, std::marker::PhantomData)
-    }
-}
-
-impl<E> fmt::Debug for Refused<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Refused").field(&self.0).finish()
-    }
-}
-
-impl<E: From<Error>> ViaFrom<E> for Refused<E> {
-    fn convert(&self) -> E {
-        E::from(self.0.clone())
-    }
-}
-
-impl<E> ViaLast<E> for &Refused<E> {
-    fn convert(&self) -> E {
-        unreachable!(
-            "#[resilient]: attempt refused by a policy without deadline, breaker or limiter value: {}",
-            self.0
-        )
-    }
-}
 
 /// Each owned argument is cloned for each attempt; a message that says so when it cannot be.
 #[diagnostic::on_unimplemented(
@@ -292,11 +406,135 @@ pub fn stats_path(here: &str, segments: &[&str]) -> String {
     base.join("::")
 }
 
-/// One attempt of a policy the attribute built without `timeout`, `deadline` or `policy`
-/// (so with neither time limit): no timer is compiled into the annotated function.
-pub async fn attempt_untimed<T, E>(
-    run: &crate::policy::Run<'_>,
-    call: impl std::future::Future<Output = Result<T, E>>,
-) -> Attempt<T, E> {
-    run.attempt_untimed(call).await
+/// One pass of the attribute's loop, for a policy without `timeout`, `deadline` or `policy`
+/// (so with neither time limit, which the attribute knows at compile time: no timer is
+/// compiled in). The gates before the attempt, the attempt, and the decision after it:
+/// `Break` carries what the function returns, `Continue` means the wait is done and the loop
+/// makes the next attempt. The loop itself stays in the function, so that each attempt
+/// reborrows its arguments (`&mut self` included).
+///
+/// `classify` gives the attempt's verdict; `convert` turns a stop (a refused attempt, a server
+/// delay beyond `max_hint`, ...) into the function's result, through `From<steadfast::Error>`
+/// when the error type has it (see [`Pick`]).
+pub async fn attempt<T, E>(
+    run: &mut Run<'_>,
+    call: impl Future<Output = Result<T, E>>,
+    classify: fn(&Result<T, E>) -> Verdict,
+    convert: fn(Stop<T, E>) -> Result<T, E>,
+) -> ControlFlow<Result<T, E>> {
+    if !run.ready_now() {
+        if let Err(reason) = run.before_attempt().await {
+            return ControlFlow::Break(convert(Stop::refused(reason)));
+        }
+    }
+    let mut call = std::pin::pin!(call);
+    let result = std::future::poll_fn(|cx| poll_inside_attempt(call.as_mut(), cx)).await;
+    let failed = match run.judge(Attempt::Returned(result), classify) {
+        Judged::Success(result) => return ControlFlow::Break(result),
+        Judged::Failed(failed) => failed,
+    };
+    match run.after_failure(failed).await {
+        Step::Retry => ControlFlow::Continue(()),
+        Step::Done(result) => ControlFlow::Break(result),
+        Step::Stop(stop) => ControlFlow::Break(convert(stop)),
+    }
+}
+
+/// [`attempt`] for a policy that may have a time limit: each attempt runs under the attempt
+/// timeout and the deadline ([`Run::attempt`]).
+pub async fn attempt_timed<T, E>(
+    run: &mut Run<'_>,
+    call: impl Future<Output = Result<T, E>>,
+    classify: fn(&Result<T, E>) -> Verdict,
+    convert: fn(Stop<T, E>) -> Result<T, E>,
+) -> ControlFlow<Result<T, E>> {
+    if !run.ready_now() {
+        if let Err(reason) = run.before_attempt().await {
+            return ControlFlow::Break(convert(Stop::refused(reason)));
+        }
+    }
+    let attempt = run.attempt(call).await;
+    let failed = match run.judge(attempt, classify) {
+        Judged::Success(result) => return ControlFlow::Break(result),
+        Judged::Failed(failed) => failed,
+    };
+    match run.after_failure(failed).await {
+        Step::Retry => ControlFlow::Continue(()),
+        Step::Done(result) => ControlFlow::Break(result),
+        Step::Stop(stop) => ControlFlow::Break(convert(stop)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_the_attribute_writes_reads_back() {
+        let text = "retry=linear;on=429, 500..=599, timeout;attempts=3;base=250000000;\
+                    max_delay=2000000000;deadline=60000000000;timeout=10000000000;\
+                    max_hint=90000000000;factor=1.5;jitter=equal;rps=2;rpm=60;burst=2;\
+                    concurrency=4;breaker;breaker.failure_ratio=0.25;breaker.min_calls=20;\
+                    breaker.window=1000000000;breaker.open_for=2000000000;breaker.half_open=2;\
+                    budget=0.1;honor_hint=false;retry_when_nested=true";
+        let policy = builder_from("here::f", text)
+            .and_then(PolicyBuilder::build)
+            .expect("the attribute's text builds");
+        assert_eq!(policy.name, "here::f");
+        assert_eq!(policy.attempts, 3);
+        assert_eq!(policy.deadline, Some(Duration::from_secs(60)));
+        assert_eq!(policy.timeout, Some(Duration::from_secs(10)));
+        assert_eq!(policy.max_hint, Duration::from_secs(90));
+        assert!(!policy.honor_hint);
+        assert!(policy.retry_when_nested);
+        assert!(policy.concurrency.is_some());
+        assert!(policy.breaker.is_some());
+        assert!(policy.budget.is_some());
+        assert!(policy.rate_limit().is_some());
+        assert_eq!(
+            policy.on,
+            "429, 500..=599, timeout".parse().expect("a list")
+        );
+    }
+
+    #[test]
+    fn no_text_is_the_builder_defaults() {
+        let policy = builder_from("here::g", "")
+            .and_then(PolicyBuilder::build)
+            .expect("defaults build");
+        assert_eq!(policy.attempts, 5);
+        assert!(policy.limiter.is_none() && policy.breaker.is_none());
+        assert!(policy.budget.is_some(), "the budget is on by default");
+        let off = builder_from("here::h", "budget=off")
+            .and_then(PolicyBuilder::build)
+            .expect("budget off builds");
+        assert!(off.budget.is_none());
+    }
+
+    #[test]
+    fn a_limiter_name_is_read_whole_whatever_it_holds() {
+        let policy = builder_from("here::i", "rpm=7;limiter=private tests; a=b")
+            .and_then(PolicyBuilder::build)
+            .expect("a named limiter builds");
+        let again = builder_from("here::j", "rpm=7;limiter=private tests; a=b")
+            .and_then(PolicyBuilder::build)
+            .expect("the same name and rates share the limiter");
+        let (Some(a), Some(b)) = (policy.limiter(), again.limiter()) else {
+            panic!("both have a limiter");
+        };
+        assert!(Arc::ptr_eq(a, b));
+    }
+
+    #[test]
+    fn text_from_another_version_is_a_config_error_not_a_panic() {
+        for text in [
+            "frobnicate=1",
+            "attempts=many",
+            "breaker.colour=red",
+            "jitter=loud",
+        ] {
+            let err = builder_from("here::k", text).expect_err(text);
+            assert_eq!(err.field(), "attribute", "{text}");
+        }
+    }
 }

@@ -252,30 +252,21 @@ fn arguments(item: &ItemFn) -> syn::Result<Arguments> {
     })
 }
 
-fn duration(d: std::time::Duration, krate: &TokenStream) -> TokenStream {
-    let secs = d.as_secs();
-    let nanos = d.subsec_nanos();
-    quote!(#krate::__private::Duration::new(#secs, #nanos))
-}
-
-fn builder(s: &Settings, krate: &TokenStream, name: &TokenStream) -> TokenStream {
-    if let Some(policy) = &s.policy {
-        return quote!(#krate::__private::Result::Ok(#policy));
-    }
-    let mut calls = vec![quote!(.name(#name))];
+/// The literal settings, as the text `steadfast::__private::Site` reads on first use (see
+/// `builder_from` there): `key=value` pairs separated by `;`, durations in nanoseconds, and
+/// `limiter=<name>` last, since a name may hold any character.
+fn settings_text(s: &Settings) -> String {
+    let mut pairs: Vec<String> = Vec::new();
     if let Some(r) = &s.retry {
-        let v = &r.value;
-        calls.push(quote!(.retry(#v)));
+        pairs.push(format!("retry={}", r.value));
     }
     if let Some(on) = &s.on {
-        let v = &on.value;
-        calls.push(quote!(.on(#krate::__private::retry_on(#v)?)));
+        pairs.push(format!("on={}", on.value));
     }
     if let Some(a) = &s.attempts {
-        let v = a.value;
-        calls.push(quote!(.attempts(#v)));
+        pairs.push(format!("attempts={}", a.value));
     }
-    for (method, value) in [
+    for (key, value) in [
         ("base", &s.base),
         ("max_delay", &s.max_delay),
         ("deadline", &s.deadline),
@@ -283,94 +274,80 @@ fn builder(s: &Settings, krate: &TokenStream, name: &TokenStream) -> TokenStream
         ("max_hint", &s.max_hint),
     ] {
         if let Some(d) = value {
-            let m = format_ident!("{}", method);
-            let d = duration(d.value, krate);
-            calls.push(quote!(.#m(#d)));
+            pairs.push(format!("{key}={}", d.value.as_nanos()));
         }
     }
     if let Some(f) = &s.factor {
-        let v = f.value;
-        calls.push(quote!(.factor(#v)));
+        // `{:?}` writes the shortest text that reads back as the same `f64`.
+        pairs.push(format!("factor={:?}", f.value));
     }
     if let Some(j) = &s.jitter {
-        let variant = format_ident!(
-            "{}",
-            match j.value.as_str() {
-                "equal" => "Equal",
-                "decorrelated" => "Decorrelated",
-                "none" => "None",
-                _ => "Full",
-            }
-        );
-        calls.push(quote!(.jitter(#krate::__private::Jitter::#variant)));
+        pairs.push(format!("jitter={}", j.value));
     }
     for (key, value) in &s.rates {
-        let m = format_ident!("{}", key);
-        let v = value.value;
-        calls.push(quote!(.#m(#v)));
-    }
-    if let Some(l) = &s.limiter {
-        calls.push(match &l.value {
-            LimiterSetting::Name(n) => quote!(.limiter_name(#n)),
-            LimiterSetting::Value(e) => {
-                quote!(.limiter(#krate::__private::IntoLimiter::into_limiter(#e)))
-            }
-        });
+        pairs.push(format!("{key}={}", value.value));
     }
     if let Some(c) = &s.concurrency {
-        let v = c.value;
-        calls.push(quote!(.concurrency(#v)));
+        pairs.push(format!("concurrency={}", c.value));
     }
     if let Some(b) = &s.breaker {
         let b = &b.value;
-        let mut fields = Vec::new();
+        pairs.push("breaker".to_owned());
         if let Some(v) = b.failure_ratio {
-            fields.push(quote!(failure_ratio: #v));
+            pairs.push(format!("breaker.failure_ratio={v:?}"));
         }
         if let Some(v) = b.min_calls {
-            fields.push(quote!(min_calls: #v));
-        }
-        if let Some(v) = b.half_open {
-            fields.push(quote!(half_open: #v));
+            pairs.push(format!("breaker.min_calls={v}"));
         }
         if let Some(v) = b.window {
-            let d = duration(v, krate);
-            fields.push(quote!(window: #d));
+            pairs.push(format!("breaker.window={}", v.as_nanos()));
         }
         if let Some(v) = b.open_for {
-            let d = duration(v, krate);
-            fields.push(quote!(open_for: #d));
+            pairs.push(format!("breaker.open_for={}", v.as_nanos()));
         }
-        // The struct update only when a field is left out: clippy flags a needless one.
-        let rest = (fields.len() < 5).then(|| quote!(..::core::default::Default::default()));
-        calls.push(quote!(.breaker(#krate::__private::BreakerConfig {
-            #(#fields,)*
-            #rest
-        })));
+        if let Some(v) = b.half_open {
+            pairs.push(format!("breaker.half_open={v}"));
+        }
     }
     match s.budget.as_ref().map(|b| &b.value) {
-        Some(BudgetSetting::Off) => calls.push(quote!(.budget(::core::option::Option::None))),
-        Some(BudgetSetting::Ratio(r)) => {
-            calls.push(quote!(.budget(::core::option::Option::Some((#r, 10)))))
-        }
+        Some(BudgetSetting::Off) => pairs.push("budget=off".to_owned()),
+        Some(BudgetSetting::Ratio(r)) => pairs.push(format!("budget={r:?}")),
         Some(BudgetSetting::Default) | None => {}
     }
-    if let Some(h) = &s.honor_hint {
-        let v = h.value;
-        calls.push(quote!(.honor_hint(#v)));
+    for (key, value) in [
+        ("honor_hint", &s.honor_hint),
+        ("retry_when_nested", &s.retry_when_nested),
+        ("adapt", &s.adapt),
+    ] {
+        if let Some(b) = value {
+            pairs.push(format!("{key}={}", b.value));
+        }
     }
-    if let Some(n) = &s.retry_when_nested {
-        let v = n.value;
-        calls.push(quote!(.retry_when_nested(#v)));
+    if let Some(LimiterSetting::Name(n)) = s.limiter.as_ref().map(|l| &l.value) {
+        pairs.push(format!("limiter={}", n.value()));
     }
-    if let Some(a) = &s.adapt {
-        let v = a.value;
-        calls.push(quote!(.adapt(#v)));
+    pairs.join(";")
+}
+
+/// How the function gets its policy from its `static` site: from the spec alone, from the spec
+/// plus the keys that are expressions (evaluated in the body, where `Self` is in scope), or
+/// from `policy = <expr>`.
+fn policy(s: &Settings, krate: &TokenStream, site: &proc_macro2::Ident) -> TokenStream {
+    if let Some(policy) = &s.policy {
+        return quote!(#site.prebuilt(&|| #policy));
+    }
+    let mut calls = Vec::new();
+    if let Some(LimiterSetting::Value(e)) = s.limiter.as_ref().map(|l| &l.value) {
+        calls.push(quote!(.limiter(#krate::__private::IntoLimiter::into_limiter(#e))));
     }
     if let Some(path) = &s.on_retry {
         calls.push(quote!(.hook(::std::sync::Arc::new(#krate::__private::OnRetry(#path)))));
     }
-    quote!(#krate::Policy::builder() #(#calls)* .build())
+    if calls.is_empty() {
+        return quote!(#site.policy());
+    }
+    let b = format_ident!("__sf_builder", span = Span::mixed_site());
+    quote!(#site.policy_with(&|#b| #b #(#calls)*))
 }
 
 /// The whole expansion, or an error for a function the attribute cannot wrap.
@@ -402,19 +379,15 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
         })
         .collect();
     let site = Span::mixed_site();
-    let policy_static = format_ident!("__SF_POLICY", span = site);
-    let policy = format_ident!("__sf_policy", span = site);
+    let site_static = format_ident!("__SF_SITE", span = site);
     let run = format_ident!("__sf_run", span = site);
     let result = format_ident!("__sf_result", span = site);
-    let attempt = format_ident!("__sf_attempt", span = site);
     let ret = format_ident!("__sf_ret", span = site);
-    let e = format_ident!("__sf_e", span = site);
     let r = format_ident!("__sf_r", span = site);
-    let stop = format_ident!("__sf_stop", span = site);
-    let failed = format_ident!("__sf_failed", span = site);
     let fn_name = item.sig.ident.to_string();
     let name = quote!(::core::concat!(::core::module_path!(), "::", #fn_name));
-    let build = builder(settings, &krate, &name);
+    let settings_text = settings_text(settings);
+    let policy = policy(settings, &krate, &site_static);
     let output = &shape.output;
     let body = &shape.body;
     let prelude = &shape.prelude;
@@ -425,25 +398,17 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
         }
     });
     let classify = match &settings.classify {
-        Some(path) => quote!(|#r: &#output| #path(#r)),
+        Some(path) => quote!(#path),
         // Spanned at the return type: a missing `Classify` is reported there.
-        None => quote_spanned! {output.span()=> |#r: &#output| {
-            #[allow(unused_imports)]
-            use #krate::__private::{JudgeError as _, JudgeResult as _};
-            (&#krate::__private::Judge(#r)).verdict()
+        None => quote_spanned! {output.span()=> {
+            use #krate::__private::pick::*;
+            (&#krate::__private::Pick::<#output>::NEW).classifier()
         }},
     };
-    let convert = |value: TokenStream| {
-        quote!({
-            #[allow(unused_imports)]
-            use #krate::__private::{ViaFrom as _, ViaLast as _};
-            (&#value).convert()
-        })
-    };
-    let refused = convert(
-        quote!(#krate::__private::Refused::new(#e, &::core::option::Option::<#output>::None)),
-    );
-    let stopped = convert(quote!(#krate::__private::Converting::new(#stop)));
+    let convert = quote!({
+        use #krate::__private::pick::*;
+        (&#krate::__private::Pick::<#output>::NEW).converter()
+    });
     let finish = match &settings.fallback {
         Some(path) => quote! {
             match #result {
@@ -457,37 +422,25 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
     let untimed =
         settings.timeout.is_none() && settings.deadline.is_none() && settings.policy.is_none();
     let attempt_fn = if untimed {
-        quote!(#krate::__private::attempt_untimed)
+        quote!(#krate::__private::attempt)
     } else {
-        quote!(#krate::policy::Run::attempt)
+        quote!(#krate::__private::attempt_timed)
     };
     let looped = quote! {
-        static #policy_static: #krate::__private::OnceLock<#krate::Policy> = #krate::__private::OnceLock::new();
-        let #policy = #krate::__private::site(&#policy_static, #name, || #build);
+        static #site_static: #krate::__private::Site =
+            #krate::__private::Site::new(#name, #settings_text);
         #require_from
         #(#touches)*
         let mut #run = #policy.start();
         let #result: #output = loop {
-            if !#run.ready_now() {
-                if let ::core::result::Result::Err(#e) = #run.before_attempt().await {
-                    break ::core::result::Result::Err(#refused);
-                }
-            }
-            let #attempt = #attempt_fn(&#run, async {
+            if let ::core::ops::ControlFlow::Break(#r) = #attempt_fn(&mut #run, async {
                 #(#clones)*
                 #[allow(clippy::let_and_return, clippy::needless_return, unreachable_code)]
                 let #ret: #output = #body;
                 #[allow(unreachable_code)]
                 #ret
-            }).await;
-            let #failed = match #run.judge(#attempt, #classify) {
-                #krate::__private::Judged::Success(#r) => break #r,
-                #krate::__private::Judged::Failed(#failed) => #failed,
-            };
-            match #run.after_failure(#failed).await {
-                #krate::__private::Step::Retry => continue,
-                #krate::__private::Step::Done(#r) => break #r,
-                #krate::__private::Step::Stop(#stop) => break #stopped,
+            }, #classify, #convert).await {
+                break #r;
             }
         };
         #finish

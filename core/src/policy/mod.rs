@@ -67,6 +67,7 @@ pub use config::{
     BreakerSetting, BudgetSetting, LimiterSetting, PolicyConfig, RedisLimiterSetting,
     parse_duration,
 };
+pub(crate) use run::poll_inside_attempt;
 pub use run::{Attempt, Failed, Judged, Run, Step, Stop};
 
 use crate::breaker::{BreakerConfig, CircuitBreaker, SlidingWindowBreaker};

@@ -65,6 +65,11 @@ pub struct Stop<T, E> {
 }
 
 impl<T, E> Stop<T, E> {
+    /// A stop before any attempt returned: the gates refused one (deadline, breaker, limiter).
+    pub(crate) fn refused(reason: Error) -> Self {
+        Stop { reason, last: None }
+    }
+
     /// Why the policy stopped.
     pub fn reason(&self) -> &Error {
         &self.reason
@@ -112,6 +117,16 @@ impl InAttempt {
     }
 }
 
+/// Polls `call` with the thread marked as inside an attempt (see [`Run`]).
+#[inline]
+pub(crate) fn poll_inside_attempt<F: Future>(
+    call: std::pin::Pin<&mut F>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<F::Output> {
+    let _inside = InAttempt::enter();
+    call.poll(cx)
+}
+
 impl Drop for InAttempt {
     #[inline]
     fn drop(&mut self) {
@@ -153,10 +168,11 @@ pub struct Run<'p> {
 impl Drop for Run<'_> {
     #[inline]
     fn drop(&mut self) {
-        // A call dropped before it was counted (cancelled during its first attempt, or before
-        // it) still counts, and so does the attempt it had started.
-        self.count_call();
-        self.settle_breaker(Outcome::Abandoned);
+        // Only a call cancelled mid-way has anything left to do: the check is inlined into
+        // every annotated function, the work is not.
+        if !self.counted || self.quick || self.admission.is_some() {
+            self.abandon();
+        }
     }
 }
 
@@ -179,6 +195,16 @@ impl<'p> Run<'p> {
             permit: None,
             admission: None,
         }
+    }
+
+    /// A call dropped before it was counted (cancelled during its first attempt, or before
+    /// it) still counts, and so does the attempt it had started; a half-open probe slot it
+    /// held is freed.
+    #[cold]
+    #[inline(never)]
+    fn abandon(&mut self) {
+        self.count_call();
+        self.settle_breaker(Outcome::Abandoned);
     }
 
     /// Attempts started so far.
@@ -445,10 +471,7 @@ impl<'p> Run<'p> {
     /// [`Run`]).
     pub async fn attempt<T, E>(&self, call: impl Future<Output = Result<T, E>>) -> Attempt<T, E> {
         let mut call = std::pin::pin!(call);
-        let call = std::future::poll_fn(move |cx| {
-            let _inside = InAttempt::enter();
-            call.as_mut().poll(cx)
-        });
+        let call = std::future::poll_fn(move |cx| poll_inside_attempt(call.as_mut(), cx));
         if self.policy.timeout.is_none() && self.deadline.at().is_none() {
             return Attempt::Returned(call.await);
         }
@@ -459,24 +482,6 @@ impl<'p> Run<'p> {
                 Err(_) => Attempt::TimedOut(bound),
             },
         }
-    }
-
-    /// [`attempt`](Run::attempt) for a policy that has neither an attempt timeout nor a
-    /// deadline, which `#[resilient]` knows at compile time: no timer is compiled into the
-    /// caller. Only the attribute's expansion calls it (through `__private`).
-    pub(crate) async fn attempt_untimed<T, E>(
-        &self,
-        call: impl Future<Output = Result<T, E>>,
-    ) -> Attempt<T, E> {
-        debug_assert!(self.policy.timeout.is_none() && self.policy.deadline.is_none());
-        let mut call = std::pin::pin!(call);
-        Attempt::Returned(
-            std::future::poll_fn(move |cx| {
-                let _inside = InAttempt::enter();
-                call.as_mut().poll(cx)
-            })
-            .await,
-        )
     }
 
     /// Judges an attempt and, if it will be retried, waits before returning [`Step::Retry`].
