@@ -24,6 +24,10 @@ async fn distributed_worker_process() {
 /// Runs three worker processes (this test binary, filtered to the worker test) against a fresh
 /// Redis and a simulator allowing 30 requests a minute; `rate` is the client quota (0: none).
 async fn three_workers(rate: u32) -> (Vec<WorkerReport>, steadfast_gemini::simulator::SimStats) {
+    // One run at a time: six worker processes at once on a small CI machine delay requests
+    // between Redis and the simulator by more than the margin a one-second minute leaves.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let redis = RedisProcess::start().unwrap();
     let sim = simulator(30).await.unwrap();
     let exe = std::env::current_exe().unwrap();
@@ -59,7 +63,9 @@ async fn three_workers(rate: u32) -> (Vec<WorkerReport>, steadfast_gemini::simul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_one_quota_and_the_simulator_refuses_none() {
-    let (reports, stats) = three_workers(29).await;
+    // 27 of the server's 30: the simulated minute is one second, so a scheduling delay of a
+    // loaded machine is a sixty times larger share of it than of a real minute.
+    let (reports, stats) = three_workers(27).await;
     assert!(
         reports.iter().all(|r| r.ok == 20 && r.failed == 0),
         "{reports:?}"

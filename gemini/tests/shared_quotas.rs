@@ -27,12 +27,17 @@ const MINUTE: Duration = Duration::from_secs(1);
 
 /// The simulator with one key and a server-side quota of `rpm` per one-second minute.
 async fn simulator(rpm: u32) -> Simulator {
+    simulator_with(MINUTE, Some(rpm), None).await
+}
+
+async fn simulator_with(minute: Duration, rpm: Option<u32>, tpm: Option<u32>) -> Simulator {
     let mut model = SimModel::new(MODEL);
-    model.rpm = Some(rpm);
+    model.rpm = rpm;
+    model.tpm = tpm;
     Simulator::start(SimulatorConfig {
         keys: vec![KEY.to_owned()],
         models: vec![model],
-        minute: MINUTE,
+        minute,
         ..SimulatorConfig::default()
     })
     .await
@@ -370,4 +375,138 @@ async fn a_slow_redis_is_unavailable_after_the_timeout() {
         ),
         "{e:?}"
     );
+}
+
+/// Found in review: the local fallback kept a share of the per-minute and per-day request
+/// limits but dropped the tokens-per-minute limit, so while Redis was down a configured `tpm`
+/// did not hold at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_fallback_keeps_its_share_of_the_tokens_per_minute_limit() {
+    let mut redis = RedisServer::start();
+    let minute = Duration::from_secs(30);
+    let sim = simulator_with(minute, Some(1000), Some(100)).await;
+    let policy = ClientPolicy::default()
+        .quota_minute(minute)
+        .preflight(false)
+        .learn(false)
+        .attempts(1)
+        .deadline(Duration::from_millis(800))
+        .limits(
+            MODEL,
+            ModelLimits {
+                tpm: Some(100),
+                ..ModelLimits::default()
+            },
+        );
+    let c = client(
+        &sim,
+        policy,
+        Some(shared(&redis, Unavailable::Local { share: 0.5 }).await),
+    );
+    let fifty_words = vec!["w"; 50].join(" ");
+    c.generate(MODEL, &fifty_words).await.unwrap();
+    redis.kill();
+    let before = sim.stats().generate_requests;
+    for _ in 0..3 {
+        let _ = c.generate(MODEL, &fifty_words).await;
+    }
+    // Half of 100 tokens a minute: one request of 50 tokens while Redis is down.
+    assert_eq!(
+        sim.stats().generate_requests - before,
+        1,
+        "{:?}",
+        sim.stats()
+    );
+    assert_eq!(sim.stats().rate_limited, 0);
+}
+
+/// Found in review: a round trip that timed out was reported as "not sent", yet the script
+/// queued in Redis ran later and recorded the request: with a tight limit, the phantom entry
+/// kept every process out for a whole window. Its entry is now forgotten once Redis answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_admission_is_forgotten_once_redis_answers() {
+    let redis = RedisServer::start();
+    let minute = Duration::from_secs(30);
+    let sim = simulator_with(minute, Some(1000), None).await;
+    let limited = || {
+        policy()
+            .quota_minute(minute)
+            .attempts(1)
+            .limits(MODEL, rpm(2))
+    };
+    let fail = client(
+        &sim,
+        limited(),
+        Some(shared(&redis, Unavailable::Fail).await),
+    );
+    fail.generate(MODEL, "hello").await.unwrap();
+    // A slow Redis: another application's script holds it for about 800 ms.
+    let mut busy = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let blocker = tokio::spawn(async move {
+        let _: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(
+                "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] \
+                 for i = 1, 400000000 do \
+                   if i % 10000 == 0 then local n = redis.call('TIME') \
+                     if n[1] * 1000000 + n[2] - s > 800000 then break end end \
+                 end return 1",
+            )
+            .arg(0)
+            .query_async(&mut busy)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let e = fail.generate(MODEL, "hello").await.unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Policy(steadfast::Error::LimiterUnavailable)
+        ),
+        "{e:?}"
+    );
+    blocker.await.unwrap();
+    // The first forget is tried a second after the timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sim.stats().generate_requests, 1);
+    // Another process finds one of the two slots of the shared minute free.
+    let other = client(
+        &sim,
+        limited().deadline(Duration::from_millis(500)),
+        Some(shared(&redis, Unavailable::Wait).await),
+    );
+    other.generate(MODEL, "hello").await.unwrap();
+    assert_eq!(sim.stats().generate_requests, 2);
+}
+
+/// Found in review: with the default policy (no deadline) a call in `Wait` mode waited for
+/// Redis forever. It now gives up after `max_wait`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_redis_ends_after_max_wait_even_without_a_deadline() {
+    let mut redis = RedisServer::start();
+    let sim = simulator(100).await;
+    let shared = SharedQuotas::redis(&redis.url(), "tests")
+        .timeout(Duration::from_millis(100))
+        .max_wait(Duration::from_millis(600))
+        .connect()
+        .await
+        .unwrap();
+    let c = client(&sim, ClientPolicy::default().preflight(false), Some(shared));
+    c.generate(MODEL, "hello").await.unwrap();
+    redis.kill();
+    let e = tokio::time::timeout(Duration::from_secs(10), c.generate(MODEL, "hello"))
+        .await
+        .expect("the call ends")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Policy(steadfast::Error::LimiterUnavailable)
+        ),
+        "{e:?}"
+    );
+    assert_eq!(sim.stats().generate_requests, 1);
 }

@@ -288,7 +288,8 @@ pub(crate) enum Pick {
 pub(crate) struct Shared {
     quotas: std::sync::Arc<SharedQuotas>,
     places: Vec<Place>,
-    fallback: Vec<Option<RateLimit>>,
+    /// Per project: requests (per minute, per day) and input tokens per minute, at the share.
+    fallback: Vec<(Option<RateLimit>, Option<RateLimit>)>,
 }
 
 /// What [`ModelQuotas::new`] needs to keep the quotas in Redis: the shared quotas and each
@@ -307,8 +308,9 @@ pub(crate) enum SharedStep {
     Go(Option<String>),
     /// The project has no room (marked so): pick again.
     Again,
-    /// Redis is unavailable and the mode is to wait: pick again after a pause.
-    Unavailable,
+    /// Redis is unavailable and the mode is to wait (at most `max_wait` in all): pick again
+    /// after a pause.
+    Unavailable { max_wait: Duration },
     /// Fail the call.
     Fail(Error),
 }
@@ -369,19 +371,34 @@ impl ModelQuotas {
                             if let Some(n) = configured.rpd {
                                 rates = rates.per_day(scaled(n));
                             }
-                            limiters.push(if rates.is_empty() {
+                            let bad = |e: steadfast::ConfigError| {
+                                Error::configuration(format!(
+                                    "local share of the limits for `{model}`: {e}"
+                                ))
+                            };
+                            let requests = if rates.is_empty() {
                                 None
                             } else {
-                                Some(rates.build().map_err(|e| {
-                                    Error::configuration(format!(
-                                        "local share of the limits for `{model}`: {e}"
-                                    ))
-                                })?)
-                            });
+                                Some(rates.build().map_err(bad)?)
+                            };
+                            let tokens = match configured
+                                .tpm
+                                .and_then(|n| per(scaled(n), minute).map(|q| (q, scaled(n))))
+                            {
+                                Some((quota, burst)) => Some(
+                                    RateLimit::builder()
+                                        .quota(quota)
+                                        .burst(burst)
+                                        .build()
+                                        .map_err(bad)?,
+                                ),
+                                None => None,
+                            };
+                            limiters.push((requests, tokens));
                         }
                         limiters
                     }
-                    _ => (0..projects).map(|_| None).collect(),
+                    _ => (0..projects).map(|_| (None, None)).collect(),
                 };
                 Some(Shared {
                     quotas,
@@ -809,27 +826,43 @@ impl ModelQuotas {
                     retry_after: None,
                 }))
             }
-            Admit::Unavailable => match shared.quotas.on_unavailable() {
-                steadfast::limit::Unavailable::Local { .. } => {
-                    match shared.fallback[index].as_ref().map(|l| l.try_acquire(1)) {
-                        None | Some(Ok(())) => SharedStep::Go(None),
-                        Some(Err(denied)) => {
-                            u.uncount(sent_at);
-                            let wait = denied.retry_after().unwrap_or(Duration::from_secs(1));
-                            u.shared_busy = Some((now + wait, false));
-                            SharedStep::Again
+            Admit::Unavailable => {
+                match shared.quotas.on_unavailable() {
+                    steadfast::limit::Unavailable::Local { .. } => {
+                        let (requests, tpm) = &shared.fallback[index];
+                        let taken = tpm
+                            .as_ref()
+                            .map_or(Ok(()), |l| l.try_acquire(tokens))
+                            .and_then(|()| requests.as_ref().map_or(Ok(()), |l| l.try_acquire(1)));
+                        match taken {
+                            Ok(()) => SharedStep::Go(None),
+                            Err(denied) => {
+                                u.uncount(sent_at);
+                                match denied.retry_after() {
+                                    Some(wait) => {
+                                        u.shared_busy = Some((now + wait, false));
+                                        SharedStep::Again
+                                    }
+                                    // More tokens than this process's share can ever take.
+                                    None => SharedStep::Fail(Error::from(
+                                        steadfast::Error::RateLimited { retry_after: None },
+                                    )),
+                                }
+                            }
+                        }
+                    }
+                    steadfast::limit::Unavailable::Fail => {
+                        u.uncount(sent_at);
+                        SharedStep::Fail(Error::from(steadfast::Error::LimiterUnavailable))
+                    }
+                    _ => {
+                        u.uncount(sent_at);
+                        SharedStep::Unavailable {
+                            max_wait: shared.quotas.max_wait(),
                         }
                     }
                 }
-                steadfast::limit::Unavailable::Fail => {
-                    u.uncount(sent_at);
-                    SharedStep::Fail(Error::from(steadfast::Error::LimiterUnavailable))
-                }
-                _ => {
-                    u.uncount(sent_at);
-                    SharedStep::Unavailable
-                }
-            },
+            }
         }
     }
 
@@ -919,6 +952,7 @@ impl ModelQuotas {
             rpd: self.configured.rpd.unwrap_or(0),
         };
         let mut pause = Duration::from_millis(100);
+        let since = Instant::now();
         loop {
             let (admit, _) = shared
                 .quotas
@@ -939,8 +973,18 @@ impl ModelQuotas {
                     }));
                 }
                 Admit::Unavailable => match shared.quotas.on_unavailable() {
-                    steadfast::limit::Unavailable::Local { .. } => return Ok(()),
+                    steadfast::limit::Unavailable::Local { .. } => {
+                        if let Some(l) = &shared.fallback[index].0 {
+                            l.acquire(1).await.map_err(|_| {
+                                Error::from(steadfast::Error::RateLimited { retry_after: None })
+                            })?;
+                        }
+                        return Ok(());
+                    }
                     steadfast::limit::Unavailable::Fail => {
+                        return Err(Error::from(steadfast::Error::LimiterUnavailable));
+                    }
+                    _ if since.elapsed() >= shared.quotas.max_wait() => {
                         return Err(Error::from(steadfast::Error::LimiterUnavailable));
                     }
                     _ => {

@@ -403,6 +403,7 @@ impl Client {
         let guess = request.map(estimate);
         // Between two asks of shared quotas whose Redis is unavailable: 100 ms, doubling to 1 s.
         let mut unavailable_pause = std::time::Duration::from_millis(100);
+        let mut unavailable_since: Option<tokio::time::Instant> = None;
         loop {
             let tokens = (*lock(counted)).or(guess).unwrap_or(1);
             let pick = entry
@@ -452,7 +453,11 @@ impl Client {
             {
                 SharedStep::Go(member) => member,
                 SharedStep::Again => continue,
-                SharedStep::Unavailable => {
+                SharedStep::Unavailable { max_wait } => {
+                    let since = *unavailable_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= max_wait {
+                        return Err(Error::from(steadfast::Error::LimiterUnavailable));
+                    }
                     tokio::time::sleep(unavailable_pause).await;
                     unavailable_pause =
                         (unavailable_pause * 2).min(std::time::Duration::from_secs(1));

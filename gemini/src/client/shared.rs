@@ -4,19 +4,22 @@ use super::ApiKey;
 use crate::Error;
 use redis::aio::ConnectionManager;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast::limit::Unavailable;
 use steadfast::limit::redis::url_without_credentials;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 /// Checks the limits of one project and model against what every process sent, and records
 /// the request when it fits. See the module documentation for the reply.
 ///
-/// KEYS: log, sum, seq, day, learned, refused, closed.
-/// ARGV: tokens, window µs, configured rpm, tpm, rpd (0: none), ms until the daily reset.
-/// Every reply is `{code, a, b, learned rpm, learned tpm, learned rpd}`:
-/// `{0, seq, 0, …}` sent (the log member is `tokens:seq`); `{1, wait µs, server, …}` not yet
+/// KEYS: log, sum, day, learned, refused, closed.
+/// ARGV: tokens, window µs, configured rpm, tpm, rpd (0: none), ms until the daily reset, the
+/// log member (`tokens:id`, made by the client so that it can forget a request whose reply it
+/// never saw). Every reply is `{code, a, b, learned rpm, learned tpm, learned rpd}`:
+/// `{0, 0, 0, …}` sent; `{1, wait µs, server, …}` not yet
 /// (`server` = 1 when the wait comes from the server: a refusal or a learned limit);
 /// `{3, ms, kind, …}` closed (kind 1: the day's quota, 2: no quota); `{4, 0, 0, …}` never (more
 /// tokens than a per-minute token limit).
@@ -26,7 +29,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tokens = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local day_ms = tonumber(ARGV[6])
-local l = redis.call('HMGET', KEYS[5], 'rpm', 'tpm', 'rpd')
+local l = redis.call('HMGET', KEYS[4], 'rpm', 'tpm', 'rpd')
 local lrpm = tonumber(l[1]) or 0
 local ltpm = tonumber(l[2]) or 0
 local lrpd = tonumber(l[3]) or 0
@@ -35,11 +38,11 @@ local function lowest(configured, learned)
   if learned == 0 or configured <= learned then return configured, false end
   return learned, true
 end
-local closed = tonumber(redis.call('GET', KEYS[7]) or '0')
+local closed = tonumber(redis.call('GET', KEYS[6]) or '0')
 if closed > 0 then
-  return {3, math.max(redis.call('PTTL', KEYS[7]), 1), closed, lrpm, ltpm, lrpd}
+  return {3, math.max(redis.call('PTTL', KEYS[6]), 1), closed, lrpm, ltpm, lrpd}
 end
-local refused = tonumber(redis.call('GET', KEYS[6]) or '0')
+local refused = tonumber(redis.call('GET', KEYS[5]) or '0')
 if refused > now then return {1, refused - now, 1, lrpm, ltpm, lrpd} end
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if #gone > 0 then
@@ -49,7 +52,7 @@ if #gone > 0 then
   redis.call('DECRBY', KEYS[2], freed)
 end
 local rpd = lowest(tonumber(ARGV[5]), lrpd)
-if rpd > 0 and tonumber(redis.call('GET', KEYS[4]) or '0') >= rpd then
+if rpd > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= rpd then
   return {3, day_ms, 1, lrpm, ltpm, lrpd}
 end
 local rpm, rpm_learned = lowest(tonumber(ARGV[3]), lrpm)
@@ -74,15 +77,13 @@ if tpm > 0 then
     return {1, window, tpm_learned and 1 or 0, lrpm, ltpm, lrpd}
   end
 end
-local seq = redis.call('INCR', KEYS[3])
-redis.call('PEXPIRE', KEYS[3], 172800000)
 local ttl = math.ceil(window / 1000) + 1000
-redis.call('ZADD', KEYS[1], now, tokens .. ':' .. seq)
+redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[7])
 redis.call('INCRBY', KEYS[2], tokens)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
-if redis.call('INCR', KEYS[4]) == 1 then redis.call('PEXPIRE', KEYS[4], math.max(day_ms, 1)) end
-return {0, seq, 0, lrpm, ltpm, lrpd}
+if redis.call('INCR', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], math.max(day_ms, 1)) end
+return {0, 0, 0, lrpm, ltpm, lrpd}
 ";
 
 /// Records what the server said to a request of one project and model.
@@ -124,6 +125,7 @@ pub struct SharedQuotasBuilder {
     namespace: String,
     timeout: Duration,
     on_unavailable: Unavailable,
+    max_wait: Duration,
 }
 
 impl fmt::Debug for SharedQuotasBuilder {
@@ -133,6 +135,7 @@ impl fmt::Debug for SharedQuotasBuilder {
             .field("namespace", &self.namespace)
             .field("timeout", &self.timeout)
             .field("on_unavailable", &self.on_unavailable)
+            .field("max_wait", &self.max_wait)
             .finish()
     }
 }
@@ -150,10 +153,18 @@ impl SharedQuotasBuilder {
         self
     }
 
+    /// With [`Unavailable::Wait`], how long one request waits for Redis to answer again before
+    /// its call fails with [`steadfast::Error::LimiterUnavailable`] (default 60 s; a
+    /// [`ClientPolicy::deadline`](crate::ClientPolicy::deadline) may end the call sooner).
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
     /// Checks every setting, without connecting (the first call connects). Fails on a URL that
     /// is not a Redis URL, a namespace that is empty, longer than 64 characters or has
-    /// characters other than letters, digits and `-_.`, a zero timeout, or a local share outside
-    /// (0, 1].
+    /// characters other than letters, digits and `-_.`, a zero timeout or maximum wait, or a
+    /// local share outside (0, 1].
     pub fn build(self) -> Result<SharedQuotas, Error> {
         let url = url_without_credentials(&self.url);
         let name_ok = !self.namespace.is_empty()
@@ -176,6 +187,12 @@ impl SharedQuotasBuilder {
                 "the Redis timeout of shared quotas must be longer than zero",
             ));
         }
+        if self.max_wait.is_zero() {
+            return Err(Error::configuration(
+                "the longest wait for Redis of shared quotas must be longer than zero \
+                 (use Unavailable::Fail to fail at once)",
+            ));
+        }
         if let Unavailable::Local { share } = self.on_unavailable {
             if !(share > 0.0 && share <= 1.0) {
                 return Err(Error::configuration(format!(
@@ -192,7 +209,11 @@ impl SharedQuotasBuilder {
             settle: redis::Script::new(SETTLE),
             timeout: self.timeout,
             on_unavailable: self.on_unavailable,
+            max_wait: self.max_wait,
             down: AtomicBool::new(false),
+            down_at: Mutex::new(None),
+            id: instance_id(),
+            next: AtomicU64::new(0),
         })
     }
 
@@ -231,7 +252,8 @@ impl SharedQuotasBuilder {
 /// - the limits learned from 429s (`quotaValue` of a QuotaFailure), so that a limit one
 ///   process learns binds every process at once;
 /// - the server's refusals: a per-minute 429 keeps the project away from every process until
-///   its RetryInfo has passed, a per-day 429 (or a project with no quota) until the reset.
+///   its RetryInfo has passed, a per-day 429 until the daily reset, a project with no quota for
+///   an hour.
 ///
 /// Before a request is sent, one round trip runs a Lua script (loaded once, run by its SHA)
 /// that checks the configured and learned limits against the shared log, timed by the Redis
@@ -245,7 +267,13 @@ impl SharedQuotasBuilder {
 /// per project and model, so the script touches one slot). `PROJECT` is the declared project's
 /// name, or for a key of no declared project `k` and a 64-bit FNV-1a digest of the key: never
 /// the key. Every key expires (the log after its window, the day count at the reset, learned
-/// limits after a day without a refusal).
+/// limits after a day without a refusal). So every process must name a project the same way:
+/// two processes that declare one project under two names, or one that declares it and one that
+/// does not, keep two separate counts and together send up to twice the quota. Limits learned by
+/// any process bind every process of the namespace, one with
+/// [`ClientPolicy::learn(false)`](crate::ClientPolicy::learn) included. Redis must keep these
+/// keys: run it with `maxmemory-policy noeviction` (or enough memory), as an evicted running sum
+/// would undercount tokens.
 ///
 /// # When Redis fails
 ///
@@ -253,11 +281,16 @@ impl SharedQuotasBuilder {
 /// default) finds Redis unavailable; [`Unavailable`] decides, as for
 /// [`RedisRateLimit`](steadfast::limit::RedisRateLimit):
 ///
-/// - [`Unavailable::Wait`] (the default): ask again every 100 ms to 1 s; the call waits (a
-///   [`ClientPolicy::deadline`](crate::ClientPolicy::deadline) bounds it). Nothing goes over quota.
+/// - [`Unavailable::Wait`] (the default): ask again every 100 ms to 1 s; the call waits, at
+///   most [`SharedQuotasBuilder::max_wait`] (60 s) or until its
+///   [`ClientPolicy::deadline`](crate::ClientPolicy::deadline), then fails with
+///   [`steadfast::Error::LimiterUnavailable`]. Nothing goes over quota.
 /// - [`Unavailable::Local`]: send under this process's own accounting, with `share` of each
-///   configured per-minute and per-day limit; learned limits and refusals known to this process
-///   still apply.
+///   configured limit (requests per minute and per day, input tokens per minute); learned
+///   limits and refusals known to this process still apply. Redis is asked again once a second
+///   meanwhile, not on every call. What is sent this way is not written to Redis: in a window
+///   that contains an outage, up to the limit (from Redis) plus every process's share can go
+///   out, about twice the limit with `share = 1 / processes`.
 /// - [`Unavailable::Fail`]: the call fails at once with
 ///   [`steadfast::Error::LimiterUnavailable`] (kind [`ErrorKind::Policy`](crate::ErrorKind::Policy)),
 ///   not sent.
@@ -266,7 +299,9 @@ impl SharedQuotasBuilder {
 /// that contains the restart, up to one more full minute's quota can be sent (at most twice the
 /// limit in one window), and the day's count starts again (learned limits are learned again from
 /// the next 429). A call cancelled after its request was recorded but before it was sent leaves
-/// that one entry until it leaves the window: the count errs on the safe side only.
+/// that one entry until it leaves the window: the count errs on the safe side only. A round
+/// trip that times out may still run in Redis and record a request that was not sent; the
+/// client forgets that entry in the background once Redis answers (tried for about 30 s).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), steadfast_gemini::Error> {
@@ -293,8 +328,15 @@ pub struct SharedQuotas {
     settle: redis::Script,
     timeout: Duration,
     on_unavailable: Unavailable,
+    max_wait: Duration,
     /// Whether the last round trip failed (to log the change once each way).
     down: AtomicBool,
+    /// When the last round trip failed: with [`Unavailable::Local`], Redis is asked again only
+    /// once a second meanwhile, so that calls do not each wait for the timeout.
+    down_at: Mutex<Option<Instant>>,
+    /// This instance's part of the log members it writes, and their counter.
+    id: u64,
+    next: AtomicU64,
 }
 
 impl fmt::Debug for SharedQuotas {
@@ -395,6 +437,30 @@ fn safe(name: &str) -> String {
         .collect()
 }
 
+/// Why a round trip failed.
+#[derive(Debug)]
+enum Failed {
+    /// No reply (a timeout, or the connection lost after sending): the command may have run,
+    /// or may still run, in Redis.
+    TimedOut,
+    /// No connection, or Redis refused the command: nothing ran.
+    Error(String),
+}
+
+/// A number that tells this instance's log members from every other process's: the time, the
+/// process id and the instance's address, mixed.
+fn instance_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -409,6 +475,7 @@ impl SharedQuotas {
             namespace: namespace.to_owned(),
             timeout: Duration::from_millis(250),
             on_unavailable: Unavailable::Wait,
+            max_wait: Duration::from_secs(60),
         }
     }
 
@@ -420,6 +487,11 @@ impl SharedQuotas {
     /// What a call does while Redis is unavailable.
     pub fn on_unavailable(&self) -> Unavailable {
         self.on_unavailable
+    }
+
+    /// With [`Unavailable::Wait`], how long a request waits for Redis.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
     }
 
     /// Where `model`'s quotas of a project live: a declared project by its name, another by a
@@ -450,17 +522,27 @@ impl SharedQuotas {
     }
 
     /// Runs `invocation` in one round trip, within the timeout.
-    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Vec<i64>, String> {
+    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Vec<i64>, Failed> {
         let round_trip = async {
-            let mut connection = self.connection().await.map_err(|e| e.to_string())?;
+            let mut connection = self
+                .connection()
+                .await
+                .map_err(|e| Failed::Error(e.to_string()))?;
             invocation
                 .invoke_async::<Vec<i64>>(&mut connection)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| {
+                    // Sent, perhaps run, reply lost: as uncertain as a timeout.
+                    if e.is_timeout() || e.is_connection_dropped() || e.is_io_error() {
+                        Failed::TimedOut
+                    } else {
+                        Failed::Error(e.to_string())
+                    }
+                })
         };
         let result = match tokio::time::timeout(self.timeout, round_trip).await {
             Ok(result) => result,
-            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+            Err(_) => Err(Failed::TimedOut),
         };
         match &result {
             Ok(_) => {
@@ -468,8 +550,13 @@ impl SharedQuotas {
                     tracing::info!(target: "steadfast_gemini", url = %self.url, "shared quotas: Redis answers again");
                 }
             }
-            Err(reason) => {
+            Err(failed) => {
+                *self.down_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
                 if !self.down.swap(true, Ordering::Relaxed) {
+                    let reason = match failed {
+                        Failed::Error(e) => e.clone(),
+                        Failed::TimedOut => format!("no answer within {:?}", self.timeout),
+                    };
                     tracing::warn!(target: "steadfast_gemini", url = %self.url, reason = %reason, mode = ?self.on_unavailable, "shared quotas: Redis is unavailable");
                 }
             }
@@ -477,18 +564,40 @@ impl SharedQuotas {
         result
     }
 
+    /// Whether Redis failed less than a second ago, in a mode that does not wait for it.
+    fn recently_down(&self) -> bool {
+        matches!(self.on_unavailable, Unavailable::Local { .. })
+            && self
+                .down_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+    }
+
     /// Checks a request of `tokens` input tokens against the shared log and every limit, and
     /// records it when it fits. Also returns the limits learned by any process.
+    ///
+    /// A round trip that times out may still run in Redis later and record a request that is
+    /// never sent: its entry is then forgotten in the background, once Redis answers (tried
+    /// for about half a minute), so that a slow Redis does not fill the window with phantoms.
     pub(crate) async fn admit(
-        &self,
+        self: &Arc<Self>,
         place: &Place,
         tokens: u32,
         window: Duration,
         configured: Configured,
         until_reset: Duration,
     ) -> (Admit, Option<SharedLearned>) {
+        if self.recently_down() {
+            return (Admit::Unavailable, None);
+        }
+        let member = format!(
+            "{tokens}:{:016x}{:x}",
+            self.id,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
         let mut invocation = self.admit.prepare_invoke();
-        for suffix in ["log", "sum", "seq", "day", "learned", "refused", "closed"] {
+        for suffix in ["log", "sum", "day", "learned", "refused", "closed"] {
             invocation.key(place.key(suffix));
         }
         invocation
@@ -497,10 +606,16 @@ impl SharedQuotas {
             .arg(configured.rpm)
             .arg(configured.tpm)
             .arg(configured.rpd)
-            .arg(ms(until_reset).max(1));
+            .arg(ms(until_reset).max(1))
+            .arg(&member);
         let reply = match self.run(invocation).await {
             Ok(reply) => reply,
-            Err(_) => return (Admit::Unavailable, None),
+            Err(Failed::TimedOut) => {
+                self.forget_later(place, member, tokens);
+                return (Admit::Unavailable, None);
+            }
+            // Not sent, or refused by Redis: nothing was recorded.
+            Err(Failed::Error(_)) => return (Admit::Unavailable, None),
         };
         let positive = |v: i64| u64::try_from(v).unwrap_or(0);
         let (code, a, b, learned) = match reply[..] {
@@ -519,9 +634,7 @@ impl SharedQuotas {
             }
         };
         let admit = match code {
-            0 => Admit::Go {
-                member: format!("{tokens}:{a}"),
-            },
+            0 => Admit::Go { member },
             1 => Admit::Wait {
                 wait: Duration::from_micros(positive(a).max(1)),
                 server: b == 1,
@@ -535,11 +648,34 @@ impl SharedQuotas {
         (admit, Some(learned))
     }
 
-    /// Records what the server said (nothing to do: no round trip). Failures are logged and
-    /// otherwise ignored: the shared count then errs on the safe side.
-    pub(crate) async fn settle(&self, place: &Place, settle: Settle) {
-        if settle.is_empty() {
+    /// Forgets `member` once Redis answers again: a request recorded by a round trip whose
+    /// reply never came (so it was not sent). Tried after 1, 2, 4, 8 and 16 s, then given up
+    /// (the entry then leaves with its window).
+    fn forget_later(self: &Arc<Self>, place: &Place, member: String, tokens: u32) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
+        };
+        let (this, place) = (Arc::clone(self), place.clone());
+        runtime.spawn(async move {
+            for pause in [1, 2, 4, 8, 16] {
+                tokio::time::sleep(Duration::from_secs(pause)).await;
+                let settle = Settle {
+                    forget: Some((member.clone(), tokens)),
+                    ..Settle::default()
+                };
+                if this.settle(&place, settle).await {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Records what the server said (nothing to do: no round trip); `false` when Redis did
+    /// not answer. Failures are logged and otherwise ignored: the shared count then errs on the
+    /// safe side.
+    pub(crate) async fn settle(&self, place: &Place, settle: Settle) -> bool {
+        if settle.is_empty() {
+            return true;
         }
         let mut invocation = self.settle.prepare_invoke();
         for suffix in ["log", "sum", "day", "learned", "refused", "closed"] {
@@ -558,8 +694,12 @@ impl SharedQuotas {
             .arg(settle.refused_for.map_or(0, |d| ms(d).max(1)))
             .arg(closed_ms)
             .arg(kind);
-        if let Err(reason) = self.run(invocation).await {
-            tracing::debug!(target: "steadfast_gemini", url = %self.url, reason = %reason, "shared quotas: an answer was not recorded");
+        match self.run(invocation).await {
+            Ok(_) => true,
+            Err(_) => {
+                tracing::debug!(target: "steadfast_gemini", url = %self.url, "shared quotas: an answer was not recorded");
+                false
+            }
         }
     }
 }
