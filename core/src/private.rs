@@ -406,6 +406,10 @@ pub fn stats_path(here: &str, segments: &[&str]) -> String {
     base.join("::")
 }
 
+/// How an annotated function's results are classified, and how a stop becomes its result:
+/// what [`Pick`] chose for its result type.
+pub type Judging<T, E> = (fn(&Result<T, E>) -> Verdict, fn(Stop<T, E>) -> Result<T, E>);
+
 /// One pass of the attribute's loop, for a policy without `timeout`, `deadline` or `policy`
 /// (so with neither time limit, which the attribute knows at compile time: no timer is
 /// compiled in). The gates before the attempt, the attempt, and the decision after it:
@@ -419,8 +423,7 @@ pub fn stats_path(here: &str, segments: &[&str]) -> String {
 pub async fn attempt<T, E>(
     run: &mut Run<'_>,
     call: impl Future<Output = Result<T, E>>,
-    classify: fn(&Result<T, E>) -> Verdict,
-    convert: fn(Stop<T, E>) -> Result<T, E>,
+    (classify, convert): Judging<T, E>,
 ) -> ControlFlow<Result<T, E>> {
     if !run.ready_now() {
         if let Err(reason) = run.before_attempt().await {
@@ -445,8 +448,7 @@ pub async fn attempt<T, E>(
 pub async fn attempt_timed<T, E>(
     run: &mut Run<'_>,
     call: impl Future<Output = Result<T, E>>,
-    classify: fn(&Result<T, E>) -> Verdict,
-    convert: fn(Stop<T, E>) -> Result<T, E>,
+    (classify, convert): Judging<T, E>,
 ) -> ControlFlow<Result<T, E>> {
     if !run.ready_now() {
         if let Err(reason) = run.before_attempt().await {

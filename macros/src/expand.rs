@@ -36,13 +36,13 @@
 //! `Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>` whose body is
 //! `Box::pin(async move { ... })`) gets the same loop inside its `async move` block.
 
+use crate::function::Function;
 use crate::validate::{BudgetSetting, LimiterSetting, Settings};
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    Block, Expr, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Stmt, Type,
-    TypeParamBound,
+    Block, Expr, FnArg, GenericArgument, Pat, PathArguments, ReturnType, Stmt, Type, TypeParamBound,
 };
 
 /// The function as the loop needs it.
@@ -51,8 +51,8 @@ struct Shape {
     output: Type,
     /// Statements to run once before the loop (async-trait's argument rebinding).
     prelude: Vec<Stmt>,
-    /// The body of one attempt.
-    body: Block,
+    /// The body of one attempt: `{ ... }`.
+    body: TokenStream,
     /// Whether the result must be wrapped back into `Box::pin(async move { ... })`.
     async_trait: bool,
 }
@@ -133,7 +133,7 @@ fn async_trait_block(block: &Block) -> Option<&Block> {
     }
 }
 
-fn shape(item: &ItemFn) -> syn::Result<Shape> {
+fn shape(item: &Function) -> syn::Result<Shape> {
     let ReturnType::Type(_, declared) = &item.sig.output else {
         return Err(syn::Error::new(
             item.sig.ident.span(),
@@ -150,43 +150,50 @@ fn shape(item: &ItemFn) -> syn::Result<Shape> {
         return Ok(Shape {
             output: (**declared).clone(),
             prelude: Vec::new(),
-            body: (*item.block).clone(),
+            body: item.body.to_token_stream(),
             async_trait: false,
         });
     }
-    // A method that #[async_trait] has already rewritten.
-    if let (Some(output), Some(inner)) = (future_output(declared), async_trait_block(&item.block)) {
-        if !result_like(&output) {
-            return Err(syn::Error::new_spanned(
-                declared,
-                "#[resilient] needs a function returning `Result<T, E>`",
-            ));
-        }
-        // async-trait binds the arguments, then evaluates the body into a typed `__ret`; the
-        // binding happens once, the body per attempt.
-        let split = inner.stmts.iter().rposition(|s| {
-            matches!(s, Stmt::Local(local) if matches!(&local.pat, Pat::Type(t) if matches!(&*t.pat, Pat::Ident(i) if i.ident == "__ret")))
-        });
-        if let Some(at) = split {
-            if let Stmt::Local(local) = &inner.stmts[at] {
-                if let Some(init) = &local.init {
-                    if let Expr::Block(b) = &*init.expr {
-                        return Ok(Shape {
-                            output,
-                            prelude: inner.stmts[..at].to_vec(),
-                            body: b.block.clone(),
-                            async_trait: true,
-                        });
+    // A method that #[async_trait] has already rewritten: only this shape needs the body
+    // parsed.
+    let parsed = future_output(declared).and_then(|output| {
+        let block = syn::parse2::<Block>(item.body.to_token_stream()).ok()?;
+        Some((output, block))
+    });
+    if let Some((output, block)) = parsed {
+        if let Some(inner) = async_trait_block(&block) {
+            if !result_like(&output) {
+                return Err(syn::Error::new_spanned(
+                    declared,
+                    "#[resilient] needs a function returning `Result<T, E>`",
+                ));
+            }
+            // async-trait binds the arguments, then evaluates the body into a typed `__ret`; the
+            // binding happens once, the body per attempt.
+            let split = inner.stmts.iter().rposition(|s| {
+                matches!(s, Stmt::Local(local) if matches!(&local.pat, Pat::Type(t) if matches!(&*t.pat, Pat::Ident(i) if i.ident == "__ret")))
+            });
+            if let Some(at) = split {
+                if let Stmt::Local(local) = &inner.stmts[at] {
+                    if let Some(init) = &local.init {
+                        if let Expr::Block(b) = &*init.expr {
+                            return Ok(Shape {
+                                output,
+                                prelude: inner.stmts[..at].to_vec(),
+                                body: b.block.to_token_stream(),
+                                async_trait: true,
+                            });
+                        }
                     }
                 }
             }
+            return Ok(Shape {
+                output,
+                prelude: Vec::new(),
+                body: inner.to_token_stream(),
+                async_trait: true,
+            });
         }
-        return Ok(Shape {
-            output,
-            prelude: Vec::new(),
-            body: inner.clone(),
-            async_trait: true,
-        });
     }
     Err(syn::Error::new(
         item.sig.fn_token.span,
@@ -205,7 +212,7 @@ struct Arguments {
 }
 
 /// Owned arguments (cloned per attempt) and all argument names (for `fallback`).
-fn arguments(item: &ItemFn) -> syn::Result<Arguments> {
+fn arguments(item: &Function) -> syn::Result<Arguments> {
     let mut clones = Vec::new();
     let mut touches = Vec::new();
     let mut names = Vec::new();
@@ -351,7 +358,7 @@ fn policy(s: &Settings, krate: &TokenStream, site: &proc_macro2::Ident) -> Token
 }
 
 /// The whole expansion, or an error for a function the attribute cannot wrap.
-pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStream> {
+pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenStream> {
     let shape = shape(item)?;
     let Arguments {
         clones,
@@ -397,17 +404,17 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
             #krate::__private::require_from_policy_error(&::core::option::Option::<#output>::None);
         }
     });
+    // How results are classified and how a stop becomes a result, both picked by method
+    // resolution at the concrete result type (see `__private::Pick`). The classifier is spanned
+    // at the return type: a missing `Classify` is reported there.
+    let pick = quote!(#krate::__private::Pick::<#output>::NEW);
     let classify = match &settings.classify {
         Some(path) => quote!(#path),
-        // Spanned at the return type: a missing `Classify` is reported there.
-        None => quote_spanned! {output.span()=> {
-            use #krate::__private::pick::*;
-            (&#krate::__private::Pick::<#output>::NEW).classifier()
-        }},
+        None => quote_spanned! {output.span()=> (&#pick).classifier()},
     };
-    let convert = quote!({
+    let judging = quote!({
         use #krate::__private::pick::*;
-        (&#krate::__private::Pick::<#output>::NEW).converter()
+        (#classify, (&#pick).converter())
     });
     let finish = match &settings.fallback {
         Some(path) => quote! {
@@ -439,7 +446,7 @@ pub(crate) fn expand(settings: &Settings, item: &ItemFn) -> syn::Result<TokenStr
                 let #ret: #output = #body;
                 #[allow(unreachable_code)]
                 #ret
-            }, #classify, #convert).await {
+            }, #judging).await {
                 break #r;
             }
         };

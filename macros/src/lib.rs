@@ -27,6 +27,7 @@
 
 mod args;
 mod expand;
+mod function;
 mod placement;
 mod validate;
 
@@ -135,25 +136,21 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
     let original = proc_macro2::TokenStream::from(item.clone());
-    let item = match syn::parse::<syn::ItemFn>(item.clone()) {
-        Ok(item) => item,
-        Err(_) => {
-            // A trait method declaration has no body to wrap; say so rather than ignore it.
-            if let Ok(declaration) = syn::parse::<syn::TraitItemFn>(item) {
-                if declaration.default.is_none() {
-                    let error = placement::trait_declaration(&declaration).to_compile_error();
-                    return quote::quote!(#original #error).into();
-                }
+    let Some(function) = function::Function::parse(original.clone()) else {
+        // A trait method declaration has no body to wrap; say so rather than ignore it.
+        if let Ok(declaration) = syn::parse::<syn::TraitItemFn>(item) {
+            if declaration.default.is_none() {
+                let error = placement::trait_declaration(&declaration).to_compile_error();
+                return quote::quote!(#original #error).into();
             }
-            // Not a function we can read (a syntax error in the body, say): leave it to the
-            // compiler, which reports it once.
-            return original.into();
         }
+        // Not a function we can read: leave it to the compiler, which reports it once.
+        return original.into();
     };
-    let expanded = placement::check(&item)
+    let expanded = placement::check(&function)
         .and_then(|()| syn::parse::<args::Args>(args))
         .and_then(|args| validate::settings(&args))
-        .and_then(|settings| expand::expand(&settings, &item));
+        .and_then(|settings| expand::expand(&settings, &function));
     match expanded {
         Ok(tokens) => tokens.into(),
         Err(error) => {

@@ -6,9 +6,9 @@
 //! blocking function, or an `async move` block that can run only once. Each case gets an error
 //! that says which order works and why.
 
+use crate::function::Function;
 use proc_macro2::{TokenStream, TokenTree};
-use quote::ToTokens as _;
-use syn::{FnArg, ItemFn, TraitItemFn, Type};
+use syn::{FnArg, TraitItemFn, Type};
 
 /// Whether `tokens` hold the identifier `name`, at any depth.
 fn mentions(tokens: TokenStream, name: &str) -> bool {
@@ -20,7 +20,7 @@ fn mentions(tokens: TokenStream, name: &str) -> bool {
 }
 
 /// Whether the function takes a mutable reference (`&mut self` or a `&mut T` argument).
-fn takes_mut_reference(item: &ItemFn) -> bool {
+fn takes_mut_reference(item: &Function) -> bool {
     item.sig.inputs.iter().any(|arg| match arg {
         FnArg::Receiver(r) => r.reference.is_some() && r.mutability.is_some(),
         FnArg::Typed(t) => matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some()),
@@ -28,7 +28,7 @@ fn takes_mut_reference(item: &ItemFn) -> bool {
 }
 
 /// The checks on the function itself.
-pub(crate) fn check(item: &ItemFn) -> syn::Result<()> {
+pub(crate) fn check(item: &Function) -> syn::Result<()> {
     if let Some(again) = item.attrs.iter().find(|a| {
         a.path()
             .segments
@@ -42,8 +42,9 @@ pub(crate) fn check(item: &ItemFn) -> syn::Result<()> {
              attribute and put every key in it",
         ));
     }
-    let body = item.block.to_token_stream();
-    if item.sig.asyncness.is_none() && mentions(body.clone(), "block_on") {
+    // The body is scanned only when the check can fail: these scans read every token.
+    let body = || item.body.stream();
+    if item.sig.asyncness.is_none() && mentions(body(), "block_on") {
         return Err(syn::Error::new(
             item.sig.fn_token.span,
             "#[resilient] is below `#[tokio::main]` or `#[tokio::test]`, which has already turned \
@@ -51,9 +52,9 @@ pub(crate) fn check(item: &ItemFn) -> syn::Result<()> {
              #[resilient] above it, or better, on the async function that makes the call",
         ));
     }
-    if (mentions(body.clone(), "__tracing_attr_span")
-        || mentions(body, "__tracing_instrument_future"))
-        && takes_mut_reference(item)
+    if takes_mut_reference(item)
+        && (mentions(body(), "__tracing_attr_span")
+            || mentions(body(), "__tracing_instrument_future"))
     {
         return Err(syn::Error::new(
             item.sig.fn_token.span,
