@@ -239,18 +239,33 @@ impl Hook for OnRetry {
 }
 
 /// Picks, by method resolution at an annotated function's concrete result type `R`, how its
-/// results are classified and how a stop becomes a result. With the traits of [`pick`] in
-/// scope: `(&Pick::<R>::NEW).classifier()` is [`Verdict::of_result`] when the success type is
-/// [`Classify`] too (so `Ok` of a 429 response is retried) and [`Verdict::of_error`] otherwise;
-/// `(&Pick::<R>::NEW).converter()` gives the policy's own error through
-/// `From<steadfast::Error>` when the error type has it, and the call's last real outcome
-/// otherwise. Both are function pointers to code compiled once per result type, not per
-/// function.
-pub struct Pick<R>(PhantomData<fn() -> R>);
+/// results are classified and how a stop becomes a result:
+///
+/// - `Pick::<R>::NEW.classifier()` is [`Verdict::of_result`] when the success type is
+///   [`Classify`] too (so `Ok` of a 429 response is retried), and [`Verdict::of_error`]
+///   otherwise;
+/// - `Pick::<R>::NEW.converter()` gives the policy's own error through `From<steadfast::Error>`
+///   when the error type has it, and the call's last real outcome otherwise.
+///
+/// The specific methods are inherent methods of `Pick` whose impls have the bounds; when a bound
+/// does not hold, method resolution moves on through `Deref` to [`PickOtherwise`]'s. No trait
+/// needs to be in scope, so the expansion imports nothing. Both results are function pointers
+/// to code compiled once per result type, not per function.
+pub struct Pick<R>(PickOtherwise<R>);
+
+/// The choices of [`Pick`] when its bounds do not hold.
+pub struct PickOtherwise<R>(PhantomData<fn() -> R>);
 
 impl<R> Pick<R> {
     /// The picker.
-    pub const NEW: Self = Pick(PhantomData);
+    pub const NEW: Self = Pick(PickOtherwise(PhantomData));
+}
+
+impl<R> std::ops::Deref for Pick<R> {
+    type Target = PickOtherwise<R>;
+    fn deref(&self) -> &PickOtherwise<R> {
+        &self.0
+    }
 }
 
 impl<R> fmt::Debug for Pick<R> {
@@ -259,79 +274,53 @@ impl<R> fmt::Debug for Pick<R> {
     }
 }
 
-/// The traits [`Pick`]'s methods come from; the expansion imports them all (`pick::*`).
-pub mod pick {
-    use super::{ErrorClassify, Pick};
-    use crate::classify::{Classify, Verdict};
-    use crate::error::Error;
-    use crate::policy::Stop;
-
-    /// Classification of both sides of a result. The bound on the error type sits on the
-    /// method, not the impl, so that a missing `Classify` is reported with [`ErrorClassify`]'s
-    /// message rather than as "method not found".
-    pub trait JudgeResult<T, E> {
-        /// The classifier.
-        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
-        where
-            E: ErrorClassify;
+impl<R> fmt::Debug for PickOtherwise<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PickOtherwise")
     }
+}
 
-    impl<T: Classify, E> JudgeResult<T, E> for Pick<Result<T, E>> {
-        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
-        where
-            E: ErrorClassify,
-        {
-            Verdict::of_result
-        }
+impl<T: Classify, E> Pick<Result<T, E>> {
+    /// Both sides of a result are classified. The bound on the error type sits on the method,
+    /// not the impl, so that a missing `Classify` is reported with [`ErrorClassify`]'s message
+    /// rather than as "method not found".
+    pub fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
+    where
+        E: ErrorClassify,
+    {
+        Verdict::of_result
     }
+}
 
-    /// Classification of the error side only.
-    pub trait JudgeError<T, E> {
-        /// The classifier.
-        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
-        where
-            E: ErrorClassify;
+impl<T, E> PickOtherwise<Result<T, E>> {
+    /// The error side only is classified.
+    pub fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
+    where
+        E: ErrorClassify,
+    {
+        Verdict::of_error
     }
+}
 
-    impl<T, E> JudgeError<T, E> for &Pick<Result<T, E>> {
-        fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
-        where
-            E: ErrorClassify,
-        {
-            Verdict::of_error
-        }
-    }
-
+impl<T, E: From<Error>> Pick<Result<T, E>> {
     /// A stop becomes the policy's error, through `From`.
-    pub trait ViaFrom<T, E> {
-        /// The conversion.
-        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E>;
+    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+        |stop| Err(E::from(stop.into_reason()))
     }
+}
 
-    impl<T, E: From<Error>> ViaFrom<T, E> for Pick<Result<T, E>> {
-        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
-            |stop| Err(E::from(stop.into_reason()))
-        }
-    }
-
+impl<T, E> PickOtherwise<Result<T, E>> {
     /// A stop becomes the call's last real outcome.
-    pub trait ViaLast<T, E> {
-        /// The conversion.
-        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E>;
-    }
-
-    impl<T, E> ViaLast<T, E> for &Pick<Result<T, E>> {
-        fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
-            |stop| match stop.into_last() {
-                Some(result) => result,
-                // Only a refused or timed-out attempt, a deadline, a breaker, a limiter value or
-                // a prebuilt policy stop a call without an outcome of its own, and each of those
-                // keys makes the attribute require `From<steadfast::Error>` (a compile error
-                // otherwise), which selects `ViaFrom`. Without them the only stop is a server
-                // delay beyond `max_hint`, and that stop always carries the outcome that asked
-                // for the delay, `Ok` or `Err`.
-                None => unreachable!("#[resilient]: a policy stop without the call's outcome"),
-            }
+    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+        |stop| match stop.into_last() {
+            Some(result) => result,
+            // Only a refused or timed-out attempt, a deadline, a breaker, a limiter value or a
+            // prebuilt policy stop a call without an outcome of its own, and each of those keys
+            // makes the attribute require `From<steadfast::Error>` (a compile error otherwise),
+            // which selects `Pick`'s converter. Without them the only stop is a server delay
+            // beyond `max_hint`, and that stop always carries the outcome that asked for the
+            // delay, `Ok` or `Err`.
+            None => unreachable!("#[resilient]: a policy stop without the call's outcome"),
         }
     }
 }

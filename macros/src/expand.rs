@@ -38,7 +38,7 @@
 
 use crate::function::Function;
 use crate::validate::{BudgetSetting, LimiterSetting, Settings};
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
@@ -52,7 +52,7 @@ struct Shape {
     /// Statements to run once before the loop (async-trait's argument rebinding).
     prelude: Vec<Stmt>,
     /// The body of one attempt: `{ ... }`.
-    body: TokenStream,
+    body: Group,
     /// Whether the result must be wrapped back into `Box::pin(async move { ... })`.
     async_trait: bool,
 }
@@ -133,6 +133,14 @@ fn async_trait_block(block: &Block) -> Option<&Block> {
     }
 }
 
+/// A parsed block as a token group, with its braces' span.
+fn braced(block: &Block) -> Group {
+    let stmts = &block.stmts;
+    let mut group = Group::new(Delimiter::Brace, quote!(#(#stmts)*));
+    group.set_span(block.brace_token.span.join());
+    group
+}
+
 fn shape(item: &Function) -> syn::Result<Shape> {
     let ReturnType::Type(_, declared) = &item.sig.output else {
         return Err(syn::Error::new(
@@ -150,7 +158,7 @@ fn shape(item: &Function) -> syn::Result<Shape> {
         return Ok(Shape {
             output: (**declared).clone(),
             prelude: Vec::new(),
-            body: item.body.to_token_stream(),
+            body: item.body.clone(),
             async_trait: false,
         });
     }
@@ -180,7 +188,7 @@ fn shape(item: &Function) -> syn::Result<Shape> {
                             return Ok(Shape {
                                 output,
                                 prelude: inner.stmts[..at].to_vec(),
-                                body: b.block.to_token_stream(),
+                                body: braced(&b.block),
                                 async_trait: true,
                             });
                         }
@@ -190,7 +198,7 @@ fn shape(item: &Function) -> syn::Result<Shape> {
             return Ok(Shape {
                 output,
                 prelude: Vec::new(),
-                body: inner.to_token_stream(),
+                body: braced(inner),
                 async_trait: true,
             });
         }
@@ -212,7 +220,7 @@ struct Arguments {
 }
 
 /// Owned arguments (cloned per attempt) and all argument names (for `fallback`).
-fn arguments(item: &Function) -> syn::Result<Arguments> {
+fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
     let mut clones = Vec::new();
     let mut touches = Vec::new();
     let mut names = Vec::new();
@@ -238,11 +246,10 @@ fn arguments(item: &Function) -> syn::Result<Arguments> {
                 }
                 let mutability = &pi.mutability;
                 let ty = &pt.ty;
-                let krate = quote!(__SF_KRATE);
                 // The bound is checked at the argument's type, so the error points at it. No type
                 // annotation: `impl Trait` is not allowed in a `let`.
                 clones.push(quote_spanned! {ty.span()=>
-                    let #mutability #ident = #krate::__private::clone_argument(&#ident);
+                    let #mutability #ident = #(#krate)*::__private::clone_argument(&#ident);
                 });
                 if mutability.is_some() {
                     // The outer binding is only read (cloned); a mutable use keeps the user's
@@ -336,86 +343,80 @@ fn settings_text(s: &Settings) -> String {
     pairs.join(";")
 }
 
-/// How the function gets its policy from its `static` site: from the spec alone, from the spec
-/// plus the keys that are expressions (evaluated in the body, where `Self` is in scope), or
-/// from `policy = <expr>`.
-fn policy(s: &Settings, krate: &TokenStream, site: &proc_macro2::Ident) -> TokenStream {
+/// How the function gets its policy from its `static` site: from the literal settings alone
+/// (`policy()`), plus the keys that are expressions, evaluated in the body where `Self` is in
+/// scope (`policy_with(...)`), or from `policy = <expr>` (`prebuilt(...)`).
+fn policy(s: &Settings, krate: &[TokenTree]) -> (Ident, Option<TokenStream>) {
     if let Some(policy) = &s.policy {
-        return quote!(#site.prebuilt(&|| #policy));
+        return (format_ident!("prebuilt"), Some(quote!(&|| #policy)));
     }
     let mut calls = Vec::new();
     if let Some(LimiterSetting::Value(e)) = s.limiter.as_ref().map(|l| &l.value) {
-        calls.push(quote!(.limiter(#krate::__private::IntoLimiter::into_limiter(#e))));
+        calls.push(quote!(.limiter(#(#krate)*::__private::IntoLimiter::into_limiter(#e))));
     }
     if let Some(path) = &s.on_retry {
-        calls.push(quote!(.hook(::std::sync::Arc::new(#krate::__private::OnRetry(#path)))));
+        calls.push(quote!(.hook(::std::sync::Arc::new(#(#krate)*::__private::OnRetry(#path)))));
     }
     if calls.is_empty() {
-        return quote!(#site.policy());
+        return (format_ident!("policy"), None);
     }
     let b = format_ident!("__sf_builder", span = Span::mixed_site());
-    quote!(#site.policy_with(&|#b| #b #(#calls)*))
+    (
+        format_ident!("policy_with"),
+        Some(quote!(&|#b| #b #(#calls)*)),
+    )
 }
 
 /// The whole expansion, or an error for a function the attribute cannot wrap.
 pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenStream> {
+    // The output is built from token trees as far as possible: each token *stream* spliced into
+    // another is a round trip to the compiler, and the macro runs unoptimised in most builds.
+    let krate: Vec<TokenTree> = match &settings.krate {
+        Some(path) => path.to_token_stream().into_iter().collect(),
+        None => vec![
+            Punct::new(':', Spacing::Joint).into(),
+            Punct::new(':', Spacing::Alone).into(),
+            Ident::new("steadfast", Span::call_site()).into(),
+        ],
+    };
     let shape = shape(item)?;
     let Arguments {
         clones,
         touches,
         names,
-    } = arguments(item)?;
-    let krate = match &settings.krate {
-        Some(path) => quote!(#path),
-        None => quote!(::steadfast),
-    };
-    let clones: Vec<TokenStream> = clones
-        .into_iter()
-        .map(|c| {
-            // Put the crate path in place of the placeholder used while building clones.
-            let text: TokenStream = c
-                .into_iter()
-                .flat_map(|t| match &t {
-                    proc_macro2::TokenTree::Ident(i) if i == "__SF_KRATE" => {
-                        krate.clone().into_iter().collect::<Vec<_>>()
-                    }
-                    _ => vec![t],
-                })
-                .collect();
-            text
-        })
-        .collect();
+    } = arguments(item, &krate)?;
     let site = Span::mixed_site();
-    let site_static = format_ident!("__SF_SITE", span = site);
-    let run = format_ident!("__sf_run", span = site);
-    let result = format_ident!("__sf_result", span = site);
-    let ret = format_ident!("__sf_ret", span = site);
-    let r = format_ident!("__sf_r", span = site);
-    let fn_name = item.sig.ident.to_string();
-    let name = quote!(::core::concat!(::core::module_path!(), "::", #fn_name));
+    let site_static = Ident::new("__SF_SITE", site);
+    let run = Ident::new("__sf_run", site);
+    let result = Ident::new("__sf_result", site);
+    let ret = Ident::new("__sf_ret", site);
+    let r = Ident::new("__sf_r", site);
+    let fn_name = format!("::{}", item.sig.ident);
     let settings_text = settings_text(settings);
-    let policy = policy(settings, &krate, &site_static);
+    let (policy, policy_args) = policy(settings, &krate);
     let output = &shape.output;
     let body = &shape.body;
     let prelude = &shape.prelude;
 
     let require_from = settings.needs_from.first().map(|span| {
         quote_spanned! {*span=>
-            #krate::__private::require_from_policy_error(&::core::option::Option::<#output>::None);
+            #(#krate)*::__private::require_from_policy_error(&::core::option::Option::<#output>::None);
         }
     });
-    // How results are classified and how a stop becomes a result, both picked by method
+    // How results are classified and how a stop becomes a result are both picked by method
     // resolution at the concrete result type (see `__private::Pick`). The classifier is spanned
     // at the return type: a missing `Classify` is reported there.
-    let pick = quote!(#krate::__private::Pick::<#output>::NEW);
     let classify = match &settings.classify {
         Some(path) => quote!(#path),
-        None => quote_spanned! {output.span()=> (&#pick).classifier()},
+        None => {
+            let span = output.span();
+            let krate = krate.iter().cloned().map(|mut t| {
+                t.set_span(span);
+                t
+            });
+            quote_spanned! {span=> #(#krate)*::__private::Pick::<#output>::NEW.classifier()}
+        }
     };
-    let judging = quote!({
-        use #krate::__private::pick::*;
-        (#classify, (&#pick).converter())
-    });
     let finish = match &settings.fallback {
         Some(path) => quote! {
             match #result {
@@ -428,38 +429,50 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // Without a time limit (known here), the attempt needs no timer: less code per function.
     let untimed =
         settings.timeout.is_none() && settings.deadline.is_none() && settings.policy.is_none();
-    let attempt_fn = if untimed {
-        quote!(#krate::__private::attempt)
-    } else {
-        quote!(#krate::__private::attempt_timed)
-    };
+    let attempt_fn = Ident::new(
+        if untimed { "attempt" } else { "attempt_timed" },
+        Span::call_site(),
+    );
     let looped = quote! {
-        static #site_static: #krate::__private::Site =
-            #krate::__private::Site::new(#name, #settings_text);
+        static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
+            ::core::concat!(::core::module_path!(), #fn_name),
+            #settings_text,
+        );
         #require_from
         #(#touches)*
-        let mut #run = #policy.start();
+        let mut #run = #site_static.#policy(#policy_args).start();
         let #result: #output = loop {
-            if let ::core::ops::ControlFlow::Break(#r) = #attempt_fn(&mut #run, async {
-                #(#clones)*
-                #[allow(clippy::let_and_return, clippy::needless_return, unreachable_code)]
-                let #ret: #output = #body;
-                #[allow(unreachable_code)]
-                #ret
-            }, #judging).await {
+            if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#attempt_fn(
+                &mut #run,
+                async {
+                    #(#clones)*
+                    #[allow(clippy::let_and_return, clippy::needless_return, unreachable_code)]
+                    let #ret: #output = #body;
+                    #[allow(unreachable_code)]
+                    #ret
+                },
+                (
+                    #classify,
+                    #(#krate)*::__private::Pick::<#output>::NEW.converter(),
+                ),
+            ).await {
                 break #r;
             }
         };
         #finish
     };
+    let block = if shape.async_trait {
+        let inner = Group::new(Delimiter::Brace, quote!(#(#prelude)* #looped));
+        Group::new(
+            Delimiter::Brace,
+            quote!(::std::boxed::Box::pin(async move #inner)),
+        )
+    } else {
+        Group::new(Delimiter::Brace, looped)
+    };
     let attrs = &item.attrs;
     let vis = &item.vis;
     let sig = &item.sig;
-    let block = if shape.async_trait {
-        quote!({ ::std::boxed::Box::pin(async move { #(#prelude)* #looped }) })
-    } else {
-        quote!({ #looped })
-    };
     Ok(quote! {
         #(#attrs)*
         #vis #sig #block
