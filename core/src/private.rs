@@ -146,6 +146,16 @@ impl Site {
         }
     }
 
+    /// A call under [`policy`](Site::policy).
+    ///
+    /// # Panics
+    ///
+    /// As [`policy`](Site::policy).
+    #[inline]
+    pub fn start(&'static self) -> Run<'static> {
+        self.policy().start()
+    }
+
     /// [`policy`](Site::policy), for a function with keys that are expressions (a limiter
     /// value, `on_retry`): `with` adds them to the builder. It runs once, on first use.
     ///
@@ -239,89 +249,137 @@ impl Hook for OnRetry {
 }
 
 /// Picks, by method resolution at an annotated function's concrete result type `R`, how its
-/// results are classified and how a stop becomes a result:
+/// results are classified and how a stop becomes a result: `Pick::<R>::NEW.judging()` (or
+/// `.converter()` alone, with `classify = path`).
 ///
-/// - `Pick::<R>::NEW.classifier()` is [`Verdict::of_result`] when the success type is
-///   [`Classify`] too (so `Ok` of a 429 response is retried), and [`Verdict::of_error`]
-///   otherwise;
-/// - `Pick::<R>::NEW.converter()` gives the policy's own error through `From<steadfast::Error>`
-///   when the error type has it, and the call's last real outcome otherwise.
+/// - Results are classified by [`Verdict::of_result`] when the success type is [`Classify`] too
+///   (so `Ok` of a 429 response is retried), and by [`Verdict::of_error`] otherwise.
+/// - A stop becomes the policy's own error through `From<steadfast::Error>` when the error type
+///   has it, and the call's last real outcome otherwise.
 ///
-/// The specific methods are inherent methods of `Pick` whose impls have the bounds; when a bound
-/// does not hold, method resolution moves on through `Deref` to [`PickOtherwise`]'s. No trait
-/// needs to be in scope, so the expansion imports nothing. Both results are function pointers
-/// to code compiled once per result type, not per function.
-pub struct Pick<R>(PickOtherwise<R>);
+/// Each of the four combinations is an inherent method of one type, under the bounds it needs:
+/// `Pick` (both), [`PickResult`] (success type `Classify`), [`PickFrom`] (error type `From`),
+/// [`PickNeither`]. When a bound does not hold, method resolution moves on through `Deref` to the
+/// next type, so no trait needs to be in scope and the expansion imports nothing. The results are
+/// function pointers to code compiled once per result type, not per function. The bound on the
+/// error type's `Classify` sits on the methods, not the impls, so that a missing one is reported
+/// with [`ErrorClassify`]'s message rather than as "method not found".
+pub struct Pick<R>(PickResult<R>);
 
-/// The choices of [`Pick`] when its bounds do not hold.
-pub struct PickOtherwise<R>(PhantomData<fn() -> R>);
+/// [`Pick`] when the error type has no `From<steadfast::Error>`.
+pub struct PickResult<R>(PickFrom<R>);
+
+/// [`Pick`] when the success type is not [`Classify`].
+pub struct PickFrom<R>(PickNeither<R>);
+
+/// [`Pick`] when neither bound holds.
+pub struct PickNeither<R>(PhantomData<fn() -> R>);
 
 impl<R> Pick<R> {
     /// The picker.
-    pub const NEW: Self = Pick(PickOtherwise(PhantomData));
+    pub const NEW: Self = Pick(PickResult(PickFrom(PickNeither(PhantomData))));
 }
 
-impl<R> std::ops::Deref for Pick<R> {
-    type Target = PickOtherwise<R>;
-    fn deref(&self) -> &PickOtherwise<R> {
-        &self.0
-    }
-}
-
-impl<R> fmt::Debug for Pick<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Pick")
-    }
-}
-
-impl<R> fmt::Debug for PickOtherwise<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PickOtherwise")
-    }
-}
-
-impl<T: Classify, E> Pick<Result<T, E>> {
-    /// Both sides of a result are classified. The bound on the error type sits on the method,
-    /// not the impl, so that a missing `Classify` is reported with [`ErrorClassify`]'s message
-    /// rather than as "method not found".
-    pub fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
-    where
-        E: ErrorClassify,
-    {
-        Verdict::of_result
-    }
-}
-
-impl<T, E> PickOtherwise<Result<T, E>> {
-    /// The error side only is classified.
-    pub fn classifier(&self) -> fn(&Result<T, E>) -> Verdict
-    where
-        E: ErrorClassify,
-    {
-        Verdict::of_error
-    }
-}
-
-impl<T, E: From<Error>> Pick<Result<T, E>> {
-    /// A stop becomes the policy's error, through `From`.
-    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
-        |stop| Err(E::from(stop.into_reason()))
-    }
-}
-
-impl<T, E> PickOtherwise<Result<T, E>> {
-    /// A stop becomes the call's last real outcome.
-    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
-        |stop| match stop.into_last() {
-            Some(result) => result,
-            // Only a refused or timed-out attempt, a deadline, a breaker, a limiter value or a
-            // prebuilt policy stop a call without an outcome of its own, and each of those keys
-            // makes the attribute require `From<steadfast::Error>` (a compile error otherwise),
-            // which selects `Pick`'s converter. Without them the only stop is a server delay
-            // beyond `max_hint`, and that stop always carries the outcome that asked for the
-            // delay, `Ok` or `Err`.
-            None => unreachable!("#[resilient]: a policy stop without the call's outcome"),
+macro_rules! pick_chain {
+    ($($from:ident => $to:ident),*) => {$(
+        impl<R> std::ops::Deref for $from<R> {
+            type Target = $to<R>;
+            fn deref(&self) -> &$to<R> {
+                &self.0
+            }
         }
+
+        impl<R> fmt::Debug for $from<R> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(stringify!($from))
+            }
+        }
+    )*};
+}
+
+pick_chain!(Pick => PickResult, PickResult => PickFrom, PickFrom => PickNeither);
+
+impl<R> fmt::Debug for PickNeither<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PickNeither")
+    }
+}
+
+/// A stop as the policy's own error.
+fn via_from<T, E: From<Error>>(stop: Stop<T, E>) -> Result<T, E> {
+    Err(E::from(stop.into_reason()))
+}
+
+/// A stop as the call's last real outcome.
+fn via_last<T, E>(stop: Stop<T, E>) -> Result<T, E> {
+    match stop.into_last() {
+        Some(result) => result,
+        // Only a refused or timed-out attempt, a deadline, a breaker, a limiter value or a
+        // prebuilt policy stop a call without an outcome of its own, and each of those keys makes
+        // the attribute require `From<steadfast::Error>` (a compile error otherwise), which picks
+        // `via_from`. Without them the only stop is a server delay beyond `max_hint`, and that
+        // stop always carries the outcome that asked for the delay, `Ok` or `Err`.
+        None => unreachable!("#[resilient]: a policy stop without the call's outcome"),
+    }
+}
+
+impl<T: Classify, E: From<Error>> Pick<Result<T, E>> {
+    /// Both sides classified; stops through `From`.
+    pub fn judging(&self) -> Judging<T, E>
+    where
+        E: ErrorClassify,
+    {
+        (Verdict::of_result, via_from)
+    }
+
+    /// Stops through `From`.
+    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+        via_from
+    }
+}
+
+impl<T: Classify, E> PickResult<Result<T, E>> {
+    /// Both sides classified; stops give the last outcome.
+    pub fn judging(&self) -> Judging<T, E>
+    where
+        E: ErrorClassify,
+    {
+        (Verdict::of_result, via_last)
+    }
+
+    /// Stops give the last outcome.
+    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+        via_last
+    }
+}
+
+impl<T, E: From<Error>> PickFrom<Result<T, E>> {
+    /// The error side classified; stops through `From`.
+    pub fn judging(&self) -> Judging<T, E>
+    where
+        E: ErrorClassify,
+    {
+        (Verdict::of_error, via_from)
+    }
+
+    /// Stops through `From`.
+    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+        via_from
+    }
+}
+
+impl<T, E> PickNeither<Result<T, E>> {
+    /// The error side classified; stops give the last outcome.
+    pub fn judging(&self) -> Judging<T, E>
+    where
+        E: ErrorClassify,
+    {
+        (Verdict::of_error, via_last)
+    }
+
+    /// Stops give the last outcome.
+    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+        via_last
     }
 }
 

@@ -343,12 +343,13 @@ fn settings_text(s: &Settings) -> String {
     pairs.join(";")
 }
 
-/// How the function gets its policy from its `static` site: from the literal settings alone
-/// (`policy()`), plus the keys that are expressions, evaluated in the body where `Self` is in
-/// scope (`policy_with(...)`), or from `policy = <expr>` (`prebuilt(...)`).
-fn policy(s: &Settings, krate: &[TokenTree]) -> (Ident, Option<TokenStream>) {
+/// How the function gets its policy from its `static` site, if not by `Site::start` (which
+/// builds it from the literal settings alone): `.policy_with(...)`, which adds the keys that are
+/// expressions, evaluated in the body where `Self` is in scope, or `.prebuilt(...)` for
+/// `policy = <expr>`.
+fn policy(s: &Settings, krate: &[TokenTree]) -> Option<TokenStream> {
     if let Some(policy) = &s.policy {
-        return (format_ident!("prebuilt"), Some(quote!(&|| #policy)));
+        return Some(quote!(.prebuilt(&|| #policy)));
     }
     let mut calls = Vec::new();
     if let Some(LimiterSetting::Value(e)) = s.limiter.as_ref().map(|l| &l.value) {
@@ -358,13 +359,10 @@ fn policy(s: &Settings, krate: &[TokenTree]) -> (Ident, Option<TokenStream>) {
         calls.push(quote!(.hook(::std::sync::Arc::new(#(#krate)*::__private::OnRetry(#path)))));
     }
     if calls.is_empty() {
-        return (format_ident!("policy"), None);
+        return None;
     }
     let b = format_ident!("__sf_builder", span = Span::mixed_site());
-    (
-        format_ident!("policy_with"),
-        Some(quote!(&|#b| #b #(#calls)*)),
-    )
+    Some(quote!(.policy_with(&|#b| #b #(#calls)*)))
 }
 
 /// The whole expansion, or an error for a function the attribute cannot wrap.
@@ -393,7 +391,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     let r = Ident::new("__sf_r", site);
     let fn_name = format!("::{}", item.sig.ident);
     let settings_text = settings_text(settings);
-    let (policy, policy_args) = policy(settings, &krate);
+    let policy = policy(settings, &krate);
     let output = &shape.output;
     let body = &shape.body;
     let prelude = &shape.prelude;
@@ -403,28 +401,33 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             #(#krate)*::__private::require_from_policy_error(&::core::option::Option::<#output>::None);
         }
     });
-    // How results are classified and how a stop becomes a result are both picked by method
-    // resolution at the concrete result type (see `__private::Pick`). The classifier is spanned
-    // at the return type: a missing `Classify` is reported there.
-    let classify = match &settings.classify {
-        Some(path) => quote!(#path),
+    // How results are classified and how a stop becomes a result, picked by method resolution
+    // at the concrete result type (see `__private::Pick`). Spanned at the return type: a missing
+    // `Classify` is reported there.
+    let judging = match &settings.classify {
+        Some(path) => quote!((#path, #(#krate)*::__private::Pick::<#output>::NEW.converter())),
         None => {
             let span = output.span();
             let krate = krate.iter().cloned().map(|mut t| {
                 t.set_span(span);
                 t
             });
-            quote_spanned! {span=> #(#krate)*::__private::Pick::<#output>::NEW.classifier()}
+            quote_spanned! {span=> #(#krate)*::__private::Pick::<#output>::NEW.judging()}
         }
     };
-    let finish = match &settings.fallback {
-        Some(path) => quote! {
-            match #result {
-                ::core::result::Result::Ok(v) => ::core::result::Result::Ok(v),
-                ::core::result::Result::Err(_) => #path(#(#names),*).await,
-            }
-        },
-        None => quote!(#result),
+    // With `fallback`, the loop's result is kept to fall back on; without, it is the body's
+    // value (typed by the function's return type).
+    let (keep, finish) = match &settings.fallback {
+        Some(path) => (
+            Some(quote!(let #result: #output =)),
+            Some(quote! {;
+                match #result {
+                    ::core::result::Result::Ok(v) => ::core::result::Result::Ok(v),
+                    ::core::result::Result::Err(_) => #path(#(#names),*).await,
+                }
+            }),
+        ),
+        None => (None, None),
     };
     // Without a time limit (known here), the attempt needs no timer: less code per function.
     let untimed =
@@ -440,8 +443,8 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         );
         #require_from
         #(#touches)*
-        let mut #run = #site_static.#policy(#policy_args).start();
-        let #result: #output = loop {
+        let mut #run = #site_static #policy.start();
+        #keep loop {
             if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#attempt_fn(
                 &mut #run,
                 async {
@@ -451,14 +454,11 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
                     #[allow(unreachable_code)]
                     #ret
                 },
-                (
-                    #classify,
-                    #(#krate)*::__private::Pick::<#output>::NEW.converter(),
-                ),
+                #judging,
             ).await {
                 break #r;
             }
-        };
+        }
         #finish
     };
     let block = if shape.async_trait {
