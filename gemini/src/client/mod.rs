@@ -2,6 +2,10 @@
 //!
 //! The API key travels only in the `x-goog-api-key` header, never in a URL. [`ApiKey`] keeps it
 //! out of `Debug`, `Display`, errors and logs; nothing in this crate prints it.
+//!
+//! Every call runs under the policy entry of its model (breaker, quotas, counters). Calls
+//! about no model (files, cached contents, `models.list`) share the entry of the empty model
+//! name: they are not told apart in [`Client::stats`], and one breaker guards them all.
 
 pub(crate) mod body;
 mod breaker;
@@ -233,7 +237,11 @@ impl ClientBuilder {
         self
     }
 
-    /// The server to talk to (the local simulator in tests); no trailing slash needed.
+    /// The server to talk to (the local simulator in tests); no trailing slash needed. It must
+    /// start with `http://` or `https://` and have no query or fragment ([`build`] refuses
+    /// one: request paths are appended to it).
+    ///
+    /// [`build`]: ClientBuilder::build
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into().trim_end_matches('/').to_owned();
         self
@@ -302,11 +310,18 @@ impl ClientBuilder {
                 "no API key: set GEMINI_API_KEY or pass one with ClientBuilder::key",
             ));
         }
+        // The URL is not quoted in these messages: it may hold a key.
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return Err(Error::configuration(format!(
-                "base URL `{}` must start with http:// or https://",
-                self.base_url
-            )));
+            return Err(Error::configuration(
+                "the base URL must start with http:// or https://",
+            ));
+        }
+        // Paths are appended to the base URL: a query or fragment would end up in the middle
+        // of every URL (and a `?key=` in it would be sent with every request).
+        if self.base_url.contains(['?', '#']) {
+            return Err(Error::configuration(
+                "the base URL must have no query (`?…`) or fragment (`#…`): give the scheme, host, port and path prefix only, and the key with ClientBuilder::key",
+            ));
         }
         let mut http = reqwest::Client::builder()
             // Never follow a redirect: reqwest would resend `x-goog-api-key` to the new host.
@@ -462,6 +477,11 @@ impl Client {
 
     /// The client's counters, per model: requests sent, answers, retries, requests sent again
     /// through another project, 429s by scope, waits for quota.
+    ///
+    /// Calls about no model (the Files API, cached content, listing models) share one entry
+    /// under the empty model name `""`, with one circuit breaker and one set of counters: many
+    /// failing uploads can open the breaker for cache and `models.list` calls too, and their
+    /// counts are added together here.
     pub fn stats(&self) -> ClientStats {
         let entries = route::lock(&self.inner.models.entries);
         ClientStats {

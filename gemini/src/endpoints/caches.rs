@@ -13,7 +13,9 @@
 //! (or permission denied)"), like the real service, whether it is read or used in a request:
 //! [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied).
 
-use crate::types::{CachedContent, ListCachedContentsResponse, duration_string};
+use crate::types::{
+    CachedContent, ListCachedContentsResponse, MAX_PROTO_DURATION, duration_string,
+};
 use crate::{Client, Error};
 use futures_util::Stream;
 use std::time::Duration;
@@ -35,14 +37,38 @@ pub(crate) fn cache_path(name: &str) -> Result<String, Error> {
     Ok(format!("cachedContents/{id}"))
 }
 
+/// Refuses a `ttl` past `google.protobuf.Duration`'s range, which the API cannot take. Only
+/// the range is checked here: a malformed `ttl` goes to the service, whose 400 says what is
+/// wrong with it.
+fn check_ttl(ttl: &str) -> Result<(), Error> {
+    let seconds = ttl.strip_suffix('s').unwrap_or(ttl);
+    let whole = seconds.split_once('.').map_or(seconds, |(w, _)| w);
+    let too_long = !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && !matches!(whole.parse::<u64>(), Ok(s) if s <= MAX_PROTO_DURATION.as_secs());
+    if too_long {
+        return Err(Error::configuration(format!(
+            "a cache's ttl may be at most {}s (the range of google.protobuf.Duration); `{}` is longer",
+            MAX_PROTO_DURATION.as_secs(),
+            ttl.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
 impl Client {
     /// `cachedContents.create`: stores `cache` (its model, contents, system instruction, tools,
     /// and `ttl` or `expire_time`; one hour by default) and returns its name, expiry and size.
     /// Refer to it with [`GenerateContentRequest::cached_content`](crate::types::GenerateContentRequest::cached_content).
+    ///
+    /// Refused before sending: a `ttl` past [`MAX_PROTO_DURATION`].
     pub async fn create_cached_content(
         &self,
         cache: &CachedContent,
     ) -> Result<CachedContent, Error> {
+        if let Some(ttl) = &cache.ttl {
+            check_ttl(ttl)?;
+        }
         self.execute(&[String::new()], None, |key, _| async move {
             self.request(&key, reqwest::Method::POST, "cachedContents", Some(cache))
                 .await
@@ -64,7 +90,8 @@ impl Client {
     }
 
     /// `cachedContents.list`: every live cache of the key's project, page after page, as a
-    /// stream. An error ends the stream.
+    /// stream. An error ends the stream (a page token the server repeats is one). Pin it to
+    /// read it item by item: see [`Client::list_files`] for an example.
     pub fn list_cached_contents(
         &self,
     ) -> impl Stream<Item = Result<CachedContent, Error>> + Send + '_ {
@@ -75,14 +102,18 @@ impl Client {
 
     /// `cachedContents.patch` with `updateMask=ttl`: the cache now expires `ttl` from now.
     /// Returns the cache with its new `expire_time`.
+    ///
+    /// Refused before sending: a `ttl` past [`MAX_PROTO_DURATION`].
     pub async fn update_cached_content_ttl(
         &self,
         name: &str,
         ttl: Duration,
     ) -> Result<CachedContent, Error> {
         let path = format!("{}?updateMask=ttl", cache_path(name)?);
+        let ttl = duration_string(ttl);
+        check_ttl(&ttl)?;
         let body = CachedContent {
-            ttl: Some(duration_string(ttl)),
+            ttl: Some(ttl),
             ..CachedContent::default()
         };
         self.execute(&[String::new()], None, |key, _| {
@@ -123,6 +154,30 @@ mod tests {
         );
         for bad in ["", "cachedContents/", "a/b", "../x", "x?key=1", "a b"] {
             assert!(cache_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ttls_past_the_proto_duration_range_are_refused_and_malformed_ones_left_to_the_service() {
+        for fine in [
+            "1s",
+            "315576000000s",
+            "315576000000.999999999s",
+            "",
+            "s",
+            "abc",
+            "-1s",
+        ] {
+            assert!(check_ttl(fine).is_ok(), "{fine}");
+        }
+        for long in [
+            "315576000001s",
+            "18446744073709551615.999999999s",
+            "99999999999999999999999s",
+            &duration_string(Duration::MAX),
+        ] {
+            let e = check_ttl(long).unwrap_err();
+            assert_eq!(*e.kind(), crate::ErrorKind::Configuration, "{long}");
         }
     }
 }

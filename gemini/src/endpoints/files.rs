@@ -224,7 +224,35 @@ impl Client {
     }
 
     /// `files.list`: every file of the key's project, page after page (100 a page), as a
-    /// stream. An error ends the stream.
+    /// stream. An error ends the stream (a page token the server repeats is one, an
+    /// [`Undecodable`](ErrorKind::Undecodable) error, rather than a list that never ends).
+    ///
+    /// The stream is not `Unpin`: pin it (`Box::pin`, or `std::pin::pin!`) to call `next` on
+    /// it, or collect it. [`Client::list_cached_contents`] is read the same way.
+    ///
+    /// ```
+    /// # #[cfg(feature = "simulator")]
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// use steadfast_gemini::simulator::{Simulator, SimulatorConfig};
+    ///
+    /// let sim = Simulator::start(SimulatorConfig::default()).await?;
+    /// let client = sim.client()?;
+    /// client.upload_file("text/plain", b"notes".to_vec(), Some("notes")).await?;
+    ///
+    /// // One at a time, stopping at the first error.
+    /// let mut files = std::pin::pin!(client.list_files());
+    /// while let Some(file) = files.next().await {
+    ///     let file = file?;
+    ///     println!("{} {:?}", file.name, file.display_name);
+    /// }
+    ///
+    /// // Or all at once.
+    /// let caches: Vec<_> = client.list_cached_contents().collect().await;
+    /// assert!(caches.is_empty());
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "simulator"))] fn main() {}
+    /// ```
     pub fn list_files(&self) -> impl Stream<Item = Result<File, Error>> + Send + '_ {
         self.pages("files", 100, |page: ListFilesResponse| {
             (page.files, page.next_page_token)

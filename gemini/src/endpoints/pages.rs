@@ -1,15 +1,20 @@
 //! Listing endpoints that answer page by page (`files`, `cachedContents`), read as one stream.
 
 use super::encode;
-use crate::{Client, Error};
+use crate::{Client, Error, ErrorKind};
 use futures_util::{Stream, stream};
 use serde::de::DeserializeOwned;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 impl Client {
     /// Every item of `GET {path}`, `page_size` a page, each page under the client policy;
     /// `split` takes a page apart into its items and the next page's token. An error ends the
     /// stream.
+    ///
+    /// A page token the server already gave ends the stream with an
+    /// [`Undecodable`](ErrorKind::Undecodable) error: following it would list the same pages
+    /// again, forever (a server that answers empty pages with the same token would otherwise
+    /// keep the stream polling without yielding anything).
     pub(crate) fn pages<P, T>(
         &self,
         path: &'static str,
@@ -23,17 +28,26 @@ impl Client {
         struct Pages<T> {
             buffered: VecDeque<T>,
             next: Option<String>,
+            /// Every token followed so far.
+            seen: HashSet<String>,
+            /// An error to yield once the buffered items are out.
+            buffered_error: Option<Error>,
             done: bool,
         }
         let start = Pages {
             buffered: VecDeque::new(),
             next: None,
+            seen: HashSet::new(),
+            buffered_error: None,
             done: false,
         };
         stream::unfold(start, move |mut pages| async move {
             loop {
                 if let Some(item) = pages.buffered.pop_front() {
                     return Some((Ok(item), pages));
+                }
+                if let Some(e) = pages.buffered_error.take() {
+                    return Some((Err(e), pages));
                 }
                 if pages.done {
                     return None;
@@ -59,6 +73,20 @@ impl Client {
                         pages.buffered.extend(items);
                         pages.next = next.filter(|t| !t.is_empty());
                         pages.done = pages.next.is_none();
+                        if let Some(token) = &pages.next
+                            && !pages.seen.insert(token.clone())
+                        {
+                            // What the page held is yielded first, then the error.
+                            pages.done = true;
+                            pages.buffered_error = Some(Error::with_kind(
+                                ErrorKind::Undecodable,
+                                // The token is not quoted: it is the server's, and could
+                                // hold anything.
+                                format!(
+                                    "the server repeated a page token of GET {path}: listing stopped, since following it would list the same pages forever"
+                                ),
+                            ));
+                        }
                     }
                     Err(e) => {
                         pages.done = true;

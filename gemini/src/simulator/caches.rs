@@ -15,7 +15,8 @@
 
 use super::generate::count_words;
 use super::resources::{
-    empty, new_id, page_token, paging, parse_duration, parse_timestamp, project_of, timestamp,
+    BadDuration, empty, new_id, page_token, paging, parse_duration, parse_timestamp, project_of,
+    timestamp,
 };
 use super::validate::{self, Message, get};
 use super::{Reply, SimModel, State, errors};
@@ -82,10 +83,14 @@ fn expiry(state: &State, body: &Value, now: Instant) -> Result<Option<Instant>, 
         (Some(ttl), None) => {
             let text = ttl.as_str().unwrap_or("");
             match parse_duration(text) {
-                Some(Ok(d)) => Ok(Some(now + d)),
-                Some(Err(())) => Err(errors::invalid_field(
+                Some(Ok(d)) => later(now, d).map(Some),
+                Some(Err(BadDuration::NotPositive)) => Err(errors::invalid_field(
                     "CachedContent.ttl",
                     "ttl must be positive",
+                )),
+                Some(Err(BadDuration::TooLong)) => Err(errors::invalid_field(
+                    "CachedContent.ttl",
+                    "ttl must be at most 315576000000s (the range of google.protobuf.Duration)",
                 )),
                 None => Err(errors::invalid_payload(&format!(
                     "Invalid value at 'cached_content.ttl' (type.googleapis.com/google.protobuf.Duration), Field 'ttl', Illegal duration format; duration must end with 's': {ttl}"
@@ -99,26 +104,44 @@ fn expiry(state: &State, body: &Value, now: Instant) -> Result<Option<Instant>, 
                     "Invalid value at 'cached_content.expire_time' (type.googleapis.com/google.protobuf.Timestamp), Field 'expireTime', Invalid time format: {at}"
                 )));
             };
-            match state.storage.instant(wall).filter(|t| *t > now) {
-                Some(t) => Ok(Some(t)),
-                None => Err(errors::invalid_field(
+            if wall <= state.storage.wall(now) {
+                return Err(errors::invalid_field(
                     "CachedContent.expire_time",
                     "expire_time must be in the future",
-                )),
+                ));
+            }
+            match state.storage.instant(wall).filter(|t| *t > now) {
+                Some(t) => Ok(Some(t)),
+                None => Err(too_far("CachedContent.expire_time")),
             }
         }
         (None, None) => Ok(None),
     }
 }
 
+/// `now + d`, or the 400 for an expiry the platform's clock cannot hold (never a panic).
+fn later(now: Instant, d: Duration) -> Result<Instant, Reply> {
+    now.checked_add(d)
+        .ok_or_else(|| too_far("CachedContent.ttl"))
+}
+
+fn too_far(field: &str) -> Reply {
+    errors::invalid_field(field, "the expiration is too far in the future")
+}
+
 impl StoredCache {
     fn json(&self, state: &State) -> Value {
+        self.json_with(state, self.updated, self.expires)
+    }
+
+    /// The cache as the API describes it, with these update and expiry times.
+    fn json_with(&self, state: &State, updated: Instant, expires: Instant) -> Value {
         let s = &state.storage;
         json!({
             "name": self.name, "model": self.model, "displayName": self.display_name,
             "createTime": timestamp(s.wall(self.created)),
-            "updateTime": timestamp(s.wall(self.updated)),
-            "expireTime": timestamp(s.wall(self.expires)),
+            "updateTime": timestamp(s.wall(updated)),
+            "expireTime": timestamp(s.wall(expires)),
             "usageMetadata": {"totalTokenCount": self.tokens},
         })
     }
@@ -147,7 +170,11 @@ impl State {
         };
         let now = Instant::now();
         let expires = match expiry(self, &request, now) {
-            Ok(at) => at.unwrap_or(now + DEFAULT_TTL),
+            Ok(Some(at)) => at,
+            Ok(None) => match later(now, DEFAULT_TTL) {
+                Ok(at) => at,
+                Err(reply) => return reply,
+            },
             Err(reply) => return reply,
         };
         let display_name = get(&request, "displayName")
@@ -326,9 +353,11 @@ impl State {
         let mut stored = self.storage.lock();
         match State::find_cache(&mut stored, &project, id) {
             Some((_, c)) => {
+                // The answer first, then the change: nothing after the change can fail.
+                let answer = c.json_with(self, now, expires);
                 c.expires = expires;
                 c.updated = now;
-                Reply::Json(200, c.json(self))
+                Reply::Json(200, answer)
             }
             None => not_found(),
         }

@@ -124,10 +124,12 @@ fn generate(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> 
                 .collect()
         }
         "integer" => {
-            let low = number("minimum").map_or(0, |m| m.ceil() as i64);
-            let high = number("maximum").map_or(low + 100, |m| m.floor() as i64);
-            let span = (high - low).max(0) as u64 + 1;
-            json!(low + (random.next_u64() % span) as i64)
+            // In i128: a schema's bounds may be anywhere in i64, and their span past it.
+            let low = number("minimum").map_or(0, |m| i128::from(m.ceil() as i64));
+            let high = number("maximum").map_or(low + 100, |m| i128::from(m.floor() as i64));
+            let span = (high - low).max(0) + 1;
+            let x = low + i128::from(random.next_u64()) % span;
+            json!(i64::try_from(x).unwrap_or(i64::MAX))
         }
         "number" => {
             let low = number("minimum").unwrap_or(0.0);

@@ -16,13 +16,15 @@
 //! more bytes than declared is a 400 that ends the session. Sessions expire after an hour;
 //! files after `ttl` (48 hours, as the real service keeps them).
 //!
-//! In a prompt, a `fileData.fileUri` ending in `files/{id}` must name a live file of the key's
-//! project, else 403 "You do not have permission to access the File {id} or it may not exist."
+//! In a prompt, a `fileData.fileUri` of the simulator's own host (its address, a loopback name
+//! with its port, or the origin of a URI it handed out) with the path `/v1beta/files/{id}` or
+//! `/v1/files/{id}` must name a live file of the key's project, else 403 "You do not have
+//! permission to access the File {id} or it may not exist."; an empty `fileUri` is a 400.
 //! A text file (`text/*`, JSON, XML) counts its words as tokens; any other file 258 tokens (what
-//! the real service counts for an image). URIs of other kinds (`gs://`, YouTube) count 258
-//! tokens and are not checked. `sha256Hash` is not computed.
+//! the real service counts for an image). URIs of other kinds (`gs://`, YouTube, `files/…` on
+//! another host) count 258 tokens and are not checked. `sha256Hash` is not computed.
 
-use super::resources::{Storage, empty, new_id, page_token, paging, project_of, timestamp};
+use super::resources::{Storage, Stored, empty, new_id, page_token, paging, project_of, timestamp};
 use super::validate::{self, Message, get};
 use super::{Reply, State, errors};
 use serde_json::{Value, json};
@@ -262,7 +264,7 @@ impl State {
             .map(|f| f.bytes.len() as u64)
             .sum::<u64>()
             + stored.sessions.values().map(|s| s.size).sum::<u64>();
-        if total + size > limits.max_total_bytes {
+        if total.saturating_add(size) > limits.max_total_bytes {
             return bad(&format!(
                 "The simulator holds {total} bytes of files; {size} more would pass its limit of {} (SimulatorConfig::files.max_total_bytes): delete files first.",
                 limits.max_total_bytes
@@ -323,7 +325,9 @@ impl State {
                 size,
                 received: Vec::new(),
                 origin: origin.clone(),
-                expires: Instant::now() + SESSION_TTL,
+                expires: Instant::now()
+                    .checked_add(SESSION_TTL)
+                    .unwrap_or_else(Instant::now),
             },
         );
         let url =
@@ -424,7 +428,10 @@ impl State {
             mime_type: session.mime_type,
             bytes: session.received,
             created: now,
-            expires: now + self.config.files.ttl,
+            // A `ttl` too long for the clock: kept until the simulator stops.
+            expires: now
+                .checked_add(self.config.files.ttl)
+                .unwrap_or_else(|| far_future(now)),
         };
         let answer = json!({ "file": file.json(&self.storage) });
         stored.serial += 1;
@@ -507,12 +514,16 @@ impl State {
             let uri = get(file_data, "fileUri")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let id = match uri.rsplit_once("files/") {
-                Some((before, id)) if before.is_empty() || before.ends_with('/') => id.to_owned(),
-                _ => {
-                    file_data["text"] = json!(filler());
-                    return;
-                }
+            if uri.trim().is_empty() {
+                result = Err(errors::invalid_field(
+                    "contents.parts.file_data.file_uri",
+                    "file_uri must not be empty",
+                ));
+                return;
+            }
+            let Some(id) = self.uploaded_file_id(&stored, uri) else {
+                file_data["text"] = json!(filler());
+                return;
             };
             let name = format!("files/{id}");
             match stored
@@ -529,6 +540,47 @@ impl State {
         });
         result
     }
+}
+
+impl State {
+    /// The id of the uploaded file `uri` names, when it names one: `http(s)://{host}` then
+    /// `/v1beta/files/{id}` or `/v1/files/{id}`, where the host is the simulator's own (its
+    /// address, or a loopback name with its port, or the origin of a file or upload it handed
+    /// out). Anything else (`gs://`, YouTube, another host) is not an uploaded file.
+    fn uploaded_file_id(&self, stored: &Stored, uri: &str) -> Option<String> {
+        let rest = uri
+            .strip_prefix("http://")
+            .or_else(|| uri.strip_prefix("https://"))?;
+        let (authority, path) = rest.split_once('/')?;
+        let id = path
+            .strip_prefix("v1beta/files/")
+            .or_else(|| path.strip_prefix("v1/files/"))?;
+        let port = self.addr.port();
+        let ip = self.addr.ip();
+        let own = authority.eq_ignore_ascii_case(&self.addr.to_string())
+            || ((ip.is_loopback() || ip.is_unspecified())
+                && ["127.0.0.1", "localhost", "[::1]"]
+                    .iter()
+                    .any(|h| authority.eq_ignore_ascii_case(&format!("{h}:{port}"))))
+            || stored
+                .files
+                .values()
+                .map(|f| f.uri.as_str())
+                .chain(stored.sessions.values().map(|s| s.origin.as_str()))
+                .any(|known| {
+                    known
+                        .strip_prefix("http://")
+                        .and_then(|k| k.split('/').next())
+                        .is_some_and(|k| k.eq_ignore_ascii_case(authority))
+                });
+        own.then(|| id.to_owned())
+    }
+}
+
+/// A time far enough ahead to mean "never" for a file the simulator keeps.
+fn far_future(now: Instant) -> Instant {
+    now.checked_add(Duration::from_secs(100 * 365 * 86_400))
+        .unwrap_or(now)
 }
 
 /// [`MEDIA_TOKENS`] words.

@@ -336,6 +336,8 @@ pub(crate) struct State {
     serial: AtomicU64,
     /// Uploaded files and cached contents.
     storage: resources::Storage,
+    /// The address it listens on: a `fileData` URI of this host names an uploaded file.
+    addr: SocketAddr,
 }
 
 /// A running simulator. Dropping it shuts it down gracefully in the background (the listener
@@ -383,6 +385,7 @@ impl Simulator {
             connections: server::Connections::default(),
             serial: AtomicU64::new(0),
             storage: resources::Storage::default(),
+            addr,
             config,
         });
         let (stop, stopped) = watch::channel(false);

@@ -68,16 +68,21 @@ impl Storage {
         stored
     }
 
-    /// The simulated wall time of `at`.
+    /// The simulated wall time of `at`, at most [`LATEST`] (the last second RFC 3339 can
+    /// write): no expiry the simulator accepts reaches it, and a time past it must not panic.
     pub(super) fn wall(&self, at: Instant) -> SystemTime {
-        self.wall + at.saturating_duration_since(self.started)
+        let latest = UNIX_EPOCH + LATEST;
+        self.wall
+            .checked_add(at.saturating_duration_since(self.started))
+            .map_or(latest, |t| t.min(latest))
     }
 
-    /// The instant of a simulated wall time (`None` when it is before the start).
+    /// The instant of a simulated wall time (`None` when it is before the start, or too far
+    /// ahead for the platform's clock).
     pub(super) fn instant(&self, wall: SystemTime) -> Option<Instant> {
         wall.duration_since(self.wall)
             .ok()
-            .map(|d| self.started + d)
+            .and_then(|d| self.started.checked_add(d))
     }
 }
 
@@ -207,12 +212,29 @@ pub(super) fn parse_timestamp(text: &str) -> Option<SystemTime> {
     let secs =
         days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second + offset;
     let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(nanos))
+    UNIX_EPOCH.checked_add(Duration::new(secs, 0).checked_add(Duration::from_nanos(nanos))?)
 }
 
-/// A proto duration (`"300s"`, `"1.5s"`, `"-2s"`): `Some(Ok(d))` when positive, `Some(Err(()))`
-/// when zero or negative, `None` when it does not parse.
-pub(super) fn parse_duration(text: &str) -> Option<Result<Duration, ()>> {
+/// 9999-12-31T23:59:59.999999Z, the latest time RFC 3339 (and `google.protobuf.Timestamp`)
+/// can write, as a duration since the Unix epoch.
+const LATEST: Duration = Duration::new(253_402_300_799, 999_999_000);
+
+/// The longest `google.protobuf.Duration`: 315,576,000,000 seconds (10,000 years), as the
+/// client's [`MAX_PROTO_DURATION`](crate::types::MAX_PROTO_DURATION).
+const MAX_DURATION_SECS: u64 = 315_576_000_000;
+
+/// Why a proto duration is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BadDuration {
+    /// Zero or negative.
+    NotPositive,
+    /// More seconds than `google.protobuf.Duration` holds.
+    TooLong,
+}
+
+/// A proto duration (`"300s"`, `"1.5s"`, `"-2s"`): `Some(Ok(d))` when positive and within
+/// `google.protobuf.Duration`'s range, `Some(Err(_))` when not, `None` when it does not parse.
+pub(super) fn parse_duration(text: &str) -> Option<Result<Duration, BadDuration>> {
     let body = text.strip_suffix('s')?;
     let (negative, body) = match body.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -231,7 +253,9 @@ pub(super) fn parse_duration(text: &str) -> Option<Result<Duration, ()>> {
     };
     let d = Duration::new(secs, nanos);
     Some(if negative || d.is_zero() {
-        Err(())
+        Err(BadDuration::NotPositive)
+    } else if secs > MAX_DURATION_SECS {
+        Err(BadDuration::TooLong)
     } else {
         Ok(d)
     })
@@ -451,11 +475,38 @@ mod tests {
             parse_duration("1.5s"),
             Some(Ok(Duration::from_millis(1500)))
         );
-        assert_eq!(parse_duration("0s"), Some(Err(())));
-        assert_eq!(parse_duration("-2s"), Some(Err(())));
+        assert_eq!(parse_duration("0s"), Some(Err(BadDuration::NotPositive)));
+        assert_eq!(parse_duration("-2s"), Some(Err(BadDuration::NotPositive)));
+        assert_eq!(
+            parse_duration("315576000000.999999999s"),
+            Some(Ok(Duration::new(315_576_000_000, 999_999_999)))
+        );
+        assert_eq!(
+            parse_duration("315576000001s"),
+            Some(Err(BadDuration::TooLong))
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615.999999999s"),
+            Some(Err(BadDuration::TooLong))
+        );
         for bad in ["", "s", "10", "1.2.3s", "abc", "1.0000000001s", "+1s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn wall_times_past_rfc_3339_saturate_instead_of_panicking() {
+        let storage = Storage::default();
+        let far = storage
+            .started
+            .checked_add(Duration::from_secs(400_000_000_000));
+        if let Some(far) = far {
+            assert!(timestamp(storage.wall(far)).starts_with("9999-12-31T23:59:59"));
+        }
+        assert_eq!(
+            parse_timestamp("9999-12-31T23:59:59.999999Z"),
+            Some(UNIX_EPOCH + LATEST)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! stored once by the service and referred to by requests through
 //! [`GenerateContentRequest::cached_content`](super::GenerateContentRequest::cached_content).
 
+use super::json;
 use super::{Content, Tool, ToolConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -41,9 +42,11 @@ pub struct CachedContent {
     pub system_instruction: Option<Content>,
     /// The contents to cache (input only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub contents: Vec<Content>,
     /// Tools (input only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub tools: Vec<Tool>,
     /// Tool settings (input only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,7 +68,7 @@ pub struct CachedContent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<CachedContentUsageMetadata>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<CachedContent, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -86,7 +89,9 @@ impl CachedContent {
         self
     }
 
-    /// The same cache with a time to live (replacing any `expire_time`).
+    /// The same cache with a time to live (replacing any `expire_time`). A `ttl` past
+    /// [`MAX_PROTO_DURATION`] is kept, and refused by
+    /// [`Client::create_cached_content`](crate::Client::create_cached_content) before sending.
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(duration_string(ttl));
         self.expire_time = None;
@@ -106,9 +111,13 @@ impl CachedContent {
 pub struct CachedContentUsageMetadata {
     /// Tokens it holds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub total_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub total_token_count: Option<u64>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<CachedContentUsageMetadata, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -118,17 +127,31 @@ pub struct CachedContentUsageMetadata {
 pub struct ListCachedContentsResponse {
     /// The caches on this page (absent when there is none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub cached_contents: Vec<CachedContent>,
     /// The token of the next page; absent or empty on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<ListCachedContentsResponse, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
+/// The longest `google.protobuf.Duration`: 315,576,000,000 seconds (10,000 years) and
+/// 999,999,999 nanoseconds. A longer `ttl` is refused by the client before sending (a
+/// [`Configuration`](crate::ErrorKind::Configuration) error).
+pub const MAX_PROTO_DURATION: Duration = Duration::new(315_576_000_000, 999_999_999);
+
 /// A duration as proto JSON writes it: seconds with up to nine decimals and an `s`
 /// (`"300s"`, `"1.500s"`).
+///
+/// It writes any `Duration`, also one past [`MAX_PROTO_DURATION`], which the API cannot take:
+/// [`Client::create_cached_content`](crate::Client::create_cached_content) and
+/// [`Client::update_cached_content_ttl`](crate::Client::update_cached_content_ttl) refuse such
+/// a `ttl` before sending.
 ///
 /// ```
 /// use std::time::Duration;
@@ -148,3 +171,9 @@ pub fn duration_string(d: Duration) -> String {
         format!("{}.{nanos:09}s", d.as_secs())
     }
 }
+
+json::impl_extra!(
+    CachedContent,
+    CachedContentUsageMetadata,
+    ListCachedContentsResponse,
+);

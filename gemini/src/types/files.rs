@@ -1,6 +1,7 @@
 //! The Files API's resource: a file uploaded once and referred to by prompts and caches.
 
 use super::enums::{FileSource, FileState};
+use super::json;
 use super::{FileData, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -22,6 +23,7 @@ use serde_json::{Map, Value};
 #[serde(rename_all = "camelCase", default)]
 pub struct File {
     /// `files/{id}`.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub name: String,
     /// A human name (up to 512 characters).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,7 +69,7 @@ pub struct File {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video_metadata: Option<Value>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<File, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -91,12 +93,16 @@ impl File {
 pub struct ListFilesResponse {
     /// The files on this page (absent when there is none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub files: Vec<File>,
     /// The token of the next page; absent or empty on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<ListFilesResponse, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -129,3 +135,5 @@ pub(crate) mod int64_string {
         }
     }
 }
+
+json::impl_extra!(File, ListFilesResponse,);

@@ -5,6 +5,7 @@
 //! through these types loses nothing the API sends.
 
 use super::enums::{Modality, UrlRetrievalStatus};
+use super::json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -17,9 +18,13 @@ pub struct ModalityTokenCount {
     pub modality: Option<Modality>,
     /// Its tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub token_count: Option<u64>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<ModalityTokenCount, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -30,12 +35,15 @@ pub struct ModalityTokenCount {
 pub struct GroundingMetadata {
     /// The sources.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub grounding_chunks: Vec<GroundingChunk>,
     /// Which parts of the answer each source supports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub grounding_supports: Vec<GroundingSupport>,
     /// The queries the model sent to Google Search.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub web_search_queries: Vec<String>,
     /// The Google Search suggestions the terms of service ask an application to display.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +52,10 @@ pub struct GroundingMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval_metadata: Option<Value>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<GroundingMetadata, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -59,7 +70,7 @@ pub struct GroundingChunk {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieved_context: Option<WebSource>,
     /// Fields this crate does not name (other source kinds), kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<GroundingChunk, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -74,7 +85,7 @@ pub struct WebSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<WebSource, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -87,12 +98,14 @@ pub struct GroundingSupport {
     pub segment: Option<Segment>,
     /// Indices into [`GroundingMetadata::grounding_chunks`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub grounding_chunk_indices: Vec<u32>,
     /// The confidence of each source, in the same order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub confidence_scores: Vec<f64>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<GroundingSupport, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -113,7 +126,7 @@ pub struct Segment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<Segment, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -128,7 +141,7 @@ pub struct SearchEntryPoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sdk_blob: Option<String>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<SearchEntryPoint, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -138,9 +151,10 @@ pub struct SearchEntryPoint {
 pub struct CitationMetadata {
     /// The sources.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub citation_sources: Vec<CitationSource>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<CitationMetadata, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -161,7 +175,7 @@ pub struct CitationSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<CitationSource, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -171,9 +185,13 @@ pub struct CitationSource {
 pub struct UrlContextMetadata {
     /// One entry per URL.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub url_metadata: Vec<UrlMetadata>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<UrlContextMetadata, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -188,6 +206,20 @@ pub struct UrlMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url_retrieval_status: Option<UrlRetrievalStatus>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<UrlMetadata, _>")]
     pub extra: Map<String, Value>,
 }
+
+json::impl_extra!(
+    ModalityTokenCount,
+    GroundingMetadata,
+    GroundingChunk,
+    WebSource,
+    GroundingSupport,
+    Segment,
+    SearchEntryPoint,
+    CitationMetadata,
+    CitationSource,
+    UrlContextMetadata,
+    UrlMetadata,
+);

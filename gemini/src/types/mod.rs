@@ -4,10 +4,26 @@
 //! they do not know in an `Other(String)` variant, so a new API value never breaks decoding.
 //! Encoding omits unset fields (and empty lists).
 //!
+//! `null`, which proto JSON allows for any field, reads as the field's default. Integer fields
+//! take numbers or numbers written as strings (as proto JSON parsers do); token counts are
+//! `u64`, so a count past `u32` does not lose the answer.
+//!
 //! Nothing the API adds is lost: the response types, [`Content`] and [`Part`] keep every field
 //! this crate does not name in their `extra` map (`#[serde(flatten)]`), and write it back when
-//! encoded, so that decoding an answer and encoding it again gives the same JSON, and a model
-//! turn sent back in a conversation carries whatever the API put in it.
+//! encoded, so that a model turn sent back in a conversation carries whatever the API put in
+//! it. Decoding an answer and encoding it again gives the same JSON, except that:
+//!
+//! - a field written as `null`, or as an empty list, comes back absent (`"parts": []` too);
+//! - an integer written as a string in a typed field comes back as a number (`"sizeBytes"`,
+//!   an int64, is written as a string, as proto JSON does);
+//! - an integer beyond `u64` (or below `i64`) in a field this crate does not name comes back
+//!   as a float (`1.2345678901234568e29`): serde_json's `arbitrary_precision` is not enabled,
+//!   since it would change `serde_json` for the whole program;
+//! - an integer written for a float field (`"avgLogprobs": -1`) comes back as `-1.0`, the same
+//!   JSON number;
+//! - a key in `extra` that names a typed field (put there by hand: decoding never does) is not
+//!   written: the typed field wins, and the key is written once. Checking costs one small
+//!   decoding per `extra` key; an empty `extra` costs nothing.
 //!
 //! ```
 //! use steadfast_gemini::types::{FinishReason, GenerateContentResponse};
@@ -26,10 +42,12 @@ mod caches;
 mod enums;
 mod files;
 mod grounding;
+mod json;
 
 pub use base64::Base64Error;
 pub use caches::{
-    CachedContent, CachedContentUsageMetadata, ListCachedContentsResponse, duration_string,
+    CachedContent, CachedContentUsageMetadata, ListCachedContentsResponse, MAX_PROTO_DURATION,
+    duration_string,
 };
 pub use enums::{
     BlockReason, FileSource, FileState, FinishReason, FunctionCallingMode, HarmBlockThreshold,
@@ -51,10 +69,15 @@ pub struct Content {
     /// `"user"` or `"model"` (absent for a system instruction).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// The parts, in order.
+    /// The parts, in order (absent in a candidate whose thinking used every output token;
+    /// not written when empty).
+    #[serde(
+        deserialize_with = "json::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub parts: Vec<Part>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<Content, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -132,7 +155,7 @@ pub struct Part {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video_metadata: Option<VideoMetadata>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<Part, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -192,7 +215,7 @@ pub struct VideoMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fps: Option<f64>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<VideoMetadata, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -200,12 +223,17 @@ pub struct VideoMetadata {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Blob {
-    /// The MIME type.
+    /// The MIME type (not written when empty).
+    #[serde(
+        deserialize_with = "json::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub mime_type: String,
     /// The bytes, base64-encoded ([`Blob::bytes`] decodes them).
+    #[serde(deserialize_with = "json::null_as_default")]
     pub data: String,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<Blob, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -234,9 +262,10 @@ pub struct FileData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     /// The file's URI ([`File::uri`]).
+    #[serde(deserialize_with = "json::null_as_default")]
     pub file_uri: String,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<FileData, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -248,12 +277,13 @@ pub struct FunctionCall {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The function's name.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub name: String,
     /// Its arguments.
     #[serde(skip_serializing_if = "Value::is_null")]
     pub args: Value,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<FunctionCall, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -265,6 +295,7 @@ pub struct FunctionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The function's name.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub name: String,
     /// The result.
     pub response: Value,
@@ -275,8 +306,10 @@ pub struct FunctionResponse {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExecutableCode {
     /// The language (`PYTHON`).
+    #[serde(deserialize_with = "json::null_as_default")]
     pub language: String,
     /// The code.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub code: String,
 }
 
@@ -298,6 +331,7 @@ pub struct CodeExecutionResult {
 pub struct GenerationConfig {
     /// Stop generating at any of these.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub stop_sequences: Vec<String>,
     /// `text/plain` or `application/json`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -311,6 +345,7 @@ pub struct GenerationConfig {
     /// What the answer may contain (`TEXT`, `IMAGE`, `AUDIO`), for models that produce more
     /// than text.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub response_modalities: Vec<Modality>,
     /// Candidates to generate.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -378,6 +413,7 @@ pub struct SafetySetting {
 pub struct Tool {
     /// Functions the model may call.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub function_declarations: Vec<FunctionDeclaration>,
     /// Lets the model run code (`{}` turns it on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -397,6 +433,7 @@ pub struct Tool {
 #[serde(rename_all = "camelCase", default)]
 pub struct FunctionDeclaration {
     /// Its name.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub name: String,
     /// What it does.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -424,6 +461,7 @@ pub struct FunctionCallingConfig {
     pub mode: Option<FunctionCallingMode>,
     /// With `ANY`: which functions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub allowed_function_names: Vec<String>,
 }
 
@@ -432,6 +470,7 @@ pub struct FunctionCallingConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct GenerateContentRequest {
     /// The conversation so far.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub contents: Vec<Content>,
     /// A system instruction.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -441,9 +480,11 @@ pub struct GenerateContentRequest {
     pub generation_config: Option<GenerationConfig>,
     /// Safety thresholds.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub safety_settings: Vec<SafetySetting>,
     /// Tools.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub tools: Vec<Tool>,
     /// Tool settings.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -480,7 +521,7 @@ pub struct SafetyRating {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<bool>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<SafetyRating, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -499,6 +540,7 @@ pub struct Candidate {
     pub finish_message: Option<String>,
     /// Safety ratings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub safety_ratings: Vec<SafetyRating>,
     /// The sources the answer recites.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -517,9 +559,10 @@ pub struct Candidate {
     pub index: Option<u32>,
     /// Output tokens of this candidate.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub token_count: Option<u64>,
     /// Fields this crate does not name (`logprobsResult`, …), kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<Candidate, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -532,9 +575,10 @@ pub struct PromptFeedback {
     pub block_reason: Option<BlockReason>,
     /// Safety ratings of the prompt.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub safety_ratings: Vec<SafetyRating>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<PromptFeedback, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -544,36 +588,46 @@ pub struct PromptFeedback {
 pub struct UsageMetadata {
     /// Tokens in the prompt (the cached content's included).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prompt_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub prompt_token_count: Option<u64>,
     /// Tokens in the candidates.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub candidates_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub candidates_token_count: Option<u64>,
     /// Tokens of the prompt that came from the cached content.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cached_content_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub cached_content_token_count: Option<u64>,
     /// Tokens spent thinking.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thoughts_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub thoughts_token_count: Option<u64>,
     /// Tokens in tool-use prompts.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_use_prompt_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub tool_use_prompt_token_count: Option<u64>,
     /// All of them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub total_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub total_token_count: Option<u64>,
     /// The prompt's tokens per modality.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub prompt_tokens_details: Vec<ModalityTokenCount>,
     /// The cached content's tokens per modality.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub cache_tokens_details: Vec<ModalityTokenCount>,
     /// The candidates' tokens per modality.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub candidates_tokens_details: Vec<ModalityTokenCount>,
     /// The tool-use prompts' tokens per modality.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub tool_use_prompt_tokens_details: Vec<ModalityTokenCount>,
     /// Fields this crate does not name (`serviceTier`, …), kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<UsageMetadata, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -583,6 +637,7 @@ pub struct UsageMetadata {
 pub struct GenerateContentResponse {
     /// The answers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub candidates: Vec<Candidate>,
     /// Feedback on the prompt.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -597,7 +652,10 @@ pub struct GenerateContentResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<GenerateContentResponse, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -623,6 +681,7 @@ impl GenerateContentResponse {
 pub struct CountTokensRequest {
     /// Contents to count.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub contents: Vec<Content>,
     /// A whole request to count (system instruction and tools included).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -634,6 +693,7 @@ pub struct CountTokensRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct GenerateContentRequestWithModel {
     /// `models/…`.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub model: String,
     /// The request.
     #[serde(flatten)]
@@ -645,18 +705,25 @@ pub struct GenerateContentRequestWithModel {
 #[serde(rename_all = "camelCase", default)]
 pub struct CountTokensResponse {
     /// Tokens in the input.
+    #[serde(deserialize_with = "json::count_or_default")]
     pub total_tokens: u32,
     /// Tokens in the cached part.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cached_content_token_count: Option<u32>,
+    #[serde(deserialize_with = "json::count")]
+    pub cached_content_token_count: Option<u64>,
     /// The input's tokens per modality.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub prompt_tokens_details: Vec<ModalityTokenCount>,
     /// The cached part's tokens per modality.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "json::null_as_default")]
     pub cache_tokens_details: Vec<ModalityTokenCount>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<CountTokensResponse, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -668,6 +735,7 @@ pub struct EmbedContentRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// The content to embed.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub content: Content,
     /// What the embedding is for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -685,9 +753,10 @@ pub struct EmbedContentRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct ContentEmbedding {
     /// The vector.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub values: Vec<f32>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<ContentEmbedding, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -696,9 +765,13 @@ pub struct ContentEmbedding {
 #[serde(rename_all = "camelCase", default)]
 pub struct EmbedContentResponse {
     /// The embedding.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub embedding: ContentEmbedding,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(
+        flatten,
+        serialize_with = "json::without_typed::<EmbedContentResponse, _>"
+    )]
     pub extra: Map<String, Value>,
 }
 
@@ -707,6 +780,7 @@ pub struct EmbedContentResponse {
 #[serde(rename_all = "camelCase", default)]
 pub struct BatchEmbedContentsRequest {
     /// One request per text; each names its model.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub requests: Vec<EmbedContentRequest>,
 }
 
@@ -715,6 +789,7 @@ pub struct BatchEmbedContentsRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct BatchEmbedContentsResponse {
     /// One embedding per request, in order.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub embeddings: Vec<ContentEmbedding>,
 }
 
@@ -723,6 +798,7 @@ pub struct BatchEmbedContentsResponse {
 #[serde(rename_all = "camelCase", default)]
 pub struct Model {
     /// `models/gemini-2.5-flash`.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub name: String,
     /// The base model id.
     pub base_model_id: Option<String>,
@@ -737,6 +813,7 @@ pub struct Model {
     /// The most output tokens.
     pub output_token_limit: Option<u32>,
     /// `generateContent`, `countTokens`, `embedContent`, …
+    #[serde(deserialize_with = "json::null_as_default")]
     pub supported_generation_methods: Vec<String>,
     /// Default temperature.
     pub temperature: Option<f32>,
@@ -749,7 +826,7 @@ pub struct Model {
     /// Whether the model thinks.
     pub thinking: Option<bool>,
     /// Fields this crate does not name, kept as sent.
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "json::without_typed::<Model, _>")]
     pub extra: Map<String, Value>,
 }
 
@@ -758,10 +835,29 @@ pub struct Model {
 #[serde(rename_all = "camelCase", default)]
 pub struct ListModelsResponse {
     /// The models on this page.
+    #[serde(deserialize_with = "json::null_as_default")]
     pub models: Vec<Model>,
     /// The token of the next page; absent or empty on the last.
     pub next_page_token: Option<String>,
 }
+
+json::impl_extra!(
+    Content,
+    Part,
+    VideoMetadata,
+    Blob,
+    FileData,
+    FunctionCall,
+    SafetyRating,
+    Candidate,
+    PromptFeedback,
+    UsageMetadata,
+    GenerateContentResponse,
+    CountTokensResponse,
+    ContentEmbedding,
+    EmbedContentResponse,
+    Model,
+);
 
 #[cfg(test)]
 mod tests {
