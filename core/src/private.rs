@@ -121,7 +121,7 @@ enum Make<'a> {
 
 impl Site {
     /// The site of the function `name` (its path), with the attribute's literal settings (see
-    /// [`builder_from`]); the policy is built on first use.
+    /// `builder_from`); the policy is built on first use.
     pub const fn new(name: &'static str, settings: &'static str) -> Site {
         Site {
             name,

@@ -7,30 +7,36 @@
 //! async fn ask(&self, prompt: String) -> Result<String, Error> { BODY }
 //! ```
 //!
-//! Output (names starting `__sf_` are `Span::mixed_site()`, invisible to the body):
+//! Output (names starting `__sf_`/`__SF_` are `Span::mixed_site()`; `__private` is
+//! `::steadfast::__private`, or the `crate = ...` path):
 //!
 //! ```text
 //! async fn ask(&self, prompt: String) -> Result<String, Error> {
-//!     static __SF_POLICY: OnceLock<Policy> = OnceLock::new();
-//!     let __sf_policy = __private::site(&__SF_POLICY, "crate::ask", || Ok(Policy::builder()
-//!         .name("crate::ask").on(__private::retry_on("429, 503")?).rpm(25).build()?));
-//!     let mut __sf_run = __sf_policy.start();
-//!     let __sf_result: Result<String, Error> = loop {
-//!         if let Err(e) = __sf_run.before_attempt().await { break Err(<policy error>); }
-//!         let __sf_attempt = __sf_run.attempt(async {
-//!             let prompt = __private::clone_argument(&prompt);   // owned: a copy per attempt
-//!             let __sf_ret: Result<String, Error> = BODY;       // `self` is reborrowed
-//!             __sf_ret
-//!         }).await;
-//!         match __sf_run.after_attempt(__sf_attempt, <classify>).await {
-//!             Step::Retry => continue,
-//!             Step::Done(r) => break r,
-//!             Step::Stop(s) => break <Err(policy error) or the last outcome>,
+//!     static __SF_SITE: __private::Site = __private::Site::new(
+//!         concat!(module_path!(), "::ask"),
+//!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
+//!     );
+//!     let mut __sf_run = __SF_SITE.start();                     // or .policy_with(..)/.prebuilt(..)
+//!     loop {
+//!         if let ControlFlow::Break(__sf_r) = __private::attempt(  // or attempt_timed
+//!             &mut __sf_run,
+//!             async {
+//!                 let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
+//!                 let __sf_ret: Result<String, Error> = BODY;       // `self` is reborrowed
+//!                 __sf_ret
+//!             },
+//!             __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
+//!         ).await {
+//!             break __sf_r;
 //!         }
-//!     };
-//!     __sf_result                       // or: on Err, `FALLBACK(self, prompt).await`
+//!     }                                  // with `fallback`: bound, then `FALLBACK(self, prompt)` on Err
 //! }
 //! ```
+//!
+//! Everything not specific to the function is in `__private`, compiled once in `steadfast`: the
+//! policy is built from the settings string by one function, one pass of the loop is one
+//! generic function, and classification is two function pointers per result type. The body of
+//! an `async fn` is not parsed: its token group is moved into the loop as it came.
 //!
 //! A method already rewritten by `#[async_trait]` (a plain `fn` returning
 //! `Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>` whose body is
