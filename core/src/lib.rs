@@ -42,26 +42,28 @@
 //! # What the attribute expands to
 //!
 //! The signature is kept; the body runs inside the policy's step loop, with a per-function
-//! policy built once on first use:
+//! policy built once on first use from the attribute's literal keys (everything else lives in
+//! `steadfast::__private`, compiled once):
 //!
 //! ```text
 //! async fn ask(&self, prompt: String) -> Result<String, Error> {
-//!     static POLICY: OnceLock<Policy> = OnceLock::new();     // limiter, budget, breaker, counters
-//!     let policy = __private::site(&POLICY, "crate::ask", || Policy::builder()/* keys */.build());
-//!     let mut run = policy.start();
-//!     let result: Result<String, Error> = loop {
-//!         if let Err(e) = run.before_attempt().await { break Err(/* From<steadfast::Error> */); }
-//!         let attempt = run.attempt(async {
-//!             let prompt = prompt.clone();                      // owned arguments: a copy per attempt
-//!             /* the body; `self` is reborrowed */
-//!         }).await;
-//!         match run.after_attempt(attempt, /* classify */).await {
-//!             Step::Retry => continue,                          // the wait has been done
-//!             Step::Done(r) => break r,                         // success, or the last real error
-//!             Step::Stop(s) => break /* Err(the policy's error), or the last outcome */,
-//!         }
-//!     };
-//!     result
+//!     static SITE: __private::Site = __private::Site::new(
+//!         concat!(module_path!(), "::ask"),
+//!         "on=429, 503;rpm=25",                       // the literal keys, checked at compile time
+//!     );
+//!     let mut run = SITE.start();                     // limiter, budget, breaker, counters
+//!     loop {
+//!         if let ControlFlow::Break(r) = __private::attempt(   // gates, attempt, verdict, wait
+//!             &mut run,
+//!             async {
+//!                 let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
+//!                 /* the body; `self` is reborrowed */
+//!             },
+//!             __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
+//!         ).await {
+//!             break r;                                // success, the last real error, or the
+//!         }                                           // policy's error through From
+//!     }
 //! }
 //! ```
 //!
