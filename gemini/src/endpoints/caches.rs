@@ -128,16 +128,7 @@ impl Client {
 
     /// `cachedContents.delete`.
     pub async fn delete_cached_content(&self, name: &str) -> Result<(), Error> {
-        let path = cache_path(name)?;
-        self.execute(&[String::new()], None, |key, _| {
-            let path = path.clone();
-            async move {
-                self.request::<(), serde_json::Value>(&key, reqwest::Method::DELETE, &path, None)
-                    .await
-                    .map(drop)
-            }
-        })
-        .await
+        self.delete_resource(cache_path(name)?).await
     }
 }
 

@@ -261,16 +261,7 @@ impl Client {
 
     /// `files.delete`.
     pub async fn delete_file(&self, name: &str) -> Result<(), Error> {
-        let path = file_path(name)?;
-        self.execute(&[String::new()], None, |key, _| {
-            let path = path.clone();
-            async move {
-                self.request::<(), serde_json::Value>(&key, reqwest::Method::DELETE, &path, None)
-                    .await
-                    .map(drop)
-            }
-        })
-        .await
+        self.delete_resource(file_path(name)?).await
     }
 }
 

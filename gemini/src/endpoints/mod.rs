@@ -48,6 +48,19 @@ pub(crate) fn model_path(model: &str) -> Result<String, Error> {
 }
 
 impl Client {
+    /// `DELETE path` with the model-less entry's policy (a file, a cache): no body either way.
+    pub(crate) async fn delete_resource(&self, path: String) -> Result<(), Error> {
+        self.execute(&[String::new()], None, |key, _| {
+            let path = path.clone();
+            async move {
+                self.request::<(), serde_json::Value>(&key, reqwest::Method::DELETE, &path, None)
+                    .await
+                    .map(drop)
+            }
+        })
+        .await
+    }
+
     /// One request with `key`, no policy: send, then decode the success body.
     pub(crate) async fn request<Req: Serialize, Resp: DeserializeOwned>(
         &self,
