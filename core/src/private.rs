@@ -325,7 +325,7 @@ fn via_last<T, E>(stop: Stop<T, E>) -> Result<T, E> {
 
 impl<T: Classify, E: From<Error>> Pick<Result<T, E>> {
     /// Both sides classified; stops through `From`.
-    pub fn judging(&self) -> Judging<T, E>
+    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
     where
         E: ErrorClassify,
     {
@@ -333,14 +333,14 @@ impl<T: Classify, E: From<Error>> Pick<Result<T, E>> {
     }
 
     /// Stops through `From`.
-    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+    pub fn converter(&self) -> impl Converter<T, E> {
         via_from
     }
 }
 
 impl<T: Classify, E> PickResult<Result<T, E>> {
     /// Both sides classified; stops give the last outcome.
-    pub fn judging(&self) -> Judging<T, E>
+    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
     where
         E: ErrorClassify,
     {
@@ -348,14 +348,14 @@ impl<T: Classify, E> PickResult<Result<T, E>> {
     }
 
     /// Stops give the last outcome.
-    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+    pub fn converter(&self) -> impl Converter<T, E> {
         via_last
     }
 }
 
 impl<T, E: From<Error>> PickFrom<Result<T, E>> {
     /// The error side classified; stops through `From`.
-    pub fn judging(&self) -> Judging<T, E>
+    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
     where
         E: ErrorClassify,
     {
@@ -363,14 +363,14 @@ impl<T, E: From<Error>> PickFrom<Result<T, E>> {
     }
 
     /// Stops through `From`.
-    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+    pub fn converter(&self) -> impl Converter<T, E> {
         via_from
     }
 }
 
 impl<T, E> PickNeither<Result<T, E>> {
     /// The error side classified; stops give the last outcome.
-    pub fn judging(&self) -> Judging<T, E>
+    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
     where
         E: ErrorClassify,
     {
@@ -378,7 +378,7 @@ impl<T, E> PickNeither<Result<T, E>> {
     }
 
     /// Stops give the last outcome.
-    pub fn converter(&self) -> fn(Stop<T, E>) -> Result<T, E> {
+    pub fn converter(&self) -> impl Converter<T, E> {
         via_last
     }
 }
@@ -455,7 +455,18 @@ pub fn stats_path(here: &str, segments: &[&str]) -> String {
 
 /// How an annotated function's results are classified, and how a stop becomes its result:
 /// what [`Pick`] chose for its result type.
-pub type Judging<T, E> = (fn(&Result<T, E>) -> Verdict, fn(Stop<T, E>) -> Result<T, E>);
+///
+/// Both are the functions' own (zero-sized) types, not function pointers, so that the
+/// success path calls them directly and the optimiser can inline them.
+pub type Judging<C, V> = (C, V);
+
+/// How an annotated function's results are classified (see [`Pick`]).
+pub trait Classifier<T, E>: Fn(&Result<T, E>) -> Verdict + Copy {}
+impl<T, E, F: Fn(&Result<T, E>) -> Verdict + Copy> Classifier<T, E> for F {}
+
+/// How a stop becomes an annotated function's result (see [`Pick`]).
+pub trait Converter<T, E>: Fn(Stop<T, E>) -> Result<T, E> + Copy {}
+impl<T, E, F: Fn(Stop<T, E>) -> Result<T, E> + Copy> Converter<T, E> for F {}
 
 /// One pass of the attribute's loop, for a policy without `timeout`, `deadline` or `policy`
 /// (so with neither time limit, which the attribute knows at compile time: no timer is
@@ -470,7 +481,7 @@ pub type Judging<T, E> = (fn(&Result<T, E>) -> Verdict, fn(Stop<T, E>) -> Result
 pub async fn attempt<T, E>(
     run: &mut Run<'_>,
     call: impl Future<Output = Result<T, E>>,
-    (classify, convert): Judging<T, E>,
+    (classify, convert): Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> ControlFlow<Result<T, E>> {
     if !run.ready_now() {
         if let Err(reason) = run.before_attempt().await {
@@ -495,7 +506,7 @@ pub async fn attempt<T, E>(
 pub async fn attempt_timed<T, E>(
     run: &mut Run<'_>,
     call: impl Future<Output = Result<T, E>>,
-    (classify, convert): Judging<T, E>,
+    (classify, convert): Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> ControlFlow<Result<T, E>> {
     if !run.ready_now() {
         if let Err(reason) = run.before_attempt().await {
