@@ -261,7 +261,8 @@ impl Hook for OnRetry {
 /// `Pick` (both), [`PickResult`] (success type `Classify`), [`PickFrom`] (error type `From`),
 /// [`PickNeither`]. When a bound does not hold, method resolution moves on through `Deref` to the
 /// next type, so no trait needs to be in scope and the expansion imports nothing. The results are
-/// function pointers to code compiled once per result type, not per function. The bound on the
+/// functions compiled once per result type, not per function, passed as their own zero-sized
+/// types so that they inline. The bound on the
 /// error type's `Classify` sits on the methods, not the impls, so that a missing one is reported
 /// with [`ErrorClassify`]'s message rather than as "method not found".
 pub struct Pick<R>(PickResult<R>);
