@@ -35,8 +35,8 @@
 //!
 //! Everything not specific to the function is in `__private`, compiled once in `steadfast`: the
 //! policy is built from the settings string by one function, one pass of the loop is one
-//! generic function, and classification is two functions per result type (zero-sized values). The body of
-//! an `async fn` is not parsed: its token group is moved into the loop as it came.
+//! generic function, and classification is two functions per result type (zero-sized values).
+//! The body of an `async fn` is not parsed: its token group is moved into the loop as it came.
 //!
 //! A method already rewritten by `#[async_trait]` (a plain `fn` returning
 //! `Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>` whose body is
