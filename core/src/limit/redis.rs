@@ -174,6 +174,85 @@ pub fn url_without_credentials(url: &str) -> String {
     redact_url(url)
 }
 
+/// One connection to a Redis URL, opened on first use and reconnected by redis-rs's
+/// `ConnectionManager` (one multiplexed connection serves every task), with one timeout for
+/// connecting and for each reply, and the URL kept without its password for messages. What
+/// [`RedisRateLimit`] uses; public so that other crates that keep state in Redis beside it (the
+/// Gemini client's shared quotas) connect the same way.
+pub struct RedisConnection {
+    /// The URL without credentials, for messages.
+    url: String,
+    client: redis::Client,
+    manager: OnceCell<ConnectionManager>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConnection")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConnection {
+    /// Checks `url` without connecting. The error names the URL without its password.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::limit::redis::RedisConnection;
+    /// let e = RedisConnection::open("http://:hunter2@cache", Duration::from_secs(1)).unwrap_err();
+    /// assert!(e.contains("is not a Redis URL") && !e.contains("hunter2"));
+    /// ```
+    pub fn open(url: &str, timeout: Duration) -> Result<RedisConnection, String> {
+        let shown = redact_url(url);
+        let client =
+            redis::Client::open(url).map_err(|e| format!("{shown} is not a Redis URL: {e}"))?;
+        Ok(RedisConnection {
+            url: shown,
+            client,
+            manager: OnceCell::new(),
+            timeout,
+        })
+    }
+
+    /// The URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The longest a connection or one reply may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The connection, opened on first use (a clone of one multiplexed connection).
+    pub async fn get(&self) -> Result<ConnectionManager, redis::RedisError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        self.manager
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .await
+            .cloned()
+    }
+
+    /// Connects now (within the timeout, at least 2 s), so that an unreachable Redis is an
+    /// error at start; the message names the URL without its password.
+    pub async fn check(&self) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout.max(Duration::from_secs(2)), self.get()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot reach Redis at {}: {e}", self.url)),
+            Err(_) => Err(format!(
+                "cannot reach Redis at {}: no answer in time",
+                self.url
+            )),
+        }
+    }
+}
+
 /// What an acquisition does when Redis cannot be reached in time.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Unavailable {
@@ -286,22 +365,12 @@ impl RedisRateLimitBuilder {
     /// URL, without its password) rather than at the first call.
     pub async fn connect(self) -> Result<RedisRateLimit, ConfigError> {
         let limit = self.build()?;
-        match tokio::time::timeout(
-            limit.timeout.max(Duration::from_secs(2)),
-            limit.connection(),
-        )
-        .await
-        {
-            Ok(Ok(_)) => Ok(limit),
-            Ok(Err(e)) => Err(ConfigError::new(
-                "redis",
-                format!("cannot reach Redis at {}: {e}", limit.url),
-            )),
-            Err(_) => Err(ConfigError::new(
-                "redis",
-                format!("cannot reach Redis at {}: no answer in time", limit.url),
-            )),
-        }
+        limit
+            .redis
+            .check()
+            .await
+            .map_err(|e| ConfigError::new("redis", e))?;
+        Ok(limit)
     }
 }
 
@@ -309,16 +378,13 @@ impl RedisRateLimitBuilder {
 /// (see the [module documentation](self)).
 pub struct RedisRateLimit {
     /// The URL without credentials, for messages.
-    url: String,
+    redis: RedisConnection,
     name: String,
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
     script: redis::Script,
     keys: Vec<String>,
     pace_us: u64,
     logs: Vec<(u64, u32)>,
     max_weight: u32,
-    timeout: Duration,
     on_unavailable: Unavailable,
     local: Option<RateLimit>,
     rates: RateLimitConfig,
@@ -329,11 +395,11 @@ pub struct RedisRateLimit {
 impl fmt::Debug for RedisRateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRateLimit")
-            .field("url", &self.url)
+            .field("url", &self.redis.url())
             .field("name", &self.name)
             .field("rates", &self.rates)
             .field("on_unavailable", &self.on_unavailable)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.redis.timeout())
             .finish_non_exhaustive()
     }
 }
@@ -356,7 +422,6 @@ impl RedisRateLimit {
     }
 
     fn new(b: RedisRateLimitBuilder) -> Result<Self, ConfigError> {
-        let url = redact_url(&b.url);
         let name_ok = !b.name.is_empty()
             && b.name.len() <= 128
             && b.name
@@ -372,8 +437,8 @@ impl RedisRateLimit {
                 ),
             ));
         }
-        let client = redis::Client::open(b.url.as_str())
-            .map_err(|e| ConfigError::new("redis", format!("{url} is not a Redis URL: {e}")))?;
+        let redis =
+            RedisConnection::open(&b.url, b.timeout).map_err(|e| ConfigError::new("redis", e))?;
         if b.timeout.is_zero() {
             return Err(ConfigError::new(
                 "timeout",
@@ -439,16 +504,13 @@ impl RedisRateLimit {
             _ => None,
         };
         Ok(RedisRateLimit {
-            url,
+            redis,
             name: b.name,
-            client,
-            connection: OnceCell::new(),
             script: redis::Script::new(SCRIPT),
             keys,
             pace_us,
             logs,
             max_weight,
-            timeout: b.timeout,
             on_unavailable: b.on_unavailable,
             local,
             rates: b.rates,
@@ -466,22 +528,11 @@ impl RedisRateLimit {
         &self.rates
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
-        self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
-            .await
-            .cloned()
-    }
-
     /// One round trip: the script's verdict. `lookahead`: how far ahead a paced slot may be
     /// reserved.
     async fn ask(&self, weight: u32, lookahead: u64) -> Result<Verdict, String> {
         let round_trip = async {
-            let mut connection = self.connection().await.map_err(|e| e.to_string())?;
+            let mut connection = self.redis.get().await.map_err(|e| e.to_string())?;
             let mut invocation = self.script.prepare_invoke();
             for key in &self.keys {
                 invocation.key(key);
@@ -500,9 +551,9 @@ impl RedisRateLimit {
                 .map_err(|e| e.to_string())?;
             Verdict::from_reply(&reply).ok_or_else(|| format!("unexpected reply {reply:?}"))
         };
-        match tokio::time::timeout(self.timeout, round_trip).await {
+        match tokio::time::timeout(self.redis.timeout(), round_trip).await {
             Ok(result) => result,
-            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+            Err(_) => Err(format!("no answer within {:?}", self.redis.timeout())),
         }
     }
 
@@ -525,7 +576,7 @@ impl RedisRateLimit {
         match self.ask(weight, lookahead).await {
             Ok(verdict) => {
                 if self.down.swap(false, Ordering::Relaxed) {
-                    tracing::info!(target: "steadfast", limiter = %self.name, url = %self.url, "Redis answers again");
+                    tracing::info!(target: "steadfast", limiter = %self.name, url = %self.redis.url(), "Redis answers again");
                 }
                 match verdict {
                     Verdict::Granted { at, ahead } => {
@@ -542,7 +593,7 @@ impl RedisRateLimit {
             }
             Err(reason) => {
                 if !self.down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(target: "steadfast", limiter = %self.name, url = %self.url, reason = %reason, mode = ?self.on_unavailable, "Redis is unavailable");
+                    tracing::warn!(target: "steadfast", limiter = %self.name, url = %self.redis.url(), reason = %reason, mode = ?self.on_unavailable, "Redis is unavailable");
                 }
                 match (&self.on_unavailable, &self.local) {
                     (Unavailable::Local { .. }, Some(local)) => {

@@ -2,14 +2,12 @@
 
 use super::ApiKey;
 use crate::Error;
-use redis::aio::ConnectionManager;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast::limit::Unavailable;
-use steadfast::limit::redis::url_without_credentials;
-use tokio::sync::OnceCell;
+use steadfast::limit::redis::{RedisConnection, url_without_credentials};
 use tokio::time::Instant;
 
 /// Checks the limits of one project and model against what every process sent, and records
@@ -166,7 +164,6 @@ impl SharedQuotasBuilder {
     /// characters other than letters, digits and `-_.`, a zero timeout or maximum wait, or a
     /// local share outside (0, 1].
     pub fn build(self) -> Result<SharedQuotas, Error> {
-        let url = url_without_credentials(&self.url);
         let name_ok = !self.namespace.is_empty()
             && self.namespace.len() <= 64
             && self
@@ -180,8 +177,7 @@ impl SharedQuotasBuilder {
                 self.namespace
             )));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| Error::configuration(format!("{url} is not a Redis URL: {e}")))?;
+        let redis = RedisConnection::open(&self.url, self.timeout).map_err(Error::configuration)?;
         if self.timeout.is_zero() {
             return Err(Error::configuration(
                 "the Redis timeout of shared quotas must be longer than zero",
@@ -201,13 +197,10 @@ impl SharedQuotasBuilder {
             }
         }
         Ok(SharedQuotas {
-            url,
+            redis,
             namespace: self.namespace,
-            client,
-            connection: OnceCell::new(),
             admit: redis::Script::new(ADMIT),
             settle: redis::Script::new(SETTLE),
-            timeout: self.timeout,
             on_unavailable: self.on_unavailable,
             max_wait: self.max_wait,
             down: AtomicBool::new(false),
@@ -221,22 +214,8 @@ impl SharedQuotasBuilder {
     /// its password) rather than at the first call.
     pub async fn connect(self) -> Result<SharedQuotas, Error> {
         let shared = self.build()?;
-        match tokio::time::timeout(
-            shared.timeout.max(Duration::from_secs(2)),
-            shared.connection(),
-        )
-        .await
-        {
-            Ok(Ok(_)) => Ok(shared),
-            Ok(Err(e)) => Err(Error::configuration(format!(
-                "cannot reach Redis at {}: {e}",
-                shared.url
-            ))),
-            Err(_) => Err(Error::configuration(format!(
-                "cannot reach Redis at {}: no answer in time",
-                shared.url
-            ))),
-        }
+        shared.redis.check().await.map_err(Error::configuration)?;
+        Ok(shared)
     }
 }
 
@@ -319,14 +298,10 @@ impl SharedQuotasBuilder {
 /// # let _ = client; Ok(()) }
 /// ```
 pub struct SharedQuotas {
-    /// The URL without credentials, for messages.
-    url: String,
+    redis: RedisConnection,
     namespace: String,
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
     admit: redis::Script,
     settle: redis::Script,
-    timeout: Duration,
     on_unavailable: Unavailable,
     max_wait: Duration,
     /// Whether the last round trip failed (to log the change once each way).
@@ -342,9 +317,9 @@ pub struct SharedQuotas {
 impl fmt::Debug for SharedQuotas {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedQuotas")
-            .field("url", &self.url)
+            .field("url", &self.redis.url())
             .field("namespace", &self.namespace)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.redis.timeout())
             .field("on_unavailable", &self.on_unavailable)
             .finish_non_exhaustive()
     }
@@ -510,22 +485,12 @@ impl SharedQuotas {
         }
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
-        self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
-            .await
-            .cloned()
-    }
-
     /// Runs `invocation` in one round trip, within the timeout.
     async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Vec<i64>, Failed> {
         let round_trip = async {
             let mut connection = self
-                .connection()
+                .redis
+                .get()
                 .await
                 .map_err(|e| Failed::Error(e.to_string()))?;
             invocation
@@ -540,14 +505,14 @@ impl SharedQuotas {
                     }
                 })
         };
-        let result = match tokio::time::timeout(self.timeout, round_trip).await {
+        let result = match tokio::time::timeout(self.redis.timeout(), round_trip).await {
             Ok(result) => result,
             Err(_) => Err(Failed::TimedOut),
         };
         match &result {
             Ok(_) => {
                 if self.down.swap(false, Ordering::Relaxed) {
-                    tracing::info!(target: "steadfast_gemini", url = %self.url, "shared quotas: Redis answers again");
+                    tracing::info!(target: "steadfast_gemini", url = %self.redis.url(), "shared quotas: Redis answers again");
                 }
             }
             Err(failed) => {
@@ -555,9 +520,9 @@ impl SharedQuotas {
                 if !self.down.swap(true, Ordering::Relaxed) {
                     let reason = match failed {
                         Failed::Error(e) => e.clone(),
-                        Failed::TimedOut => format!("no answer within {:?}", self.timeout),
+                        Failed::TimedOut => format!("no answer within {:?}", self.redis.timeout()),
                     };
-                    tracing::warn!(target: "steadfast_gemini", url = %self.url, reason = %reason, mode = ?self.on_unavailable, "shared quotas: Redis is unavailable");
+                    tracing::warn!(target: "steadfast_gemini", url = %self.redis.url(), reason = %reason, mode = ?self.on_unavailable, "shared quotas: Redis is unavailable");
                 }
             }
         }
@@ -629,7 +594,7 @@ impl SharedQuotas {
                 (code, a, b, learned)
             }
             _ => {
-                tracing::warn!(target: "steadfast_gemini", url = %self.url, ?reply, "shared quotas: an unexpected reply from Redis");
+                tracing::warn!(target: "steadfast_gemini", url = %self.redis.url(), ?reply, "shared quotas: an unexpected reply from Redis");
                 return (Admit::Unavailable, None);
             }
         };
@@ -697,7 +662,7 @@ impl SharedQuotas {
         match self.run(invocation).await {
             Ok(_) => true,
             Err(_) => {
-                tracing::debug!(target: "steadfast_gemini", url = %self.url, "shared quotas: an answer was not recorded");
+                tracing::debug!(target: "steadfast_gemini", url = %self.redis.url(), "shared quotas: an answer was not recorded");
                 false
             }
         }
