@@ -55,7 +55,7 @@
 //!     loop {
 //!         if let ControlFlow::Break(r) = __private::attempt(   // gates, attempt, verdict, wait
 //!             &mut run,
-//!             async {
+//!             || async {
 //!                 let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!                 /* the body; `self` is reborrowed */
 //!             },

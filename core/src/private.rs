@@ -7,7 +7,7 @@ use crate::classify::{Classify, Verdict};
 use crate::error::{ConfigError, Error};
 use crate::limit::{RateLimit, RateLimiter};
 use crate::observe::{Event, Hook};
-use crate::policy::{Attempt, Judged, Run, Step, Stop, poll_inside_attempt};
+use crate::policy::{Ended, Failed, Judged, Run, Stop, poll_inside_attempt};
 use crate::retry::Jitter;
 use std::fmt;
 use std::future::Future;
@@ -261,8 +261,8 @@ impl Hook for OnRetry {
 /// `Pick` (both), [`PickResult`] (success type `Classify`), [`PickFrom`] (error type `From`),
 /// [`PickNeither`]. When a bound does not hold, method resolution moves on through `Deref` to the
 /// next type, so no trait needs to be in scope and the expansion imports nothing. The results are
-/// functions compiled once per result type, not per function, passed as their own zero-sized
-/// types so that they inline. The bound on the
+/// zero-sized types ([`OfResult`] or [`OfError`], [`ViaFrom`] or [`ViaLast`]) whose methods
+/// inline into the attempt. The bound on the
 /// error type's `Classify` sits on the methods, not the impls, so that a missing one is reported
 /// with [`ErrorClassify`]'s message rather than as "method not found".
 pub struct Pick<R>(PickResult<R>);
@@ -326,61 +326,61 @@ fn via_last<T, E>(stop: Stop<T, E>) -> Result<T, E> {
 
 impl<T: Classify, E: From<Error>> Pick<Result<T, E>> {
     /// Both sides classified; stops through `From`.
-    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
+    pub fn judging(&self) -> Judging<OfResult, ViaFrom>
     where
         E: ErrorClassify,
     {
-        (Verdict::of_result, via_from)
+        (OfResult, ViaFrom)
     }
 
     /// Stops through `From`.
-    pub fn converter(&self) -> impl Converter<T, E> {
-        via_from
+    pub fn converter(&self) -> ViaFrom {
+        ViaFrom
     }
 }
 
 impl<T: Classify, E> PickResult<Result<T, E>> {
     /// Both sides classified; stops give the last outcome.
-    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
+    pub fn judging(&self) -> Judging<OfResult, ViaLast>
     where
         E: ErrorClassify,
     {
-        (Verdict::of_result, via_last)
+        (OfResult, ViaLast)
     }
 
     /// Stops give the last outcome.
-    pub fn converter(&self) -> impl Converter<T, E> {
-        via_last
+    pub fn converter(&self) -> ViaLast {
+        ViaLast
     }
 }
 
 impl<T, E: From<Error>> PickFrom<Result<T, E>> {
     /// The error side classified; stops through `From`.
-    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
+    pub fn judging(&self) -> Judging<OfError, ViaFrom>
     where
         E: ErrorClassify,
     {
-        (Verdict::of_error, via_from)
+        (OfError, ViaFrom)
     }
 
     /// Stops through `From`.
-    pub fn converter(&self) -> impl Converter<T, E> {
-        via_from
+    pub fn converter(&self) -> ViaFrom {
+        ViaFrom
     }
 }
 
 impl<T, E> PickNeither<Result<T, E>> {
     /// The error side classified; stops give the last outcome.
-    pub fn judging(&self) -> Judging<impl Classifier<T, E>, impl Converter<T, E>>
+    pub fn judging(&self) -> Judging<OfError, ViaLast>
     where
         E: ErrorClassify,
     {
-        (Verdict::of_error, via_last)
+        (OfError, ViaLast)
     }
 
     /// Stops give the last outcome.
-    pub fn converter(&self) -> impl Converter<T, E> {
-        via_last
+    pub fn converter(&self) -> ViaLast {
+        ViaLast
     }
 }
 
@@ -457,17 +457,77 @@ pub fn stats_path(here: &str, segments: &[&str]) -> String {
 /// How an annotated function's results are classified, and how a stop becomes its result:
 /// what [`Pick`] chose for its result type.
 ///
-/// Both are the functions' own (zero-sized) types, not function pointers, so that the
-/// success path calls them directly and the optimiser can inline them.
+/// Both are zero-sized types named here, neither closures nor function pointers: the success
+/// path calls them directly (so they inline), and checking an annotated function needs one
+/// trait lookup each, not a closure signature or an opaque type.
 pub type Judging<C, V> = (C, V);
 
 /// How an annotated function's results are classified (see [`Pick`]).
-pub trait Classifier<T, E>: Fn(&Result<T, E>) -> Verdict + Copy {}
-impl<T, E, F: Fn(&Result<T, E>) -> Verdict + Copy> Classifier<T, E> for F {}
+pub trait Classifier<T, E>: Copy {
+    /// The verdict on one outcome.
+    fn classify(self, result: &Result<T, E>) -> Verdict;
+}
 
 /// How a stop becomes an annotated function's result (see [`Pick`]).
-pub trait Converter<T, E>: Fn(Stop<T, E>) -> Result<T, E> + Copy {}
-impl<T, E, F: Fn(Stop<T, E>) -> Result<T, E> + Copy> Converter<T, E> for F {}
+pub trait Converter<T, E>: Copy {
+    /// The function's result for a stop.
+    fn convert(self, stop: Stop<T, E>) -> Result<T, E>;
+}
+
+/// Classifies both sides ([`Verdict::of_result`]): the success type is [`Classify`] too.
+#[derive(Debug, Clone, Copy)]
+pub struct OfResult;
+
+impl<T: Classify, E: ErrorClassify> Classifier<T, E> for OfResult {
+    #[inline(always)]
+    fn classify(self, result: &Result<T, E>) -> Verdict {
+        Verdict::of_result(result)
+    }
+}
+
+/// Classifies the error side ([`Verdict::of_error`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OfError;
+
+impl<T, E: ErrorClassify> Classifier<T, E> for OfError {
+    #[inline(always)]
+    fn classify(self, result: &Result<T, E>) -> Verdict {
+        Verdict::of_error(result)
+    }
+}
+
+/// Classifies with the function given as `classify = path`.
+#[derive(Debug, Clone, Copy)]
+pub struct Custom<F>(pub F);
+
+impl<T, E, F: Fn(&Result<T, E>) -> Verdict + Copy> Classifier<T, E> for Custom<F> {
+    #[inline(always)]
+    fn classify(self, result: &Result<T, E>) -> Verdict {
+        (self.0)(result)
+    }
+}
+
+/// A stop as the policy's own error, through `From<steadfast::Error>`.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaFrom;
+
+impl<T, E: From<Error>> Converter<T, E> for ViaFrom {
+    #[inline]
+    fn convert(self, stop: Stop<T, E>) -> Result<T, E> {
+        via_from(stop)
+    }
+}
+
+/// A stop as the call's last real outcome.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaLast;
+
+impl<T, E> Converter<T, E> for ViaLast {
+    #[inline]
+    fn convert(self, stop: Stop<T, E>) -> Result<T, E> {
+        via_last(stop)
+    }
+}
 
 /// One pass of the attribute's loop, for a policy without `timeout`, `deadline` or `policy`
 /// (so with neither time limit, which the attribute knows at compile time: no timer is
@@ -476,53 +536,78 @@ impl<T, E, F: Fn(Stop<T, E>) -> Result<T, E> + Copy> Converter<T, E> for F {}
 /// makes the next attempt. The loop itself stays in the function, so that each attempt
 /// reborrows its arguments (`&mut self` included).
 ///
-/// `classify` gives the attempt's verdict; `convert` turns a stop (a refused attempt, a server
+/// `call` makes the attempt's future, once the gates have let it through: made here, it is
+/// pinned in this function's state where it is polled, never moved. `classify` gives the
+/// attempt's verdict; `convert` turns a stop (a refused attempt, a server
 /// delay beyond `max_hint`, ...) into the function's result, through `From<steadfast::Error>`
 /// when the error type has it (see [`Pick`]).
-pub async fn attempt<T, E>(
+pub async fn attempt<T, E, F: Future<Output = Result<T, E>>>(
     run: &mut Run<'_>,
-    call: impl Future<Output = Result<T, E>>,
+    call: impl FnOnce() -> F,
     (classify, convert): Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> ControlFlow<Result<T, E>> {
     if !run.ready_now() {
         if let Err(reason) = run.before_attempt().await {
-            return ControlFlow::Break(convert(Stop::refused(reason)));
+            return ControlFlow::Break(convert.convert(Stop::refused(reason)));
         }
     }
-    let mut call = std::pin::pin!(call);
+    let mut call = std::pin::pin!(call());
     let result = std::future::poll_fn(|cx| poll_inside_attempt(call.as_mut(), cx)).await;
-    let failed = match run.judge(Attempt::Returned(result), classify) {
-        Judged::Success(result) => return ControlFlow::Break(result),
-        Judged::Failed(failed) => failed,
+    // A success goes straight back to the caller, never through `Judged`: each move of the
+    // result through another aggregate costs a copy on the hottest path there is.
+    let failed = match run.judge_success(&result, |r| classify.classify(r)) {
+        Ok(()) => return ControlFlow::Break(result),
+        Err(verdict) => match run.judge_returned(result, verdict) {
+            Judged::Success(result) => return ControlFlow::Break(result),
+            Judged::Failed(failed) => failed,
+        },
     };
-    match run.after_failure(failed).await {
-        Step::Retry => ControlFlow::Continue(()),
-        Step::Done(result) => ControlFlow::Break(result),
-        Step::Stop(stop) => ControlFlow::Break(convert(stop)),
-    }
+    let delay = match after_failure(run, failed, convert) {
+        Ok(delay) => delay,
+        Err(end) => return ControlFlow::Break(end),
+    };
+    run.wait(delay).await;
+    ControlFlow::Continue(())
 }
 
 /// [`attempt`] for a policy that may have a time limit: each attempt runs under the attempt
 /// timeout and the deadline ([`Run::attempt`]).
-pub async fn attempt_timed<T, E>(
+pub async fn attempt_timed<T, E, F: Future<Output = Result<T, E>>>(
     run: &mut Run<'_>,
-    call: impl Future<Output = Result<T, E>>,
+    call: impl FnOnce() -> F,
     (classify, convert): Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> ControlFlow<Result<T, E>> {
     if !run.ready_now() {
         if let Err(reason) = run.before_attempt().await {
-            return ControlFlow::Break(convert(Stop::refused(reason)));
+            return ControlFlow::Break(convert.convert(Stop::refused(reason)));
         }
     }
-    let attempt = run.attempt(call).await;
-    let failed = match run.judge(attempt, classify) {
+    let attempt = run.attempt(call()).await;
+    let failed = match run.judge(attempt, |r| classify.classify(r)) {
         Judged::Success(result) => return ControlFlow::Break(result),
         Judged::Failed(failed) => failed,
     };
-    match run.after_failure(failed).await {
-        Step::Retry => ControlFlow::Continue(()),
-        Step::Done(result) => ControlFlow::Break(result),
-        Step::Stop(stop) => ControlFlow::Break(convert(stop)),
+    let delay = match after_failure(run, failed, convert) {
+        Ok(delay) => delay,
+        Err(end) => return ControlFlow::Break(end),
+    };
+    run.wait(delay).await;
+    ControlFlow::Continue(())
+}
+
+/// The end of a failed pass, decided synchronously: the delay before the next attempt, or
+/// what the function returns. Only the wait (a timer) is held in the caller's future, not the
+/// decision's state.
+#[inline]
+fn after_failure<T, E>(
+    run: &mut Run<'_>,
+    failed: Failed<T, E>,
+    convert: impl Converter<T, E>,
+) -> Result<Duration, Result<T, E>> {
+    match run.decide_failure(failed) {
+        Ok(delay) => Ok(delay),
+        Err(Ended::Done(result)) => Err(result),
+        Err(Ended::Stop(stop)) => Err(convert.convert(stop)),
     }
 }
 

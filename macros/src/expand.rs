@@ -20,7 +20,7 @@
 //!     loop {
 //!         if let ControlFlow::Break(__sf_r) = __private::attempt(  // or attempt_timed
 //!             &mut __sf_run,
-//!             async {
+//!             || async {                                            // made after the gates
 //!                 let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!                 let __sf_ret: Result<String, Error> = BODY;       // `self` is reborrowed
 //!                 __sf_ret
@@ -35,7 +35,7 @@
 //!
 //! Everything not specific to the function is in `__private`, compiled once in `steadfast`: the
 //! policy is built from the settings string by one function, one pass of the loop is one
-//! generic function, and classification is two functions per result type (zero-sized values).
+//! generic function, and classification is two zero-sized types named in `__private`.
 //! The body of an `async fn` is not parsed: its token group is moved into the loop as it came.
 //!
 //! A method already rewritten by `#[async_trait]` (a plain `fn` returning
@@ -411,13 +411,13 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // How results are classified and how a stop becomes a result, picked by method resolution
     // at the concrete result type (see `__private::Pick`). Spanned at the return type: a missing
     // `Classify` is reported there.
-    // Bound once, before the loop, at the return type's span: the picked functions are
-    // zero-sized values the attempt calls directly (function pointers were not inlined: 20 ns
-    // more per call). A missing `Classify` is reported there, and once more at the attribute,
-    // where the attempt uses them.
+    // Bound once, before the loop, at the return type's span: the picked rules are zero-sized
+    // types the attempt calls directly (function pointers were not inlined: 20 ns more per
+    // call; functions returned as `impl Fn` cost 2 ms of compile time per function). A missing
+    // `Classify` is reported there, and once more at the attribute, where the attempt uses them.
     let judging = match &settings.classify {
         Some(path) => quote! {
-            let #judge = (#path, #(#krate)*::__private::Pick::<#output>::NEW.converter());
+            let #judge = (#(#krate)*::__private::Custom(#path), #(#krate)*::__private::Pick::<#output>::NEW.converter());
         },
         None => {
             let span = output.span();
@@ -462,15 +462,17 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         #keep loop {
             if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#attempt_fn(
                 &mut #run,
-                // Pinned here, in the function's own future: the attempt polls it in place
-                // instead of moving the body's future (however large) into its own state.
-                ::core::pin::pin!(async {
+                // The attempt makes the body's future after the gates, in its own pinned state.
+                // Passed as a future, it would be moved there (5 ns more per call in the
+                // benchmark); pinned here (`pin!`), it costs a quarter more compile time
+                // (BENCHMARKS.md §5).
+                || async {
                     #(#clones)*
                     #[allow(clippy::let_and_return, clippy::needless_return, unreachable_code)]
                     let #ret: #output = #body;
                     #[allow(unreachable_code)]
                     #ret
-                }),
+                },
                 #judge,
             ).await {
                 break #r;

@@ -68,8 +68,8 @@ pub use config::{
     BreakerSetting, BudgetSetting, LimiterSetting, PolicyConfig, RedisLimiterSetting,
     parse_duration,
 };
-pub(crate) use run::poll_inside_attempt;
 pub use run::{Attempt, Failed, Judged, Run, Step, Stop};
+pub(crate) use run::{Ended, poll_inside_attempt};
 
 use crate::breaker::{BreakerConfig, CircuitBreaker, SlidingWindowBreaker};
 use crate::classify::{Classify, RetryOn, Verdict};

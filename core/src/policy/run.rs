@@ -502,79 +502,142 @@ impl<'p> Run<'p> {
 
     /// The synchronous half of [`after_attempt`](Run::after_attempt): records a success (and
     /// returns it) or hands a failure on, without creating a future.
-    #[inline]
+    #[inline(always)]
     pub fn judge<T, E>(
         &mut self,
         attempt: Attempt<T, E>,
         classify: impl FnOnce(&Result<T, E>) -> Verdict,
     ) -> Judged<T, E> {
+        // The common case, a success with no adaptive limiter to tell, stays inline in the
+        // caller (so the result is not passed through memory to another function); the rest is
+        // one out-of-line function per result type.
+        match attempt {
+            Attempt::Returned(result) => match self.judge_success(&result, classify) {
+                Ok(()) => Judged::Success(result),
+                Err(verdict) => self.judge_returned(result, verdict),
+            },
+            Attempt::TimedOut(bound) => self.timed_out(bound),
+        }
+    }
+
+    /// The inline half of [`judge`](Run::judge) for an attempt that returned: `Ok` when the
+    /// result is a success and is recorded as one (no adaptive limiter to tell), otherwise the
+    /// verdict, for [`judge_returned`](Run::judge_returned). The result is only borrowed, so a
+    /// success is returned straight from where it was produced.
+    #[inline(always)]
+    pub(crate) fn judge_success<T, E>(
+        &mut self,
+        result: &Result<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+    ) -> Result<(), Verdict> {
+        let verdict = classify(result);
+        if verdict == Verdict::Success && self.started.is_none() {
+            self.succeeded();
+            return Ok(());
+        }
+        Err(verdict)
+    }
+
+    /// A success: the breaker, the counters (one update for a first attempt that succeeds),
+    /// and the retry budget.
+    #[inline(always)]
+    fn succeeded(&mut self) {
         let policy = self.policy;
         self.permit = None;
-        match attempt {
-            Attempt::Returned(result) => {
-                let verdict = classify(&result);
-                if self.started.is_some() {
-                    self.observe(verdict.failure());
-                }
-                if verdict == Verdict::Success {
-                    self.settle_breaker(Outcome::Success);
-                    if self.quick {
-                        // The call, its attempt and its success in one update.
-                        self.quick = false;
-                        self.counted = true;
-                        policy.counters.quick_success();
-                        policy.metrics.call(true);
-                    } else {
-                        policy.counters.successes();
-                        policy.metrics.success();
-                    }
-                    if let Some(budget) = &policy.budget {
-                        budget.on_success(self.attempt.saturating_sub(1));
-                    }
-                    return Judged::Success(result);
-                }
-                self.count_call();
-                Judged::Failed(Failed {
-                    result: Some(result),
-                    verdict,
-                    bound: None,
-                })
-            }
-            Attempt::TimedOut(bound) => {
-                self.count_call();
-                Judged::Failed(Failed {
-                    result: None,
-                    verdict: Verdict::Failed(Failure::transport(Transport::Timeout)),
-                    bound: Some(bound),
-                })
-            }
+        self.settle_breaker(Outcome::Success);
+        if self.quick {
+            // The call, its attempt and its success in one update.
+            self.quick = false;
+            self.counted = true;
+            policy.counters.quick_success();
+            policy.metrics.call(true);
+        } else {
+            policy.counters.successes();
+            policy.metrics.success();
         }
+        if let Some(budget) = &policy.budget {
+            budget.on_success(self.attempt.saturating_sub(1));
+        }
+    }
+
+    /// [`judge`](Run::judge) for an attempt that returned, when it is not a plain success:
+    /// the adaptive limiter learns from it, and a failure is handed on.
+    #[inline(never)]
+    pub(crate) fn judge_returned<T, E>(
+        &mut self,
+        result: Result<T, E>,
+        verdict: Verdict,
+    ) -> Judged<T, E> {
+        if self.started.is_some() {
+            self.observe(verdict.failure());
+        }
+        if verdict == Verdict::Success {
+            self.succeeded();
+            return Judged::Success(result);
+        }
+        self.permit = None;
+        self.count_call();
+        Judged::Failed(Failed {
+            result: Some(result),
+            verdict,
+            bound: None,
+        })
+    }
+
+    /// [`judge`](Run::judge) for an attempt that ran out of time.
+    #[cold]
+    #[inline(never)]
+    fn timed_out<T, E>(&mut self, bound: Bound) -> Judged<T, E> {
+        self.permit = None;
+        self.count_call();
+        Judged::Failed(Failed {
+            result: None,
+            verdict: Verdict::Failed(Failure::transport(Transport::Timeout)),
+            bound: Some(bound),
+        })
     }
 
     /// Decides what a failed attempt leads to and, if it will be retried, waits before
     /// returning [`Step::Retry`].
     pub async fn after_failure<T, E>(&mut self, failed: Failed<T, E>) -> Step<T, E> {
+        match self.decide_failure(failed) {
+            Ok(delay) => {
+                self.wait(delay).await;
+                Step::Retry
+            }
+            Err(Ended::Done(result)) => Step::Done(result),
+            Err(Ended::Stop(stop)) => Step::Stop(stop),
+        }
+    }
+
+    /// The synchronous half of [`after_failure`](Run::after_failure): the delay before the
+    /// next attempt (the failed result is dropped, not held across the wait), or what the call
+    /// ends with. A caller that awaits only [`wait`](Run::wait) keeps the decision's state out
+    /// of its own future.
+    #[inline]
+    pub(crate) fn decide_failure<T, E>(
+        &mut self,
+        failed: Failed<T, E>,
+    ) -> Result<Duration, Ended<T, E>> {
         // The decision is not generic, so it is compiled once in this crate, not again for
         // every annotated function (it is most of the executor's code).
         let decision = self.decide(failed.verdict, failed.bound);
         let result = failed.result;
         match decision {
-            Decision::End(reason) => end(result, reason),
-            Decision::Stop(reason) => Step::Stop(Stop {
+            Decision::End(reason) => Err(match result {
+                Some(result) => Ended::Done(result),
+                None => Ended::Stop(Stop { reason, last: None }),
+            }),
+            Decision::Stop(reason) => Err(Ended::Stop(Stop {
                 reason,
                 last: result,
-            }),
-            Decision::Retry(delay) => {
-                // The failed result is dropped before the wait, not held across it.
-                drop(result);
-                self.wait(delay).await;
-                Step::Retry
-            }
+            })),
+            Decision::Retry(delay) => Ok(delay),
         }
     }
 
     /// Sleeps before a retry. Not generic, for the same reason as `decide`.
-    async fn wait(&mut self, delay: Duration) {
+    pub(crate) async fn wait(&mut self, delay: Duration) {
         tokio::time::sleep(delay).await;
         self.previous_delay = delay;
     }
@@ -694,9 +757,10 @@ enum Decision {
 
 /// What to return when stopping: the call's own result, or (for a timed-out attempt, which has
 /// none) the policy's error.
-fn end<T, E>(result: Option<Result<T, E>>, reason: Error) -> Step<T, E> {
-    match result {
-        Some(r) => Step::Done(r),
-        None => Step::Stop(Stop { reason, last: None }),
-    }
+/// How a call ends after a failed attempt that is not retried (see [`Run::decide_failure`]).
+pub(crate) enum Ended<T, E> {
+    /// The call returns its own last result.
+    Done(Result<T, E>),
+    /// The policy stopped it.
+    Stop(Stop<T, E>),
 }
