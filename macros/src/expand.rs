@@ -416,9 +416,15 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // call; functions returned as `impl Fn` cost 2 ms of compile time per function). A missing
     // `Classify` is reported there, and once more at the attribute, where the attempt uses them.
     let judging = match &settings.classify {
-        Some(path) => quote! {
-            let #judge = (#(#krate)*::__private::Custom(#path), #(#krate)*::__private::Pick::<#output>::NEW.converter());
-        },
+        Some(path) => {
+            // Checked at the path, so a function of the wrong shape is reported there.
+            let custom = quote_spanned! {path.span()=>
+                #(#krate)*::__private::custom::<#output>(#path)
+            };
+            quote! {
+                let #judge = (#custom, #(#krate)*::__private::Pick::<#output>::NEW.converter());
+            }
+        }
         None => {
             let span = output.span();
             let krate = krate.iter().cloned().map(|mut t| {

@@ -530,6 +530,8 @@ impl<'p> Run<'p> {
         result: &Result<T, E>,
         classify: impl FnOnce(&Result<T, E>) -> Verdict,
     ) -> Result<(), Verdict> {
+        // The concurrency slot is free before anything else runs (the classifier included).
+        self.permit = None;
         let verdict = classify(result);
         if verdict == Verdict::Success && self.started.is_none() {
             self.succeeded();
@@ -543,7 +545,6 @@ impl<'p> Run<'p> {
     #[inline(always)]
     fn succeeded(&mut self) {
         let policy = self.policy;
-        self.permit = None;
         self.settle_breaker(Outcome::Success);
         if self.quick {
             // The call, its attempt and its success in one update.
@@ -568,6 +569,7 @@ impl<'p> Run<'p> {
         result: Result<T, E>,
         verdict: Verdict,
     ) -> Judged<T, E> {
+        self.permit = None;
         if self.started.is_some() {
             self.observe(verdict.failure());
         }
@@ -575,7 +577,6 @@ impl<'p> Run<'p> {
             self.succeeded();
             return Judged::Success(result);
         }
-        self.permit = None;
         self.count_call();
         Judged::Failed(Failed {
             result: Some(result),
@@ -755,8 +756,6 @@ enum Decision {
     Retry(Duration),
 }
 
-/// What to return when stopping: the call's own result, or (for a timed-out attempt, which has
-/// none) the policy's error.
 /// How a call ends after a failed attempt that is not retried (see [`Run::decide_failure`]).
 pub(crate) enum Ended<T, E> {
     /// The call returns its own last result.
