@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
 # Compile-time cost of #[resilient]: a crate of 100 annotated async functions against the same
-# 100 functions without the attribute, in debug and release. Dependencies are built first and
-# not timed; each crate is then rebuilt five times after touching its source, and the median is
-# reported, with the cost per annotated function: (with - without) / 100. Wall-clock times: on a
-# machine shared with other builds, run it more than once. Usage: scripts/compile-cost.sh
+# 100 functions without the attribute, in debug and release.
+#
+# Usage: scripts/compile-cost.sh [RUNS] [--instructions]
+#
+# Dependencies are built first and not timed. Then, RUNS times (default 9), each crate is rebuilt
+# after touching its source, the two alternating, so that a burst of load on the machine hits
+# both alike; each pair gives a cost per annotated function, (with - without) / 100, and the
+# script reports the medians, and the lowest and highest per-function figure. Debug rebuilds are
+# incremental, as cargo does them; release builds are not. Wall-clock times move by a fifth
+# from run to run on a shared virtual machine: compare medians, not single runs.
+#
+# With --instructions (needs valgrind), each crate's rustc command is also run once under
+# callgrind after a touch, and the instructions per annotated function are reported: the same
+# on every run, so small changes can be compared.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/target/compile-cost"
 export CARGO_TARGET_DIR="$work/target"
+runs=9
+instructions=false
+for arg in "$@"; do
+  case "$arg" in
+    --instructions) instructions=true ;;
+    ''|*[!0-9]*) echo "usage: $0 [RUNS] [--instructions]" >&2; exit 2 ;;
+    *) runs=$arg ;;
+  esac
+done
+[ "$runs" -ge 1 ] || { echo "RUNS must be at least 1" >&2; exit 2; }
 
 generate() { # directory, attribute line (may be empty)
   mkdir -p "$1/src"
@@ -36,29 +56,65 @@ EOF
 generate "$work/plain" ""
 generate "$work/annotated" '#[steadfast::resilient(on = [429, 500, 503], rpm = 100)]'
 
-median_ms() { # crate dir, cargo flags...
+rebuild_ms() { # crate dir, cargo flags...
   local dir=$1; shift
+  touch "$dir/src/lib.rs"
+  local start end
+  start=$(date +%s%N)
   (cd "$dir" && cargo build -q "$@")
-  local times=()
-  for _ in 1 2 3 4 5; do
-    touch "$dir/src/lib.rs"
-    local start end
-    start=$(date +%s%N)
-    (cd "$dir" && cargo build -q "$@")
-    end=$(date +%s%N)
-    times+=($(( (end - start) / 1000000 )))
-  done
-  printf '%s\n' "${times[@]}" | sort -n | sed -n 3p
+  end=$(date +%s%N)
+  echo $(( (end - start) / 1000000 ))
 }
 
-echo "| profile | without the attribute | with #[resilient] | ratio | per annotated function |"
-echo "| --- | --- | --- | --- | --- |"
+# Instructions of the crate's own rustc command (proc macro included), after a touch.
+instructions_of() { # crate dir, cargo flags...
+  local dir=$1; shift
+  local name command out
+  name=$(basename "$dir")
+  touch "$dir/src/lib.rs"
+  command=$(cd "$dir" && cargo build -v "$@" 2>&1 | sed -n "s/^ *Running \`\(.*--crate-name $name .*\)\`$/\1/p")
+  touch "$dir/src/lib.rs"
+  out=$(mktemp)
+  (cd "$dir" && eval "valgrind --tool=callgrind --callgrind-out-file=$out $command" 2>&1) |
+    sed -n 's/.*I *refs: *\([0-9,]*\).*/\1/p' | tr -d ,
+  rm -f "$out"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "| profile | without the attribute | with #[resilient] | ratio | per annotated function (median of $runs) | lowest | highest |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 for profile in debug release; do
   flags=()
   [ "$profile" = release ] && flags=(--release)
-  plain=$(median_ms "$work/plain" "${flags[@]}")
-  annotated=$(median_ms "$work/annotated" "${flags[@]}")
-  ratio=$(python3 -c "print(f'{$annotated / $plain:.1f}x')")
-  each=$(python3 -c "print(f'{($annotated - $plain) / 100:.2f} ms')")
-  echo "| $profile | ${plain} ms | ${annotated} ms | $ratio | $each |"
+  (cd "$work/plain" && cargo build -q "${flags[@]}")
+  (cd "$work/annotated" && cargo build -q "${flags[@]}")
+  plain=() annotated=() each=()
+  for _ in $(seq 1 "$runs"); do
+    p=$(rebuild_ms "$work/plain" "${flags[@]}")
+    a=$(rebuild_ms "$work/annotated" "${flags[@]}")
+    plain+=("$p") annotated+=("$a")
+    each+=("$(python3 -c "print(f'{($a - $p) / 100:.2f}')")")
+  done
+  p=$(printf '%s\n' "${plain[@]}" | median)
+  a=$(printf '%s\n' "${annotated[@]}" | median)
+  e=$(printf '%s\n' "${each[@]}" | median)
+  low=$(printf '%s\n' "${each[@]}" | sort -n | head -1)
+  high=$(printf '%s\n' "${each[@]}" | sort -n | tail -1)
+  ratio=$(python3 -c "print(f'{$a / $p:.1f}x')")
+  echo "| $profile | $p ms | $a ms | $ratio | $e ms | $low | $high |"
 done
+
+if $instructions; then
+  command -v valgrind > /dev/null || { echo "--instructions needs valgrind" >&2; exit 1; }
+  echo
+  echo "| profile | instructions without | with #[resilient] | per annotated function |"
+  echo "| --- | --- | --- | --- |"
+  for profile in debug release; do
+    flags=()
+    [ "$profile" = release ] && flags=(--release)
+    p=$(instructions_of "$work/plain" "${flags[@]}")
+    a=$(instructions_of "$work/annotated" "${flags[@]}")
+    echo "| $profile | $(python3 -c "print(f'{$p / 1e6:.0f} M')") | $(python3 -c "print(f'{$a / 1e6:.0f} M')") | $(python3 -c "print(f'{($a - $p) / 100 / 1e6:.2f} M')") |"
+  done
+fi

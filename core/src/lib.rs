@@ -48,7 +48,8 @@
 //! ```text
 //! async fn ask(&self, prompt: String) -> Result<String, Error> {
 //!     static SITE: __private::Site = __private::Site::new(
-//!         concat!(module_path!(), "::ask"),
+//!         module_path!(),
+//!         "ask",
 //!         "on=429, 503;rpm=25",                       // the literal keys, checked at compile time
 //!     );
 //!     let mut run = SITE.start();                     // limiter, budget, breaker, counters

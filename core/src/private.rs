@@ -104,8 +104,11 @@ fn builder_from(name: &'static str, settings: &str) -> Result<PolicyBuilder, Con
 /// first use and shared by every call. The attribute puts one in a `static`.
 #[derive(Debug)]
 pub struct Site {
-    name: &'static str,
+    module: &'static str,
+    function: &'static str,
     settings: &'static str,
+    /// `module::function`, joined on first use (a `concat!` in every function cost more).
+    name: OnceLock<String>,
     policy: OnceLock<Policy>,
 }
 
@@ -120,14 +123,22 @@ enum Make<'a> {
 }
 
 impl Site {
-    /// The site of the function `name` (its path), with the attribute's literal settings (see
-    /// `builder_from`); the policy is built on first use.
-    pub const fn new(name: &'static str, settings: &'static str) -> Site {
+    /// The site of `function` in `module` (its `module_path!()`), with the attribute's literal
+    /// settings (see `builder_from`); the policy is built on first use.
+    pub const fn new(module: &'static str, function: &'static str, settings: &'static str) -> Site {
         Site {
-            name,
+            module,
+            function,
             settings,
+            name: OnceLock::new(),
             policy: OnceLock::new(),
         }
+    }
+
+    /// The function's path, `module::function`: the policy's name.
+    pub fn name(&'static self) -> &'static str {
+        self.name
+            .get_or_init(|| format!("{}::{}", self.module, self.function))
     }
 
     /// The policy, built from the literal settings on first use.
@@ -185,7 +196,7 @@ impl Site {
     #[cold]
     #[inline(never)]
     fn build(&'static self, make: Make<'_>) -> &'static Policy {
-        let function = self.name;
+        let function = self.name();
         let policy = self.policy.get_or_init(|| {
             let built = match make {
                 Make::Settings => {

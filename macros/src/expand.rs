@@ -13,11 +13,13 @@
 //! ```text
 //! async fn ask(&self, prompt: String) -> Result<String, Error> {
 //!     static __SF_SITE: __private::Site = __private::Site::new(
-//!         concat!(module_path!(), "::ask"),
+//!         module_path!(),
+//!         "ask",
 //!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
 //!     );
 //!     let mut __sf_run = __SF_SITE.start();                     // or .policy_with(..)/.prebuilt(..)
 //!     loop {
+//!         #[allow(unreachable_code)]                            // a body that never returns
 //!         if let ControlFlow::Break(__sf_r) = __private::attempt(  // or attempt_timed
 //!             &mut __sf_run,
 //!             || async {                                            // made after the gates
@@ -225,6 +227,20 @@ struct Arguments {
     names: Vec<TokenStream>,
 }
 
+/// Whether `ty` is written as a primitive number type, `bool` or `char` (all `Copy`).
+fn copy_primitive(ty: &Type) -> bool {
+    const PRIMITIVES: [&str; 16] = [
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+        "f32", "f64", "bool", "char",
+    ];
+    let Type::Path(p) = ty else { return false };
+    p.qself.is_none()
+        && p.path.leading_colon.is_none()
+        && p.path.segments.len() == 1
+        && matches!(p.path.segments[0].arguments, PathArguments::None)
+        && PRIMITIVES.contains(&p.path.segments[0].ident.to_string().as_str())
+}
+
 /// Owned arguments (cloned per attempt) and all argument names (for `fallback`).
 fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
     let mut clones = Vec::new();
@@ -252,6 +268,12 @@ fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
                 }
                 let mutability = &pi.mutability;
                 let ty = &pt.ty;
+                // A primitive number, `bool` or `char` is `Copy`: the body copies it from the
+                // captured reference, and a copy is all a clone would do. Not for `mut`
+                // bindings: each attempt must start from the caller's value.
+                if mutability.is_none() && copy_primitive(ty) {
+                    continue;
+                }
                 // The bound is checked at the argument's type, so the error points at it. No type
                 // annotation: `impl Trait` is not allowed in a `let`.
                 clones.push(quote_spanned! {ty.span()=>
@@ -396,7 +418,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     let ret = Ident::new("__sf_ret", site);
     let r = Ident::new("__sf_r", site);
     let judge = Ident::new("__sf_judge", site);
-    let fn_name = format!("::{}", item.sig.ident);
+    let fn_name = item.sig.ident.to_string();
     let settings_text = settings_text(settings);
     let policy = policy(settings, &krate);
     let output = &shape.output;
@@ -458,7 +480,8 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     );
     let looped = quote! {
         static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
-            ::core::concat!(::core::module_path!(), #fn_name),
+            ::core::module_path!(),
+            #fn_name,
             #settings_text,
         );
         #require_from
@@ -466,6 +489,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         let mut #run = #site_static #policy.start();
         #judging
         #keep loop {
+            #[allow(unreachable_code)]
             if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#attempt_fn(
                 &mut #run,
                 // The attempt makes the body's future after the gates, in its own pinned state.
@@ -474,9 +498,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
                 // (BENCHMARKS.md §5).
                 || async {
                     #(#clones)*
-                    #[allow(clippy::let_and_return, clippy::needless_return, unreachable_code)]
                     let #ret: #output = #body;
-                    #[allow(unreachable_code)]
                     #ret
                 },
                 #judge,
@@ -495,11 +517,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     } else {
         Group::new(Delimiter::Brace, looped)
     };
-    let attrs = &item.attrs;
-    let vis = &item.vis;
-    let sig = &item.sig;
-    Ok(quote! {
-        #(#attrs)*
-        #vis #sig #block
-    })
+    let mut tokens = item.head.clone();
+    tokens.extend([TokenTree::Group(block)]);
+    Ok(tokens)
 }

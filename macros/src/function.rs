@@ -12,8 +12,10 @@ use syn::{Attribute, Signature, Visibility};
 /// A function item whose body is a token group.
 pub(crate) struct Function {
     pub(crate) attrs: Vec<Attribute>,
-    pub(crate) vis: Visibility,
     pub(crate) sig: Signature,
+    /// Attributes, visibility and signature as the compiler gave them (re-emitted as they are:
+    /// cheaper than printing the parsed form again).
+    pub(crate) head: TokenStream,
     /// `{ ... }`, as written.
     pub(crate) body: Group,
 }
@@ -21,7 +23,6 @@ pub(crate) struct Function {
 /// Everything before the body.
 struct Head {
     attrs: Vec<Attribute>,
-    vis: Visibility,
     sig: Signature,
 }
 
@@ -29,8 +30,10 @@ impl Parse for Head {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         Ok(Head {
             attrs: input.call(Attribute::parse_outer)?,
-            vis: input.parse()?,
-            sig: input.parse()?,
+            sig: {
+                input.parse::<Visibility>()?;
+                input.parse()?
+            },
         })
     }
 }
@@ -44,11 +47,12 @@ impl Function {
             Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => g,
             _ => return None,
         };
-        let head: Head = syn::parse2(trees.into_iter().collect()).ok()?;
+        let tokens: TokenStream = trees.into_iter().collect();
+        let head: Head = syn::parse2(tokens.clone()).ok()?;
         Some(Function {
             attrs: head.attrs,
-            vis: head.vis,
             sig: head.sig,
+            head: tokens,
             body,
         })
     }
