@@ -91,7 +91,7 @@
 //!
 //! - `macros` (default): the [`resilient`] attribute.
 //! - `reqwest`: [`Classify`](classify::Classify) for `reqwest::Error` and `reqwest::Response`.
-//! - `backoff` (opt-in): [`retry::FromBackoff`] adapts `backoff` crate schedules. Off by default
+//! - `backoff` (opt-in): `retry::FromBackoff` adapts `backoff` crate schedules. Off by default
 //!   because that crate is unmaintained (RUSTSEC-2025-0012) and its elapsed-time budget ignores
 //!   tokio's paused clock.
 

@@ -65,7 +65,8 @@ use proc_macro::TokenStream;
 /// The signature stays exactly as written; only the body is wrapped. It works on free
 /// functions, `&self`, `&mut self` (reborrowed per attempt) and `self: Arc<Self>` methods,
 /// methods inside `#[async_trait]` impls, generic functions and `impl Trait` arguments. Owned
-/// arguments are cloned for each attempt, so they must be `Clone`; references need nothing.
+/// arguments are cloned for each attempt, so they must be `Clone`; references, and arguments of
+/// primitive types (numbers, `bool`, `char`) that are not `mut`, need nothing.
 ///
 /// | key | value | default | meaning |
 /// | --- | --- | --- | --- |

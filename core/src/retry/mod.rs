@@ -21,7 +21,7 @@
 //! # Ok::<(), steadfast::ConfigError>(())
 //! ```
 //!
-//! With the (opt-in) feature `backoff`, [`FromBackoff`] turns any `backoff::backoff::Backoff`
+//! With the (opt-in) feature `backoff`, `FromBackoff` turns any `backoff::backoff::Backoff`
 //! into a schedule. It is off by default because the `backoff` crate is unmaintained
 //! (RUSTSEC-2025-0012, and its dependency `instant`, RUSTSEC-2024-0384) and because its
 //! `max_elapsed_time` reads the wall clock, which tokio's paused clock cannot control.
