@@ -91,6 +91,34 @@ async fn nested(mut words: Vec<String>) -> Result<u32, ShapeError> {
     free(a).await
 }
 
+// Regression (clippy::diverging_sub_expression): the body was the initializer of a typed `let`,
+// so a `return` or a diverging call at its top level was a diverging sub-expression to clippy,
+// reported on the user's code although the same function without the attribute is clean.
+#[resilient(on = [503])]
+#[allow(clippy::needless_return)] // what clippy says of this body without the attribute
+async fn returns_at_end(n: i64) -> Result<i64, ShapeError> {
+    return Ok(-n);
+}
+
+#[resilient(on = [503])]
+async fn always_panics(n: u8) -> Result<u8, ShapeError> {
+    panic!("never returns: {n}");
+}
+
+// Regression: a generic parameter named like a primitive is not a primitive; the argument is
+// still copied per attempt (it used to be taken as `Copy` and moved by the first attempt).
+#[resilient(on = [503], base = "1ms")]
+#[allow(non_camel_case_types, clippy::builtin_type_shadow)]
+async fn generic_named_u32<u32: Clone>(
+    value: u32,
+    calls: &std::sync::atomic::AtomicU8,
+) -> Result<u32, ShapeError> {
+    if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        return Err(ShapeError(503));
+    }
+    Ok(value)
+}
+
 #[async_trait::async_trait]
 trait Store {
     async fn load(&self, key: String) -> Result<String, ShapeError>;
@@ -117,4 +145,12 @@ async fn every_shape_runs() {
     assert_eq!(lifetimes("ab", "c").await, Ok("ab"));
     assert_eq!(question_mark("x").await, Err(ShapeError(400)));
     assert_eq!(nested(vec!["5".into()]).await, Ok(5));
+    assert_eq!(returns_at_end(2).await, Ok(-2));
+    let calls = std::sync::atomic::AtomicU8::new(0);
+    assert_eq!(
+        generic_named_u32(String::from("v"), &calls).await,
+        Ok("v".into())
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let _ = always_panics;
 }

@@ -177,10 +177,18 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 fn lit(expr: &Expr) -> Option<&Lit> {
-    match expr {
+    match ungrouped(expr) {
         Expr::Lit(ExprLit { lit, .. }) => Some(lit),
-        Expr::Group(g) => lit(&g.expr),
         _ => None,
+    }
+}
+
+/// The expression inside the invisible groups a `macro_rules!` fragment (`$v:expr`) arrives in,
+/// so that a value is read the same whether it was written in place or passed through a macro.
+fn ungrouped(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Group(g) => ungrouped(&g.expr),
+        _ => expr,
     }
 }
 
@@ -307,7 +315,7 @@ fn want_bool(expr: &Expr, key: &str) -> syn::Result<Spanned<bool>> {
 }
 
 fn want_path(expr: &Expr, key: &str) -> syn::Result<Path> {
-    match expr {
+    match ungrouped(expr) {
         Expr::Path(p) if p.qself.is_none() => Ok(p.path.clone()),
         _ => Err(syn::Error::new_spanned(
             expr,
@@ -354,7 +362,7 @@ fn status(expr: &Expr) -> syn::Result<u16> {
 
 /// `on = [429, 500..=599, "transient"]`, to the text form the core parses.
 fn on_list(expr: &Expr) -> syn::Result<Spanned<String>> {
-    let Expr::Array(array) = expr else {
+    let Expr::Array(array) = ungrouped(expr) else {
         return Err(syn::Error::new_spanned(
             expr,
             "`on` takes a list, for example `on = [429, 500..=599, \"timeout\"]`",
@@ -369,7 +377,7 @@ fn on_list(expr: &Expr) -> syn::Result<Spanned<String>> {
     }
     let mut parts = Vec::new();
     for item in &array.elems {
-        match item {
+        match ungrouped(item) {
             Expr::Range(r) => {
                 let (Some(lo), Some(hi)) = (&r.start, &r.end) else {
                     return Err(syn::Error::new_spanned(
