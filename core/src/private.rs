@@ -548,6 +548,20 @@ impl<T, E> Converter<T, E> for ViaLast {
     }
 }
 
+/// Never called: `#[resilient]` writes `if false { return typed::<R>(); }` at the start of the
+/// body's block, which gives the block its type (the function's return type) before the body is
+/// checked, so `?` and `.into()` in the body infer, and a body of the wrong type is reported at
+/// its value, with a note at the return type.
+///
+/// # Panics
+///
+/// Always, if called: there is no value to return. The expansion only names it in a branch that
+/// is never taken.
+#[cold]
+pub fn typed<R>() -> R {
+    unreachable!("steadfast::__private::typed is only named in a branch that is never taken")
+}
+
 /// One pass of the attribute's loop, for a policy without `timeout`, `deadline` or `policy`
 /// (so with neither time limit, which the attribute knows at compile time: no timer is
 /// compiled in). The gates before the attempt, the attempt, and the decision after it:

@@ -19,14 +19,14 @@
 //!     );
 //!     let mut __sf_run = __SF_SITE.start();                     // or .policy_with(..)/.prebuilt(..)
 //!     loop {
-//!         #[allow(unreachable_code)]                            // a body that never returns
 //!         if let ControlFlow::Break(__sf_r) = __private::attempt(  // or attempt_timed
 //!             &mut __sf_run,
 //!             || async {                                            // made after the gates
 //!                 let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
-//!                 let __sf_ret: Result<String, Error> =             // `self` is reborrowed
-//!                     match () { () => BODY };                      // (clippy: no diverging sub-expression)
-//!                 __sf_ret
+//!                 if false {                                        // gives the block its type
+//!                     return __private::typed::<Result<String, Error>>();
+//!                 }
+//!                 match () { () => BODY }                           // `self` is reborrowed
 //!             },
 //!             __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
 //!         ).await {
@@ -421,13 +421,13 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     let site_static = Ident::new("__SF_SITE", site);
     let run = Ident::new("__sf_run", site);
     let result = Ident::new("__sf_result", site);
-    let ret = Ident::new("__sf_ret", site);
     let r = Ident::new("__sf_r", site);
     let judge = Ident::new("__sf_judge", site);
     let fn_name = item.sig.ident.to_string();
     let settings_text = settings_text(settings);
     let policy = policy(settings, &krate);
     let output = &shape.output;
+    let output_span = output.span();
     let body = &shape.body;
     let prelude = &shape.prelude;
 
@@ -454,7 +454,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             }
         }
         None => {
-            let span = output.span();
+            let span = output_span;
             let krate = krate.iter().cloned().map(|mut t| {
                 t.set_span(span);
                 t
@@ -462,6 +462,15 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             let judge = Ident::new("__sf_judge", site.located_at(span));
             quote_spanned! {span=> let #judge = #(#krate)*::__private::Pick::<#output>::NEW.judging();}
         }
+    };
+    // `if false { return typed::<R>(); }`, at the return type: a body of the wrong type gets
+    // "return type inferred to be `R` here" pointing there.
+    let type_hint = {
+        let krate = krate.iter().cloned().map(|mut t| {
+            t.set_span(output_span);
+            t
+        });
+        quote_spanned! {output_span=> if false { return #(#krate)*::__private::typed::<#output>(); }}
     };
     // With `fallback`, the loop's result is kept to fall back on; without, it is the body's
     // value (typed by the function's return type).
@@ -495,20 +504,22 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         let mut #run = #site_static #policy.start();
         #judging
         #keep loop {
-            #[allow(unreachable_code)]
             if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#attempt_fn(
                 &mut #run,
                 // The attempt makes the body's future after the gates, in its own pinned state.
                 // Passed as a future, it would be moved there (5 ns more per call in the
                 // benchmark); pinned here (`pin!`), it costs a quarter more compile time
                 // (BENCHMARKS.md §5).
+                // The body is the block's value, so nothing follows it: a body that never
+                // returns warns of nothing, and no lint needs allowing (an `allow` would fail
+                // under the user's `forbid`). The branch never taken gives the block its type
+                // (the return type) before the body is checked, for `?`, `.into()` and errors at
+                // the body's value; the one-arm `match` keeps the body's braces from being
+                // "unnecessary" and its top-level `return` from being a sub-expression.
                 || async {
                     #(#clones)*
-                    // Through a one-arm `match`: the body is still checked against the return
-                    // type, but a `return` or `panic!` at its top level is not a diverging
-                    // sub-expression of the `let` to clippy.
-                    let #ret: #output = match () { () => #body };
-                    #ret
+                    #type_hint
+                    match () { () => #body }
                 },
                 #judge,
             ).await {
