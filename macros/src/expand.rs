@@ -79,6 +79,22 @@ fn result_like(ty: &Type) -> bool {
     }
 }
 
+/// The span of a type's first token: what syn's `Spanned::span` gives where spans cannot be
+/// joined (stable), without printing the whole type into a token stream first.
+fn first_span(ty: &Type) -> Span {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            match (&p.path.leading_colon, p.path.segments.first()) {
+                (Some(colon), _) => colon.spans[0],
+                (None, Some(segment)) => segment.ident.span(),
+                (None, None) => ty.span(),
+            }
+        }
+        Type::Group(g) => first_span(&g.elem),
+        _ => ty.span(),
+    }
+}
+
 /// `Pin<Box<dyn Future<Output = R> + ...>>` → `R`.
 fn future_output(ty: &Type) -> Option<Type> {
     let Type::Path(pin) = ty else { return None };
@@ -427,7 +443,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     let settings_text = settings_text(settings);
     let policy = policy(settings, &krate);
     let output = &shape.output;
-    let output_span = output.span();
+    let output_span = first_span(output);
     let body = &shape.body;
     let prelude = &shape.prelude;
 
