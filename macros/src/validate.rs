@@ -194,6 +194,13 @@ fn ungrouped(expr: &Expr) -> &Expr {
 
 fn want_str(expr: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
     match lit(expr) {
+        Some(Lit::Str(s)) if !s.suffix().is_empty() => Err(syn::Error::new(
+            s.span(),
+            format!(
+                "`{key}` takes a plain string: remove the suffix `{}`, for example `{key} = {example}`",
+                s.suffix()
+            ),
+        )),
         Some(Lit::Str(s)) => Ok(s.clone()),
         _ => Err(syn::Error::new_spanned(
             expr,
@@ -552,7 +559,13 @@ pub(crate) fn settings(args: &Args) -> Result<Settings, syn::Error> {
                 }
                 "factor" => {
                     let f = want_float(expr, &key)?;
-                    if !(f.value.is_finite() && f.value > 1.0) {
+                    if !f.value.is_finite() {
+                        return Err(syn::Error::new(
+                            f.span,
+                            "`factor` is too large to be a number (it reads as infinity): use a factor such as `2.0`",
+                        ));
+                    }
+                    if f.value <= 1.0 {
                         return Err(syn::Error::new(
                             f.span,
                             "`factor` must be greater than 1 (each delay grows by it), for example `factor = 2.0`",
