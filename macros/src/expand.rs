@@ -444,6 +444,15 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     let policy = policy(settings, &krate);
     let output = &shape.output;
     let output_span = first_span(output);
+    // The crate path spanned at the return type, for what is reported there.
+    let krate_at_output: Vec<TokenTree> = krate
+        .iter()
+        .cloned()
+        .map(|mut t| {
+            t.set_span(output_span);
+            t
+        })
+        .collect();
     let body = &shape.body;
     let prelude = &shape.prelude;
 
@@ -470,23 +479,16 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             }
         }
         None => {
-            let span = output_span;
-            let krate = krate.iter().cloned().map(|mut t| {
-                t.set_span(span);
-                t
-            });
-            let judge = Ident::new("__sf_judge", site.located_at(span));
-            quote_spanned! {span=> let #judge = #(#krate)*::__private::Pick::<#output>::NEW.judging();}
+            let judge = Ident::new("__sf_judge", site.located_at(output_span));
+            quote_spanned! {output_span=>
+                let #judge = #(#krate_at_output)*::__private::Pick::<#output>::NEW.judging();
+            }
         }
     };
     // `if false { return typed::<R>(); }`, at the return type: a body of the wrong type gets
     // "return type inferred to be `R` here" pointing there.
-    let type_hint = {
-        let krate = krate.iter().cloned().map(|mut t| {
-            t.set_span(output_span);
-            t
-        });
-        quote_spanned! {output_span=> if false { return #(#krate)*::__private::typed::<#output>(); }}
+    let type_hint = quote_spanned! {output_span=>
+        if false { return #(#krate_at_output)*::__private::typed::<#output>(); }
     };
     // With `fallback`, the loop's result is kept to fall back on; without, it is the body's
     // value (typed by the function's return type).
