@@ -52,21 +52,21 @@
 //!         "ask",
 //!         "on=429, 503;rpm=25",                       // the literal keys, checked at compile time
 //!     );
-//!     let mut run = SITE.start();                     // limiter, budget, breaker, counters
-//!     loop {
-//!         if let ControlFlow::Break(r) = __private::attempt(   // gates, attempt, verdict, wait
-//!             &mut run,
-//!             || async {
-//!                 let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
-//!                 /* the body; `self` is reborrowed */
-//!             },
-//!             __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
-//!         ).await {
-//!             break r;                                // success, the last real error, or the
-//!         }                                           // policy's error through From
-//!     }
-//! }
+//!     let judge = __private::Pick::<Result<String, Error>>::NEW.judging();  // classify, convert
+//!     __private::call(                                // the loop: gates, attempt, verdict, wait
+//!         SITE.start(),                               // limiter, budget, breaker, counters
+//!         || async {
+//!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
+//!             /* the body; `self` is borrowed */
+//!         },
+//!         judge,
+//!     ).await                                         // success, the last real error, or the
+//! }                                                   // policy's error through From
 //! ```
+//!
+//! A function whose body may change an argument (`&mut self`, a `&mut` argument) keeps the
+//! loop in its own body and awaits one `__private::attempt` per pass, each with a new closure
+//! that reborrows the argument.
 //!
 //! # Concepts
 //!

@@ -9,6 +9,7 @@ use crate::limit::{RateLimit, RateLimiter};
 use crate::observe::{Event, Hook};
 use crate::policy::{Ended, Failed, Judged, Run, Stop, poll_inside_attempt};
 use crate::retry::Jitter;
+use std::convert::identity;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -562,70 +563,115 @@ pub fn typed<R>() -> R {
     unreachable!("steadfast::__private::typed is only named in a branch that is never taken")
 }
 
-/// One pass of the attribute's loop, for a policy without `timeout`, `deadline` or `policy`
-/// (so with neither time limit, which the attribute knows at compile time: no timer is
-/// compiled in). The gates before the attempt, the attempt, and the decision after it:
-/// `Break` carries what the function returns, `Continue` means the wait is done and the loop
-/// makes the next attempt. The loop itself stays in the function, so that each attempt
-/// reborrows its arguments (`&mut self` included).
+/// One pass of an annotated function's loop, inside an `async fn` of this module: the gates
+/// before the attempt, the attempt, its verdict, and the decision and wait after a failure.
+/// Whatever ends the call leaves by `return $leave(result)`; a pass that falls through has
+/// waited, and the next pass makes the next attempt. `untimed` polls the attempt's future in
+/// place, pinned in the caller's state, never moved; `timed` moves it once, into
+/// [`Run::attempt`], which applies the attempt timeout and the deadline.
 ///
-/// `call` makes the attempt's future, once the gates have let it through: made here, it is
-/// pinned in this function's state where it is polled, never moved (in [`attempt_timed`] it is
-/// moved once, into [`Run::attempt`], which applies the time limits). `classify` gives the
-/// attempt's verdict; `convert` turns a stop (a refused attempt, a server
-/// delay beyond `max_hint`, ...) into the function's result, through `From<steadfast::Error>`
-/// when the error type has it (see [`Pick`]).
+/// A success goes straight back to the caller, never through `Judged`: each move of the result
+/// through another aggregate costs a copy on the hottest path there is. What follows a failure
+/// is decided synchronously ([`after_failure`]), so only the wait (a timer) is held in the
+/// caller's future.
+macro_rules! pass {
+    ($timing:ident, $run:expr, $attempt:expr, ($classify:ident, $convert:ident), $leave:path) => {{
+        let run: &mut Run<'_> = $run;
+        if !run.ready_now() {
+            if let Err(reason) = run.before_attempt().await {
+                return $leave($convert.convert(Stop::refused(reason)));
+            }
+        }
+        let failed = pass!(@judged $timing, run, $attempt, $classify, $leave);
+        let delay = match after_failure(run, failed, $convert) {
+            Ok(delay) => delay,
+            Err(end) => return $leave(end),
+        };
+        run.wait(delay).await;
+    }};
+    (@judged untimed, $run:ident, $attempt:expr, $classify:ident, $leave:path) => {{
+        let result = {
+            let mut attempt = std::pin::pin!($attempt);
+            std::future::poll_fn(|cx| poll_inside_attempt(attempt.as_mut(), cx)).await
+        };
+        match $run.judge_success(&result, |r| $classify.classify(r)) {
+            Ok(()) => return $leave(result),
+            Err(verdict) => match $run.judge_returned(result, verdict) {
+                Judged::Success(result) => return $leave(result),
+                Judged::Failed(failed) => failed,
+            },
+        }
+    }};
+    (@judged timed, $run:ident, $attempt:expr, $classify:ident, $leave:path) => {{
+        let attempt = $run.attempt($attempt).await;
+        match $run.judge(attempt, |r| $classify.classify(r)) {
+            Judged::Success(result) => return $leave(result),
+            Judged::Failed(failed) => failed,
+        }
+    }};
+}
+
+/// The whole call, for a policy without `timeout`, `deadline` or `policy` (so with neither time
+/// limit, which the attribute knows at compile time: no timer is compiled in), and a function
+/// whose body only reads its arguments: no `&mut` argument or receiver, and no `mut` binding
+/// that is not copied per attempt. One closure then makes every attempt's future, after the
+/// gates have let the attempt through, and the loop lives here, compiled once, instead of in
+/// each annotated function, whose body is then a single `.await` (a tenth less compile time
+/// per function than [`attempt`]'s loop, BENCHMARKS.md §5).
+///
+/// `classify` gives each attempt's verdict; `convert` turns a stop (a refused attempt, a
+/// server delay beyond `max_hint`, ...) into the function's result, through
+/// `From<steadfast::Error>` when the error type has it (see [`Pick`]).
+pub async fn call<T, E, F: Future<Output = Result<T, E>>>(
+    mut run: Run<'_>,
+    mut make: impl FnMut() -> F,
+    judge: Judging<impl Classifier<T, E>, impl Converter<T, E>>,
+) -> Result<T, E> {
+    let (classify, convert) = judge;
+    loop {
+        pass!(untimed, &mut run, make(), (classify, convert), identity);
+    }
+}
+
+/// [`call`] for a policy that may have a time limit.
+pub async fn call_timed<T, E, F: Future<Output = Result<T, E>>>(
+    mut run: Run<'_>,
+    mut make: impl FnMut() -> F,
+    judge: Judging<impl Classifier<T, E>, impl Converter<T, E>>,
+) -> Result<T, E> {
+    let (classify, convert) = judge;
+    loop {
+        pass!(timed, &mut run, make(), (classify, convert), identity);
+    }
+}
+
+/// One pass of the loop of a function that may lend an argument mutably to its body (a `&mut`
+/// argument or receiver, a `mut` reference): each attempt's future borrows it anew, so each
+/// pass needs a closure of its own, and the loop stays in the function. `Break` carries what
+/// the function returns, `Continue` means the wait is done and the loop makes the next attempt.
+/// The policy and `judge` are as for [`call`].
 pub async fn attempt<T, E, F: Future<Output = Result<T, E>>>(
     run: &mut Run<'_>,
     call: impl FnOnce() -> F,
     (classify, convert): Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> ControlFlow<Result<T, E>> {
-    if !run.ready_now() {
-        if let Err(reason) = run.before_attempt().await {
-            return ControlFlow::Break(convert.convert(Stop::refused(reason)));
-        }
-    }
-    let mut call = std::pin::pin!(call());
-    let result = std::future::poll_fn(|cx| poll_inside_attempt(call.as_mut(), cx)).await;
-    // A success goes straight back to the caller, never through `Judged`: each move of the
-    // result through another aggregate costs a copy on the hottest path there is.
-    let failed = match run.judge_success(&result, |r| classify.classify(r)) {
-        Ok(()) => return ControlFlow::Break(result),
-        Err(verdict) => match run.judge_returned(result, verdict) {
-            Judged::Success(result) => return ControlFlow::Break(result),
-            Judged::Failed(failed) => failed,
-        },
-    };
-    let delay = match after_failure(run, failed, convert) {
-        Ok(delay) => delay,
-        Err(end) => return ControlFlow::Break(end),
-    };
-    run.wait(delay).await;
+    pass!(
+        untimed,
+        run,
+        call(),
+        (classify, convert),
+        ControlFlow::Break
+    );
     ControlFlow::Continue(())
 }
 
-/// [`attempt`] for a policy that may have a time limit: each attempt runs under the attempt
-/// timeout and the deadline ([`Run::attempt`]).
+/// [`attempt`] for a policy that may have a time limit.
 pub async fn attempt_timed<T, E, F: Future<Output = Result<T, E>>>(
     run: &mut Run<'_>,
     call: impl FnOnce() -> F,
     (classify, convert): Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> ControlFlow<Result<T, E>> {
-    if !run.ready_now() {
-        if let Err(reason) = run.before_attempt().await {
-            return ControlFlow::Break(convert.convert(Stop::refused(reason)));
-        }
-    }
-    let attempt = run.attempt(call()).await;
-    let failed = match run.judge(attempt, |r| classify.classify(r)) {
-        Judged::Success(result) => return ControlFlow::Break(result),
-        Judged::Failed(failed) => failed,
-    };
-    let delay = match after_failure(run, failed, convert) {
-        Ok(delay) => delay,
-        Err(end) => return ControlFlow::Break(end),
-    };
-    run.wait(delay).await;
+    pass!(timed, run, call(), (classify, convert), ControlFlow::Break);
     ControlFlow::Continue(())
 }
 

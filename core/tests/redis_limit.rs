@@ -158,7 +158,10 @@ async fn weighted_quotas_and_several_windows_hold_together() {
     for _ in asked..15 {
         requests.grant(1).await.expect("under the minute quota");
     }
-    let refused = requests.try_acquire(1).await.expect_err("the minute quota is used up");
+    let refused = requests
+        .try_acquire(1)
+        .await
+        .expect_err("the minute quota is used up");
     let wait = refused.retry_after().expect("a wait, not never");
     assert!(wait > Duration::from_secs(50), "refused for {wait:?}");
 }

@@ -4,46 +4,51 @@
 //!
 //! ```text
 //! #[resilient(on = [429, 503], rpm = 25)]
-//! async fn ask(&self, prompt: String) -> Result<String, Error> { BODY }
-//! ```
-//!
-//! Output (names starting `__sf_`/`__SF_` are `Span::mixed_site()`; `__private` is
-//! `::steadfast::__private`, or the `crate = ...` path):
-//!
-//! ```text
 //! async fn ask(&self, prompt: String) -> Result<String, Error> {
 //!     static __SF_SITE: __private::Site = __private::Site::new(
 //!         module_path!(),
 //!         "ask",
 //!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
 //!     );
-//!     let mut __sf_run = __SF_SITE.start();                     // or .policy_with(..)/.prebuilt(..)
-//!     loop {
-//!         if let ControlFlow::Break(__sf_r) = __private::attempt(  // or attempt_timed
-//!             &mut __sf_run,
-//!             || async {                                            // made after the gates
-//!                 let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
-//!                 if false {                                        // gives the block its type
-//!                     return __private::typed::<Result<String, Error>>();
-//!                 }
-//!                 match () { () => BODY }                           // `self` is reborrowed
-//!             },
-//!             __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
-//!         ).await {
-//!             break __sf_r;
-//!         }
-//!     }                                  // with `fallback`: bound, then `FALLBACK(self, prompt)` on Err
+//!     let __sf_judge = __private::Pick::<Result<String, Error>>::NEW.judging();  // classify, convert
+//!     __private::call(                                          // or call_timed
+//!         __SF_SITE.start(),                                    // or .policy_with(..)/.prebuilt(..)
+//!         || async {                                            // made after the gates
+//!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
+//!             if false {                                        // gives the block its type
+//!                 return __private::typed::<Result<String, Error>>();
+//!             }
+//!             match () { () => BODY }                           // `self` is borrowed
+//!         },
+//!         __sf_judge,
+//!     ).await                            // with `fallback`: bound, then `FALLBACK(self, prompt)` on Err
 //! }
 //! ```
 //!
+//! A function whose body may change an argument (a `&mut` in the receiver's or an argument's
+//! type, `mut self`, a `mut` reference argument) keeps the loop, with a new closure per pass
+//! that reborrows it:
+//!
+//! ```text
+//!     let mut __sf_run = __SF_SITE.start();
+//!     let __sf_judge = ...;
+//!     loop {
+//!         if let ControlFlow::Break(__sf_r) =
+//!             __private::attempt(&mut __sf_run, || async { ... }, __sf_judge).await  // or attempt_timed
+//!         {
+//!             break __sf_r;
+//!         }
+//!     }
+//! ```
+//!
 //! Everything not specific to the function is in `__private`, compiled once in `steadfast`: the
-//! policy is built from the settings string by one function, one pass of the loop is one
+//! policy is built from the settings string by one function, the loop (or one pass of it) is one
 //! generic function, and classification is two zero-sized types named in `__private`.
 //! The body of an `async fn` is not parsed: its token group is moved into the loop as it came.
 //!
 //! A method already rewritten by `#[async_trait]` (a plain `fn` returning
 //! `Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>` whose body is
-//! `Box::pin(async move { ... })`) gets the same loop inside its `async move` block.
+//! `Box::pin(async move { ... })`) gets the same expansion inside its `async move` block.
 
 use crate::function::Function;
 use crate::validate::{BudgetSetting, LimiterSetting, Settings};
@@ -242,6 +247,46 @@ struct Arguments {
     touches: Vec<TokenStream>,
     /// Every argument, in order, for `fallback`.
     names: Vec<TokenStream>,
+    /// Whether the body may get mutable access to an argument (a `&mut` in its type or the
+    /// receiver's, or a `mut` binding that is not copied per attempt): then each attempt needs a
+    /// closure of its own to reborrow it, and the loop stays in the function.
+    lends: bool,
+}
+
+/// Whether `ty` may hold a `&mut` reference (types the attribute cannot see into count).
+fn has_mut_ref(ty: &Type) -> bool {
+    let in_args = |args: &PathArguments| match args {
+        PathArguments::None => false,
+        PathArguments::AngleBracketed(a) => a.args.iter().any(|g| match g {
+            GenericArgument::Type(t) => has_mut_ref(t),
+            GenericArgument::AssocType(t) => has_mut_ref(&t.ty),
+            GenericArgument::Lifetime(_) | GenericArgument::Const(_) => false,
+            _ => true,
+        }),
+        PathArguments::Parenthesized(_) => false,
+    };
+    let in_bounds = |bounds: &syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>| {
+        bounds.iter().any(|b| match b {
+            TypeParamBound::Trait(t) => t.path.segments.iter().any(|s| in_args(&s.arguments)),
+            _ => false,
+        })
+    };
+    match ty {
+        Type::Reference(r) => r.mutability.is_some() || has_mut_ref(&r.elem),
+        Type::Path(p) => {
+            p.qself.as_ref().is_some_and(|q| has_mut_ref(&q.ty))
+                || p.path.segments.iter().any(|s| in_args(&s.arguments))
+        }
+        Type::Tuple(t) => t.elems.iter().any(has_mut_ref),
+        Type::Array(a) => has_mut_ref(&a.elem),
+        Type::Slice(s) => has_mut_ref(&s.elem),
+        Type::Paren(p) => has_mut_ref(&p.elem),
+        Type::Group(g) => has_mut_ref(&g.elem),
+        Type::Ptr(_) | Type::BareFn(_) | Type::Never(_) => false,
+        Type::ImplTrait(t) => in_bounds(&t.bounds),
+        Type::TraitObject(t) => in_bounds(&t.bounds),
+        _ => true,
+    }
 }
 
 /// Whether `ty` is written as a primitive number type, `bool` or `char` (all `Copy`), and is not
@@ -268,14 +313,18 @@ fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
     let mut clones = Vec::new();
     let mut touches = Vec::new();
     let mut names = Vec::new();
+    let mut lends = false;
     for arg in &item.sig.inputs {
         match arg {
-            FnArg::Receiver(r) => names.push(
-                quote!(#r)
-                    .into_iter()
-                    .find(|t| t.to_string() == "self")
-                    .map_or_else(|| quote!(self), |t| quote!(#t)),
-            ),
+            FnArg::Receiver(r) => {
+                lends |= r.mutability.is_some() || has_mut_ref(&r.ty);
+                names.push(
+                    quote!(#r)
+                        .into_iter()
+                        .find(|t| t.to_string() == "self")
+                        .map_or_else(|| quote!(self), |t| quote!(#t)),
+                );
+            }
             FnArg::Typed(pt) => {
                 let Pat::Ident(pi) = &*pt.pat else {
                     return Err(syn::Error::new_spanned(
@@ -285,7 +334,12 @@ fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
                 };
                 let ident = &pi.ident;
                 names.push(quote!(#ident));
+                if pi.by_ref.is_some() || has_mut_ref(&pt.ty) {
+                    lends = true;
+                }
                 if matches!(&*pt.ty, Type::Reference(_)) {
+                    // Not copied: a `mut` binding may be assigned by the body.
+                    lends |= pi.mutability.is_some();
                     continue;
                 }
                 let mutability = &pi.mutability;
@@ -313,6 +367,7 @@ fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
         clones,
         touches,
         names,
+        lends,
     })
 }
 
@@ -432,6 +487,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         clones,
         touches,
         names,
+        lends,
     } = arguments(item, &krate)?;
     let site = Span::mixed_site();
     let site_static = Ident::new("__SF_SITE", site);
@@ -507,10 +563,50 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // Without a time limit (known here), the attempt needs no timer: less code per function.
     let untimed =
         settings.timeout.is_none() && settings.deadline.is_none() && settings.policy.is_none();
-    let attempt_fn = Ident::new(
-        if untimed { "attempt" } else { "attempt_timed" },
-        Span::call_site(),
-    );
+    // The attempt makes the body's future after the gates, in its own pinned state. Passed as
+    // a future, it would be moved there (5 ns more per call in the benchmark); pinned here
+    // (`pin!`), it costs a quarter more compile time (BENCHMARKS.md §5).
+    // The body is the block's value, so nothing follows it: a body that never returns warns of
+    // nothing, and no lint needs allowing (an `allow` would fail under the user's `forbid`). The
+    // branch never taken gives the block its type (the return type) before the body is checked,
+    // for `?`, `.into()` and errors at the body's value; the one-arm `match` keeps the body's
+    // braces from being "unnecessary" and its top-level `return` from being a sub-expression.
+    let make = quote! {
+        || async {
+            #(#clones)*
+            #type_hint
+            match () { () => #body }
+        }
+    };
+    let run_expr = quote!(#site_static #policy.start());
+    let called = if lends {
+        // Each pass gets a closure of its own, which reborrows what the body may mutate.
+        let attempt_fn = Ident::new(
+            if untimed { "attempt" } else { "attempt_timed" },
+            Span::call_site(),
+        );
+        quote! {
+            let mut #run = #run_expr;
+            #judging
+            #keep loop {
+                if let ::core::ops::ControlFlow::Break(#r) =
+                    #(#krate)*::__private::#attempt_fn(&mut #run, #make, #judge).await
+                {
+                    break #r;
+                }
+            }
+        }
+    } else {
+        // One closure makes every attempt's future; the loop is `__private::call`'s.
+        let call_fn = Ident::new(
+            if untimed { "call" } else { "call_timed" },
+            Span::call_site(),
+        );
+        quote! {
+            #judging
+            #keep #(#krate)*::__private::#call_fn(#run_expr, #make, #judge).await
+        }
+    };
     let looped = quote! {
         static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
             ::core::module_path!(),
@@ -519,31 +615,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         );
         #require_from
         #(#touches)*
-        let mut #run = #site_static #policy.start();
-        #judging
-        #keep loop {
-            if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#attempt_fn(
-                &mut #run,
-                // The attempt makes the body's future after the gates, in its own pinned state.
-                // Passed as a future, it would be moved there (5 ns more per call in the
-                // benchmark); pinned here (`pin!`), it costs a quarter more compile time
-                // (BENCHMARKS.md §5).
-                // The body is the block's value, so nothing follows it: a body that never
-                // returns warns of nothing, and no lint needs allowing (an `allow` would fail
-                // under the user's `forbid`). The branch never taken gives the block its type
-                // (the return type) before the body is checked, for `?`, `.into()` and errors at
-                // the body's value; the one-arm `match` keeps the body's braces from being
-                // "unnecessary" and its top-level `return` from being a sub-expression.
-                || async {
-                    #(#clones)*
-                    #type_hint
-                    match () { () => #body }
-                },
-                #judge,
-            ).await {
-                break #r;
-            }
-        }
+        #called
         #finish
     };
     let block = if shape.async_trait {
