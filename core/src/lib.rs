@@ -54,7 +54,7 @@
 //!     );
 //!     let judge = __private::Pick::<Result<String, Error>>::NEW.judging();  // classify, convert
 //!     __private::call(                                // the loop: gates, attempt, verdict, wait
-//!         SITE.start(),                               // limiter, budget, breaker, counters
+//!         SITE.policy(),                              // limiter, budget, breaker, counters
 //!         || async {
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             /* the body; `self` is borrowed */

@@ -623,10 +623,11 @@ macro_rules! pass {
 /// server delay beyond `max_hint`, ...) into the function's result, through
 /// `From<steadfast::Error>` when the error type has it (see [`Pick`]).
 pub async fn call<T, E, F: Future<Output = Result<T, E>>>(
-    mut run: Run<'_>,
+    policy: &Policy,
     mut make: impl FnMut() -> F,
     judge: Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> Result<T, E> {
+    let mut run = policy.start();
     let (classify, convert) = judge;
     loop {
         pass!(untimed, &mut run, make(), (classify, convert), identity);
@@ -635,10 +636,11 @@ pub async fn call<T, E, F: Future<Output = Result<T, E>>>(
 
 /// [`call`] for a policy that may have a time limit.
 pub async fn call_timed<T, E, F: Future<Output = Result<T, E>>>(
-    mut run: Run<'_>,
+    policy: &Policy,
     mut make: impl FnMut() -> F,
     judge: Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> Result<T, E> {
+    let mut run = policy.start();
     let (classify, convert) = judge;
     loop {
         pass!(timed, &mut run, make(), (classify, convert), identity);

@@ -12,7 +12,7 @@
 //!     );
 //!     let __sf_judge = __private::Pick::<Result<String, Error>>::NEW.judging();  // classify, convert
 //!     __private::call(                                          // or call_timed
-//!         __SF_SITE.start(),                                    // or .policy_with(..)/.prebuilt(..)
+//!         __SF_SITE.policy(),                                   // or .policy_with(..)/.prebuilt(..)
 //!         || async {                                            // made after the gates
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             if false {                                        // gives the block its type
@@ -578,7 +578,11 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             match () { () => #body }
         }
     };
-    let run_expr = quote!(#site_static #policy.start());
+    // `Site::policy`/`policy_with`/`prebuilt` give the policy; `start` makes the call's state.
+    let policy_expr = match &policy {
+        Some(policy) => quote!(#site_static #policy),
+        None => quote!(#site_static.policy()),
+    };
     let called = if lends {
         // Each pass gets a closure of its own, which reborrows what the body may mutate.
         let attempt_fn = Ident::new(
@@ -586,7 +590,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             Span::call_site(),
         );
         quote! {
-            let mut #run = #run_expr;
+            let mut #run = #policy_expr.start();
             #judging
             #keep loop {
                 if let ::core::ops::ControlFlow::Break(#r) =
@@ -604,7 +608,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         );
         quote! {
             #judging
-            #keep #(#krate)*::__private::#call_fn(#run_expr, #make, #judge).await
+            #keep #(#krate)*::__private::#call_fn(#policy_expr, #make, #judge).await
         }
     };
     let looped = quote! {
