@@ -253,7 +253,52 @@ struct Arguments {
     lends: bool,
 }
 
-/// Whether `ty` may hold a `&mut` reference (types the attribute cannot see into count).
+/// `ty` without the invisible groups a `macro_rules!` fragment (`$t:ty`) wraps it in.
+fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => ungroup(&g.elem),
+        _ => ty,
+    }
+}
+
+/// Whether a receiver of type `ty` can only be read through: `&Self` (`&self`), or `Box`, `Rc`,
+/// `Arc` or `Pin` of `Self` or of such a reference. A by-value `self` cannot be told apart from
+/// a `&mut` (`impl Trait for &mut T`), nor can a type alias; they count as lending.
+fn shared_pointer(ty: &Type) -> bool {
+    match ungroup(ty) {
+        Type::Reference(r) => r.mutability.is_none() && !has_mut_ref(&r.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return false;
+            };
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return false;
+            };
+            let [GenericArgument::Type(inner)] = args.args.iter().collect::<Vec<_>>()[..] else {
+                return false;
+            };
+            ["Box", "Rc", "Arc", "Pin"]
+                .iter()
+                .any(|name| last.ident == name)
+                && (matches!(ungroup(inner), Type::Path(s) if s.qself.is_none() && s.path.is_ident("Self"))
+                    || shared_pointer(inner))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a token stream holds `mut` or `ref` (a binding that may change what it names).
+fn binds_mutably(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == "mut" || i == "ref",
+        TokenTree::Group(g) => binds_mutably(g.stream()),
+        _ => false,
+    })
+}
+
+/// Whether `ty` may hold a `&mut` reference: one written in it, or a type the attribute cannot
+/// see into (a macro). A type alias that hides one is not seen: an owned argument of such a
+/// type is refused anyway (it is cloned per attempt), and receivers go by [`shared_pointer`].
 fn has_mut_ref(ty: &Type) -> bool {
     let in_args = |args: &PathArguments| match args {
         PathArguments::None => false,
@@ -317,7 +362,7 @@ fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
     for arg in &item.sig.inputs {
         match arg {
             FnArg::Receiver(r) => {
-                lends |= r.mutability.is_some() || has_mut_ref(&r.ty);
+                lends |= r.mutability.is_some() || !shared_pointer(&r.ty);
                 names.push(
                     quote!(#r)
                         .into_iter()
@@ -337,7 +382,7 @@ fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
                 if pi.by_ref.is_some() || has_mut_ref(&pt.ty) {
                     lends = true;
                 }
-                if matches!(&*pt.ty, Type::Reference(_)) {
+                if matches!(ungroup(&pt.ty), Type::Reference(_)) {
                     // Not copied: a `mut` binding may be assigned by the body.
                     lends |= pi.mutability.is_some();
                     continue;
@@ -489,6 +534,13 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         names,
         lends,
     } = arguments(item, &krate)?;
+    // `#[async_trait]` moves `mut` (and pattern arguments) out of the signature, into the
+    // `let`s before the body: `let mut __self = self;`, `let (mut a, b) = __arg0;`.
+    let lends = lends
+        || shape.prelude.iter().any(|stmt| match stmt {
+            Stmt::Local(local) => binds_mutably(local.pat.to_token_stream()),
+            _ => false,
+        });
     let site = Span::mixed_site();
     let site_static = Ident::new("__SF_SITE", site);
     let run = Ident::new("__sf_run", site);

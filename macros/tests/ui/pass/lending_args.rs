@@ -75,6 +75,84 @@ async fn tally<'a>(total: &'a mut u32, step: u32) -> Result<u32, ApiError> {
     Ok(*total)
 }
 
+// Found by review: `#[async_trait]` moves `mut` out of the signature into `let mut x = x;`
+// before the body, and a by-value `self` may be a `&mut` (`impl .. for &mut T`) or an alias may
+// hide one: all of these keep the loop.
+#[async_trait::async_trait]
+trait Consume {
+    async fn consume(self) -> Result<u32, ApiError>;
+    async fn count(self: std::sync::Arc<Self>, n: u32) -> Result<u32, ApiError>;
+}
+
+struct Plain {
+    n: u32,
+}
+
+#[async_trait::async_trait]
+impl Consume for Plain {
+    #[resilient(base = "1ms")]
+    async fn consume(mut self) -> Result<u32, ApiError> {
+        self.n += 1;
+        if self.n < 3 {
+            return Err(ApiError(503));
+        }
+        Ok(self.n)
+    }
+
+    #[resilient(base = "1ms")]
+    async fn count(self: std::sync::Arc<Self>, mut n: u32) -> Result<u32, ApiError> {
+        n += self.n;
+        if n < 3 {
+            return Err(ApiError(503));
+        }
+        Ok(n)
+    }
+}
+
+trait Bump {
+    async fn bump(self) -> Result<u32, ApiError>;
+}
+
+impl Bump for &mut Plain {
+    #[resilient(base = "1ms")]
+    async fn bump(self) -> Result<u32, ApiError> {
+        self.n += 1;
+        if self.n < 3 {
+            return Err(ApiError(503));
+        }
+        Ok(self.n)
+    }
+}
+
+type MutPlain<'a> = &'a mut Plain;
+
+impl Plain {
+    #[resilient(base = "1ms")]
+    async fn bump_alias(self: MutPlain<'_>) -> Result<u32, ApiError> {
+        self.n += 1;
+        if self.n < 6 {
+            return Err(ApiError(503));
+        }
+        Ok(self.n)
+    }
+}
+
+// Types passed through `macro_rules!` fragments arrive in invisible groups.
+macro_rules! through {
+    ($name:ident, $v:ty, $s:ty) => {
+        #[resilient(base = "1ms")]
+        async fn $name(v: $v, mut text: $s) -> Result<usize, ApiError> {
+            v.push(0);
+            text = &text[1..];
+            if v.len() < 3 {
+                return Err(ApiError(503));
+            }
+            Ok(v.len() + text.len())
+        }
+    };
+}
+through!(grouped, &mut Vec<u8>, &str);
+
 fn assert_send<T: Send>(t: T) -> T {
     t
 }
@@ -94,4 +172,14 @@ fn main() {
     let mut total = 0;
     assert_eq!(block_on(assert_send(tally(&mut total, 1))).unwrap(), 3);
     assert_eq!(total, 3);
+    assert_eq!(block_on(Plain { n: 0 }.consume()).unwrap(), 3);
+    // An owned `mut` argument starts each attempt from the caller's value: 2 + 0 never reaches 3.
+    assert!(block_on(std::sync::Arc::new(Plain { n: 0 }).count(2)).is_err());
+    assert_eq!(block_on(std::sync::Arc::new(Plain { n: 1 }).count(2)).unwrap(), 3);
+    let mut p = Plain { n: 0 };
+    assert_eq!(block_on((&mut p).bump()).unwrap(), 3);
+    assert_eq!(block_on(p.bump_alias()).unwrap(), 6);
+    let mut v = Vec::new();
+    // Three attempts: the vector keeps each push, the text loses a letter each time.
+    assert_eq!(block_on(grouped(&mut v, "abcd")).unwrap(), 3 + 1);
 }
