@@ -613,11 +613,13 @@ macro_rules! pass {
 
 /// The whole call, for a policy without `timeout`, `deadline` or `policy` (so with neither time
 /// limit, which the attribute knows at compile time: no timer is compiled in), and a function
-/// whose body only reads its arguments: no `&mut` argument or receiver, and no `mut` binding
-/// that is not copied per attempt. One closure then makes every attempt's future, after the
-/// gates have let the attempt through, and the loop lives here, compiled once, instead of in
-/// each annotated function, whose body is then a single `.await` (a tenth less compile time
-/// per function than [`attempt`]'s loop, BENCHMARKS.md §5).
+/// whose body only reads its arguments, as far as the signature shows: a receiver known to be
+/// read-only (`&self`, `Arc<Self>`, ...), no `&mut` in an argument's type, no `mut` binding
+/// that is not copied per attempt (docs/architecture.md, "The attribute"). One closure then
+/// makes every attempt's future, after the gates have let the attempt through, and the loop
+/// lives here, compiled once, instead of in each annotated function, whose body is then a
+/// single `.await` (a tenth less compile time per function than [`attempt`]'s loop,
+/// BENCHMARKS.md §5).
 ///
 /// `classify` gives each attempt's verdict; `convert` turns a stop (a refused attempt, a
 /// server delay beyond `max_hint`, ...) into the function's result, through
@@ -647,11 +649,11 @@ pub async fn call_timed<T, E, F: Future<Output = Result<T, E>>>(
     }
 }
 
-/// One pass of the loop of a function that may lend an argument mutably to its body (a `&mut`
-/// argument or receiver, a `mut` reference): each attempt's future borrows it anew, so each
-/// pass needs a closure of its own, and the loop stays in the function. `Break` carries what
-/// the function returns, `Continue` means the wait is done and the loop makes the next attempt.
-/// The policy and `judge` are as for [`call`].
+/// One pass of the loop of a function that may lend an argument mutably to its body (a receiver
+/// not known to be read-only, a `&mut` argument, a `mut` reference): each attempt's future
+/// borrows it anew, so each pass needs a closure of its own, and the loop stays in the
+/// function. `Break` carries what the function returns, `Continue` means the wait is done and
+/// the loop makes the next attempt. The policy and `judge` are as for [`call`].
 pub async fn attempt<T, E, F: Future<Output = Result<T, E>>>(
     run: &mut Run<'_>,
     call: impl FnOnce() -> F,
