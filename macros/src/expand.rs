@@ -10,9 +10,9 @@
 //!         "ask",
 //!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
 //!     );
-//!     let __sf_judge = __private::Pick::<Result<String, Error>>::NEW.judging();  // classify, convert
+//!     let __sf_judge = __private::Pick::<Result<String, Error>>::NEW.judging(); // classify+convert
 //!     __private::call(                                          // or call_timed
-//!         __SF_SITE.policy(),                                   // or .policy_with(..)/.prebuilt(..)
+//!         __SF_SITE.policy(),                          // or .policy_with(..)/.prebuilt(..)
 //!         || async {                                            // made after the gates
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             if false {                                        // gives the block its type
@@ -21,20 +21,20 @@
 //!             match () { () => BODY }                           // `self` is borrowed
 //!         },
 //!         __sf_judge,
-//!     ).await                            // with `fallback`: bound, then `FALLBACK(self, prompt)` on Err
+//!     ).await                     // with `fallback`: bound, then `FALLBACK(self, prompt)` on Err
 //! }
 //! ```
 //!
-//! A function whose body may change an argument (a `&mut` in the receiver's or an argument's
-//! type, `mut self`, a `mut` reference argument) keeps the loop, with a new closure per pass
-//! that reborrows it:
+//! A function whose body may change an argument (a receiver not known to be read-only, a `&mut`
+//! in an argument's type, a `mut` reference argument) keeps the loop, with a new closure per
+//! pass that reborrows it:
 //!
 //! ```text
 //!     let mut __sf_run = __SF_SITE.start();
 //!     let __sf_judge = ...;
 //!     loop {
 //!         if let ControlFlow::Break(__sf_r) =
-//!             __private::attempt(&mut __sf_run, || async { ... }, __sf_judge).await  // or attempt_timed
+//!             __private::attempt(&mut __sf_run, || async { ... }, __sf_judge).await // or _timed
 //!         {
 //!             break __sf_r;
 //!         }
