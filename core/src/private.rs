@@ -7,7 +7,7 @@ use crate::classify::{Classify, Verdict};
 use crate::error::{ConfigError, Error};
 use crate::limit::{RateLimit, RateLimiter};
 use crate::observe::{Event, Hook};
-use crate::policy::{Ended, Failed, Judged, Run, Stop, poll_inside_attempt};
+use crate::policy::{Ended, Failed, InsideAttempt, Judged, Run, Stop};
 use crate::retry::Jitter;
 use std::convert::identity;
 use std::fmt;
@@ -590,10 +590,7 @@ macro_rules! pass {
         run.wait(delay).await;
     }};
     (@judged untimed, $run:ident, $attempt:expr, $classify:ident, $leave:path) => {{
-        let result = {
-            let mut attempt = std::pin::pin!($attempt);
-            std::future::poll_fn(|cx| poll_inside_attempt(attempt.as_mut(), cx)).await
-        };
+        let result = InsideAttempt(std::pin::pin!($attempt)).await;
         match $run.judge_success(&result, |r| $classify.classify(r)) {
             Ok(()) => return $leave(result),
             Err(verdict) => match $run.judge_returned(result, verdict) {

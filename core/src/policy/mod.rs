@@ -69,7 +69,7 @@ pub use config::{
     parse_duration,
 };
 pub use run::{Attempt, Failed, Judged, Run, Step, Stop};
-pub(crate) use run::{Ended, poll_inside_attempt};
+pub(crate) use run::{Ended, InsideAttempt};
 
 use crate::breaker::{BreakerConfig, CircuitBreaker, SlidingWindowBreaker};
 use crate::classify::{Classify, RetryOn, Verdict};

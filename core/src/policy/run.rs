@@ -117,14 +117,22 @@ impl InAttempt {
     }
 }
 
-/// Polls `call` with the thread marked as inside an attempt (see [`Run`]).
-#[inline]
-pub(crate) fn poll_inside_attempt<F: Future>(
-    call: std::pin::Pin<&mut F>,
-    cx: &mut std::task::Context<'_>,
-) -> std::task::Poll<F::Output> {
-    let _inside = InAttempt::enter();
-    call.poll(cx)
+/// A pinned future polled with the thread marked as inside an attempt (see [`Run`]): what each
+/// attempt awaits. A named future rather than `poll_fn` and a closure: fewer generic instances
+/// in every annotated function, 1.4 M fewer compiler instructions each (BENCHMARKS.md §5).
+pub(crate) struct InsideAttempt<'a, F>(pub(crate) std::pin::Pin<&'a mut F>);
+
+impl<F: Future> Future for InsideAttempt<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let _inside = InAttempt::enter();
+        self.0.as_mut().poll(cx)
+    }
 }
 
 impl Drop for InAttempt {
@@ -470,8 +478,7 @@ impl<'p> Run<'p> {
     /// While the attempt is polled, policies started inside it make one attempt each (see
     /// [`Run`]).
     pub async fn attempt<T, E>(&self, call: impl Future<Output = Result<T, E>>) -> Attempt<T, E> {
-        let mut call = std::pin::pin!(call);
-        let call = std::future::poll_fn(move |cx| poll_inside_attempt(call.as_mut(), cx));
+        let call = InsideAttempt(std::pin::pin!(call));
         if self.policy.timeout.is_none() && self.deadline.at().is_none() {
             return Attempt::Returned(call.await);
         }
