@@ -591,7 +591,8 @@ macro_rules! pass {
     }};
     (@judged untimed, $run:ident, $attempt:expr, $classify:ident, $leave:path) => {{
         let result = InsideAttempt(std::pin::pin!($attempt)).await;
-        match $run.judge_success(&result, |r| $classify.classify(r)) {
+        $run.attempt_returned();
+        match $run.judge_verdict($classify.classify(&result)) {
             Ok(()) => return $leave(result),
             Err(verdict) => match $run.judge_returned(result, verdict) {
                 Judged::Success(result) => return $leave(result),

@@ -519,27 +519,32 @@ impl<'p> Run<'p> {
         // caller (so the result is not passed through memory to another function); the rest is
         // one out-of-line function per result type.
         match attempt {
-            Attempt::Returned(result) => match self.judge_success(&result, classify) {
-                Ok(()) => Judged::Success(result),
-                Err(verdict) => self.judge_returned(result, verdict),
-            },
+            Attempt::Returned(result) => {
+                self.attempt_returned();
+                match self.judge_verdict(classify(&result)) {
+                    Ok(()) => Judged::Success(result),
+                    Err(verdict) => self.judge_returned(result, verdict),
+                }
+            }
             Attempt::TimedOut(bound) => self.timed_out(bound),
         }
     }
 
-    /// The inline half of [`judge`](Run::judge) for an attempt that returned: `Ok` when the
-    /// result is a success and is recorded as one (no adaptive limiter to tell), otherwise the
-    /// verdict, for [`judge_returned`](Run::judge_returned). The result is only borrowed, so a
-    /// success is returned straight from where it was produced.
+    /// Frees the concurrency slot of an attempt that returned: the first thing done with it,
+    /// before its result is classified.
     #[inline(always)]
-    pub(crate) fn judge_success<T, E>(
-        &mut self,
-        result: &Result<T, E>,
-        classify: impl FnOnce(&Result<T, E>) -> Verdict,
-    ) -> Result<(), Verdict> {
-        // The concurrency slot is free before anything else runs (the classifier included).
+    pub(crate) fn attempt_returned(&mut self) {
         self.permit = None;
-        let verdict = classify(result);
+    }
+
+    /// The inline half of [`judge`](Run::judge) for an attempt that returned (after
+    /// [`attempt_returned`](Run::attempt_returned)), given its verdict: `Ok` when the result is a
+    /// success and is recorded as one (no adaptive limiter to tell), otherwise the verdict, for
+    /// [`judge_returned`](Run::judge_returned). Only the verdict is passed, so a success is
+    /// returned straight from where it was produced, and this is one function for every result
+    /// type.
+    #[inline(always)]
+    pub(crate) fn judge_verdict(&mut self, verdict: Verdict) -> Result<(), Verdict> {
         if verdict == Verdict::Success && self.started.is_none() {
             self.succeeded();
             return Ok(());
