@@ -52,14 +52,13 @@
 //!         "ask",
 //!         "on=429, 503;rpm=25",                       // the literal keys, checked at compile time
 //!     );
-//!     let judge = __private::Pick::<Result<String, Error>>::NEW.judging();  // classify, convert
 //!     __private::call(                                // the loop: gates, attempt, verdict, wait
 //!         SITE.policy(),                              // limiter, budget, breaker, counters
 //!         || async {
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             /* the body; `self` is borrowed */
 //!         },
-//!         judge,
+//!         __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
 //!     ).await                                         // success, the last real error, or the
 //! }                                                   // policy's error through From
 //! ```

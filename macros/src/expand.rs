@@ -10,7 +10,6 @@
 //!         "ask",
 //!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
 //!     );
-//!     let __sf_judge = __private::Pick::<Result<String, Error>>::NEW.judging(); // classify+convert
 //!     __private::call(                                          // or call_timed
 //!         __SF_SITE.policy(),                          // or .policy_with(..)/.prebuilt(..)
 //!         || async {                                            // made after the gates
@@ -20,7 +19,7 @@
 //!             }
 //!             match () { () => BODY }                           // `self` is borrowed
 //!         },
-//!         __sf_judge,
+//!         __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
 //!     ).await                     // with `fallback`: bound, then `FALLBACK(self, prompt)` on Err
 //! }
 //! ```
@@ -31,7 +30,7 @@
 //!
 //! ```text
 //!     let mut __sf_run = __SF_SITE.start();
-//!     let __sf_judge = ...;
+//!     let __sf_judge = __private::Pick::<...>::NEW.judging();
 //!     loop {
 //!         if let ControlFlow::Break(__sf_r) =
 //!             __private::attempt(&mut __sf_run, || async { ... }, __sf_judge).await // or _timed
@@ -572,7 +571,8 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // How results are classified and how a stop becomes a result, picked by method resolution
     // at the concrete result type (see `__private::Pick`). Spanned at the return type: a missing
     // `Classify` is reported there.
-    // Bound once, before the loop, at the return type's span: the picked rules are zero-sized
+    // Passed to `call` (or bound once, before the loop), spanned at the return type: the picked
+    // rules are zero-sized
     // types the attempt calls directly (function pointers were not inlined: 20 ns more per
     // call; functions returned as `impl Fn` cost 2 ms of compile time per function). A missing
     // `Classify` is reported there, and once more at the attribute, where the attempt uses them.
@@ -582,16 +582,11 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             let custom = quote_spanned! {path.span()=>
                 #(#krate)*::__private::custom::<#output>(#path)
             };
-            quote! {
-                let #judge = (#custom, #(#krate)*::__private::Pick::<#output>::NEW.converter());
-            }
+            quote!((#custom, #(#krate)*::__private::Pick::<#output>::NEW.converter()))
         }
-        None => {
-            let judge = Ident::new("__sf_judge", site.located_at(output_span));
-            quote_spanned! {output_span=>
-                let #judge = #(#krate_at_output)*::__private::Pick::<#output>::NEW.judging();
-            }
-        }
+        None => quote_spanned! {output_span=>
+            #(#krate_at_output)*::__private::Pick::<#output>::NEW.judging()
+        },
     };
     // `if false { return typed::<R>(); }`, at the return type: a body of the wrong type gets
     // "return type inferred to be `R` here" pointing there.
@@ -643,7 +638,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         );
         quote! {
             let mut #run = #policy_expr.start();
-            #judging
+            let #judge = #judging;
             #keep loop {
                 if let ::core::ops::ControlFlow::Break(#r) =
                     #(#krate)*::__private::#attempt_fn(&mut #run, #make, #judge).await
@@ -659,8 +654,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             Span::call_site(),
         );
         quote! {
-            #judging
-            #keep #(#krate)*::__private::#call_fn(#policy_expr, #make, #judge).await
+            #keep #(#krate)*::__private::#call_fn(#policy_expr, #make, #judging).await
         }
     };
     let looped = quote! {
