@@ -173,7 +173,7 @@ fn main() {
     assert_eq!(block_on(assert_send(tally(&mut total, 1))).unwrap(), 3);
     assert_eq!(total, 3);
     assert_eq!(block_on(Plain { n: 0 }.consume()).unwrap(), 3);
-    // An owned `mut` argument starts each attempt from the caller's value: 2 + 0 never reaches 3.
+    // `mut n`, which async-trait rebinds before the body (`let mut n = n;`): retried to the end.
     assert!(block_on(std::sync::Arc::new(Plain { n: 0 }).count(2)).is_err());
     assert_eq!(block_on(std::sync::Arc::new(Plain { n: 1 }).count(2)).unwrap(), 3);
     let mut p = Plain { n: 0 };
