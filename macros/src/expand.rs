@@ -353,7 +353,16 @@ fn copy_primitive(ty: &Type, generics: &syn::Generics) -> bool {
 }
 
 /// Owned arguments (cloned per attempt) and all argument names (for `fallback`).
-fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
+///
+/// `rebound_mut`: the arguments `#[async_trait]` rebinds `mut` before the body
+/// (`let mut n = n;`), having taken the `mut` out of the signature: they are copied per attempt
+/// like a `mut` argument, so that each attempt starts from the caller's value with or without
+/// async-trait.
+fn arguments(
+    item: &Function,
+    krate: &[TokenTree],
+    rebound_mut: &[&Ident],
+) -> syn::Result<Arguments> {
     let mut clones = Vec::new();
     let mut touches = Vec::new();
     let mut names = Vec::new();
@@ -386,7 +395,11 @@ fn arguments(item: &Function, krate: &[TokenTree]) -> syn::Result<Arguments> {
                     lends |= pi.mutability.is_some();
                     continue;
                 }
-                let mutability = &pi.mutability;
+                let mutability = &pi.mutability.or_else(|| {
+                    rebound_mut
+                        .contains(&ident)
+                        .then(<syn::Token![mut]>::default)
+                });
                 let ty = &pt.ty;
                 // A primitive number, `bool` or `char` is `Copy`: the body copies it from the
                 // captured reference, and a copy is all a clone would do. Not for `mut`
@@ -527,12 +540,29 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         ],
     };
     let shape = shape(item)?;
+    let rebound_mut: Vec<&Ident> = shape
+        .prelude
+        .iter()
+        .filter_map(|stmt| {
+            let Stmt::Local(local) = stmt else {
+                return None;
+            };
+            let pat = match &local.pat {
+                Pat::Type(t) => &*t.pat,
+                pat => pat,
+            };
+            match pat {
+                Pat::Ident(pi) if pi.mutability.is_some() && pi.by_ref.is_none() => Some(&pi.ident),
+                _ => None,
+            }
+        })
+        .collect();
     let Arguments {
         clones,
         touches,
         names,
         lends,
-    } = arguments(item, &krate)?;
+    } = arguments(item, &krate, &rebound_mut)?;
     // `#[async_trait]` moves `mut` (and pattern arguments) out of the signature, into the
     // `let`s before the body: `let mut __self = self;`, `let (mut a, b) = __arg0;`.
     let lends = lends

@@ -82,6 +82,7 @@ async fn tally<'a>(total: &'a mut u32, step: u32) -> Result<u32, ApiError> {
 trait Consume {
     async fn consume(self) -> Result<u32, ApiError>;
     async fn count(self: std::sync::Arc<Self>, n: u32) -> Result<u32, ApiError>;
+    async fn fill(&self, v: Vec<u8>) -> Result<usize, ApiError>;
 }
 
 struct Plain {
@@ -101,11 +102,20 @@ impl Consume for Plain {
 
     #[resilient(base = "1ms")]
     async fn count(self: std::sync::Arc<Self>, mut n: u32) -> Result<u32, ApiError> {
-        n += self.n;
+        n += 1 + self.n;
         if n < 3 {
             return Err(ApiError(503));
         }
         Ok(n)
+    }
+
+    #[resilient(base = "1ms")]
+    async fn fill(&self, mut v: Vec<u8>) -> Result<usize, ApiError> {
+        v.push(1);
+        if v.len() < 3 {
+            return Err(ApiError(503));
+        }
+        Ok(v.len())
     }
 }
 
@@ -173,9 +183,14 @@ fn main() {
     assert_eq!(block_on(assert_send(tally(&mut total, 1))).unwrap(), 3);
     assert_eq!(total, 3);
     assert_eq!(block_on(Plain { n: 0 }.consume()).unwrap(), 3);
-    // `mut n`, which async-trait rebinds before the body (`let mut n = n;`): retried to the end.
-    assert!(block_on(std::sync::Arc::new(Plain { n: 0 }).count(2)).is_err());
-    assert_eq!(block_on(std::sync::Arc::new(Plain { n: 1 }).count(2)).unwrap(), 3);
+    // `mut n`, which async-trait rebinds before the body (`let mut n = n;`), starts each attempt
+    // from the caller's value as it does without async-trait: 1 + 1 never reaches 3 (it did,
+    // on the second attempt, while the changes were kept from one attempt to the next).
+    assert!(block_on(std::sync::Arc::new(Plain { n: 0 }).count(1)).is_err());
+    assert_eq!(block_on(std::sync::Arc::new(Plain { n: 1 }).count(1)).unwrap(), 3);
+    // A `mut` vector, likewise (refused before: the per-attempt copy was bound without `mut`).
+    assert!(block_on(Plain { n: 0 }.fill(Vec::new())).is_err());
+    assert_eq!(block_on(Plain { n: 0 }.fill(vec![0, 0])).unwrap(), 3);
     let mut p = Plain { n: 0 };
     assert_eq!(block_on((&mut p).bump()).unwrap(), 3);
     assert_eq!(block_on(p.bump_alias()).unwrap(), 6);
