@@ -276,7 +276,9 @@ impl Schedule {
             Shape::Decorrelated => {
                 let high =
                     (previous.max(self.base).as_secs_f64() * 3.0).min(self.max.as_secs_f64());
-                return rng.duration_between(self.base, Duration::from_secs_f64(high));
+                // `Duration::MAX` as seconds rounds up past what a `Duration` holds.
+                let high = Duration::try_from_secs_f64(high).unwrap_or(self.max);
+                return rng.duration_between(self.base, high);
             }
             Shape::Never => 0.0,
         };
@@ -298,7 +300,7 @@ impl Backoff for Schedule {
             Jitter::Equal => rng.duration_between(d / 2, d),
             Jitter::Decorrelated => {
                 let low = self.base.min(d);
-                let high = (previous.max(self.base) * 3).min(d).max(low);
+                let high = previous.max(self.base).saturating_mul(3).min(d).max(low);
                 rng.duration_between(low, high)
             }
         })
@@ -350,6 +352,42 @@ mod tests {
             s.delay(u32::MAX, ms(0), &mut Random::seeded(1)),
             Some(ms(5000))
         );
+    }
+
+    /// Regression (probe D3): decorrelated jitter on a huge base multiplied a `Duration` by 3
+    /// without saturating, and the decorrelated schedule turned `Duration::MAX` into seconds
+    /// and back, both panicking in the middle of a call.
+    #[test]
+    fn extreme_durations_never_panic_in_any_shape_or_jitter() {
+        let huge = Duration::from_secs(u64::MAX / 2);
+        let cases = [
+            (huge, Duration::MAX),
+            (Duration::MAX, Duration::MAX),
+            (Duration::from_secs(7_200_000_000_000_000_000), Duration::MAX),
+            (ms(1), Duration::MAX),
+        ];
+        for (base, max) in cases {
+            let schedules = [
+                Schedule::exponential(base, 2.0, max).unwrap(),
+                Schedule::fixed(base),
+                Schedule::linear(base, max).unwrap(),
+                Schedule::decorrelated(base, max).unwrap(),
+            ];
+            for schedule in schedules {
+                for jitter in [Jitter::Full, Jitter::Equal, Jitter::Decorrelated, Jitter::None] {
+                    let s = schedule.with_jitter(jitter);
+                    let mut rng = Random::seeded(7);
+                    let mut previous = Duration::ZERO;
+                    for retry in [1, 2, 3, 64, u32::MAX] {
+                        let d = s.delay(retry, previous, &mut rng).unwrap();
+                        assert!(d <= max, "{s:?} retry {retry}: {d:?} > {max:?}");
+                        previous = d;
+                    }
+                    let d = s.delay(2, Duration::MAX, &mut rng).unwrap();
+                    assert!(d <= max, "{s:?} after Duration::MAX: {d:?}");
+                }
+            }
+        }
     }
 
     proptest! {

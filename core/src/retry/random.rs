@@ -67,7 +67,7 @@ impl Random {
         } else {
             self.next_u64() % (span_nanos + 1)
         };
-        low + Duration::from_nanos(offset)
+        low.saturating_add(Duration::from_nanos(offset))
     }
 }
 
