@@ -12,7 +12,8 @@
 //! A hint is a relative [`Duration`]. The executor never shortens it with jitter; a hint longer
 //! than `max_hint`, or than the time left before the deadline, makes it give up at once with
 //! [`Error::RetryDelayTooLong`](crate::Error::RetryDelayTooLong), which says when a retry would
-//! have been allowed.
+//! have been allowed. A hint longer than a year and a day, or a number too large to hold, is
+//! read as [`LONGEST_HINT`]: a server asking for a century gets no retry, not a retry in a second.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,8 +24,12 @@
 
 use std::time::{Duration, SystemTime};
 
-/// The longest hint we accept at all (one year): anything longer is treated as garbage.
-const MAX_SANE: Duration = Duration::from_secs(366 * 24 * 3600);
+/// The longest hint a parser returns (a year and a day): a longer one, or a number too large to
+/// hold, is read as this. It is far past any `max_hint`, so the call gives up at once, and still
+/// small enough to add to any clock. (Reading such a hint as no hint at all, as an earlier
+/// version did, retried after the backoff's second instead: the longer a server asked us to
+/// stay away, the sooner we came back.)
+pub const LONGEST_HINT: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Parses a decimal number of `unit`s (`"17.98"`, `"3"`) into a duration without going through
 /// floating point, so that nine-decimal protobuf durations stay exact.
@@ -36,7 +41,10 @@ fn parse_decimal(text: &str, nanos_per_unit: u64) -> Option<Duration> {
     if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    // All digits, so a parse error can only be a number too large for `u64`: a long hint.
+    let Ok(whole) = (if int.is_empty() { Ok(0) } else { int.parse::<u64>() }) else {
+        return Some(LONGEST_HINT);
+    };
     // Keep up to nine decimals of the unit; digits beyond a nanosecond are dropped.
     let mut frac_nanos: u64 = 0;
     let mut scale = nanos_per_unit;
@@ -47,9 +55,10 @@ fn parse_decimal(text: &str, nanos_per_unit: u64) -> Option<Duration> {
         }
         frac_nanos += u64::from(d - b'0') * scale;
     }
-    let nanos = whole.checked_mul(nanos_per_unit)?.checked_add(frac_nanos)?;
-    let d = Duration::from_nanos(nanos);
-    (d <= MAX_SANE).then_some(d)
+    let nanos = whole
+        .checked_mul(nanos_per_unit)
+        .and_then(|n| n.checked_add(frac_nanos));
+    Some(nanos.map_or(LONGEST_HINT, |n| Duration::from_nanos(n).min(LONGEST_HINT)))
 }
 
 /// Parses a protobuf JSON duration as used by `google.rpc.RetryInfo.retryDelay`: decimal seconds
@@ -77,6 +86,8 @@ pub fn parse_proto_duration(text: &str) -> Option<Duration> {
 /// assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
 /// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(30)));
 /// assert_eq!(parse_retry_after("later", now), None);
+/// // Longer than a year and a day (here a century): read as `LONGEST_HINT`, so the call gives up.
+/// assert_eq!(parse_retry_after("3155760000", now), Some(steadfast::hint::LONGEST_HINT));
 /// ```
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -85,7 +96,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(value).ok()?;
     let d = at.duration_since(now).unwrap_or(Duration::ZERO);
-    (d <= MAX_SANE).then_some(d)
+    Some(d.min(LONGEST_HINT))
 }
 
 /// Parses a `retry-after-ms` value (milliseconds, possibly decimal).
@@ -215,7 +226,33 @@ mod tests {
         assert_eq!(parse_proto_duration("17"), None);
         assert_eq!(parse_proto_duration("s"), None);
         assert_eq!(parse_proto_duration("1e3s"), None);
-        assert_eq!(parse_proto_duration("99999999999999999999s"), None);
+        // Too large to hold: a long hint, not none.
+        assert_eq!(
+            parse_proto_duration("99999999999999999999s"),
+            Some(LONGEST_HINT)
+        );
+    }
+
+    /// Regression (probe D4): a hint longer than a year, or too large to hold, was read as no
+    /// hint at all, so the call retried after its backoff's second instead of giving up.
+    #[test]
+    fn hints_longer_than_a_year_are_read_as_the_longest() {
+        let now = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        for value in [
+            "31622401",
+            "999999999",
+            "99999999999999999999999",
+            "Fri, 31 Dec 2100 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(value, now), Some(LONGEST_HINT), "{value}");
+        }
+        assert_eq!(parse_retry_after_ms("86400000000"), Some(LONGEST_HINT));
+        assert_eq!(parse_retry_in_text("Please retry in 99999999999s."), Some(LONGEST_HINT));
+        // A year exactly is kept as it is.
+        assert_eq!(
+            parse_retry_after("31536000", now),
+            Some(Duration::from_secs(31_536_000))
+        );
     }
 
     #[test]

@@ -469,8 +469,8 @@ impl Error {
     /// The delay the server asked for, if any: the longest of the body's hint (RetryInfo, or
     /// "retry in Ns" in a 429's message) and the headers' (`Retry-After` in seconds or as an HTTP
     /// date, `retry-after-ms`). Taking the longest means never coming back before any of the
-    /// server's signals allows it; each source is credible only up to a year (longer values are
-    /// ignored as garbage).
+    /// server's signals allows it. A source asking for longer than a year and a day counts as
+    /// [`steadfast::hint::LONGEST_HINT`], far past any `max_hint`: the call gives up.
     ///
     /// A per-day quota is the exception: its RetryInfo (often a few seconds) is not when it
     /// clears, so this returns the time until the daily reset, midnight Pacific time
