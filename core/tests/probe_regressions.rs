@@ -95,3 +95,103 @@ async fn a_retry_after_longer_than_a_year_gives_up_at_once() {
         assert_eq!((stats.retries, stats.give_ups), (0, 1), "{retry_after}");
     }
 }
+
+/// An inner service that answers its first call with a 503, then never gets ready again
+/// (`Pending`, or an error when `fail_ready`).
+#[cfg(feature = "tower")]
+#[derive(Clone)]
+struct StuckAfterOne {
+    calls: Arc<AtomicU32>,
+    fail_ready: bool,
+}
+
+#[cfg(feature = "tower")]
+impl tower::Service<u32> for StuckAfterOne {
+    type Response = http::Response<()>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<http::Response<()>, std::io::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::io::Error>> {
+        match (self.calls.load(Ordering::SeqCst), self.fail_ready) {
+            (0, _) => std::task::Poll::Ready(Ok(())),
+            (_, true) => std::task::Poll::Ready(Err(std::io::Error::other("closed"))),
+            (_, false) => std::task::Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, _: u32) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(http::Response::builder()
+            .status(503)
+            .body(())
+            .unwrap()))
+    }
+}
+
+/// D6: the deadline did not bound the wait for the inner service's readiness before a retry,
+/// so a service that stayed unready held the call forever.
+#[cfg(feature = "tower")]
+#[tokio::test(start_paused = true)]
+async fn tower_readiness_before_a_retry_is_bounded_by_the_deadline() {
+    use tower::{Layer, Service, ServiceExt};
+    let policy = Policy::builder()
+        .budget(None)
+        .deadline(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut svc = steadfast::tower::PolicyLayer::new(policy).layer(StuckAfterOne {
+        calls: Arc::new(AtomicU32::new(0)),
+        fail_ready: false,
+    });
+    let start = Instant::now();
+    let call = svc.ready().await.unwrap().call(1);
+    let result = tokio::time::timeout(Duration::from_secs(3600), call)
+        .await
+        .expect("the call ends by its 5 s deadline");
+    assert!(
+        matches!(
+            result,
+            Err(steadfast::tower::PolicyError::Policy(
+                Error::DeadlineExceeded { .. }
+            ))
+        ),
+        "{result:?}"
+    );
+    assert!(start.elapsed() <= Duration::from_secs(5));
+    assert_eq!(svc.policy().stats().give_ups, 1);
+}
+
+/// D7: a readiness error before a retry ended the call without counting a give-up, logging
+/// one or telling the hook.
+#[cfg(feature = "tower")]
+#[tokio::test(start_paused = true)]
+async fn tower_readiness_error_before_a_retry_is_a_give_up() {
+    use steadfast::observe::{Event, FnHook, GiveUpReason};
+    use tower::{Layer, Service, ServiceExt};
+    let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let policy = Policy::builder()
+        .budget(None)
+        .hook(Arc::new(FnHook::new(move |event: &Event| {
+            if let Event::GiveUp { reason, .. } = event {
+                seen.lock().unwrap().push(*reason);
+            }
+        })))
+        .build()
+        .unwrap();
+    let mut svc = steadfast::tower::PolicyLayer::new(policy).layer(StuckAfterOne {
+        calls: Arc::new(AtomicU32::new(0)),
+        fail_ready: true,
+    });
+    let result = svc.ready().await.unwrap().call(1).await;
+    match result {
+        Err(steadfast::tower::PolicyError::Service(e)) => assert_eq!(e.to_string(), "closed"),
+        other => panic!("{other:?}"),
+    }
+    let stats = svc.policy().stats();
+    assert_eq!((stats.calls, stats.give_ups), (1, 1));
+    assert_eq!(*reasons.lock().unwrap(), [GiveUpReason::ServiceNotReady]);
+}

@@ -77,6 +77,9 @@ pub enum GiveUpReason {
     /// The call runs inside another policy's attempt, which owns the retries: this one made its
     /// one attempt and hands the failure up.
     OuterRetries,
+    /// The service could not be made ready for the next attempt (tower's `poll_ready` failed):
+    /// its readiness error ends the call.
+    ServiceNotReady,
 }
 
 impl GiveUpReason {
@@ -92,6 +95,7 @@ impl GiveUpReason {
             GiveUpReason::CircuitOpen => "circuit open",
             GiveUpReason::RateLimited => "rate limited",
             GiveUpReason::OuterRetries => "the outer policy retries",
+            GiveUpReason::ServiceNotReady => "service not ready",
         }
     }
 }

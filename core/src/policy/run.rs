@@ -295,6 +295,15 @@ impl<'p> Run<'p> {
         });
     }
 
+    /// Ends the call because what the next attempt needs outside the policy failed (a tower
+    /// service's readiness): counted and reported as a give-up.
+    #[cfg(feature = "tower")]
+    pub(crate) fn give_up_not_ready(&mut self) {
+        self.count_call();
+        self.settle_breaker(Outcome::Abandoned);
+        self.give_up(GiveUpReason::ServiceNotReady, None);
+    }
+
     fn stop_before_attempt(&mut self, reason: GiveUpReason, error: Error) -> Result<(), Error> {
         self.settle_breaker(Outcome::Abandoned);
         self.give_up(reason, None);

@@ -9,8 +9,11 @@
 //! its chain).
 //!
 //! Each attempt gets its own clone of the request (a request is consumed by `call`), and of the
-//! inner service, made ready before each retry. A request type that is not `Clone` is a compile
-//! error that says so. The policy's own errors (timeout, deadline, open breaker, a delay
+//! inner service, made ready before each retry, never past the call's deadline. A readiness
+//! error ends the call with that error: a give-up ([`ServiceNotReady`]), counted in
+//! `give_ups`. A request type that is not `Clone` is a compile error that says so.
+//!
+//! [`ServiceNotReady`]: crate::observe::GiveUpReason::ServiceNotReady The policy's own errors (timeout, deadline, open breaker, a delay
 //! beyond `max_hint`) come back as [`PolicyError::Policy`]; the service's as
 //! [`PolicyError::Service`], the last one when retries run out.
 //!
@@ -186,11 +189,19 @@ where
             let mut first = true;
             loop {
                 // Readiness first: a rate-limit slot or a permit is not held while the inner
-                // service gets ready.
+                // service gets ready. Never past the deadline: a service that stays unready (a
+                // full `Buffer`, a `ConcurrencyLimit` held elsewhere) would otherwise hold the
+                // call forever. When the deadline passes, `before_attempt` below refuses.
                 if !first {
-                    std::future::poll_fn(|cx| inner.poll_ready(cx))
-                        .await
-                        .map_err(PolicyError::Service)?;
+                    let ready = std::future::poll_fn(|cx| inner.poll_ready(cx));
+                    let ready = match run.deadline().at() {
+                        Some(at) => tokio::time::timeout_at(at, ready).await.ok(),
+                        None => Some(ready.await),
+                    };
+                    if let Some(Err(error)) = ready {
+                        run.give_up_not_ready();
+                        return Err(PolicyError::Service(error));
+                    }
                 }
                 first = false;
                 if !run.ready_now() {
