@@ -60,11 +60,7 @@ async fn a_retry_after_longer_than_a_year_gives_up_at_once() {
         "999999999",
         "99999999999999999999999",
     ] {
-        let policy = Policy::builder()
-            .budget(None)
-            .attempts(3)
-            .build()
-            .unwrap();
+        let policy = Policy::builder().budget(None).attempts(3).build().unwrap();
         let sent = Arc::new(AtomicU32::new(0));
         let counter = sent.clone();
         let start = Instant::now();
@@ -124,10 +120,7 @@ impl tower::Service<u32> for StuckAfterOne {
 
     fn call(&mut self, _: u32) -> Self::Future {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok(http::Response::builder()
-            .status(503)
-            .body(())
-            .unwrap()))
+        std::future::ready(Ok(http::Response::builder().status(503).body(()).unwrap()))
     }
 }
 
@@ -194,4 +187,75 @@ async fn tower_readiness_error_before_a_retry_is_a_give_up() {
     let stats = svc.policy().stats();
     assert_eq!((stats.calls, stats.give_ups), (1, 1));
     assert_eq!(*reasons.lock().unwrap(), [GiveUpReason::ServiceNotReady]);
+}
+
+/// D1: settings the policy would not use were accepted and dropped: a `burst` without a rate
+/// (so no limiter at all), budget settings beside a shared budget, breaker settings beside a
+/// breaker value. Each is now an error naming the setting.
+#[test]
+fn settings_a_policy_would_drop_are_refused() {
+    use steadfast::breaker::{BreakerConfig, SlidingWindowBreaker};
+    use steadfast::retry::RetryBudget;
+    let field =
+        |built: Result<Policy, steadfast::ConfigError>| built.unwrap_err().field().to_owned();
+
+    assert_eq!(field(Policy::builder().burst(5).build()), "burst");
+    assert_eq!(field(Policy::builder().burst(0).build()), "burst");
+    assert_eq!(
+        field(Policy::builder().adapt(true).burst(0).build()),
+        "burst"
+    );
+    let limiter: Arc<dyn steadfast::limit::RateLimiter> = Arc::new(
+        steadfast::limit::RateLimit::new(
+            steadfast::limit::RateLimitConfig::default().per_second(5),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        field(Policy::builder().limiter(limiter).burst(0).build()),
+        "burst"
+    );
+    for text in ["burst = 0", "burst = 5"] {
+        let config: PolicyConfig = toml::from_str(text).unwrap();
+        assert_eq!(field(config.build()), "burst", "{text}");
+    }
+    // With a rate, a burst is used (and a zero burst refused by the limiter).
+    assert!(
+        Policy::builder()
+            .rpm(10)
+            .burst(5)
+            .build()
+            .unwrap()
+            .limiter()
+            .is_some()
+    );
+    assert_eq!(field(Policy::builder().rpm(10).burst(0).build()), "burst");
+
+    let shared = Arc::new(RetryBudget::new(0.1, 1).unwrap());
+    assert_eq!(
+        field(
+            Policy::builder()
+                .shared_budget(shared.clone())
+                .budget(Some((f64::NAN, 1)))
+                .build()
+        ),
+        "budget"
+    );
+    assert!(Policy::builder().shared_budget(shared).build().is_ok());
+
+    let breaker = Arc::new(SlidingWindowBreaker::new(BreakerConfig::default()).unwrap());
+    let nan = BreakerConfig {
+        failure_ratio: f64::NAN,
+        ..BreakerConfig::default()
+    };
+    assert_eq!(
+        field(
+            Policy::builder()
+                .circuit_breaker(breaker.clone())
+                .breaker(nan)
+                .build()
+        ),
+        "breaker"
+    );
+    assert!(Policy::builder().circuit_breaker(breaker).build().is_ok());
 }

@@ -447,6 +447,27 @@ impl PolicyBuilder {
                 ));
             }
         }
+        // A setting the policy would not use is a mistake to report, not to drop.
+        let no_rate = [c.rps, c.rpm, c.rph, c.rpd].iter().all(Option::is_none);
+        if c.burst.is_some() && no_rate {
+            return Err(ConfigError::new(
+                "burst",
+                "burst needs a rate: add rps, rpm, rph or rpd (a limiter value carries its own \
+                 burst)",
+            ));
+        }
+        if self.breaker.is_some() && c.breaker.is_some() {
+            return Err(ConfigError::new(
+                "breaker",
+                "a breaker value was given together with breaker settings: keep one of them",
+            ));
+        }
+        if self.budget.is_some() && c.budget.is_some() {
+            return Err(ConfigError::new(
+                "budget",
+                "a shared budget was given together with budget settings: keep one of them",
+            ));
+        }
         let rates = RateLimitConfig::default();
         let rates = [
             (c.rps, RateLimitConfig::per_second as fn(_, _) -> _),
