@@ -42,7 +42,11 @@ fn parse_decimal(text: &str, nanos_per_unit: u64) -> Option<Duration> {
         return None;
     }
     // All digits, so a parse error can only be a number too large for `u64`: a long hint.
-    let Ok(whole) = (if int.is_empty() { Ok(0) } else { int.parse::<u64>() }) else {
+    let Ok(whole) = (if int.is_empty() {
+        Ok(0)
+    } else {
+        int.parse::<u64>()
+    }) else {
         return Some(LONGEST_HINT);
     };
     // Keep up to nine decimals of the unit; digits beyond a nanosecond are dropped.
@@ -247,7 +251,10 @@ mod tests {
             assert_eq!(parse_retry_after(value, now), Some(LONGEST_HINT), "{value}");
         }
         assert_eq!(parse_retry_after_ms("86400000000"), Some(LONGEST_HINT));
-        assert_eq!(parse_retry_in_text("Please retry in 99999999999s."), Some(LONGEST_HINT));
+        assert_eq!(
+            parse_retry_in_text("Please retry in 99999999999s."),
+            Some(LONGEST_HINT)
+        );
         // A year exactly is kept as it is.
         assert_eq!(
             parse_retry_after("31536000", now),

@@ -363,7 +363,10 @@ mod tests {
         let cases = [
             (huge, Duration::MAX),
             (Duration::MAX, Duration::MAX),
-            (Duration::from_secs(7_200_000_000_000_000_000), Duration::MAX),
+            (
+                Duration::from_secs(7_200_000_000_000_000_000),
+                Duration::MAX,
+            ),
             (ms(1), Duration::MAX),
         ];
         for (base, max) in cases {
@@ -374,7 +377,12 @@ mod tests {
                 Schedule::decorrelated(base, max).unwrap(),
             ];
             for schedule in schedules {
-                for jitter in [Jitter::Full, Jitter::Equal, Jitter::Decorrelated, Jitter::None] {
+                for jitter in [
+                    Jitter::Full,
+                    Jitter::Equal,
+                    Jitter::Decorrelated,
+                    Jitter::None,
+                ] {
                     let s = schedule.with_jitter(jitter);
                     let mut rng = Random::seeded(7);
                     let mut previous = Duration::ZERO;
