@@ -259,3 +259,51 @@ fn settings_a_policy_would_drop_are_refused() {
     );
     assert!(Policy::builder().circuit_breaker(breaker).build().is_ok());
 }
+
+/// D2: a bad `on` entry in a config file said only "data did not match any variant of untagged
+/// enum Entry": not which key, nor what a valid entry looks like.
+#[test]
+fn a_bad_on_entry_says_what_an_entry_may_be() {
+    for toml_text in [
+        "on = [429.5]",
+        "on = [-1]",
+        "on = [true]",
+        "on = [70000]",
+        "on = [[429]]",
+    ] {
+        let message = toml::from_str::<PolicyConfig>(toml_text)
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("untagged"), "{toml_text}: {message}");
+        assert!(message.contains("`on` entry"), "{toml_text}: {message}");
+        assert!(message.contains("500..=599"), "{toml_text}: {message}");
+    }
+    for json in [
+        r#"{"on": [70000]}"#,
+        r#"{"on": [429.5]}"#,
+        r#"{"on": [null]}"#,
+    ] {
+        let message = serde_json::from_str::<PolicyConfig>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("untagged"), "{json}: {message}");
+        assert!(message.contains("`on` entry"), "{json}: {message}");
+    }
+    // Statuses out of range and bad ranges keep their own messages.
+    let message = toml::from_str::<PolicyConfig>("on = [99]")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("99"), "{message}");
+    let message = toml::from_str::<PolicyConfig>(r#"on = ["soon"]"#)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("`soon` is not a status"), "{message}");
+    let message = toml::from_str::<PolicyConfig>("on = 429")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("`on`: a list"), "{message}");
+    // What was valid stays valid.
+    let config: PolicyConfig =
+        toml::from_str(r#"on = [429, "500..=599", "transient", "timeout"]"#).unwrap();
+    assert!(config.on.is_some());
+}

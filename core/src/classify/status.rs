@@ -216,28 +216,77 @@ impl RetryOn {
 }
 
 impl<'de> serde::Deserialize<'de> for RetryOn {
+    /// A list of entries, each a status number, a range `"500..=599"` or a class name. A bad
+    /// entry is reported as what it is and what an `on` entry may be (a hand-written visitor:
+    /// serde's untagged enums only say that no variant matched).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
+        use serde::de::{self, SeqAccess, Visitor};
+        use std::fmt;
+
+        const EXPECTED: &str = "an `on` entry: a status from 100 to 599 (429), a range \
+                                (\"500..=599\") or a class (\"transient\", \"timeout\", \
+                                \"connect\")";
+
+        /// One entry, read from whatever the format holds.
         enum Entry {
             Status(u16),
             Text(String),
         }
-        let entries = Vec::<Entry>::deserialize(d)?;
-        let mut on = RetryOn::none();
-        for e in entries {
-            on = match e {
-                Entry::Status(s) => on.with_status(s),
-                Entry::Text(t) => on.with_entry(&t),
+
+        impl<'de> serde::Deserialize<'de> for Entry {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct EntryVisitor;
+                impl Visitor<'_> for EntryVisitor {
+                    type Value = Entry;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(EXPECTED)
+                    }
+                    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Entry, E> {
+                        u16::try_from(v)
+                            .map(Entry::Status)
+                            .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+                    }
+                    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Entry, E> {
+                        match u64::try_from(v) {
+                            Ok(v) => self.visit_u64(v),
+                            Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                        }
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry, E> {
+                        Ok(Entry::Text(v.to_owned()))
+                    }
+                }
+                d.deserialize_any(EntryVisitor)
             }
-            .map_err(serde::de::Error::custom)?;
         }
-        if on.is_empty() {
-            return Err(serde::de::Error::custom(
-                "`on` is empty: list statuses, ranges or classes",
-            ));
+
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = RetryOn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "`on`: a list of statuses (429), ranges (\"500..=599\") or classes \
+                     (\"transient\", \"timeout\", \"connect\")",
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RetryOn, A::Error> {
+                let mut on = RetryOn::none();
+                while let Some(entry) = seq.next_element::<Entry>()? {
+                    on = match entry {
+                        Entry::Status(s) => on.with_status(s),
+                        Entry::Text(t) => on.with_entry(&t),
+                    }
+                    .map_err(de::Error::custom)?;
+                }
+                if on.is_empty() {
+                    return Err(de::Error::custom(
+                        "`on` is empty: list statuses, ranges or classes",
+                    ));
+                }
+                Ok(on)
+            }
         }
-        Ok(on)
+        d.deserialize_seq(Entries)
     }
 }
 
