@@ -307,3 +307,39 @@ fn a_bad_on_entry_says_what_an_entry_may_be() {
         toml::from_str(r#"on = [429, "500..=599", "transient", "timeout"]"#).unwrap();
     assert!(config.on.is_some());
 }
+
+/// D5: `Stats::rate_limit_waited` held each wait as predicted at its start: under contention a
+/// waiter that had to sleep again was charged only its first sleep, and a call cancelled during
+/// its wait was charged the whole of it.
+#[tokio::test(start_paused = true)]
+async fn rate_limit_waited_is_the_time_actually_waited() {
+    let policy = Arc::new(Policy::builder().budget(None).rps(1).build().unwrap());
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let policy = policy.clone();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let _: Result<(), CallError> = policy.call(|| async { Ok(()) }).await;
+                start.elapsed()
+            })
+        })
+        .collect();
+    let mut total = Duration::ZERO;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    assert_eq!(total, Duration::from_secs(3), "0 + 1 + 2 seconds");
+    assert_eq!(policy.stats().rate_limit_waited, total);
+    assert_eq!(policy.stats().rate_limit_waits, 2);
+
+    let policy = Policy::builder().budget(None).rpm(1).build().unwrap();
+    let _: Result<(), CallError> = policy.call(|| async { Ok(()) }).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(10),
+        policy.call(|| async { Ok::<(), CallError>(()) }),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    assert_eq!(policy.stats().rate_limit_waited, Duration::from_millis(10));
+    assert_eq!(policy.stats().rate_limit_waits, 1);
+}

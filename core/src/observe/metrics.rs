@@ -9,7 +9,7 @@
 //! | `steadfast_successes_total` | counter | `call` | calls that returned a success |
 //! | `steadfast_retries_total` | counter | `call`, `cause` | retries, by what failed (`"status 503"`, `"timeout"`, `"connect"`, …) |
 //! | `steadfast_give_ups_total` | counter | `call`, `reason` | calls that returned a failure, by why (`"attempts exhausted"`, `"not retryable"`, `"deadline"`, …) |
-//! | `steadfast_rate_limit_wait_seconds` | histogram | `call` | each wait for the rate limiter |
+//! | `steadfast_rate_limit_wait_seconds` | histogram | `call` | each wait for the rate limiter, as long as it lasted (a cancelled one too) |
 //! | `steadfast_breaker_state` | gauge | `call` | 0 closed, 1 half-open, 2 open; set on each transition |
 //! | `steadfast_breaker_rejections_total` | counter | `call` | calls refused by an open breaker |
 //!

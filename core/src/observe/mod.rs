@@ -207,7 +207,8 @@ pub struct Stats {
     pub give_ups: u64,
     /// Attempts that waited for the rate limiter.
     pub rate_limit_waits: u64,
-    /// Total time spent waiting for the rate limiter.
+    /// Total time spent waiting for the rate limiter, as measured: each wait is added when it
+    /// ends, or when its call is dropped during it.
     pub rate_limit_waited: Duration,
     /// Attempts refused by an open breaker.
     pub rejected_by_breaker: u64,
@@ -234,8 +235,14 @@ impl Counters {
         rejected_by_breaker
     );
 
-    pub(crate) fn rate_limit_wait(&self, d: Duration) {
+    /// An attempt started waiting for the rate limiter.
+    pub(crate) fn rate_limit_wait(&self) {
         self.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Time an attempt spent waiting for the rate limiter, measured when the wait ended (or was
+    /// cancelled).
+    pub(crate) fn rate_limit_waited(&self, d: Duration) {
         self.rate_limit_wait_nanos.fetch_add(
             u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,

@@ -106,6 +106,44 @@ fn inside_an_attempt() -> bool {
     ATTEMPTS_IN_POLL.with(|d| d.get() > 0)
 }
 
+/// How long a remote limiter's `acquire` may take before it counts as a wait rather than a
+/// round trip.
+const REMOTE_ROUND_TRIP: Duration = Duration::from_millis(10);
+
+/// Measures a wait for the rate limiter and records it when dropped: when the wait ends, or when
+/// the call is cancelled during it (so the statistics hold the time actually waited). A wait
+/// shorter than `min` is not recorded; one at least that long counts as a wait too when `min`
+/// is not zero (a remote limiter, whose wait is only known afterwards).
+struct WaitClock<'p> {
+    policy: &'p Policy,
+    since: tokio::time::Instant,
+    min: Duration,
+}
+
+impl<'p> WaitClock<'p> {
+    fn new(policy: &'p Policy, min: Duration) -> Self {
+        WaitClock {
+            policy,
+            since: tokio::time::Instant::now(),
+            min,
+        }
+    }
+}
+
+impl Drop for WaitClock<'_> {
+    fn drop(&mut self) {
+        let waited = self.since.elapsed();
+        if waited < self.min {
+            return;
+        }
+        if !self.min.is_zero() {
+            self.policy.counters.rate_limit_wait();
+        }
+        self.policy.counters.rate_limit_waited(waited);
+        self.policy.metrics.rate_limit_wait(waited);
+    }
+}
+
 /// Marks the thread as inside an attempt for as long as it lives (one poll).
 struct InAttempt;
 
@@ -419,20 +457,23 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Takes one rate-limit slot, waiting no later than the deadline.
+    /// Takes one rate-limit slot, waiting no later than the deadline. The time waited is
+    /// measured, not predicted: it goes into the statistics and the wait histogram when the
+    /// wait ends, or when the call is dropped during it.
     async fn acquire_slot(&self, limiter: &dyn RateLimiter) -> Result<(), (GiveUpReason, Error)> {
         let Some(builtin) = limiter.as_rate_limit() else {
             // Any other limiter: its own `acquire`, bounded by the deadline. It waits inside, so
-            // the wait is counted (and reported) when it ends: anything over 10 ms is a wait;
-            // less is taken for the round trip to a remote limiter.
-            let started = tokio::time::Instant::now();
+            // the wait is known when it ends: anything over 10 ms is a wait; less is taken for
+            // the round trip to a remote limiter.
+            let clock = WaitClock::new(self.policy, REMOTE_ROUND_TRIP);
             let acquired = match self.deadline.at() {
                 Some(at) => tokio::time::timeout_at(at, limiter.acquire(1)).await,
                 None => Ok(limiter.acquire(1).await),
             };
-            let waited = started.elapsed();
-            if waited >= Duration::from_millis(10) {
-                self.note_rate_limit_wait(waited);
+            let waited = clock.since.elapsed();
+            drop(clock);
+            if waited >= REMOTE_ROUND_TRIP {
+                self.announce_rate_limit_wait(waited);
             }
             return match acquired {
                 Ok(Ok(())) => Ok(()),
@@ -449,7 +490,7 @@ impl<'p> Run<'p> {
             };
         };
         // The built-in: synchronous checks and plain sleeps, no boxed future.
-        let mut waited = false;
+        let mut clock = None;
         while let Err(denied) = builtin.try_acquire(1) {
             let wait = match denied.retry_after() {
                 Some(wait) if self.deadline.allows(wait) => wait,
@@ -460,18 +501,19 @@ impl<'p> Run<'p> {
                     ));
                 }
             };
-            if !waited {
-                waited = true;
-                self.note_rate_limit_wait(wait);
+            if clock.is_none() {
+                self.policy.counters.rate_limit_wait();
+                self.announce_rate_limit_wait(wait);
+                clock = Some(WaitClock::new(self.policy, Duration::ZERO));
             }
             tokio::time::sleep(wait).await;
         }
         Ok(())
     }
 
-    fn note_rate_limit_wait(&self, wait: Duration) {
-        self.policy.counters.rate_limit_wait(wait);
-        self.policy.metrics.rate_limit_wait(wait);
+    /// Logs a wait for the rate limiter and tells the hook, with the wait it expects (the
+    /// built-in) or the one it took (any other limiter).
+    fn announce_rate_limit_wait(&self, wait: Duration) {
         tracing::debug!(
             target: "steadfast",
             call = self.policy.name,
