@@ -11,11 +11,12 @@
 //! Each attempt gets its own clone of the request (a request is consumed by `call`), and of the
 //! inner service, made ready before each retry, never past the call's deadline. A readiness
 //! error ends the call with that error: a give-up ([`ServiceNotReady`]), counted in
-//! `give_ups`. A request type that is not `Clone` is a compile error that says so.
+//! `give_ups`. A request type that is not `Clone` is a compile error that says so. The
+//! policy's own errors (timeout, deadline, open breaker, a delay beyond `max_hint`) come back as
+//! [`PolicyError::Policy`]; the service's as [`PolicyError::Service`], the last one when retries
+//! run out.
 //!
-//! [`ServiceNotReady`]: crate::observe::GiveUpReason::ServiceNotReady The policy's own errors (timeout, deadline, open breaker, a delay
-//! beyond `max_hint`) come back as [`PolicyError::Policy`]; the service's as
-//! [`PolicyError::Service`], the last one when retries run out.
+//! [`ServiceNotReady`]: crate::observe::GiveUpReason::ServiceNotReady
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
