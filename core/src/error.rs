@@ -41,11 +41,14 @@ pub enum Error {
     /// The server asked for a wait that is longer than `max_hint` or than the time left before the
     /// deadline, so the policy gave up at once instead of sleeping.
     RetryDelayTooLong {
-        /// The delay the server asked for.
+        /// The delay the server asked for, at most
+        /// [`hint::LONGEST_HINT`](crate::hint::LONGEST_HINT) (a year and a day: a longer one is
+        /// read as that).
         requested: Duration,
         /// The longest wait the policy would accept at that moment.
         allowed: Duration,
-        /// When a retry would have been allowed by the server (wall clock).
+        /// When a retry would have been allowed by the server (wall clock): now plus
+        /// `requested`.
         retry_at: SystemTime,
         /// The status of the failure that carried the hint, when it had one.
         status: Option<u16>,

@@ -25,7 +25,8 @@
 use std::time::{Duration, SystemTime};
 
 /// The longest hint a parser returns (a year and a day): a longer one, or a number too large to
-/// hold, is read as this. It is far past any `max_hint`, so the call gives up at once, and still
+/// hold, is read as this. It is far past the default `max_hint` (120 s), so the call gives up at
+/// once (with a `max_hint` longer than this, and no deadline, it waits this long), and still
 /// small enough to add to any clock. (Reading such a hint as no hint at all, as an earlier
 /// version did, retried after the backoff's second instead: the longer a server asked us to
 /// stay away, the sooner we came back.)

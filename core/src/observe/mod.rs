@@ -55,8 +55,10 @@ impl WaitReason {
     }
 }
 
-/// Why the executor stopped retrying and returned a failure.
+/// Why the executor stopped retrying and returned a failure. New reasons may be added: match
+/// with a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GiveUpReason {
     /// The failure is not retryable (not in the `on` set, or terminal).
     NotRetryable,

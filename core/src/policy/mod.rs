@@ -361,7 +361,8 @@ impl PolicyBuilder {
         self
     }
 
-    /// Uses a breaker the caller built (shared, or a custom implementation).
+    /// Uses a breaker the caller built (shared, or a custom implementation). Given together
+    /// with [`breaker`](Self::breaker) settings, `build` refuses both.
     pub fn circuit_breaker(mut self, breaker: Arc<dyn CircuitBreaker>) -> Self {
         self.breaker = Some(breaker);
         self
@@ -379,7 +380,8 @@ impl PolicyBuilder {
         self
     }
 
-    /// Uses a budget shared with other policies.
+    /// Uses a budget shared with other policies. Given together with
+    /// [`budget`](Self::budget) settings, `build` refuses both.
     pub fn shared_budget(mut self, budget: Arc<RetryBudget>) -> Self {
         self.budget = Some(budget);
         self

@@ -128,11 +128,16 @@ impl<'p> WaitClock<'p> {
             min,
         }
     }
-}
 
-impl Drop for WaitClock<'_> {
-    fn drop(&mut self) {
+    /// Records the wait now and returns how long it was (the same reading the record used).
+    fn stop(self) -> Duration {
         let waited = self.since.elapsed();
+        self.record(waited);
+        std::mem::forget(self);
+        waited
+    }
+
+    fn record(&self, waited: Duration) {
         if waited < self.min {
             return;
         }
@@ -141,6 +146,12 @@ impl Drop for WaitClock<'_> {
         }
         self.policy.counters.rate_limit_waited(waited);
         self.policy.metrics.rate_limit_wait(waited);
+    }
+}
+
+impl Drop for WaitClock<'_> {
+    fn drop(&mut self) {
+        self.record(self.since.elapsed());
     }
 }
 
@@ -470,8 +481,7 @@ impl<'p> Run<'p> {
                 Some(at) => tokio::time::timeout_at(at, limiter.acquire(1)).await,
                 None => Ok(limiter.acquire(1).await),
             };
-            let waited = clock.since.elapsed();
-            drop(clock);
+            let waited = clock.stop();
             if waited >= REMOTE_ROUND_TRIP {
                 self.announce_rate_limit_wait(waited);
             }

@@ -277,7 +277,9 @@ impl Schedule {
                 let high =
                     (previous.max(self.base).as_secs_f64() * 3.0).min(self.max.as_secs_f64());
                 // `Duration::MAX` as seconds rounds up past what a `Duration` holds.
-                let high = Duration::try_from_secs_f64(high).unwrap_or(self.max);
+                let high = Duration::try_from_secs_f64(high)
+                    .unwrap_or(self.max)
+                    .min(self.max);
                 return rng.duration_between(self.base, high);
             }
             Shape::Never => 0.0,

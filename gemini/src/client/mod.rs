@@ -606,14 +606,19 @@ impl Client {
 }
 
 /// The delay an answer's headers ask for: the longer of `retry-after-ms` and `Retry-After`
-/// (seconds or an HTTP date), so that neither signal is undercut.
+/// (seconds or an HTTP date), so that neither signal is undercut. One over a year is ignored
+/// (see `error::credible`).
 pub(crate) fn header_hint(
     headers: &reqwest::header::HeaderMap,
     now: std::time::SystemTime,
 ) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let ms = text("retry-after-ms").and_then(steadfast::hint::parse_retry_after_ms);
-    let after = text("retry-after").and_then(|v| steadfast::hint::parse_retry_after(v, now));
+    let ms = text("retry-after-ms")
+        .and_then(steadfast::hint::parse_retry_after_ms)
+        .and_then(crate::error::credible);
+    let after = text("retry-after")
+        .and_then(|v| steadfast::hint::parse_retry_after(v, now))
+        .and_then(crate::error::credible);
     ms.max(after)
 }
 

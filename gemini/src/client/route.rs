@@ -439,8 +439,11 @@ impl Client {
                     }));
                 }
                 Pick::Wait { wait, .. } => {
-                    entry.counters.waited(wait);
                     tracing::debug!(target: "steadfast_gemini", model, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "no project has room: waiting for the earliest slot");
+                    let _measured = QuotaWait {
+                        counters: &entry.counters,
+                        since: tokio::time::Instant::now(),
+                    };
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -548,6 +551,19 @@ impl Client {
 
 fn model_is_some(chain: &[String]) -> bool {
     chain.first().is_some_and(|m| !m.is_empty())
+}
+
+/// Puts a wait for a project's quota into the statistics when it ends, or when its call is
+/// dropped during it: the time actually waited, not the time expected.
+struct QuotaWait<'a> {
+    counters: &'a super::stats::ModelCounters,
+    since: tokio::time::Instant,
+}
+
+impl Drop for QuotaWait<'_> {
+    fn drop(&mut self) {
+        self.counters.waited(self.since.elapsed());
+    }
 }
 
 #[cfg(test)]

@@ -836,3 +836,65 @@ mod tokens {
         assert!(learned.used <= 100);
     }
 }
+
+/// Regression (review of the hint change): once the core parsers read a hint over a year as a
+/// year and a day instead of as none, a proxy's `Retry-After: 99999999999` beside a 17 s
+/// RetryInfo would have closed the project for a year (in every process, through Redis). A
+/// Gemini quota clears by the next daily reset: such a hint is not credible and is ignored.
+#[test]
+fn hints_over_a_year_are_not_credible_for_gemini() {
+    let now = std::time::SystemTime::now();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("retry-after", "99999999999".parse().unwrap());
+    assert_eq!(super::header_hint(&headers, now), None);
+    headers.insert("retry-after-ms", "250".parse().unwrap());
+    assert_eq!(
+        super::header_hint(&headers, now),
+        Some(Duration::from_millis(250))
+    );
+    headers.insert("retry-after", "7".parse().unwrap());
+    assert_eq!(
+        super::header_hint(&headers, now),
+        Some(Duration::from_secs(7))
+    );
+
+    let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded. Please retry in 99999999999s.","details":[
+        {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"99999999999s"}]}}"#;
+    let error = Error::from_body(429, body);
+    assert_eq!(error.retry_after(), None);
+    let bogus_header = Error::from_body(
+        429,
+        br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded","details":[
+        {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"17s"}]}}"#,
+    )
+    .with_header_hint(super::header_hint(
+        &{
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert("retry-after", "99999999999".parse().unwrap());
+            h
+        },
+        now,
+    ));
+    assert_eq!(bogus_header.retry_after(), Some(Duration::from_secs(17)));
+}
+
+/// Regression (review of probe D5, same defect in the client): a wait for a project's quota was
+/// put in the statistics as expected before sleeping, so a call cancelled during it was
+/// charged the whole wait. It is now the time actually waited.
+#[tokio::test(start_paused = true)]
+async fn quota_waited_is_the_time_actually_waited() {
+    let mock = MockGemini::new(2, Says::QuotaValue("2".into()));
+    let client = client(&["test-key-project-a-0001"], ClientPolicy::default());
+    // Two fill the minute, the third is refused (the client learns the limit), the fourth
+    // and fifth wait for a slot and are cancelled after 10 ms.
+    for _ in 0..5 {
+        let _ = tokio::time::timeout(Duration::from_millis(10), call(&client, &mock)).await;
+    }
+    let total = client.stats().total();
+    assert!(total.quota_waits >= 1, "{total:?}");
+    assert_eq!(
+        total.quota_waited,
+        Duration::from_millis(10) * u32::try_from(total.quota_waits).unwrap(),
+        "{total:?}"
+    );
+}

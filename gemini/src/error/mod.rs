@@ -469,8 +469,9 @@ impl Error {
     /// The delay the server asked for, if any: the longest of the body's hint (RetryInfo, or
     /// "retry in Ns" in a 429's message) and the headers' (`Retry-After` in seconds or as an HTTP
     /// date, `retry-after-ms`). Taking the longest means never coming back before any of the
-    /// server's signals allows it. A source asking for longer than a year and a day counts as
-    /// [`steadfast::hint::LONGEST_HINT`], far past any `max_hint`: the call gives up.
+    /// server's signals allows it. A source asking for longer than a year is not credible and is
+    /// ignored: a Gemini quota clears by the next daily reset at the latest, and such a delay,
+    /// kept, would close the project for a year.
     ///
     /// A per-day quota is the exception: its RetryInfo (often a few seconds) is not when it
     /// clears, so this returns the time until the daily reset, midnight Pacific time
@@ -493,6 +494,14 @@ impl Error {
 }
 
 /// Keeps at most `BODY_EXCERPT` characters of a body, lossily decoded.
+/// A server delay Gemini could mean: shorter than [`steadfast::hint::LONGEST_HINT`], which is
+/// what the parsers return for anything over a year and a day. A Gemini quota clears by the
+/// next daily reset at the latest, so a longer delay is a proxy's or a bug's; kept, it would
+/// close the project for a year, in every process sharing its quotas through Redis.
+pub(crate) fn credible(hint: Duration) -> Option<Duration> {
+    (hint < steadfast::hint::LONGEST_HINT).then_some(hint)
+}
+
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT * 4)]);
     let text = text.trim();
@@ -626,7 +635,7 @@ fn rate_limited(message: &str, details: Option<&Details>) -> ErrorKind {
     };
     let retry_after = details
         .and_then(|d| d.retry_delay)
-        .or_else(|| steadfast::hint::parse_retry_in_text(message));
+        .or_else(|| steadfast::hint::parse_retry_in_text(message).and_then(credible));
     ErrorKind::RateLimited { scope, retry_after }
 }
 

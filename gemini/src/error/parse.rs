@@ -199,7 +199,8 @@ fn status_of(value: &Value) -> Option<Status> {
                 details.retry_delay = detail
                     .get("retryDelay")
                     .and_then(Value::as_str)
-                    .and_then(steadfast::hint::parse_proto_duration);
+                    .and_then(steadfast::hint::parse_proto_duration)
+                    .and_then(super::credible);
             }
             "google.rpc.QuotaFailure" => {
                 details
