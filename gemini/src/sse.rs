@@ -100,13 +100,27 @@ pub fn decode_chunk(data: &str) -> Result<GenerateContentResponse, Error> {
     if is_error {
         return Err(Error::from_stream_event(data.as_bytes()));
     }
-    serde_json::from_value(value).map_err(|e| {
+    let chunk: GenerateContentResponse = serde_json::from_value(value).map_err(|e| {
         Error::undecodable(
             200,
             data.as_bytes(),
             format!("stream event is not a response: {e}"),
         )
-    })
+    })?;
+    // `{}` or `{"unexpected": true}` is not an empty chunk: it is not a chunk at all. Every
+    // chunk Gemini sends carries candidates, the prompt's feedback or the usage (the last one
+    // may carry only the usage).
+    if chunk.candidates.is_empty()
+        && chunk.prompt_feedback.is_none()
+        && chunk.usage_metadata.is_none()
+    {
+        return Err(Error::undecodable(
+            200,
+            data.as_bytes(),
+            "a stream event with neither candidates, promptFeedback nor usageMetadata",
+        ));
+    }
+    Ok(chunk)
 }
 
 #[cfg(test)]

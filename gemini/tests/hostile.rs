@@ -799,3 +799,68 @@ async fn a_healthy_stream_outlives_every_timeout() {
         start.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found by a probe of the client (2026-11-27): each failed on the code before its fix.
+
+/// One 429 with no details, then a healthy server: the call retries after its backoff. The
+/// client read a request's send time just before the adaptive limiter's grant; on a running
+/// clock the refused request then stayed counted, and the call waited a minute for its slot.
+#[tokio::test]
+async fn one_bare_429_is_retried_after_the_backoff_not_a_minute_later() {
+    let server = Raw::start(|_, i| {
+        if i == 0 {
+            vec![write(answer(
+                "429 Too Many Requests",
+                "",
+                br#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#,
+            ))]
+        } else {
+            vec![write(answer("200 OK", "", OK_BODY.as_bytes()))]
+        }
+    })
+    .await;
+    let start = std::time::Instant::now();
+    let answer = client(&server.url, fast().preflight(false))
+        .generate("gemini-2.5-flash", "hi")
+        .await
+        .unwrap();
+    assert_eq!(answer, "fine");
+    assert_eq!(server.count(":generateContent"), 2);
+    // The backoff is milliseconds; the old code waited for the minute's window (60 s).
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// A stream whose events are JSON but not answers is undecodable, like such a
+/// `generateContent` answer; it was taken for an empty answer.
+#[tokio::test]
+async fn a_stream_of_json_that_is_not_an_answer_is_undecodable() {
+    for event in [&b"{\"unexpected\":true}"[..], b"{}"] {
+        let mut response = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ".to_vec();
+        response.extend_from_slice(event);
+        response.extend_from_slice(b"\r\n\r\n");
+        let server = Raw::start(move |_, _| vec![write(response.clone())]).await;
+        let client = client(&server.url, ClientPolicy::off());
+        let items: Vec<_> = match client
+            .stream_generate_content(
+                "gemini-2.5-flash",
+                &steadfast_gemini::types::GenerateContentRequest::prompt("hi"),
+            )
+            .await
+        {
+            Ok(stream) => futures_util::StreamExt::collect(stream).await,
+            Err(e) => vec![Err(e)],
+        };
+        assert!(
+            items
+                .iter()
+                .any(|i| matches!(i, Err(e) if *e.kind() == ErrorKind::Undecodable)),
+            "{items:?}"
+        );
+        assert!(items.iter().all(|i| i.is_err()), "{items:?}");
+    }
+}

@@ -578,13 +578,18 @@ impl ModelQuotas {
         for (_, _, index, key_index, key) in ready {
             match self.requests[index].try_acquire() {
                 Ok(()) => {
+                    // Read after the grant: a limiter that learns from answers takes back "the
+                    // latest grant at or before" this instant when the server refuses. Read
+                    // before it (on a running clock, a moment earlier), the refused request
+                    // stayed counted, and after one bare 429 the project waited a minute.
+                    let sent_at = Instant::now();
                     let u = &mut usage[index];
-                    u.count(now, tokens);
+                    u.count(sent_at, tokens);
                     return Pick::Go {
                         project: index,
                         key_index,
                         key,
-                        sent_at: now,
+                        sent_at,
                     };
                 }
                 Err(denied) => match denied.retry_after() {
