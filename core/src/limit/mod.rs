@@ -232,8 +232,11 @@ pub(crate) fn redact_url(url: &str) -> String {
         return redact_query(url);
     };
     let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let masked = match rest[..authority_end].rfind('@') {
+    // The credentials end at the last `@` before the query, not at the first `/`: a password
+    // may hold a `/` (it then does not parse as a URL, and the error names the URL). Masking
+    // too much is harmless; too little leaks the password.
+    let query = rest.find('?').unwrap_or(rest.len());
+    let masked = match rest[..query].rfind('@') {
         Some(at) => {
             let user = rest[..at].split(':').next().unwrap_or("");
             let masked = if rest[..at].contains(':') {

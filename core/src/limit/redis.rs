@@ -690,6 +690,25 @@ mod tests {
         );
     }
 
+    /// Regression (second probe): a password holding a `/` ended the authority early, so the
+    /// URL was shown whole, password included, in the "is not a Redis URL" error.
+    #[test]
+    fn a_password_with_a_slash_is_masked_too() {
+        for (url, shown) in [
+            ("redis://:hunter/2@127.0.0.1:6379", "redis://:***@127.0.0.1:6379"),
+            ("redis://user:a/b/c@db:6379/0", "redis://user:***@db:6379/0"),
+            ("redis://:p@ss/w@db", "redis://:***@db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let error = RedisRateLimit::builder("redis://:hunter/2@127.0.0.1:6379", "x")
+            .per_second(1)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("hunter"), "{error}");
+    }
+
     #[test]
     fn bad_configuration_is_an_error_at_construction() {
         let url = "redis://127.0.0.1:1";
