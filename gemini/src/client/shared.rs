@@ -398,18 +398,29 @@ fn digest(key: &str) -> u64 {
     })
 }
 
-/// Keeps a name to characters safe inside a Redis key and its hash tag.
+/// A name written with only characters safe inside a Redis key and its hash tag, one to one:
+/// letters, digits, `-` and `.` stay; any other character (`_` included) becomes `_` and the
+/// hex of its UTF-8 bytes, so that "team a" and "team_a" stay two projects. A result longer
+/// than 128 characters is cut and ends in `~` and the digest of the whole name.
 fn safe(name: &str) -> String {
-    name.chars()
-        .take(128)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+            out.push(c);
+        } else {
+            let mut bytes = [0; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                let _ = write!(out, "_{b:02x}");
             }
-        })
-        .collect()
+        }
+    }
+    if out.len() > 128 {
+        // Every character pushed is ASCII, so any byte index is a character boundary.
+        out.truncate(111);
+        let _ = write!(out, "~{:016x}", digest(name));
+    }
+    out
 }
 
 /// Why a round trip failed.
@@ -690,7 +701,35 @@ mod tests {
             )
         );
         let declared = shared.place(Some("team a}{"), &key, "m x");
-        assert_eq!(declared.prefix, "steadfast:gemini:{app:p.team_a__:m_x}");
+        assert_eq!(
+            declared.prefix,
+            "steadfast:gemini:{app:p.team_20a_7d_7b:m_20x}"
+        );
+    }
+
+    /// Regression (second probe): names were made safe by turning every other character into
+    /// `_`, so "team a" and "team_a" shared one place in Redis, and a per-day refusal of one
+    /// closed the other in every process.
+    #[test]
+    fn distinct_names_keep_distinct_places() {
+        let names = [
+            "team a", "team_a", "team-a", "team.a", "team/a", "teamå", "team_e5", "Team a",
+        ];
+        let places: std::collections::HashSet<String> = names.iter().map(|n| safe(n)).collect();
+        assert_eq!(places.len(), names.len(), "{places:?}");
+        for place in &places {
+            assert!(
+                place
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)),
+                "{place}"
+            );
+        }
+        let long_a = "a".repeat(200);
+        let long_b = format!("{}b", "a".repeat(199));
+        let (a, b) = (safe(&long_a), safe(&long_b));
+        assert!(a.len() <= 128 && b.len() <= 128, "{a} {b}");
+        assert_ne!(a, b);
     }
 
     #[test]
