@@ -38,8 +38,12 @@
 //!   deadline allows, which is this crate's promise; an outage longer than the deadline fails
 //!   the call with the policy's deadline error.
 //! - [`Unavailable::Local`]: use an in-process limiter with `share` of each quota meanwhile
-//!   (`share = 1 / workers` keeps the sum at the quota if every worker uses it). Calls go on;
-//!   the quota holds only as well as the share was chosen.
+//!   (`share = 1 / workers` keeps the sum at the quota in windows spent wholly on the local
+//!   limiters). Calls go on; the quota holds only as well as the share was chosen, and not in
+//!   the window of the switch: the local limiter does not know what Redis granted just before,
+//!   so a window that holds the switch may see up to (1 + the sum of the shares) × the quota
+//!   (measured: 20 grants in a minute for a quota of 10, share 1). Use `Wait` where the quota
+//!   must hold.
 //! - [`Unavailable::Fail`]: refuse at once with [`Denied::unavailable`], which a policy turns into
 //!   [`crate::Error::LimiterUnavailable`]. For callers that would rather drop work than wait.
 //!
@@ -695,7 +699,10 @@ mod tests {
     #[test]
     fn a_password_with_a_slash_is_masked_too() {
         for (url, shown) in [
-            ("redis://:hunter/2@127.0.0.1:6379", "redis://:***@127.0.0.1:6379"),
+            (
+                "redis://:hunter/2@127.0.0.1:6379",
+                "redis://:***@127.0.0.1:6379",
+            ),
             ("redis://user:a/b/c@db:6379/0", "redis://user:***@db:6379/0"),
             ("redis://:p@ss/w@db", "redis://:***@db"),
         ] {
