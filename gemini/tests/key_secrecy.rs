@@ -120,3 +120,38 @@ async fn the_key_appears_nowhere() {
         }
     }
 }
+
+/// Regression (second probe): a key holding a control character was accepted by `build`, then
+/// every call failed as a transport error ("failed to parse header value"). It is now a
+/// configuration error at `build`, which names the key by its position, never by its text.
+#[test]
+fn a_key_that_cannot_go_in_a_header_is_refused_at_build() {
+    for bad in [
+        "test-key\nproject-a-0001",
+        "test-key-\u{7f}-0001",
+        "test\0key-0001",
+    ] {
+        let error = match Client::builder()
+            .key("test-key-project-a-0001")
+            .key(bad)
+            .build()
+        {
+            Ok(_) => panic!("built with {bad:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(*error.kind(), steadfast_gemini::ErrorKind::Configuration);
+        let shown = format!("{error} {error:?}");
+        assert!(shown.contains("API key number 2"), "{shown}");
+        assert!(
+            !shown.contains("project-a") && !shown.contains("0001"),
+            "{shown}"
+        );
+    }
+    // Surrounding whitespace is trimmed, as before; such a key is fine.
+    assert!(
+        Client::builder()
+            .key(" test-key-project-a-0001\n")
+            .build()
+            .is_ok()
+    );
+}

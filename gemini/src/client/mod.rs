@@ -297,7 +297,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client; fails without a key or with an unusable base URL.
+    /// Builds the client; fails without a key, with a key holding a control character (it
+    /// cannot go in a header), or with an unusable base URL.
     ///
     /// Also makes [`Error`] recognised inside type-erased errors (`anyhow::Error`,
     /// `Box<dyn Error + Send + Sync>`), so that an application function returning those and
@@ -309,6 +310,21 @@ impl ClientBuilder {
             return Err(Error::configuration(
                 "no API key: set GEMINI_API_KEY or pass one with ClientBuilder::key",
             ));
+        }
+        // A key is sent in a header: one holding a control character (a line break inside it,
+        // a NUL, DEL) cannot be, and would fail every call as a transport error. The key is not
+        // quoted: its position says which.
+        if let Some(position) = self
+            .keys
+            .iter()
+            .position(|(k, _)| k.expose().bytes().any(|b| b.is_ascii_control()))
+        {
+            return Err(Error::configuration(format!(
+                "API key number {} (counting from 1, in the order given) holds a control \
+                 character (a line break, tab, NUL or DEL), which cannot go in an HTTP header: \
+                 check how the key was read",
+                position + 1
+            )));
         }
         // The URL is not quoted in these messages: it may hold a key.
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
