@@ -252,6 +252,44 @@ async fn unreachable_redis_at_start_is_a_clear_error_without_the_password() {
     assert!(!message.contains("s3cret"), "{message}");
 }
 
+/// Regression (second probe): a Redis that needs a password the URL does not give accepted
+/// the connection at `connect()`, then refused every acquisition ("unavailable": `Wait` until
+/// the deadline, or for ever without one), saying why only in a log line. `connect()` now
+/// sends a PING and fails with Redis's own reason.
+#[tokio::test]
+async fn a_redis_that_needs_a_password_is_an_error_at_connect() {
+    let redis = redis_server::RedisServer::start_with_password("pa55word");
+    let err = RedisRateLimit::builder(&redis.url(), "needs-auth")
+        .per_second(1)
+        .connect()
+        .await
+        .err()
+        .expect("connect without the password fails");
+    let message = err.to_string();
+    assert!(
+        message.contains("NOAUTH") || message.to_lowercase().contains("auth"),
+        "{message}"
+    );
+    let with_password = format!("redis://:pa55word@127.0.0.1:{}", redis.port);
+    let limit = RedisRateLimit::builder(&with_password, "needs-auth")
+        .per_second(1)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(limit.try_grant(1).await.is_ok());
+    // The wrong password is refused at connect too, and never shown.
+    let err = RedisRateLimit::builder(
+        &format!("redis://:wrong-one@127.0.0.1:{}", redis.port),
+        "needs-auth",
+    )
+    .per_second(1)
+    .connect()
+    .await
+    .err()
+    .expect("a wrong password fails");
+    assert!(!err.to_string().contains("wrong-one"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_mid_run_wait_mode_waits_and_resumes() {
     let mut redis = RedisServer::start();

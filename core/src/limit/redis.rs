@@ -243,12 +243,19 @@ impl RedisConnection {
             .cloned()
     }
 
-    /// Connects now (within the timeout, at least 2 s), so that an unreachable Redis is an
-    /// error at start; the message names the URL without its password.
+    /// Connects now and sends a `PING` (within the timeout, at least 2 s), so that an
+    /// unreachable Redis, or one that refuses commands (it needs a password the URL does not
+    /// give), is an error at start; the message names the URL without its password.
     pub async fn check(&self) -> Result<(), String> {
-        match tokio::time::timeout(self.timeout.max(Duration::from_secs(2)), self.get()).await {
+        let ping = async {
+            let mut connection = self.get().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        match tokio::time::timeout(self.timeout.max(Duration::from_secs(2)), ping).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("cannot reach Redis at {}: {e}", self.url)),
+            Ok(Err(e)) => Err(format!("cannot use Redis at {}: {e}", self.url)),
             Err(_) => Err(format!(
                 "cannot reach Redis at {}: no answer in time",
                 self.url
@@ -365,8 +372,9 @@ impl RedisRateLimitBuilder {
         RedisRateLimit::new(self)
     }
 
-    /// Builds the limiter and connects, so that an unreachable Redis is an error now (naming the
-    /// URL, without its password) rather than at the first call.
+    /// Builds the limiter, connects and sends a `PING`, so that an unreachable Redis, or one
+    /// that refuses commands (it needs a password the URL does not give, or a different one),
+    /// is an error now (naming the URL, without its password) rather than at the first call.
     pub async fn connect(self) -> Result<RedisRateLimit, ConfigError> {
         let limit = self.build()?;
         limit

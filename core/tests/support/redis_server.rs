@@ -25,8 +25,17 @@ impl RedisServer {
         Self::start_on(free_port())
     }
 
+    /// Starts a server on a free port that requires `password` (`requirepass`).
+    pub(crate) fn start_with_password(password: &str) -> RedisServer {
+        Self::start_with(free_port(), &["--requirepass", password])
+    }
+
     /// Starts a server on `port` (to restart one where clients expect it).
     pub(crate) fn start_on(port: u16) -> RedisServer {
+        Self::start_with(port, &[])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let dir =
             std::env::temp_dir().join(format!("steadfast-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -43,6 +52,7 @@ impl RedisServer {
                 "--dir",
                 dir.to_str().unwrap(),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -69,7 +79,10 @@ impl RedisServer {
                 let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
                 if s.write_all(b"PING\r\n").is_ok() {
                     let mut buf = [0u8; 7];
-                    if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    // A server that requires a password answers a PING with "-NOAUTH ...".
+                    if s.read_exact(&mut buf).is_ok()
+                        && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH")
+                    {
                         return;
                     }
                 }
