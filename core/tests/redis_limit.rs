@@ -263,8 +263,8 @@ async fn a_redis_that_needs_a_password_is_an_error_at_connect() {
         .per_second(1)
         .connect()
         .await
-        .err()
-        .expect("connect without the password fails");
+        .map(|_| ())
+        .expect_err("connect without the password fails");
     let message = err.to_string();
     assert!(
         message.contains("NOAUTH") || message.to_lowercase().contains("auth"),
