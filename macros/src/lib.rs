@@ -89,7 +89,7 @@ use proc_macro::TokenStream;
 /// | `retry_when_nested` | bool | `false` | inside another policy's attempt (a resilient function awaited in a resilient body), make one attempt and hand failures up (`false`), or keep retrying here too (`true`) |
 /// | `classify` | path to `fn(&Result<T, E>) -> steadfast::classify::Verdict` | the types' `Classify` | custom verdicts |
 /// | `on_retry` | path to `fn(&steadfast::observe::Event)` | none | called before each wait: a retry (`Event::Retry`: attempt, delay, its reason and the failure) or a rate-limit wait (`Event::RateLimitWait`) |
-/// | `fallback` | path to an async fn with the same arguments | none | the result when every attempt failed |
+/// | `fallback` | path to an async fn with the same arguments | none | the result when the call fails: every attempt failed, a failure not in `on`, or a stop (deadline, open breaker, ...) |
 /// | `policy` | expression yielding a `steadfast::Policy` | none | a prebuilt policy (builder or config file) instead of inline keys; combines only with `classify`, `fallback`, `crate` |
 /// | `crate` | path | `::steadfast` | for a renamed dependency |
 ///
