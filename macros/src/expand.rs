@@ -54,14 +54,12 @@ use crate::validate::{BudgetSetting, LimiterSetting, Settings};
 use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{
-    Block, Expr, FnArg, GenericArgument, Pat, PathArguments, ReturnType, Stmt, Type, TypeParamBound,
-};
+use syn::{Block, Expr, FnArg, GenericArgument, Pat, PathArguments, Stmt, Type, TypeParamBound};
 
 /// The function as the loop needs it.
 struct Shape {
-    /// The type the body evaluates to: `Result<T, E>`.
-    output: Type,
+    /// The type the body evaluates to, `Result<T, E>`, as tokens.
+    output: Vec<TokenTree>,
     /// Statements to run once before the loop (async-trait's argument rebinding).
     prelude: Vec<Stmt>,
     /// The body of one attempt: `{ ... }`.
@@ -70,33 +68,72 @@ struct Shape {
     async_trait: bool,
 }
 
-fn result_like(ty: &Type) -> bool {
-    match ty {
-        Type::Path(p) => p
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident.to_string().ends_with("Result")),
-        Type::Group(g) => result_like(&g.elem),
-        Type::Paren(p) => result_like(&p.elem),
-        _ => false,
+/// Whether a return type, as written, is a path whose last segment's name ends in `Result`
+/// (`Result<T, E>`, `io::Result<T>`, `<X as Y>::Result`), perhaps in parentheses or in a
+/// macro's invisible group. Read from the tokens: the type is not parsed (`function.rs`).
+fn result_like(ty: &[TokenTree]) -> bool {
+    if let [TokenTree::Group(g)] = ty {
+        let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+        return match g.delimiter() {
+            Delimiter::None => result_like(&inner),
+            // `(T)` is `T`; a tuple holds a comma outside angle brackets, which the path check
+            // refuses.
+            Delimiter::Parenthesis => result_like(&inner),
+            _ => false,
+        };
+    }
+    let mut angles = 0usize;
+    let mut after_minus = false;
+    let mut last = None;
+    for (i, t) in ty.iter().enumerate() {
+        let minus =
+            matches!(t, TokenTree::Punct(p) if p.as_char() == '-' && p.spacing() == Spacing::Joint);
+        match t {
+            TokenTree::Punct(p) => match p.as_char() {
+                '<' => angles += 1,
+                // The `>` of a `->` in `Fn() -> T` closes nothing.
+                '>' if !after_minus => match angles.checked_sub(1) {
+                    Some(a) => angles = a,
+                    None => return false,
+                },
+                ':' => {}
+                _ if angles == 0 => return false,
+                _ => {}
+            },
+            // `impl ...Result` and `dyn ...Result` are not paths.
+            TokenTree::Ident(id) if angles == 0 => {
+                if i == 0 && (id == "impl" || id == "dyn") {
+                    return false;
+                }
+                last = Some(id);
+            }
+            // `fn(..)`, `Fn(..)`, arrays, tuples: not a plain path.
+            TokenTree::Group(_) | TokenTree::Literal(_) if angles == 0 => return false,
+            _ => {}
+        }
+        after_minus = minus;
+    }
+    angles == 0 && last.is_some_and(|id| id.to_string().ends_with("Result"))
+}
+
+/// The span of a type's first token (inside a macro's invisible group): where what is reported
+/// at the return type points.
+fn first_span(ty: &[TokenTree]) -> Span {
+    match ty.first() {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::None => {
+            match g.stream().into_iter().next() {
+                Some(first) => first_span(&[first]),
+                None => g.span(),
+            }
+        }
+        Some(t) => t.span(),
+        None => Span::call_site(),
     }
 }
 
-/// The span of a type's first token: what syn's `Spanned::span` gives where spans cannot be
-/// joined (stable), without printing the whole type into a token stream first.
-fn first_span(ty: &Type) -> Span {
-    match ty {
-        Type::Path(p) if p.qself.is_none() => {
-            match (&p.path.leading_colon, p.path.segments.first()) {
-                (Some(colon), _) => colon.spans[0],
-                (None, Some(segment)) => segment.ident.span(),
-                (None, None) => ty.span(),
-            }
-        }
-        Type::Group(g) => first_span(&g.elem),
-        _ => ty.span(),
-    }
+/// A type's tokens, for an error spanning the whole type.
+fn spanning(ty: &[TokenTree]) -> TokenStream {
+    ty.iter().cloned().collect()
 }
 
 /// `Pin<Box<dyn Future<Output = R> + ...>>` → `R`.
@@ -171,7 +208,7 @@ fn braced(block: &Block) -> Group {
 }
 
 fn shape(item: &Function) -> syn::Result<Shape> {
-    let ReturnType::Type(_, declared) = &item.sig.output else {
+    let Some(declared) = &item.output else {
         return Err(syn::Error::new(
             item.sig.ident.span(),
             "#[resilient] needs a function returning `Result<T, E>`: this one returns `()`, so there is nothing to retry on",
@@ -180,28 +217,34 @@ fn shape(item: &Function) -> syn::Result<Shape> {
     if item.sig.asyncness.is_some() {
         if !result_like(declared) {
             return Err(syn::Error::new_spanned(
-                declared,
+                spanning(declared),
                 "#[resilient] needs a function returning `Result<T, E>`: the error is what tells it whether to retry",
             ));
         }
         return Ok(Shape {
-            output: (**declared).clone(),
+            output: declared.clone(),
             prelude: Vec::new(),
             body: item.body.clone(),
             async_trait: false,
         });
     }
-    // A method that #[async_trait] has already rewritten: only this shape needs the body
-    // parsed.
-    let parsed = future_output(declared).and_then(|output| {
-        let block = syn::parse2::<Block>(item.body.to_token_stream()).ok()?;
-        Some((output, block))
-    });
+    // A method that #[async_trait] has already rewritten: only this shape needs the return
+    // type and the body parsed.
+    let parsed = syn::parse2::<Type>(spanning(declared))
+        .ok()
+        .and_then(|declared| future_output(&declared))
+        .and_then(|output| {
+            let block = syn::parse2::<Block>(item.body.to_token_stream()).ok()?;
+            Some((
+                output.into_token_stream().into_iter().collect::<Vec<_>>(),
+                block,
+            ))
+        });
     if let Some((output, block)) = parsed {
         if let Some(inner) = async_trait_block(&block) {
             if !result_like(&output) {
                 return Err(syn::Error::new_spanned(
-                    declared,
+                    spanning(declared),
                     "#[resilient] needs a function returning `Result<T, E>`",
                 ));
             }
@@ -595,39 +638,37 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
 
     let require_from = settings.needs_from.first().map(|span| {
         quote_spanned! {*span=>
-            #(#krate)*::__private::require_from_policy_error(&::core::option::Option::<#output>::None);
+            #(#krate)*::__private::require_from_policy_error(&::core::option::Option::<#(#output)*>::None);
         }
     });
     // How results are classified and how a stop becomes a result, picked by method resolution
-    // at the concrete result type (see `__private::Pick`). Spanned at the return type: a missing
-    // `Classify` is reported there.
-    // Passed to `call` (or bound once, before the loop), spanned at the return type: the picked
-    // rules are zero-sized
-    // types the attempt calls directly (function pointers were not inlined: 20 ns more per
-    // call; functions returned as `impl Fn` cost 2 ms of compile time per function). A missing
+    // at the concrete result type (see `__private::Pick`). Passed to `call` (or bound once,
+    // before the loop), spanned at the return type: the picked rules are zero-sized types the
+    // attempt calls directly (function pointers were not inlined: 20 ns more per call;
+    // functions returned as `impl Fn` cost 2 ms of compile time per function). A missing
     // `Classify` is reported there, and once more at the attribute, where the attempt uses them.
     let judging = match &settings.classify {
         Some(path) => {
             // Checked at the path, so a function of the wrong shape is reported there.
             let custom = quote_spanned! {path.span()=>
-                #(#krate)*::__private::custom::<#output>(#path)
+                #(#krate)*::__private::custom::<#(#output)*>(#path)
             };
-            quote!((#custom, #(#krate)*::__private::Pick::<#output>::NEW.converter()))
+            quote!((#custom, #(#krate)*::__private::Pick::<#(#output)*>::NEW.converter()))
         }
         None => quote_spanned! {output_span=>
-            #(#krate_at_output)*::__private::Pick::<#output>::NEW.judging()
+            #(#krate_at_output)*::__private::Pick::<#(#output)*>::NEW.judging()
         },
     };
     // `if false { return typed::<R>(); }`, at the return type: a body of the wrong type gets
     // "return type inferred to be `R` here" pointing there.
     let type_hint = quote_spanned! {output_span=>
-        if false { return #(#krate_at_output)*::__private::typed::<#output>(); }
+        if false { return #(#krate_at_output)*::__private::typed::<#(#output)*>(); }
     };
     // With `fallback`, the loop's result is kept to fall back on; without, it is the body's
     // value (typed by the function's return type).
     let (keep, finish) = match &settings.fallback {
         Some(path) => (
-            Some(quote!(let #result: #output =)),
+            Some(quote!(let #result: #(#output)* =)),
             Some(quote! {;
                 match #result {
                     ::core::result::Result::Ok(v) => ::core::result::Result::Ok(v),
@@ -640,6 +681,25 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // Without a time limit (known here), the attempt needs no timer: less code per function.
     let untimed =
         settings.timeout.is_none() && settings.deadline.is_none() && settings.policy.is_none();
+    // `Site::policy`/`policy_with`/`prebuilt` give the policy; `start` makes the call's state.
+    // Tokens, not a stream: every stream spliced into another is a round trip to the compiler.
+    let default_policy: Vec<TokenTree> = match policy {
+        Some(_) => Vec::new(),
+        None => vec![
+            Punct::new('.', Spacing::Alone).into(),
+            Ident::new("policy", Span::call_site()).into(),
+            Group::new(Delimiter::Parenthesis, TokenStream::new()).into(),
+        ],
+    };
+    let entry = Ident::new(
+        match (lends, untimed) {
+            (true, true) => "attempt",
+            (true, false) => "attempt_timed",
+            (false, true) => "call",
+            (false, false) => "call_timed",
+        },
+        Span::call_site(),
+    );
     // The attempt makes the body's future after the gates, in its own pinned state. Passed as
     // a future, it would be moved there (5 ns more per call in the benchmark); pinned here
     // (`pin!`), it costs a quarter more compile time (BENCHMARKS.md §5).
@@ -648,55 +708,48 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // branch never taken gives the block its type (the return type) before the body is checked,
     // for `?`, `.into()` and errors at the body's value; the one-arm `match` keeps the body's
     // braces from being "unnecessary" and its top-level `return` from being a sub-expression.
-    let make = quote! {
-        || async {
-            #(#clones)*
-            #type_hint
-            match () { () => #body }
-        }
-    };
-    // `Site::policy`/`policy_with`/`prebuilt` give the policy; `start` makes the call's state.
-    let policy_expr = match &policy {
-        Some(policy) => quote!(#site_static #policy),
-        None => quote!(#site_static.policy()),
-    };
-    let called = if lends {
+    // Each expansion is one `quote!`, for the same reason as `default_policy`.
+    let looped = if lends {
         // Each pass gets a closure of its own, which reborrows what the body may mutate.
-        let attempt_fn = Ident::new(
-            if untimed { "attempt" } else { "attempt_timed" },
-            Span::call_site(),
-        );
         quote! {
-            let mut #run = #policy_expr.start();
+            static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
+                ::core::module_path!(),
+                #fn_name,
+                #settings_text,
+            );
+            #require_from
+            #(#touches)*
+            let mut #run = #site_static #policy #(#default_policy)*.start();
             let #judge = #judging;
             #keep loop {
-                if let ::core::ops::ControlFlow::Break(#r) =
-                    #(#krate)*::__private::#attempt_fn(&mut #run, #make, #judge).await
+                if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#entry(
+                    &mut #run,
+                    || async { #(#clones)* #type_hint match () { () => #body } },
+                    #judge,
+                ).await
                 {
                     break #r;
                 }
             }
+            #finish
         }
     } else {
         // One closure makes every attempt's future; the loop is `__private::call`'s.
-        let call_fn = Ident::new(
-            if untimed { "call" } else { "call_timed" },
-            Span::call_site(),
-        );
         quote! {
-            #keep #(#krate)*::__private::#call_fn(#policy_expr, #make, #judging).await
+            static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
+                ::core::module_path!(),
+                #fn_name,
+                #settings_text,
+            );
+            #require_from
+            #(#touches)*
+            #keep #(#krate)*::__private::#entry(
+                #site_static #policy #(#default_policy)*,
+                || async { #(#clones)* #type_hint match () { () => #body } },
+                #judging,
+            ).await
+            #finish
         }
-    };
-    let looped = quote! {
-        static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
-            ::core::module_path!(),
-            #fn_name,
-            #settings_text,
-        );
-        #require_from
-        #(#touches)*
-        #called
-        #finish
     };
     let block = if shape.async_trait {
         let inner = Group::new(Delimiter::Brace, quote!(#(#prelude)* #looped));
