@@ -563,31 +563,32 @@ pub fn typed<R>() -> R {
     unreachable!("steadfast::__private::typed is only named in a branch that is never taken")
 }
 
-/// One pass of an annotated function's loop, inside an `async fn` of this module: the gates
-/// before the attempt, the attempt, its verdict, and the decision and wait after a failure.
-/// Whatever ends the call leaves by `return $leave(result)`; a pass that falls through has
-/// waited, and the next pass makes the next attempt. `untimed` polls the attempt's future in
+/// One pass of an annotated function's loop, inside an `async fn` of this module: the wait
+/// decided by the previous pass and the gates before the attempt (one future,
+/// [`Run::between`]), the attempt, its verdict, and the decision after a failure. Whatever
+/// ends the call leaves by `return $leave(result)`; a pass that falls through has left its wait
+/// in the `Run` for the next pass, which makes the next attempt. Two futures in the caller's
+/// state, not three: less code in every annotated function. `untimed` polls the attempt's future in
 /// place, pinned in the caller's state, never moved; `timed` moves it once, into
 /// [`Run::attempt`], which applies the attempt timeout and the deadline.
 ///
 /// A success goes straight back to the caller, never through `Judged`: each move of the result
 /// through another aggregate costs a copy on the hottest path there is. What follows a failure
 /// is decided synchronously ([`after_failure`]), so only the wait (a timer) is held in the
-/// caller's future.
+/// caller's future, inside `between`.
 macro_rules! pass {
     ($timing:ident, $run:expr, $attempt:expr, ($classify:ident, $convert:ident), $leave:path) => {{
         let run: &mut Run<'_> = $run;
-        if !run.ready_now() {
-            if let Err(reason) = run.before_attempt().await {
+        if run.pending_delay.is_some() || !run.ready_now() {
+            if let Err(reason) = run.between().await {
                 return $leave($convert.convert(Stop::refused(reason)));
             }
         }
         let failed = pass!(@judged $timing, run, $attempt, $classify, $leave);
-        let delay = match after_failure(run, failed, $convert) {
-            Ok(delay) => delay,
+        match after_failure(run, failed, $convert) {
+            Ok(delay) => run.pending_delay = Some(delay),
             Err(end) => return $leave(end),
-        };
-        run.wait(delay).await;
+        }
     }};
     (@judged untimed, $run:ident, $attempt:expr, $classify:ident, $leave:path) => {{
         let result = InsideAttempt(std::pin::pin!($attempt)).await;
@@ -650,8 +651,9 @@ pub async fn call_timed<T, E, F: Future<Output = Result<T, E>>>(
 /// One pass of the loop of a function that may lend an argument mutably to its body (a receiver
 /// not known to be read-only, a `&mut` argument, a `mut` reference): each attempt's future
 /// borrows it anew, so each pass needs a closure of its own, and the loop stays in the
-/// function. `Break` carries what the function returns, `Continue` means the wait is done and
-/// the loop makes the next attempt. The policy and `judge` are as for [`call`].
+/// function. `Break` carries what the function returns, `Continue` means the attempt failed and
+/// will be retried: the loop calls this again, which first waits the delay decided (kept in the
+/// `Run`). The policy and `judge` are as for [`call`].
 pub async fn attempt<T, E, F: Future<Output = Result<T, E>>>(
     run: &mut Run<'_>,
     call: impl FnOnce() -> F,
