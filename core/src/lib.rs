@@ -58,7 +58,7 @@
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             /* the body; `self` is borrowed */
 //!         },
-//!         __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
+//!         __private::pick::<Result<String, Error>>().judging(),  // classify, convert
 //!     ).await                                         // success, the last real error, or the
 //! }                                                   // policy's error through From
 //! ```

@@ -19,7 +19,7 @@
 //!             }
 //!             match () { () => BODY }                           // `self` is borrowed
 //!         },
-//!         __private::Pick::<Result<String, Error>>::NEW.judging(),  // classify, convert
+//!         __private::pick::<Result<String, Error>>().judging(),  // classify, convert
 //!     ).await                     // with `fallback`: bound, then `FALLBACK(self, prompt)` on Err
 //! }
 //! ```
@@ -30,7 +30,7 @@
 //!
 //! ```text
 //!     let mut __sf_run = __SF_SITE.start();
-//!     let __sf_judge = __private::Pick::<...>::NEW.judging();
+//!     let __sf_judge = __private::pick::<...>().judging();
 //!     loop {
 //!         if let ControlFlow::Break(__sf_r) =
 //!             __private::attempt(&mut __sf_run, || async { ... }, __sf_judge).await // or _timed
@@ -653,10 +653,10 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             let custom = quote_spanned! {path.span()=>
                 #(#krate)*::__private::custom::<#(#output)*>(#path)
             };
-            quote!((#custom, #(#krate)*::__private::Pick::<#(#output)*>::NEW.converter()))
+            quote!((#custom, #(#krate)*::__private::pick::<#(#output)*>().converter()))
         }
         None => quote_spanned! {output_span=>
-            #(#krate_at_output)*::__private::Pick::<#(#output)*>::NEW.judging()
+            #(#krate_at_output)*::__private::pick::<#(#output)*>().judging()
         },
     };
     // `if false { return typed::<R>(); }`, at the return type: a body of the wrong type gets
