@@ -47,7 +47,7 @@
 //!
 //! ```text
 //! async fn ask(&self, prompt: String) -> Result<String, Error> {
-//!     static SITE: __private::Site = __private::Site::new(
+//!     static SITE: __private::Site = __private::site(
 //!         module_path!(),
 //!         "ask",
 //!         "on=429, 503;rpm=25",                       // the literal keys, checked at compile time

@@ -5,7 +5,7 @@
 //! ```text
 //! #[resilient(on = [429, 503], rpm = 25)]
 //! async fn ask(&self, prompt: String) -> Result<String, Error> {
-//!     static __SF_SITE: __private::Site = __private::Site::new(
+//!     static __SF_SITE: __private::Site = __private::site(
 //!         module_path!(),
 //!         "ask",
 //!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
@@ -712,7 +712,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     let looped = if lends {
         // Each pass gets a closure of its own, which reborrows what the body may mutate.
         quote! {
-            static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
+            static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::site(
                 ::core::module_path!(),
                 #fn_name,
                 #settings_text,
@@ -736,7 +736,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     } else {
         // One closure makes every attempt's future; the loop is `__private::call`'s.
         quote! {
-            static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::Site::new(
+            static #site_static: #(#krate)*::__private::Site = #(#krate)*::__private::site(
                 ::core::module_path!(),
                 #fn_name,
                 #settings_text,
