@@ -53,7 +53,7 @@
 //!         "on=429, 503;rpm=25",                       // the literal keys, checked at compile time
 //!     );
 //!     __private::call(                                // the loop: gates, attempt, verdict, wait
-//!         SITE.policy(),                              // limiter, budget, breaker, counters
+//!         &SITE,                                      // its policy: limiter, budget, breaker, counters
 //!         || async {
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             /* the body; `self` is borrowed */

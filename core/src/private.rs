@@ -627,8 +627,10 @@ macro_rules! pass {
     }};
 }
 
-/// The whole call, for a policy without `timeout`, `deadline` or `policy` (so with neither time
-/// limit, which the attribute knows at compile time: no timer is compiled in), and a function
+/// The whole call, for a function whose keys are all literals (no `policy`, `limiter = <expr>`
+/// or `on_retry`: its site builds the policy from the settings alone) and set no time limit
+/// (no `timeout` or `deadline`, which the attribute knows at compile time: no timer is compiled
+/// in), and a function
 /// whose body only reads its arguments, as far as the signature shows: a receiver known to be
 /// read-only (`&self`, `Arc<Self>`, ...), no `&mut` in an argument's type, no `mut` binding
 /// that is not copied per attempt (docs/architecture.md, "The attribute"). One closure then
@@ -640,19 +642,23 @@ macro_rules! pass {
 /// `classify` gives each attempt's verdict; `convert` turns a stop (a refused attempt, a
 /// server delay beyond `max_hint`, ...) into the function's result, through
 /// `From<steadfast::Error>` when the error type has it (see [`Pick`]).
+///
+/// Given the site rather than its policy: one method call fewer in each annotated function
+/// (BENCHMARKS.md §5).
 pub async fn call<T, E, F: Future<Output = Result<T, E>>>(
-    policy: &Policy,
+    site: &'static Site,
     mut make: impl FnMut() -> F,
     judge: Judging<impl Classifier<T, E>, impl Converter<T, E>>,
 ) -> Result<T, E> {
-    let mut run = policy.start();
+    let mut run = site.policy().start();
     let (classify, convert) = judge;
     loop {
         pass!(untimed, &mut run, make(), (classify, convert), identity);
     }
 }
 
-/// [`call`] for a policy that may have a time limit.
+/// [`call`] for any policy: one that may have a time limit, or was built with keys that are
+/// expressions (`policy`, `limiter = <expr>`, `on_retry`).
 pub async fn call_timed<T, E, F: Future<Output = Result<T, E>>>(
     policy: &Policy,
     mut make: impl FnMut() -> F,

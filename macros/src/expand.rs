@@ -10,8 +10,8 @@
 //!         "ask",
 //!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
 //!     );
-//!     __private::call(                                          // or call_timed
-//!         __SF_SITE.policy(),                          // or .policy_with(..)/.prebuilt(..)
+//!     __private::call(                     // or call_timed, given __SF_SITE.policy(),
+//!         &__SF_SITE,                      // .policy_with(..) or .prebuilt(..) (expression keys)
 //!         || async {                                            // made after the gates
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             if false {                                        // gives the block its type
@@ -681,25 +681,28 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // Without a time limit (known here), the attempt needs no timer: less code per function.
     let untimed =
         settings.timeout.is_none() && settings.deadline.is_none() && settings.policy.is_none();
-    // `Site::policy`/`policy_with`/`prebuilt` give the policy; `start` makes the call's state.
-    // Tokens, not a stream: every stream spliced into another is a round trip to the compiler.
-    let default_policy: Vec<TokenTree> = match policy {
-        Some(_) => Vec::new(),
-        None => vec![
-            Punct::new('.', Spacing::Alone).into(),
-            Ident::new("policy", Span::call_site()).into(),
-            Group::new(Delimiter::Parenthesis, TokenStream::new()).into(),
-        ],
+    // `call` takes the site (`&__SF_SITE`), whose policy it builds from the literal settings
+    // alone; `call_timed` takes the policy, `__SF_SITE.policy()` or, for keys that are
+    // expressions, `.policy_with(..)`/`.prebuilt(..)`; `attempt` takes the call's state, from
+    // `__SF_SITE.start()` or the policy's `.start()`. Tokens, not streams: every stream spliced
+    // into another is a round trip to the compiler.
+    let entry = match (lends, untimed, &policy) {
+        (true, true, _) => "attempt",
+        (true, false, _) => "attempt_timed",
+        (false, true, None) => "call",
+        (false, _, _) => "call_timed",
     };
-    let entry = Ident::new(
-        match (lends, untimed) {
-            (true, true) => "attempt",
-            (true, false) => "attempt_timed",
-            (false, true) => "call",
-            (false, false) => "call_timed",
-        },
-        Span::call_site(),
-    );
+    let mut site_tokens: Vec<TokenTree> = Vec::new();
+    if entry == "call" {
+        site_tokens.push(Punct::new('&', Spacing::Alone).into());
+    }
+    site_tokens.push(site_static.clone().into());
+    if entry == "call_timed" && policy.is_none() {
+        site_tokens.push(Punct::new('.', Spacing::Alone).into());
+        site_tokens.push(Ident::new("policy", Span::call_site()).into());
+        site_tokens.push(Group::new(Delimiter::Parenthesis, TokenStream::new()).into());
+    }
+    let entry = Ident::new(entry, Span::call_site());
     // The attempt makes the body's future after the gates, in its own pinned state. Passed as
     // a future, it would be moved there (5 ns more per call in the benchmark); pinned here
     // (`pin!`), it costs a quarter more compile time (BENCHMARKS.md §5).
@@ -708,7 +711,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     // branch never taken gives the block its type (the return type) before the body is checked,
     // for `?`, `.into()` and errors at the body's value; the one-arm `match` keeps the body's
     // braces from being "unnecessary" and its top-level `return` from being a sub-expression.
-    // Each expansion is one `quote!`, for the same reason as `default_policy`.
+    // Each expansion is one `quote!`, for the same reason as `site_tokens`.
     let looped = if lends {
         // Each pass gets a closure of its own, which reborrows what the body may mutate.
         quote! {
@@ -719,7 +722,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             );
             #require_from
             #(#touches)*
-            let mut #run = #site_static #policy #(#default_policy)*.start();
+            let mut #run = #(#site_tokens)* #policy .start();
             let #judge = #judging;
             #keep loop {
                 if let ::core::ops::ControlFlow::Break(#r) = #(#krate)*::__private::#entry(
@@ -744,7 +747,7 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             #require_from
             #(#touches)*
             #keep #(#krate)*::__private::#entry(
-                #site_static #policy #(#default_policy)*,
+                #(#site_tokens)* #policy,
                 || async { #(#clones)* #type_hint match () { () => #body } },
                 #judging,
             ).await
