@@ -116,6 +116,28 @@ fn result_like(ty: &[TokenTree]) -> bool {
     angles == 0 && last.is_some_and(|id| id.to_string().ends_with("Result"))
 }
 
+/// Whether a type is written as a path (`Option<u8>`, `Outcome<u8>`), as a name that could be
+/// an alias: its first token, inside invisible groups, is a name or `::`.
+fn path_like(ty: &[TokenTree]) -> bool {
+    match ty.first() {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::None => {
+            path_like(&g.stream().into_iter().collect::<Vec<_>>())
+        }
+        Some(TokenTree::Ident(i)) => i != "impl" && i != "dyn" && i != "fn",
+        Some(TokenTree::Punct(p)) => p.as_char() == ':',
+        _ => false,
+    }
+}
+
+/// The first identifier `name` in `tokens`, at any depth.
+fn find_ident(tokens: &[TokenTree], name: &str) -> Option<Ident> {
+    tokens.iter().find_map(|t| match t {
+        TokenTree::Ident(i) if i == name => Some(i.clone()),
+        TokenTree::Group(g) => find_ident(&g.stream().into_iter().collect::<Vec<_>>(), name),
+        _ => None,
+    })
+}
+
 /// The span of a type's first token (inside a macro's invisible group): where what is reported
 /// at the return type points.
 fn first_span(ty: &[TokenTree]) -> Span {
@@ -218,7 +240,17 @@ fn shape(item: &Function) -> syn::Result<Shape> {
         if !result_like(declared) {
             return Err(syn::Error::new_spanned(
                 spanning(declared),
-                "#[resilient] needs a function returning `Result<T, E>`: the error is what tells it whether to retry",
+                if path_like(declared) {
+                    "#[resilient] needs a function returning `Result<T, E>`: the error is what tells it whether to retry. The type is read as written: `Result<T, E>`, or an alias whose name ends in `Result` (like `io::Result<T>`)"
+                } else {
+                    "#[resilient] needs a function returning `Result<T, E>`: the error is what tells it whether to retry"
+                },
+            ));
+        }
+        if let Some(opaque) = find_ident(declared, "impl") {
+            return Err(syn::Error::new(
+                opaque.span(),
+                "#[resilient] cannot wrap a function whose return type holds `impl Trait`: the expansion names the return type (to give the body its type and to pick how results are judged), and an `impl Trait` cannot be named there; write the type out",
             ));
         }
         return Ok(Shape {
@@ -289,6 +321,9 @@ struct Arguments {
     touches: Vec<TokenStream>,
     /// Every argument, in order, for `fallback`.
     names: Vec<TokenStream>,
+    /// Whether an argument is under `#[cfg]`: `fallback`, called with every argument, cannot
+    /// be.
+    conditional: bool,
     /// Whether the body may get mutable access to an argument (a `&mut` in its type or the
     /// receiver's, or a `mut` binding that is not copied per attempt): then each attempt needs a
     /// closure of its own to reborrow it, and the loop stays in the function.
@@ -410,6 +445,7 @@ fn arguments(
     let mut touches = Vec::new();
     let mut names = Vec::new();
     let mut lends = false;
+    let mut conditional = false;
     for arg in &item.sig.inputs {
         match arg {
             FnArg::Receiver(r) => {
@@ -422,6 +458,14 @@ fn arguments(
                 );
             }
             FnArg::Typed(pt) => {
+                // An argument under `#[cfg]` may not exist: what the expansion writes for it
+                // goes under the same `#[cfg]`.
+                let cfgs: Vec<&syn::Attribute> = pt
+                    .attrs
+                    .iter()
+                    .filter(|a| a.path().is_ident("cfg"))
+                    .collect();
+                conditional |= !cfgs.is_empty();
                 let Pat::Ident(pi) = &*pt.pat else {
                     return Err(syn::Error::new_spanned(
                         &pt.pat,
@@ -453,12 +497,12 @@ fn arguments(
                 // The bound is checked at the argument's type, so the error points at it. No type
                 // annotation: `impl Trait` is not allowed in a `let`.
                 clones.push(quote_spanned! {ty.span()=>
-                    let #mutability #ident = #(#krate)*::__private::clone_argument(&#ident);
+                    #(#cfgs)* let #mutability #ident = #(#krate)*::__private::clone_argument(&#ident);
                 });
                 if mutability.is_some() {
                     // The outer binding is only read (cloned); a mutable use keeps the user's
                     // `mut` from being reported as unneeded.
-                    touches.push(quote!(let _ = &mut #ident;));
+                    touches.push(quote!(#(#cfgs)* let _ = &mut #ident;));
                 }
             }
         }
@@ -468,6 +512,7 @@ fn arguments(
         touches,
         names,
         lends,
+        conditional,
     })
 }
 
@@ -605,7 +650,14 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         touches,
         names,
         lends,
+        conditional,
     } = arguments(item, &krate, &rebound_mut)?;
+    if let (true, Some(path)) = (conditional, &settings.fallback) {
+        return Err(syn::Error::new_spanned(
+            path,
+            "#[resilient] calls `fallback` with every argument, and an argument under `#[cfg]` may not exist: remove the `#[cfg]` from the argument, or the `fallback` key",
+        ));
+    }
     // `#[async_trait]` moves `mut` (and pattern arguments) out of the signature, into the
     // `let`s before the body: `let mut __self = self;`, `let (mut a, b) = __arg0;`.
     let lends = lends

@@ -155,8 +155,17 @@ impl Function {
     /// or no function at all).
     pub(crate) fn parse(item: TokenStream) -> Option<Function> {
         let mut trees: Vec<TokenTree> = item.into_iter().collect();
-        let body = match trees.pop() {
-            Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => g,
+        let body = match trees.pop()? {
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => g,
+            // A body passed through a `macro_rules!` fragment (`$body:block`) arrives in an
+            // invisible group around its braces.
+            TokenTree::Group(g) if g.delimiter() == Delimiter::None => {
+                let mut inner = g.stream().into_iter();
+                match (inner.next(), inner.next()) {
+                    (Some(TokenTree::Group(b)), None) if b.delimiter() == Delimiter::Brace => b,
+                    _ => return None,
+                }
+            }
             _ => return None,
         };
         let head: TokenStream = trees.iter().cloned().collect();

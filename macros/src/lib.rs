@@ -101,11 +101,13 @@ use proc_macro::TokenStream;
 /// Every setting is checked at compile time with an error on the offending token: unknown or
 /// duplicate keys, wrong value types, statuses outside 100..=599, an empty `on`, `attempts = 0`,
 /// a zero rate, unparsable durations, `factor <= 1`, `base > max_delay`, `timeout >= deadline`,
-/// `policy` with inline keys, a non-`async` function, a return type that is not a `Result`, an
-/// owned argument that is not `Clone`, and a missing `From<steadfast::Error>`. So is a place it
-/// cannot work: a second `#[resilient]` on the same function (the loops would nest), a trait
-/// method declaration without a body, below `#[tokio::main]` or `#[tokio::test]`, and below
-/// `#[tracing::instrument]` on a function taking `&mut`. On any error the function is still
+/// `policy` with inline keys, a non-`async` function, a return type that is not a `Result` (read
+/// as written: `Result<..>` or a path ending in a name ending in `Result`) or that holds
+/// `impl Trait`, an owned argument that is not `Clone`, a missing `From<steadfast::Error>`, and
+/// `fallback` beside an argument under `#[cfg]`. So is a place it cannot work: an item that is
+/// not a function (an `impl` block, a `struct`), a second `#[resilient]` on the same function
+/// (the loops would nest), a trait method declaration without a body, below `#[tokio::main]`
+/// or `#[tokio::test]`, and below `#[tracing::instrument]` on a function taking `&mut`. On any error the function is still
 /// emitted unchanged, so that is the only error shown.
 ///
 /// # Stacking with other attributes
@@ -145,7 +147,12 @@ pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
                 return quote::quote!(#original #error).into();
             }
         }
-        // Not a function we can read: leave it to the compiler, which reports it once.
+        // Not a function at all (an `impl` block, a `struct`): an error, not silence.
+        if let Some(error) = placement::not_a_function(&original) {
+            let error = error.to_compile_error();
+            return quote::quote!(#original #error).into();
+        }
+        // A function we cannot read: leave it to the compiler, which reports it once.
         return original.into();
     };
     let expanded = placement::check(&function)

@@ -76,3 +76,33 @@ pub(crate) fn trait_declaration(declaration: &TraitItemFn) -> syn::Error {
          body here)",
     )
 }
+
+/// The error for an item that is not a function at all (an `impl` block, a `struct`, a
+/// module, ...), which the attribute would otherwise leave as it is, silently. `None` when the
+/// item holds `fn` and a name at its top level: a function, which the compiler will judge if
+/// the attribute cannot read it.
+pub(crate) fn not_a_function(item: &TokenStream) -> Option<syn::Error> {
+    let mut what = None;
+    let mut after_fn = false;
+    for tree in item.clone() {
+        match tree {
+            // `fn name`: a function (`fn(u8)` is a pointer type, in `type F = fn(u8);`).
+            TokenTree::Ident(_) if after_fn => return None,
+            TokenTree::Ident(i) if i == "fn" => after_fn = true,
+            TokenTree::Ident(i) if what.is_none() && i != "pub" && i != "unsafe" => what = Some(i),
+            _ => after_fn = false,
+        }
+    }
+    let (span, advice) = match &what {
+        Some(i) if i == "impl" => (
+            i.span(),
+            "not on an `impl` block: put it on each method that makes a call",
+        ),
+        Some(i) => (i.span(), "not on this item"),
+        None => (proc_macro2::Span::call_site(), "not on this item"),
+    };
+    Some(syn::Error::new(
+        span,
+        format!("#[resilient] goes on an `async fn` (a free function or a method), {advice}"),
+    ))
+}

@@ -27,4 +27,13 @@ async fn generic_arrow<F: Fn() -> Result<u8, E>>(f: F) -> Option<u8> {
     f().ok()
 }
 
+// An alias is read as written: one whose name does not end in `Result` is refused, and the
+// message says how the type is read.
+type Outcome<T> = Result<T, E>;
+
+#[resilient]
+async fn aliased() -> Outcome<u8> {
+    Ok(1)
+}
+
 fn main() {}
