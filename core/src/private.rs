@@ -657,8 +657,23 @@ pub async fn call<T, E, F: Future<Output = Result<T, E>>>(
     }
 }
 
-/// [`call`] for any policy: one that may have a time limit, or was built with keys that are
-/// expressions (`policy`, `limiter = <expr>`, `on_retry`).
+/// [`call`] given the policy, for a function with keys that are expressions (`limiter =
+/// <expr>`, `on_retry`), which its site builds with them (`Site::policy_with`), and no time
+/// limit.
+pub async fn call_policy<T, E, F: Future<Output = Result<T, E>>>(
+    policy: &Policy,
+    mut make: impl FnMut() -> F,
+    judge: Judging<impl Classifier<T, E>, impl Converter<T, E>>,
+) -> Result<T, E> {
+    let mut run = policy.start();
+    let (classify, convert) = judge;
+    loop {
+        pass!(untimed, &mut run, make(), (classify, convert), identity);
+    }
+}
+
+/// [`call`] given the policy, for a policy that may have a time limit (`timeout`, `deadline`,
+/// or `policy = <expr>`, whose limits the attribute cannot see).
 pub async fn call_timed<T, E, F: Future<Output = Result<T, E>>>(
     policy: &Policy,
     mut make: impl FnMut() -> F,
@@ -676,7 +691,7 @@ pub async fn call_timed<T, E, F: Future<Output = Result<T, E>>>(
 /// borrows it anew, so each pass needs a closure of its own, and the loop stays in the
 /// function. `Break` carries what the function returns, `Continue` means the attempt failed and
 /// will be retried: the loop calls this again, which first waits the delay decided (kept in the
-/// `Run`). The policy and `judge` are as for [`call`].
+/// `Run`). `judge` is as for [`call`].
 pub async fn attempt<T, E, F: Future<Output = Result<T, E>>>(
     run: &mut Run<'_>,
     call: impl FnOnce() -> F,

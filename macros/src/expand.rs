@@ -10,8 +10,8 @@
 //!         "ask",
 //!         "on=429, 503;rpm=25",                                 // the literal keys, checked here
 //!     );
-//!     __private::call(                     // or call_timed, given __SF_SITE.policy(),
-//!         &__SF_SITE,                      // .policy_with(..) or .prebuilt(..) (expression keys)
+//!     __private::call(             // or call_policy/call_timed, given __SF_SITE.policy(),
+//!         &__SF_SITE,              // .policy_with(..) or .prebuilt(..) (expression keys)
 //!         || async {                                            // made after the gates
 //!             let prompt = __private::clone_argument(&prompt);  // owned: a copy per attempt
 //!             if false {                                        // gives the block its type
@@ -593,10 +593,10 @@ fn settings_text(s: &Settings) -> String {
     pairs.join(";")
 }
 
-/// How the function gets its policy from its `static` site, if not by `Site::start` (which
-/// builds it from the literal settings alone): `.policy_with(...)`, which adds the keys that are
-/// expressions, evaluated in the body where `Self` is in scope, or `.prebuilt(...)` for
-/// `policy = <expr>`.
+/// How the function gets its policy from its `static` site when the literal settings alone do
+/// not make it (`Site::policy`, called by `__private::call` or written out for the other
+/// entries): `.policy_with(...)`, which adds the keys that are expressions, evaluated in the
+/// body where `Self` is in scope, or `.prebuilt(...)` for `policy = <expr>`.
 fn policy(s: &Settings, krate: &[TokenTree]) -> Option<TokenStream> {
     if let Some(policy) = &s.policy {
         return Some(quote!(.prebuilt(&|| #policy)));
@@ -734,15 +734,16 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
     let untimed =
         settings.timeout.is_none() && settings.deadline.is_none() && settings.policy.is_none();
     // `call` takes the site (`&__SF_SITE`), whose policy it builds from the literal settings
-    // alone; `call_timed` takes the policy, `__SF_SITE.policy()` or, for keys that are
-    // expressions, `.policy_with(..)`/`.prebuilt(..)`; `attempt` takes the call's state, from
-    // `__SF_SITE.start()` or the policy's `.start()`. Tokens, not streams: every stream spliced
-    // into another is a round trip to the compiler.
+    // alone; `call_policy` and `call_timed` take the policy, `__SF_SITE.policy()` or, for keys
+    // that are expressions, `.policy_with(..)`/`.prebuilt(..)`; `attempt` takes the call's
+    // state, from `__SF_SITE.start()` or the policy's `.start()`. Tokens, not streams: every
+    // stream spliced into another is a round trip to the compiler.
     let entry = match (lends, untimed, &policy) {
         (true, true, _) => "attempt",
         (true, false, _) => "attempt_timed",
         (false, true, None) => "call",
-        (false, _, _) => "call_timed",
+        (false, true, Some(_)) => "call_policy",
+        (false, false, _) => "call_timed",
     };
     let mut site_tokens: Vec<TokenTree> = Vec::new();
     if entry == "call" {
