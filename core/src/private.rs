@@ -582,7 +582,8 @@ pub fn typed<R>() -> R {
 
 /// One pass of an annotated function's loop, inside an `async fn` of this module: the wait
 /// decided by the previous pass and the gates before the attempt (one future,
-/// [`Run::between`]), the attempt, its verdict, and the decision after a failure. Whatever
+/// [`Run::before_attempt`], which takes the wait first), the attempt, its verdict, and the
+/// decision after a failure. Whatever
 /// ends the call leaves by `return $leave(result)`; a pass that falls through has left its wait
 /// in the `Run` for the next pass, which makes the next attempt. Two futures in the caller's
 /// state, not three: less code in every annotated function. `untimed` polls the attempt's future in
@@ -592,18 +593,18 @@ pub fn typed<R>() -> R {
 /// A success goes straight back to the caller, never through `Judged`: each move of the result
 /// through another aggregate costs a copy on the hottest path there is. What follows a failure
 /// is decided synchronously ([`after_failure`]), so only the wait (a timer) is held in the
-/// caller's future, inside `between`.
+/// caller's future, inside `before_attempt`'s.
 macro_rules! pass {
     ($timing:ident, $run:expr, $attempt:expr, ($classify:ident, $convert:ident), $leave:path) => {{
         let run: &mut Run<'_> = $run;
-        if run.pending_delay.is_some() || !run.ready_now() {
-            if let Err(reason) = run.between().await {
+        if run.wait_pending || !run.ready_now() {
+            if let Err(reason) = run.before_attempt().await {
                 return $leave($convert.convert(Stop::refused(reason)));
             }
         }
         let failed = pass!(@judged $timing, run, $attempt, $classify, $leave);
         match after_failure(run, failed, $convert) {
-            Ok(delay) => run.pending_delay = Some(delay),
+            Ok(delay) => run.defer_wait(delay),
             Err(end) => return $leave(end),
         }
     }};
