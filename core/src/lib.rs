@@ -41,7 +41,7 @@
 //!
 //! # What the attribute expands to
 //!
-//! The signature is kept; the body runs inside the policy's step loop, with a per-function
+//! The signature is kept; the body runs inside a retry loop (`__private::call`'s), with a per-function
 //! policy built once on first use from the attribute's literal keys (everything else lives in
 //! `steadfast::__private`, compiled once):
 //!

@@ -114,7 +114,7 @@ pub struct Site {
 }
 
 /// [`Site::new`], as the expansion names it: a generic-free function's path costs the compiler
-/// less than an associated function's (`Site::new`, a path relative to a type), 0.02 M
+/// less than an associated function's (`Site::new`, a path relative to a type), 0.01 M
 /// instructions per annotated function in a debug rebuild (BENCHMARKS.md §5).
 #[inline(always)]
 pub const fn site(module: &'static str, function: &'static str, settings: &'static str) -> Site {
@@ -303,7 +303,7 @@ impl<R> Pick<R> {
 
 /// The picker for result type `R`, as the expansion names it: `pick::<R>().judging()`. A
 /// generic function's call costs the compiler less than the associated constant of a generic
-/// type (`Pick::<R>::NEW`): 0.02 M fewer instructions per annotated function in a debug
+/// type (`Pick::<R>::NEW`): 0.025 M fewer instructions per annotated function in a debug
 /// rebuild (BENCHMARKS.md §5).
 #[inline(always)]
 pub const fn pick<R>() -> Pick<R> {

@@ -29,7 +29,7 @@
 //! pass that reborrows it:
 //!
 //! ```text
-//!     let mut __sf_run = __SF_SITE.start();
+//!     let mut __sf_run = __SF_SITE.start();      // or .policy_with(..).start() (expression keys)
 //!     let __sf_judge = __private::pick::<...>().judging();
 //!     loop {
 //!         if let ControlFlow::Break(__sf_r) =

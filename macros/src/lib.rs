@@ -21,7 +21,7 @@
 //! ```
 //!
 //! The keys, their values and defaults are documented on [`resilient`]; the expansion is shown
-//! in `expand.rs` ("Input / Output").
+//! in `expand.rs` (at its top, "Input").
 
 #![forbid(unsafe_code)]
 

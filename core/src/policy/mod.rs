@@ -28,9 +28,10 @@
 //!
 //! [`Policy::call`] takes a closure that makes one attempt. The step interface
 //! ([`Policy::start`], [`Run::before_attempt`], [`Run::attempt`], [`Run::after_attempt`]) is
-//! what the `#[resilient]` attribute's loop drives (one pass is a function in its hidden
-//! support module): since the loop is in the caller's own body, a `&mut self` method can be
-//! retried without moving `self` into a closure.
+//! what the `#[resilient]` attribute's loop drives, through its hidden support module (which
+//! also leaves each wait for the next `before_attempt` to take): since the loop is in the
+//! caller's own body, a `&mut self` method can be retried without moving `self` into a
+//! closure.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

@@ -399,7 +399,10 @@ impl<'p> Run<'p> {
 
     /// Everything before an attempt, in order: deadline, breaker, concurrency, rate limiter.
     /// Waits for the limiter and for a permit, never past the deadline. An `Err` ends the call:
-    /// return it (converted into the call's error type).
+    /// return it (converted into the call's error type). In the `#[resilient]` attribute's
+    /// loop it first sleeps the wait decided after the last failure, and skips the gates when
+    /// the policy has none ([`ready_now`](Run::ready_now)); a caller of the step interface,
+    /// whose [`after_attempt`](Run::after_attempt) has already waited, never has one pending.
     pub async fn before_attempt(&mut self) -> Result<(), Error> {
         // In an annotated function's loop, the wait decided after the last failure comes first
         // (see `defer_wait`): one future for the wait and the gates, so that the loop holds one
@@ -704,8 +707,9 @@ impl<'p> Run<'p> {
 
     /// The synchronous half of [`after_failure`](Run::after_failure): the delay before the
     /// next attempt (the failed result is dropped, not held across the wait), or what the call
-    /// ends with. A caller that awaits only [`wait`](Run::wait) keeps the decision's state out
-    /// of its own future.
+    /// ends with. A caller that awaits only the wait ([`wait`](Run::wait), or
+    /// [`before_attempt`](Run::before_attempt) after [`defer_wait`](Run::defer_wait)) keeps the
+    /// decision's state out of its own future.
     #[inline]
     pub(crate) fn decide_failure<T, E>(
         &mut self,
