@@ -98,6 +98,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod breaker;
+#[doc(hidden)]
+pub mod calendar;
 pub mod classify;
 mod error;
 pub mod hint;
@@ -112,11 +114,6 @@ pub mod tower;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
-
-/// The README's Rust snippets, compiled as doctests so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeSnippets;
 
 pub use error::{ConfigError, Error};
 

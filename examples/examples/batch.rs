@@ -13,8 +13,8 @@
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::{Duration, Instant};
-use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::{ClientPolicy, LimitSource, ModelLimits};
+use steadfast_sim::{Faults, SimModel, Simulator, SimulatorConfig};
 
 const MODEL: &str = "gemini-2.5-flash";
 
@@ -46,7 +46,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..SimulatorConfig::default()
     })
     .await?;
-    let client = sim.client_with(
+    let client = steadfast_examples::sim_client(
+        &sim,
         ClientPolicy::default()
             // The simulator's minute (the window of the limits the client learns from its 429s).
             .quota_minute(Duration::from_millis(250))

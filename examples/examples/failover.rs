@@ -11,9 +11,9 @@
 //! Run: `cargo run -p steadfast-examples --example failover`
 
 use std::time::Duration;
-use steadfast_gemini::simulator::{SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::types::GenerateContentRequest;
 use steadfast_gemini::{Client, ClientPolicy};
+use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
 
 const INVALID: &str = "revoked-key-00000000000dead";
 const SPENT: &str = "daily-key-000000000000spnt";

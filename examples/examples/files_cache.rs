@@ -16,9 +16,9 @@
 
 use futures_util::StreamExt;
 use std::time::Duration;
-use steadfast_gemini::simulator::{Simulator, SimulatorConfig};
 use steadfast_gemini::types::{CachedContent, Content, GenerateContentRequest, Part};
 use steadfast_gemini::{Client, ErrorKind};
+use steadfast_sim::{Simulator, SimulatorConfig};
 
 const MODEL: &str = "gemini-2.5-flash";
 
@@ -50,7 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         println!("Using the local Gemini simulator.");
         let sim = Simulator::start(SimulatorConfig::default()).await?;
-        let client = sim.client()?;
+        let client =
+            steadfast_examples::sim_client(&sim, steadfast_gemini::ClientPolicy::default())?;
         _simulator = Some(sim);
         client
     };

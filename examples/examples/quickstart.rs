@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use steadfast::observe::{Event, WaitReason};
 use steadfast::resilient;
-use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::{Client, ClientPolicy, LimitSource};
+use steadfast_sim::{Faults, SimModel, Simulator, SimulatorConfig};
 
 const MODEL: &str = "gemini-2.5-flash";
 
@@ -114,8 +114,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
         // The default policy; its minute is the simulator's (2 s), for the quota it learns.
-        let client =
-            sim.client_with(ClientPolicy::default().quota_minute(Duration::from_secs(2)))?;
+        let client = steadfast_examples::sim_client(
+            &sim,
+            ClientPolicy::default().quota_minute(Duration::from_secs(2)),
+        )?;
         _simulator = Some(sim);
         client
     };

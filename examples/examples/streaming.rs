@@ -10,9 +10,9 @@
 use futures_util::StreamExt;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use steadfast_gemini::simulator::{Faults, Simulator, SimulatorConfig};
 use steadfast_gemini::types::GenerateContentRequest;
 use steadfast_gemini::{Client, ClientPolicy};
+use steadfast_sim::{Faults, Simulator, SimulatorConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..SimulatorConfig::default()
         })
         .await?;
-        let client = sim.client_with(policy)?;
+        let client = steadfast_examples::sim_client(&sim, policy)?;
         _simulator = Some(sim);
         client
     };

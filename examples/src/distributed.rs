@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use steadfast_gemini::simulator::{SIM_KEY, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::{Client, ClientPolicy, ModelLimits, SharedQuotas};
+use steadfast_sim::{SIM_KEY, SimModel, Simulator, SimulatorConfig};
 
 /// The model every worker asks.
 pub const MODEL: &str = "gemini-2.5-flash";

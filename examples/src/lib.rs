@@ -11,6 +11,26 @@
 
 pub mod distributed;
 
+/// The README's Rust snippets, compiled as doctests so that they stay true. They live here,
+/// where `steadfast`, the Gemini client and the simulator are all normal dependencies (in
+/// `steadfast` itself they made the client a dev-dependency of core: a cycle, and a TLS stack in
+/// core's tests).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeSnippets;
+
+/// A client of the local simulator: its base URL, its keys, and `policy`.
+pub fn sim_client(
+    sim: &steadfast_sim::Simulator,
+    policy: steadfast_gemini::ClientPolicy,
+) -> Result<steadfast_gemini::Client, steadfast_gemini::Error> {
+    steadfast_gemini::Client::builder()
+        .base_url(sim.base_url())
+        .keys(sim.keys())
+        .policy(policy)
+        .build()
+}
+
 /// Whether the examples should do a short run (CI sets `STEADFAST_QUICK=1`).
 pub fn quick() -> bool {
     std::env::var_os("STEADFAST_QUICK").is_some()

@@ -23,7 +23,7 @@ async fn distributed_worker_process() {
 
 /// Runs three worker processes (this test binary, filtered to the worker test) against a fresh
 /// Redis and a simulator allowing 30 requests a minute; `rate` is the client quota (0: none).
-async fn three_workers(rate: u32) -> (Vec<WorkerReport>, steadfast_gemini::simulator::SimStats) {
+async fn three_workers(rate: u32) -> (Vec<WorkerReport>, steadfast_sim::SimStats) {
     // One run at a time: six worker processes at once on a small CI machine delay requests
     // between Redis and the simulator by more than the margin a one-second minute leaves.
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

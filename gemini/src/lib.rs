@@ -2,18 +2,21 @@
 //! resilient by default, and every error says what happened and what to do.
 //!
 //! ```
-//! # #[cfg(feature = "simulator")]
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use steadfast_gemini::simulator::{Simulator, SimulatorConfig};
-//! use steadfast_gemini::{ClientPolicy, ErrorKind, ModelLimits};
+//! use steadfast_gemini::{Client, ClientPolicy, ErrorKind, ModelLimits};
+//! use steadfast_sim::{SIM_KEY, Simulator, SimulatorConfig};
 //!
-//! // A local Gemini (feature `simulator`); with a real key: `Client::from_env()?`.
+//! // A local Gemini (the `steadfast-sim` crate); with a real key: `Client::from_env()?`.
 //! let sim = Simulator::start(SimulatorConfig::default()).await?;
-//! let client = sim.client_with(
-//!     ClientPolicy::default()
-//!         .limits("gemini-2.5-flash", ModelLimits { rpm: Some(600), ..Default::default() })
-//!         .fallback(["gemini-2.0-flash"]),
-//! )?;
+//! let client = Client::builder()
+//!     .base_url(sim.base_url())
+//!     .key(SIM_KEY)
+//!     .policy(
+//!         ClientPolicy::default()
+//!             .limits("gemini-2.5-flash", ModelLimits { rpm: Some(600), ..Default::default() })
+//!             .fallback(["gemini-2.0-flash"]),
+//!     )
+//!     .build()?;
 //! let answer = client.generate("gemini-2.5-flash", "Why is the sky blue?").await?;
 //! assert!(answer.contains("sky"));
 //!
@@ -27,7 +30,6 @@
 //! assert_eq!(*e.kind(), ErrorKind::InvalidArgument);
 //! println!("{e}"); // Gemini invalid argument (400 INVALID_ARGUMENT): … [fix the request: …]
 //! # Ok(()) }
-//! # #[cfg(not(feature = "simulator"))] fn main() {}
 //! ```
 //!
 //! - [`Client`]: keys (a pool), base URL, timeouts that fit streaming (connect, first byte,
@@ -47,7 +49,8 @@
 //!   per-day quota is never retried.
 //! - [`types`]: the v1beta request and response types, which keep every field they do not name
 //!   (a round trip loses nothing); [`sse`]: the stream parser.
-//! - [`simulator`] (feature `simulator`): a local Gemini server with quotas and injected faults.
+//! - A local Gemini server with quotas and injected faults, for tests and any SDK, is its own
+//!   crate: `steadfast-sim` (and its command `gemini-sim`).
 //!
 //! The API key travels only in the `x-goog-api-key` header, to the base URL's host only (the
 //! client follows no redirect: a 3xx is [`ErrorKind::Redirect`]), and never appears in `Debug`,
@@ -61,8 +64,6 @@ mod client;
 pub mod endpoints;
 mod error;
 mod policy;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 pub mod sse;
 pub mod types;
 
@@ -75,4 +76,6 @@ pub use error::{
     BadRequestViolation, Details, Error, ErrorInfo, ErrorKind, HelpLink, QuotaScope,
     QuotaViolation, Status,
 };
-pub use policy::{ClientPolicy, ModelLimits, next_daily_reset, until_daily_reset};
+pub use policy::{ClientPolicy, ModelLimits};
+/// When a per-day quota comes back (midnight Pacific time), written once in core.
+pub(crate) use steadfast::calendar::until_daily_reset;

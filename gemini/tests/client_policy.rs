@@ -3,20 +3,15 @@
 //! their first chunk. Real sockets: real clock, millisecond delays (the simulator's "minute" is
 //! shortened).
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{SimClient, fast};
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
-use steadfast_gemini::simulator::{Faults, OTHER, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::types::GenerateContentRequest;
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind, ModelLimits, QuotaScope};
-
-fn fast() -> ClientPolicy {
-    ClientPolicy::default()
-        .base_delay(Duration::from_millis(2))
-        .max_delay(Duration::from_millis(20))
-}
+use steadfast_sim::{Faults, OTHER, SimModel, Simulator, SimulatorConfig};
 
 fn model(name: &str) -> SimModel {
     SimModel::new(name)

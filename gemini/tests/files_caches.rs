@@ -2,16 +2,17 @@
 //! (real clock, millisecond TTLs: tokio's paused clock would advance while the runtime waits on
 //! a socket), plus raw servers that hand out hostile upload URLs.
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{SimClient, fast};
 use futures_util::StreamExt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use steadfast_gemini::simulator::{CacheLimits, Faults, FileLimits, Simulator, SimulatorConfig};
 use steadfast_gemini::types::{CachedContent, Content, FileState, GenerateContentRequest, Part};
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind};
+use steadfast_sim::{CacheLimits, Faults, FileLimits, Simulator, SimulatorConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -27,10 +28,6 @@ fn prompt(parts: Vec<Part>) -> GenerateContentRequest {
         }],
         ..GenerateContentRequest::default()
     }
-}
-
-fn fast() -> ClientPolicy {
-    ClientPolicy::default().base_delay(Duration::from_millis(5))
 }
 
 #[tokio::test]

@@ -6,20 +6,21 @@
 //! answers that did not round-trip, `fileData` URIs of other hosts resolved to local files, a
 //! base URL with a query accepted).
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::SimClient;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use steadfast_gemini::simulator::{CacheLimits, FileLimits, SIM_KEY, Simulator, SimulatorConfig};
 use steadfast_gemini::types::{
     Blob, CachedContent, Content, CountTokensRequest, GenerateContentRequest,
     GenerateContentResponse, MAX_PROTO_DURATION, Part, duration_string,
 };
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind};
+use steadfast_sim::{CacheLimits, FileLimits, SIM_KEY, Simulator, SimulatorConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -28,9 +29,7 @@ const MODEL: &str = "gemini-2.5-flash";
 const KEY: &str = concat!("AIza", "SyProbeProbeProbeProbeProbeProbe12345");
 
 fn fast() -> ClientPolicy {
-    ClientPolicy::default()
-        .base_delay(Duration::from_millis(5))
-        .attempts(3)
+    common::fast().attempts(3)
 }
 
 fn prompt(parts: Vec<Part>) -> GenerateContentRequest {

@@ -3,14 +3,15 @@
 //! attempt, and no 60-second window holds more than the attribute's `rpm = 25`, although the
 //! server allows only 20 a minute and overloads now and then.
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::SimClient;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use steadfast::resilient;
 use steadfast_gemini::Client;
-use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
+use steadfast_sim::{Faults, SimModel, Simulator, SimulatorConfig};
 
 static STARTS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
 

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::fast;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind};
@@ -147,12 +149,6 @@ where
         }
     }
     let _ = socket.shutdown().await;
-}
-
-fn fast() -> ClientPolicy {
-    ClientPolicy::default()
-        .base_delay(Duration::from_millis(2))
-        .max_delay(Duration::from_millis(20))
 }
 
 fn client(url: &str, policy: ClientPolicy) -> Client {

@@ -1,16 +1,15 @@
 //! The API key never appears in a log line, an error message, a URL or a `Debug` output, even in
 //! a run full of faults.
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
 use futures_util::StreamExt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use steadfast_gemini::simulator::{Faults, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::types::GenerateContentRequest;
 use steadfast_gemini::{Client, ClientPolicy};
+use steadfast_sim::{Faults, SimModel, Simulator, SimulatorConfig};
 
 const SECRET: &str = "sim-secret-key-DO-NOT-LEAK-7Qx9-000";
 

@@ -1,12 +1,14 @@
 //! The client's 429s by quota scope and model, through the `metrics` facade (feature
 //! `metrics`), checked with the facade's debugging recorder against the local simulator.
 
-#![cfg(all(feature = "metrics", feature = "simulator"))]
+#![cfg(feature = "metrics")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::SimClient;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use steadfast_gemini::ClientPolicy;
-use steadfast_gemini::simulator::{SimModel, Simulator, SimulatorConfig};
+use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
 
 /// A counter's name, labels and value.
 type Series = (String, Vec<(String, String)>, u64);

@@ -5,7 +5,7 @@
 //! (the multi-process run is `examples/tests/distributed.rs`). Real time is unavoidable: the
 //! simulated minute is short, and assertions are on counts.
 
-#![cfg(all(feature = "redis", feature = "simulator"))]
+#![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../core/tests/support/redis_server.rs"]
@@ -14,10 +14,10 @@ mod redis_server;
 use redis_server::RedisServer;
 use std::time::Duration;
 use steadfast::limit::Unavailable;
-use steadfast_gemini::simulator::{SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::{
     Client, ClientPolicy, ErrorKind, LimitSource, Metric, ModelLimits, SharedQuotas,
 };
+use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
 
 const MODEL: &str = "gemini-2.5-flash";
 /// A made-up key shaped like Google's, spelled in two pieces so that no key-shaped literal

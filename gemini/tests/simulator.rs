@@ -2,14 +2,15 @@
 //! produce, with the client policy off so that each answer is seen as the server sent it. Real
 //! sockets, so these run on the real clock with millisecond delays.
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::SimClient;
 use futures_util::StreamExt;
 use std::time::Duration;
-use steadfast_gemini::simulator::{Faults, SIM_KEY, SimModel, Simulator, SimulatorConfig};
 use steadfast_gemini::types::*;
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind, QuotaScope};
+use steadfast_sim::{Faults, SIM_KEY, SimModel, Simulator, SimulatorConfig};
 
 async fn start(config: SimulatorConfig) -> (Simulator, Client) {
     let sim = Simulator::start(config).await.unwrap();

@@ -202,6 +202,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Adds several keys, each as with [`key`](ClientBuilder::key): a project of its own.
+    ///
+    /// ```
+    /// let client = steadfast_gemini::Client::builder()
+    ///     .keys(["example-key-aaaa-0000001", "example-key-bbbb-0000002"])
+    ///     .build()?;
+    /// assert_eq!(client.quotas().projects.len(), 2);
+    /// # Ok::<(), steadfast_gemini::Error>(())
+    /// ```
+    pub fn keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        for key in keys {
+            self = self.key(key);
+        }
+        self
+    }
+
     /// Declares a project of the pool and its keys: the keys share one quota per model, as the
     /// server counts it, and every request sent with any of them is counted against it.
     ///

@@ -231,13 +231,13 @@ impl Client {
     /// it, or collect it. [`Client::list_cached_contents`] is read the same way.
     ///
     /// ```
-    /// # #[cfg(feature = "simulator")]
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use futures_util::StreamExt;
-    /// use steadfast_gemini::simulator::{Simulator, SimulatorConfig};
+    /// use steadfast_gemini::Client;
+    /// use steadfast_sim::{Simulator, SimulatorConfig};
     ///
     /// let sim = Simulator::start(SimulatorConfig::default()).await?;
-    /// let client = sim.client()?;
+    /// let client = Client::builder().base_url(sim.base_url()).keys(sim.keys()).build()?;
     /// client.upload_file("text/plain", b"notes".to_vec(), Some("notes")).await?;
     ///
     /// // One at a time, stopping at the first error.
@@ -251,7 +251,6 @@ impl Client {
     /// let caches: Vec<_> = client.list_cached_contents().collect().await;
     /// assert!(caches.is_empty());
     /// # Ok(()) }
-    /// # #[cfg(not(feature = "simulator"))] fn main() {}
     /// ```
     pub fn list_files(&self) -> impl Stream<Item = Result<File, Error>> + Send + '_ {
         self.pages("files", 100, |page: ListFilesResponse| {

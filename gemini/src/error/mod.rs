@@ -474,8 +474,7 @@ impl Error {
     /// kept, would close the project for a year.
     ///
     /// A per-day quota is the exception: its RetryInfo (often a few seconds) is not when it
-    /// clears, so this returns the time until the daily reset, midnight Pacific time
-    /// ([`until_daily_reset`](crate::until_daily_reset)), and never less than the headers ask.
+    /// clears, so this returns the time until the daily reset (midnight Pacific time), and never less than the headers ask.
     pub fn retry_after(&self) -> Option<Duration> {
         if let ErrorKind::RateLimited {
             scope: QuotaScope::PerDay,

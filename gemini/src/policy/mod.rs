@@ -17,7 +17,7 @@
 //!   ([`ClientBuilder::project`](crate::ClientBuilder::project)). An invalid key, or one a 403
 //!   says is unusable (leaked, no key, API not enabled), is skipped from then on; a project out
 //!   of its daily quota for a model is skipped for that model until the quota resets, at
-//!   midnight Pacific time ([`next_daily_reset`]); a project with no quota at all for a model
+//!   midnight Pacific time; a project with no quota at all for a model
 //!   (limit 0) is skipped for that model for an hour; a project refused for the minute is
 //!   passed over until its RetryInfo has passed, and the request goes through another project
 //!   with room at once. A 403 about what the request names (a file) fails that request and
@@ -55,10 +55,6 @@
 //! assert!(ClientPolicy::off().fallback_models().is_empty());
 //! # let _ = policy;
 //! ```
-
-mod daily;
-
-pub use daily::{next_daily_reset, until_daily_reset};
 
 use crate::Error;
 use std::collections::BTreeMap;

@@ -3,14 +3,11 @@
 //! asserts on what the server answered and on its own counters (connections, tracked keys), and
 //! waits for a counter rather than for a fixed time.
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use steadfast_gemini::simulator::{
-    OTHER, SIM_KEY, ServerLimits, SimModel, SimStats, Simulator, SimulatorConfig,
-};
+use steadfast_sim::{OTHER, SIM_KEY, ServerLimits, SimModel, SimStats, Simulator, SimulatorConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

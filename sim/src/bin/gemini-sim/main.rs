@@ -1,28 +1,28 @@
 //! `gemini-sim`: the local Gemini simulator as a command, for any SDK in any language.
 //!
 //! ```text
-//! cargo run -p steadfast-gemini --features simulator --bin gemini-sim -- --port 8089
+//! cargo run -p steadfast-sim -- --port 8089
 //! ```
 //!
 //! It prints `listening on http://127.0.0.1:PORT` (or the `--host` address) once it accepts
 //! connections, serves until interrupted (Ctrl-C or SIGTERM), then shuts down gracefully.
-//! `--help` lists the flags.
+//! `--help` lists the flags; a bad flag is an error that names it, with exit code 2.
 
+mod cli;
+
+use clap::Parser;
 use std::process::ExitCode;
-use steadfast_gemini::simulator::{CommandLine, Simulator, USAGE};
+use steadfast_sim::Simulator;
 
 fn main() -> ExitCode {
-    let parsed = match CommandLine::parse(std::env::args().skip(1)) {
-        Ok(parsed) => parsed,
+    let line = cli::CommandLine::parse();
+    let config = match line.config() {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("gemini-sim: {e}");
             return ExitCode::from(2);
         }
     };
-    if parsed.help {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,11 +33,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(parsed))
+    runtime.block_on(run(line.address(), config))
 }
 
-async fn run(parsed: CommandLine) -> ExitCode {
-    let address = std::net::SocketAddr::new(parsed.host, parsed.port);
+async fn run(address: std::net::SocketAddr, config: steadfast_sim::SimulatorConfig) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -45,7 +44,7 @@ async fn run(parsed: CommandLine) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sim = match Simulator::serve(parsed.config, listener) {
+    let sim = match Simulator::serve(config, listener) {
         Ok(sim) => sim,
         Err(e) => {
             eprintln!("gemini-sim: cannot serve on {address}: {e}");

@@ -1,4 +1,9 @@
-//! When a per-day quota comes back: midnight in America/Los_Angeles.
+//! Civil dates, and midnight in America/Los_Angeles: when Gemini's per-day quotas come back.
+//!
+//! Shared by `steadfast-gemini` (when a per-day refusal ends) and `steadfast-sim` (when its
+//! simulated day resets, and the timestamps it writes), so that the date arithmetic is written
+//! once. It is hidden from the documentation and not covered by semver: depend on it only
+//! through those crates.
 //!
 //! Gemini resets its requests-per-day quotas at midnight Pacific time (its rate-limits page says
 //! so). Pacific time is UTC−8 (PST) except from the second Sunday of March at 2:00 PST to the
@@ -13,7 +18,13 @@ const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+///
+/// ```
+/// # use steadfast::calendar::days_from_civil;
+/// assert_eq!(days_from_civil(1970, 1, 1), 0);
+/// assert_eq!(days_from_civil(2026, 3, 8), 20_520);
+/// ```
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -23,15 +34,29 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The year of a day number.
-fn year_of(days: i64) -> i64 {
+/// The civil date `(year, month, day)` of a day number (days since 1970-01-01); the inverse of
+/// [`days_from_civil`].
+///
+/// ```
+/// # use steadfast::calendar::{civil_from_days, days_from_civil};
+/// assert_eq!(civil_from_days(20_520), (2026, 3, 8));
+/// assert_eq!(civil_from_days(days_from_civil(2000, 2, 29)), (2000, 2, 29));
+/// ```
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    yoe + era * 400 + i64::from(mp >= 10)
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The year of a day number.
+fn year_of(days: i64) -> i64 {
+    civil_from_days(days).0
 }
 
 /// The day number of the `n`th Sunday (1-based) of a month.
@@ -43,7 +68,7 @@ fn nth_sunday(year: i64, month: i64, n: i64) -> i64 {
 }
 
 /// Pacific time's offset from UTC, in hours, at `utc` (seconds since the epoch): −7 or −8.
-pub(crate) fn pacific_offset_hours(utc: i64) -> i64 {
+pub fn pacific_offset_hours(utc: i64) -> i64 {
     let year = year_of((utc - 8 * HOUR).div_euclid(DAY));
     // 2:00 PST = 10:00 UTC; 2:00 PDT = 9:00 UTC.
     let starts = nth_sunday(year, 3, 2) * DAY + 10 * HOUR;
@@ -60,7 +85,7 @@ pub(crate) fn pacific_offset_hours(utc: i64) -> i64 {
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use steadfast_gemini::next_daily_reset;
+/// use steadfast::calendar::next_daily_reset;
 /// // 2026-07-01 12:00 UTC is 05:00 PDT: the reset is at 2026-07-02 00:00 PDT = 07:00 UTC.
 /// let now = UNIX_EPOCH + Duration::from_secs(1_782_907_200);
 /// assert_eq!(next_daily_reset(now), now + Duration::from_secs(19 * 3600));
@@ -88,7 +113,7 @@ pub fn next_daily_reset(now: SystemTime) -> SystemTime {
 /// use std::time::{Duration, UNIX_EPOCH};
 /// // 2026-03-08 09:00 UTC is 01:00 PST on the day clocks go forward: 22 hours to midnight PDT.
 /// let now = UNIX_EPOCH + Duration::from_secs(1_772_960_400);
-/// assert_eq!(steadfast_gemini::until_daily_reset(now), Duration::from_secs(22 * 3600));
+/// assert_eq!(steadfast::calendar::until_daily_reset(now), Duration::from_secs(22 * 3600));
 /// ```
 pub fn until_daily_reset(now: SystemTime) -> Duration {
     next_daily_reset(now)

@@ -27,7 +27,7 @@
 
 use super::files::RequestHeaders;
 use super::{Reply, State};
-use bytes_crate::Bytes;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited, StreamBody};

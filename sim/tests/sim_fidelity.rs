@@ -3,12 +3,11 @@
 //! bodies and their detail types, validation, routes, models, embeddings, per-day resets.
 //! Real sockets: real clock, millisecond delays.
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use steadfast_gemini::simulator::{SIM_KEY, SimModel, Simulator, SimulatorConfig};
+use steadfast_sim::{SIM_KEY, SimModel, Simulator, SimulatorConfig};
 
 struct Sim {
     sim: Simulator,

@@ -1,7 +1,6 @@
 //! The `gemini-sim` command: it prints where it listens, serves what its flags say, stops
 //! cleanly on SIGTERM, and refuses a bad flag with a clear message and exit code 2.
 
-#![cfg(feature = "simulator")]
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -110,24 +109,29 @@ async fn it_serves_its_flags_and_stops_cleanly_on_sigterm() {
 fn a_bad_flag_is_refused_with_a_clear_message_and_exit_code_2() {
     for (args, expected) in [
         (&["--fault", "503=2"][..], "the rate `2` is not in 0..=1"),
-        (&["--bogus"][..], "unknown argument `--bogus`"),
+        (&["--bogus"][..], "unexpected argument '--bogus'"),
         (
             &["--minute", "soon"][..],
-            "--minute `soon` is not a duration",
+            "invalid value 'soon' for '--minute <DURATION>': not a duration",
+        ),
+        (
+            &["--tpm", "x=1"][..],
+            "`x` is not served; add it with --model x",
         ),
     ] {
         let out = Command::new(BIN).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.starts_with("gemini-sim: ") && stderr.contains(expected),
+            (stderr.starts_with("gemini-sim: ") || stderr.starts_with("error: "))
+                && stderr.contains(expected),
             "{args:?}: {stderr}"
         );
         assert!(out.stdout.is_empty());
     }
     let help = Command::new(BIN).arg("--help").output().unwrap();
     assert!(help.status.success());
-    assert!(String::from_utf8_lossy(&help.stdout).contains("--fault KIND=RATE"));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--fault <KIND=RATE>"));
 }
 
 #[test]

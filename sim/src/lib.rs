@@ -1,5 +1,7 @@
-//! A local Gemini server for tests, examples and any SDK (feature `simulator`; the command is
-//! `gemini-sim`).
+//! A local Gemini server for tests, examples and any SDK; the command is `gemini-sim`.
+//!
+//! It is independent of the client: point any client (`steadfast-gemini`'s, Google's SDKs, curl)
+//! at [`Simulator::base_url`] with one of [`Simulator::keys`].
 //!
 //! It is hyper's HTTP/1.1 server on 127.0.0.1 (keep-alive, pipelining, chunked bodies,
 //! `Expect: 100-continue`; limits on connections, header and idle time, request sizes: see
@@ -55,18 +57,22 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use steadfast_gemini::simulator::{Simulator, SimulatorConfig};
+//! use steadfast_sim::{Simulator, SimulatorConfig};
 //! let sim = Simulator::start(SimulatorConfig::default()).await?;
-//! let client = sim.client()?;
-//! let answer = client.generate("gemini-2.5-flash", "Say hi").await?;
-//! assert!(answer.contains("Say hi"));
-//! // One answer; the client's pre-flight guard also read the model's limits once.
+//! // Any HTTP client will do; this one is reqwest.
+//! let answer = reqwest::Client::new()
+//!     .post(format!("{}/v1beta/models/gemini-2.5-flash:generateContent", sim.base_url()))
+//!     .header("x-goog-api-key", &sim.keys()[0])
+//!     .body(r#"{"contents":[{"parts":[{"text":"Say hi"}]}]}"#)
+//!     .send()
+//!     .await?;
+//! assert_eq!(answer.status(), 200);
+//! assert!(answer.text().await?.contains("Say hi"));
 //! assert_eq!(sim.stats().answered, 1);
 //! # Ok(()) }
 //! ```
 
 mod caches;
-mod cli;
 mod content;
 mod errors;
 mod files;
@@ -77,9 +83,7 @@ mod routes;
 mod server;
 mod validate;
 
-use crate::{Client, Error};
 pub use caches::CacheLimits;
-pub use cli::{CommandLine, CommandLineError, USAGE};
 pub use files::FileLimits;
 use quota::Quotas;
 use serde_json::Value;
@@ -120,7 +124,7 @@ impl SimModel {
     /// embedding model (2 048 in) when the name contains `embedding`.
     ///
     /// ```
-    /// use steadfast_gemini::simulator::SimModel;
+    /// use steadfast_sim::SimModel;
     /// assert_eq!(SimModel::new("gemini-2.5-pro").output_token_limit, 65_536);
     /// assert_eq!(SimModel::new("gemini-embedding-001").input_token_limit, 2_048);
     /// ```
@@ -417,18 +421,12 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
-    /// A client pointed at the simulator, with its keys and the default client policy.
-    pub fn client(&self) -> Result<Client, Error> {
-        self.client_with(crate::ClientPolicy::default())
-    }
-
-    /// A client pointed at the simulator, with its keys and `policy`.
-    pub fn client_with(&self, policy: crate::ClientPolicy) -> Result<Client, Error> {
-        let mut builder = Client::builder().base_url(self.base_url()).policy(policy);
-        for key in &self.state.config.keys {
-            builder = builder.key(key);
-        }
-        builder.build()
+    /// The keys it accepts ([`SimulatorConfig::keys`]): give them to a client pointed at
+    /// [`base_url`].
+    ///
+    /// [`base_url`]: Simulator::base_url
+    pub fn keys(&self) -> &[String] {
+        &self.state.config.keys
     }
 
     /// What it saw so far.

@@ -106,11 +106,11 @@ impl Quotas {
             .or_insert_with(|| Usage {
                 minute: VecDeque::new(),
                 day: 0,
-                day_resets: crate::next_daily_reset(simulated),
+                day_resets: steadfast::calendar::next_daily_reset(simulated),
             });
         if simulated >= usage.day_resets {
             usage.day = 0;
-            usage.day_resets = crate::next_daily_reset(simulated);
+            usage.day_resets = steadfast::calendar::next_daily_reset(simulated);
         }
         while usage
             .minute

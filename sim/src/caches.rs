@@ -452,7 +452,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::resources::Storage;
+    use crate::resources::Storage;
 
     fn cache(expires: Instant) -> StoredCache {
         StoredCache {
