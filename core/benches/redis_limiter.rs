@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../tests/support/redis_server.rs"]
-mod redis_server;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use steadfast::limit::{RateLimit, RedisRateLimit};
+use steadfast_testkit::redis::RedisServer;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -61,7 +59,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let redis = redis_server::RedisServer::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     rt.block_on(async {
         // Latency of one uncontended acquisition, one at a time.

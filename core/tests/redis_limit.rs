@@ -6,14 +6,11 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
-use redis_server::RedisServer;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use steadfast::Policy;
 use steadfast::limit::{Denied, RateLimiter, RedisRateLimit, Unavailable};
+use steadfast_testkit::redis::RedisServer;
 
 fn micros(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -258,7 +255,7 @@ async fn unreachable_redis_at_start_is_a_clear_error_without_the_password() {
 /// sends a PING and fails with Redis's own reason.
 #[tokio::test]
 async fn a_redis_that_needs_a_password_is_an_error_at_connect() {
-    let redis = redis_server::RedisServer::start_with_password("pa55word");
+    let redis = RedisServer::start_with_password("pa55word");
     let err = RedisRateLimit::builder(&redis.url(), "needs-auth")
         .per_second(1)
         .connect()

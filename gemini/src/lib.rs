@@ -68,6 +68,7 @@ pub mod sse;
 pub mod types;
 
 pub use client::quota::{Limit, LimitSource, Metric, ModelQuota, ProjectQuotas, QuotaSnapshot};
+pub use client::raw::{RawBody, RawRequest, RawResponse, Route};
 #[cfg(feature = "redis")]
 pub use client::shared::{SharedQuotas, SharedQuotasBuilder};
 pub use client::stats::{ClientStats, ModelStats};

@@ -7,12 +7,12 @@
 mod common;
 use common::{SimClient, fast};
 use futures_util::StreamExt;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast_gemini::types::{CachedContent, Content, FileState, GenerateContentRequest, Part};
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind};
 use steadfast_sim::{CacheLimits, Faults, FileLimits, Simulator, SimulatorConfig};
+use steadfast_testkit::sink::Sink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -437,19 +437,6 @@ async fn files_and_caches_calls_are_retried_under_the_client_policy() {
 }
 
 /// Collects what is written to it.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 const SECRET: &str = concat!("AIza", "SyFAKE-files-caches-key-0000000000");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -553,7 +540,7 @@ async fn the_key_is_in_no_url_log_debug_or_error() {
     seen.extend([e.to_string(), format!("{e:?}")]);
     assert_eq!(elsewhere.heads.lock().unwrap().len(), 1);
 
-    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let logs = sink.text();
     for needle in [SECRET, &SECRET[..14], &SECRET[10..30]] {
         assert!(!logs.contains(needle), "key in logs");
         for s in &seen {

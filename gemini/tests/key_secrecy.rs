@@ -4,27 +4,14 @@
 #![allow(clippy::unwrap_used)]
 
 use futures_util::StreamExt;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use steadfast_testkit::sink::Sink;
+
 use std::time::Duration;
 use steadfast_gemini::types::GenerateContentRequest;
 use steadfast_gemini::{Client, ClientPolicy};
 use steadfast_sim::{Faults, SimModel, Simulator, SimulatorConfig};
 
 const SECRET: &str = "sim-secret-key-DO-NOT-LEAK-7Qx9-000";
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_appears_nowhere() {
@@ -107,7 +94,7 @@ async fn the_key_appears_nowhere() {
     let e = wrong.generate("gemini-2.5-flash", "x").await.unwrap_err();
     seen.extend([e.to_string(), format!("{e:?}")]);
 
-    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let logs = sink.text();
     assert!(!logs.is_empty(), "the run produced log lines to check");
     let errors = seen.iter().filter(|s| s.starts_with("Gemini ")).count();
     assert!(errors >= 10, "the run produced errors to check: {errors}");

@@ -8,16 +8,13 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../core/tests/support/redis_server.rs"]
-mod redis_server;
-
-use redis_server::RedisServer;
 use std::time::Duration;
 use steadfast::limit::Unavailable;
 use steadfast_gemini::{
     Client, ClientPolicy, ErrorKind, LimitSource, Metric, ModelLimits, SharedQuotas,
 };
 use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
+use steadfast_testkit::redis::RedisServer;
 
 const MODEL: &str = "gemini-2.5-flash";
 /// A made-up key shaped like Google's, spelled in two pieces so that no key-shaped literal

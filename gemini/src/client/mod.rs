@@ -10,7 +10,8 @@
 pub(crate) mod body;
 mod breaker;
 pub(crate) mod quota;
-mod route;
+pub(crate) mod raw;
+pub(crate) mod route;
 #[cfg(feature = "redis")]
 pub(crate) mod shared;
 pub(crate) mod stats;
@@ -578,6 +579,35 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body);
         }
+        self.dispatch(request).await
+    }
+
+    /// A raw call's request with `key`: its body, content type and headers as given (the raw
+    /// request has already dropped credentials and per-connection headers).
+    pub(crate) async fn send_raw_http(
+        &self,
+        key: &ApiKey,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<(String, bytes_crate::Bytes)>,
+        headers: &[(http::HeaderName, http::HeaderValue)],
+    ) -> Result<reqwest::Response, Error> {
+        let mut request = self.inner.http.request(method, url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request = request.header("x-goog-api-key", key.expose());
+        if let Some((content_type, body)) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
+        }
+        self.dispatch(request).await
+    }
+
+    /// Sends a built request under the first-byte timeout; a success answer is returned with
+    /// its body unread, anything else becomes the classified error.
+    async fn dispatch(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         let first_byte = self.inner.first_byte_timeout;
         let response = match tokio::time::timeout(first_byte, request.send()).await {
             Ok(sent) => sent.map_err(transport_error)?,

@@ -23,6 +23,7 @@
 
 use super::breaker;
 use super::quota::{ModelQuotas, Pick, Project, SharedStep};
+use super::raw::RouteNote;
 use super::stats::ModelCounters;
 use super::{ApiKey, Client};
 use crate::endpoints::model_path;
@@ -332,6 +333,23 @@ impl Client {
         F: Fn(ApiKey, String) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
+        self.execute_noted(chain, request, None, None, op).await
+    }
+
+    /// The routed path itself: [`execute`](Client::execute), with the tokens to count when
+    /// there is no typed request to count them from, and a note of the route taken.
+    pub(crate) async fn execute_noted<T, F, Fut>(
+        &self,
+        chain: &[String],
+        request: Option<&GenerateContentRequest>,
+        tokens: Option<u32>,
+        note: Option<&RouteNote>,
+        op: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(ApiKey, String) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
         let mut last: Option<Error> = None;
         for (position, model) in chain.iter().enumerate() {
             if position > 0 {
@@ -352,7 +370,9 @@ impl Client {
                             Some(b) => Some(breaker::admit(b, model)?),
                             None => None,
                         };
-                        let result = self.attempt(model, entry, counted, request, op).await;
+                        let result = self
+                            .attempt(model, entry, counted, request, tokens, note, op)
+                            .await;
                         if let Some(held) = held {
                             held.settle(breaker::outcome_of(&result));
                         }
@@ -381,12 +401,15 @@ impl Client {
     /// deadline and timeout, and counted against the same project), the tokens-per-minute slot,
     /// and the request. A refused key or project sends the request again through another one
     /// (see the module's table); anything else is the attempt's result.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt<T, F, Fut>(
         &self,
         model: &str,
         entry: &ModelEntry,
         counted: &Mutex<Option<u32>>,
         request: Option<&GenerateContentRequest>,
+        tokens_given: Option<u32>,
+        note: Option<&RouteNote>,
         op: &F,
     ) -> Result<T, Error>
     where
@@ -401,6 +424,12 @@ impl Client {
         // Whether the next request is the same one again, through another key or project.
         let mut again = false;
         let guess = request.map(estimate);
+        // Tokens given with a raw request are what it counts, as a pre-flight count would be.
+        if request.is_none()
+            && let Some(given) = tokens_given
+        {
+            lock(counted).get_or_insert(given);
+        }
         // Between two asks of shared quotas whose Redis is unavailable: 100 ms, doubling to 1 s.
         let mut unavailable_pause = std::time::Duration::from_millis(100);
         let mut unavailable_since: Option<tokio::time::Instant> = None;
@@ -469,7 +498,16 @@ impl Client {
                 SharedStep::Fail(e) => return Err(e),
             };
             let result = self
-                .send_through(project, key.clone(), model, entry, counted, request, op)
+                .send_through(
+                    project,
+                    key.clone(),
+                    model,
+                    entry,
+                    counted,
+                    request,
+                    note,
+                    op,
+                )
                 .await;
             entry
                 .quotas
@@ -481,6 +519,9 @@ impl Client {
             entry.counters.outcome(&result);
             let error = match result {
                 Ok(value) => {
+                    if let Some(note) = note {
+                        note.answered(&projects[project].name, &key, model);
+                    }
                     tracing::debug!(target: "steadfast_gemini", key = key.label(), project = projects[project].name.as_str(), model, "answered");
                     return Ok(value);
                 }
@@ -527,6 +568,7 @@ impl Client {
         entry: &ModelEntry,
         counted: &Mutex<Option<u32>>,
         request: Option<&GenerateContentRequest>,
+        note: Option<&RouteNote>,
         op: &F,
     ) -> Result<T, Error>
     where
@@ -545,6 +587,9 @@ impl Client {
         };
         entry.quotas.tokens(project, tokens).await?;
         entry.counters.sent();
+        if let Some(note) = note {
+            note.sent();
+        }
         op(key, model.to_owned()).await
     }
 }

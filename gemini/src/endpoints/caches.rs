@@ -16,7 +16,7 @@
 use crate::types::{
     CachedContent, ListCachedContentsResponse, MAX_PROTO_DURATION, duration_string,
 };
-use crate::{Client, Error};
+use crate::{Client, Error, RawRequest};
 use futures_util::Stream;
 use std::time::Duration;
 
@@ -69,24 +69,18 @@ impl Client {
         if let Some(ttl) = &cache.ttl {
             check_ttl(ttl)?;
         }
-        self.execute(&[String::new()], None, |key, _| async move {
-            self.request(&key, reqwest::Method::POST, "cachedContents", Some(cache))
-                .await
-        })
-        .await
+        let raw = RawRequest::path(reqwest::Method::POST, "v1beta/cachedContents")?
+            .body("application/json", super::json(cache)?);
+        self.call_json(&raw, None).await
     }
 
     /// `cachedContents.get`: a cache's metadata.
     pub async fn get_cached_content(&self, name: &str) -> Result<CachedContent, Error> {
-        let path = cache_path(name)?;
-        self.execute(&[String::new()], None, |key, _| {
-            let path = path.clone();
-            async move {
-                self.request::<(), CachedContent>(&key, reqwest::Method::GET, &path, None)
-                    .await
-            }
-        })
-        .await
+        let raw = RawRequest::path(
+            reqwest::Method::GET,
+            &format!("v1beta/{}", cache_path(name)?),
+        )?;
+        self.call_json(&raw, None).await
     }
 
     /// `cachedContents.list`: every live cache of the key's project, page after page, as a
@@ -109,21 +103,17 @@ impl Client {
         name: &str,
         ttl: Duration,
     ) -> Result<CachedContent, Error> {
-        let path = format!("{}?updateMask=ttl", cache_path(name)?);
+        let path = format!("v1beta/{}", cache_path(name)?);
         let ttl = duration_string(ttl);
         check_ttl(&ttl)?;
         let body = CachedContent {
             ttl: Some(ttl),
             ..CachedContent::default()
         };
-        self.execute(&[String::new()], None, |key, _| {
-            let (path, body) = (path.clone(), &body);
-            async move {
-                self.request(&key, reqwest::Method::PATCH, &path, Some(body))
-                    .await
-            }
-        })
-        .await
+        let raw = RawRequest::path(reqwest::Method::PATCH, &path)?
+            .query("updateMask=ttl")
+            .body("application/json", super::json(&body)?);
+        self.call_json(&raw, None).await
     }
 
     /// `cachedContents.delete`.

@@ -20,7 +20,7 @@
 
 use crate::client::{ApiKey, body};
 use crate::types::{File, ListFilesResponse};
-use crate::{Client, Error, ErrorKind};
+use crate::{Client, Error, ErrorKind, RawRequest};
 use bytes_crate::Bytes;
 use futures_util::Stream;
 use serde::Deserialize;
@@ -212,15 +212,11 @@ impl Client {
 
     /// `files.get`: a file's metadata (`files/abc-123` or `abc-123`).
     pub async fn get_file(&self, name: &str) -> Result<File, Error> {
-        let path = file_path(name)?;
-        self.execute(&[String::new()], None, |key, _| {
-            let path = path.clone();
-            async move {
-                self.request::<(), File>(&key, reqwest::Method::GET, &path, None)
-                    .await
-            }
-        })
-        .await
+        let raw = RawRequest::path(
+            reqwest::Method::GET,
+            &format!("v1beta/{}", file_path(name)?),
+        )?;
+        self.call_json(&raw, None).await
     }
 
     /// `files.list`: every file of the key's project, page after page (100 a page), as a

@@ -25,11 +25,13 @@ mod pages;
 use crate::client::ApiKey;
 use crate::sse::{EventParser, decode_chunk};
 use crate::types::*;
-use crate::{Client, Error};
+use crate::{Client, Error, RawRequest};
+use bytes_crate::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// `gemini-2.5-flash` or `models/gemini-2.5-flash` → `models/gemini-2.5-flash`, refusing names
 /// that would change the path.
@@ -50,15 +52,27 @@ pub(crate) fn model_path(model: &str) -> Result<String, Error> {
 impl Client {
     /// `DELETE path` with the model-less entry's policy (a file, a cache): no body either way.
     pub(crate) async fn delete_resource(&self, path: String) -> Result<(), Error> {
-        self.execute(&[String::new()], None, |key, _| {
-            let path = path.clone();
-            async move {
-                self.request::<(), serde_json::Value>(&key, reqwest::Method::DELETE, &path, None)
-                    .await
-                    .map(drop)
-            }
-        })
-        .await
+        let raw = RawRequest::path(reqwest::Method::DELETE, &format!("v1beta/{path}"))?;
+        self.call_json::<serde_json::Value>(&raw, None)
+            .await
+            .map(drop)
+    }
+
+    /// A typed call through the routed path ([`Client::send_raw`]'s): the answer is decoded as
+    /// `Resp` inside the attempt, so that an undecodable body is retried like an error answer.
+    pub(crate) async fn call_json<Resp: DeserializeOwned>(
+        &self,
+        raw: &RawRequest,
+        generate: Option<&GenerateContentRequest>,
+    ) -> Result<Resp, Error> {
+        let (value, _route) = self
+            .routed(raw, generate, |response| async move {
+                let status = response.status().as_u16();
+                let bytes = self.success_body(response).await?;
+                serde_json::from_slice(&bytes).map_err(|e| Error::undecodable(status, &bytes, e))
+            })
+            .await?;
+        Ok(value)
     }
 
     /// One request with `key`, no policy: send, then decode the success body.
@@ -87,13 +101,8 @@ impl Client {
         body: &Req,
         generate: Option<&GenerateContentRequest>,
     ) -> Result<Resp, Error> {
-        model_path(model)?;
-        self.execute(&self.chain(model), generate, |key, model| async move {
-            let path = format!("{}{action}", model_path(&model)?);
-            self.request(&key, reqwest::Method::POST, &path, Some(body))
-                .await
-        })
-        .await
+        let raw = RawRequest::model(reqwest::Method::POST, model, action, json(body)?)?;
+        self.call_json(&raw, generate).await
     }
 
     /// `generateContent`. A prompt blocked by safety filters is an error
@@ -155,32 +164,28 @@ impl Client {
         model: &str,
         request: &BatchEmbedContentsRequest,
     ) -> Result<BatchEmbedContentsResponse, Error> {
-        model_path(model)?;
-        self.execute(&self.chain(model), None, |key, model| async move {
-            let model = model_path(&model)?;
-            let mut request = request.clone();
+        let owned = Arc::new(request.clone());
+        let raw = RawRequest::model(
+            reqwest::Method::POST,
+            model,
+            ":batchEmbedContents",
+            Bytes::new(),
+        )?
+        .body_for(Arc::new(move |model: &str| {
+            let model = model_path(model)?;
+            let mut request = (*owned).clone();
             for r in &mut request.requests {
                 r.model = Some(model.clone());
             }
-            let path = format!("{model}:batchEmbedContents");
-            self.request(&key, reqwest::Method::POST, &path, Some(&request))
-                .await
-        })
-        .await
+            json(&request)
+        }));
+        self.call_json(&raw, None).await
     }
 
     /// `models.get` (never answered by a fallback model).
     pub async fn get_model(&self, model: &str) -> Result<Model, Error> {
-        let path = model_path(model)?;
-        let only = [model.trim_start_matches("models/").to_owned()];
-        self.execute(&only, None, |key, _| {
-            let path = path.clone();
-            async move {
-                self.request::<(), _>(&key, reqwest::Method::GET, &path, None)
-                    .await
-            }
-        })
-        .await
+        let raw = RawRequest::model(reqwest::Method::GET, model, "", Bytes::new())?.fallback(false);
+        self.call_json(&raw, None).await
     }
 
     /// `models.list`: every model, page after page, as a stream. An error ends the stream.
@@ -203,24 +208,17 @@ impl Client {
                 if pages.done {
                     return None;
                 }
-                let path = match &pages.next {
-                    Some(token) => format!("models?pageSize=50&pageToken={}", encode(token)),
-                    None => "models?pageSize=50".to_owned(),
+                let query = match &pages.next {
+                    Some(token) => format!("pageSize=50&pageToken={}", encode(token)),
+                    None => "pageSize=50".to_owned(),
                 };
-                let page = self
-                    .execute(&[String::new()], None, |key, _| {
-                        let path = path.clone();
-                        async move {
-                            self.request::<(), ListModelsResponse>(
-                                &key,
-                                reqwest::Method::GET,
-                                &path,
-                                None,
-                            )
+                let page = match RawRequest::path(reqwest::Method::GET, "v1beta/models") {
+                    Ok(raw) => {
+                        self.call_json::<ListModelsResponse>(&raw.query(&query), None)
                             .await
-                        }
-                    })
-                    .await;
+                    }
+                    Err(e) => Err(e),
+                };
                 match page {
                     Ok(page) => {
                         pages.buffered.extend(page.models);
@@ -250,28 +248,26 @@ impl Client {
         request: &GenerateContentRequest,
     ) -> Result<impl Stream<Item = Result<GenerateContentResponse, Error>> + Send + use<>, Error>
     {
-        model_path(model)?;
-        let body = serde_json::to_vec(request)
-            .map_err(|e| Error::configuration(format!("cannot encode the request: {e}")))?;
-        let (first, rest) = self
-            .execute(&self.chain(model), Some(request), |key, model| {
-                let body = body.clone();
-                async move {
-                    let path = format!("{}:streamGenerateContent?alt=sse", model_path(&model)?);
-                    let response = self
-                        .send(&key, reqwest::Method::POST, &self.url(&path), Some(body))
-                        .await?;
-                    let body = self.body_of(response);
-                    let mut chunks = Box::pin(chunks(body, self.inner.max_response_bytes));
-                    match chunks.next().await {
-                        Some(Ok(first)) => Ok((first, chunks)),
-                        Some(Err(e)) => Err(e),
-                        None => Err(Error::undecodable(
-                            200,
-                            b"",
-                            "the stream ended before its first chunk",
-                        )),
-                    }
+        let raw = RawRequest::model(
+            reqwest::Method::POST,
+            model,
+            ":streamGenerateContent",
+            json(request)?,
+        )?
+        .query("alt=sse")
+        .streaming(true);
+        let ((first, rest), _route) = self
+            .routed(&raw, Some(request), |response| async move {
+                let body = self.body_of(response);
+                let mut chunks = Box::pin(chunks(body, self.inner.max_response_bytes));
+                match chunks.next().await {
+                    Some(Ok(first)) => Ok((first, chunks)),
+                    Some(Err(e)) => Err(e),
+                    None => Err(Error::undecodable(
+                        200,
+                        b"",
+                        "the stream ended before its first chunk",
+                    )),
                 }
             })
             .await?;
@@ -339,6 +335,13 @@ where
             }
         }
     })
+}
+
+/// A request body as JSON bytes.
+pub(crate) fn json<Req: Serialize + ?Sized>(body: &Req) -> Result<Bytes, Error> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| Error::configuration(format!("cannot encode the request: {e}")))
 }
 
 /// Percent-encodes a page token for the query string.

@@ -1,7 +1,7 @@
 //! Listing endpoints that answer page by page (`files`, `cachedContents`), read as one stream.
 
 use super::encode;
-use crate::{Client, Error, ErrorKind};
+use crate::{Client, Error, ErrorKind, RawRequest};
 use futures_util::{Stream, stream};
 use serde::de::DeserializeOwned;
 use std::collections::{HashSet, VecDeque};
@@ -52,21 +52,14 @@ impl Client {
                 if pages.done {
                     return None;
                 }
-                let url = match &pages.next {
-                    Some(token) => {
-                        format!("{path}?pageSize={page_size}&pageToken={}", encode(token))
-                    }
-                    None => format!("{path}?pageSize={page_size}"),
+                let query = match &pages.next {
+                    Some(token) => format!("pageSize={page_size}&pageToken={}", encode(token)),
+                    None => format!("pageSize={page_size}"),
                 };
-                let page = self
-                    .execute(&[String::new()], None, |key, _| {
-                        let url = url.clone();
-                        async move {
-                            self.request::<(), P>(&key, reqwest::Method::GET, &url, None)
-                                .await
-                        }
-                    })
-                    .await;
+                let page = match RawRequest::path(reqwest::Method::GET, &format!("v1beta/{path}")) {
+                    Ok(raw) => self.call_json::<P>(&raw.query(&query), None).await,
+                    Err(e) => Err(e),
+                };
                 match page {
                     Ok(page) => {
                         let (items, next) = split(page);

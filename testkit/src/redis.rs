@@ -1,16 +1,18 @@
 //! A real `redis-server` for one test: a free port on 127.0.0.1, a temporary directory, no
-//! persistence; stopped when dropped. `.ci/run` installs Debian's `redis-server` when missing.
+//! persistence; stopped when dropped. `scripts/test` installs Debian's `redis-server` when missing.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running Redis, stopped (killed) on drop.
-pub(crate) struct RedisServer {
+#[derive(Debug)]
+pub struct RedisServer {
     child: Option<Child>,
-    pub(crate) port: u16,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
     dir: PathBuf,
 }
 
@@ -21,17 +23,17 @@ fn free_port() -> u16 {
 
 impl RedisServer {
     /// Starts a server on a free port.
-    pub(crate) fn start() -> RedisServer {
+    pub fn start() -> RedisServer {
         Self::start_on(free_port())
     }
 
     /// Starts a server on a free port that requires `password` (`requirepass`).
-    pub(crate) fn start_with_password(password: &str) -> RedisServer {
+    pub fn start_with_password(password: &str) -> RedisServer {
         Self::start_with(free_port(), &["--requirepass", password])
     }
 
     /// Starts a server on `port` (to restart one where clients expect it).
-    pub(crate) fn start_on(port: u16) -> RedisServer {
+    pub fn start_on(port: u16) -> RedisServer {
         Self::start_with(port, &[])
     }
 
@@ -58,8 +60,8 @@ impl RedisServer {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start redis-server ({e}): install it (`apt-get install redis-server`); \
-                     .ci/run does so when it is missing"
+                    "cannot start redis-server ({e}): install it (`apt-get install redis-server`), \
+                     or run the tests with scripts/test, which installs it when missing"
                 )
             });
         let server = RedisServer {
@@ -93,12 +95,12 @@ impl RedisServer {
     }
 
     /// The server's URL.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// Sends one command with redis-cli-free plain RESP and returns the first reply line.
-    pub(crate) fn command(&self, args: &[&str]) -> String {
+    pub fn command(&self, args: &[&str]) -> String {
         use std::io::{BufRead, BufReader, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let mut out = format!("*{}\r\n", args.len());
@@ -112,7 +114,7 @@ impl RedisServer {
     }
 
     /// Stops the server at once (SIGKILL), as a crash would.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

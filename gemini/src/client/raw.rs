@@ -1,0 +1,576 @@
+//! The routed request path as a raw call: bytes in, status, headers and a body stream out.
+//!
+//! [`Client::send_raw`] sends any Gemini request (a typed endpoint's, or one a relay forwards)
+//! through the same function every typed endpoint uses: it picks the project with the most
+//! headroom for the model and one of its usable keys, admits the request under the configured,
+//! learned and shared quotas, applies the model's breaker and the per-phase timeouts, retries
+//! and falls back to the next model as the [client policy](crate::ClientPolicy) says, learns
+//! from the answer and counts it. There is no second implementation of the pool: the typed
+//! endpoints are thin callers of this path (they encode a body, call it, and decode the answer).
+//!
+//! What a raw request may carry is checked: its path cannot leave the base URL, a `key`
+//! parameter in its query is dropped, and credentials or hop-by-hop headers given with it are
+//! not sent (the key of the pool is the only credential that leaves).
+//!
+//! A success is read whole inside the attempt (so that a connection lost mid-body is retried),
+//! up to [`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes); a
+//! streaming request is held until its first chunk, after which nothing is retried and a
+//! failure is the stream's last item. An error answer is a classified [`Error`].
+
+use super::Client;
+use crate::endpoints::model_path;
+use crate::types::GenerateContentRequest;
+use crate::{ApiKey, Error};
+use bytes_crate::Bytes;
+use futures_util::{Stream, StreamExt, stream};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+/// Where a raw request goes, relative to the base URL.
+#[derive(Debug, Clone)]
+enum Target {
+    /// `{version}/models/{model}{action}`: the model may be replaced by a fallback model.
+    Model {
+        version: String,
+        model: String,
+        action: String,
+    },
+    /// Any other path (`v1beta/files/abc`, `upload/v1beta/files`): no model, no fallback.
+    Path(String),
+}
+
+/// Builds the body for the model that is sent (a `batchEmbedContents` body names its model in
+/// every entry).
+type BodyFor = Arc<dyn Fn(&str) -> Result<Bytes, Error> + Send + Sync>;
+
+/// A request for [`Client::send_raw`].
+///
+/// ```
+/// use steadfast_gemini::RawRequest;
+/// let request = RawRequest::model(
+///     http::Method::POST,
+///     "gemini-2.5-flash",
+///     ":generateContent",
+///     br#"{"contents":[{"parts":[{"text":"hi"}]}]}"#.to_vec(),
+/// )?;
+/// assert_eq!(request.target_path(), "v1beta/models/gemini-2.5-flash:generateContent");
+///
+/// // A `key` in the query is never sent: the pool's key travels in a header.
+/// let listing = RawRequest::path(http::Method::GET, "v1beta/files")?.query("pageSize=10&key=secret");
+/// assert_eq!(listing.url_tail(), "v1beta/files?pageSize=10");
+/// # Ok::<(), steadfast_gemini::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RawRequest {
+    method: http::Method,
+    target: Target,
+    query: Option<String>,
+    body: Option<(String, Bytes)>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    streaming: bool,
+    fallback: bool,
+    tokens: Option<u32>,
+    body_for: Option<BodyFor>,
+}
+
+impl fmt::Debug for RawRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawRequest")
+            .field("method", &self.method)
+            .field("path", &self.target_path())
+            .field("query", &self.query)
+            .field("body_bytes", &self.body.as_ref().map(|(_, b)| b.len()))
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("streaming", &self.streaming)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Headers a raw request never carries upstream: credentials (the pool's key is the only one
+/// sent), and what belongs to one connection or is computed by the HTTP client.
+const NOT_FORWARDED: &[&str] = &[
+    "x-goog-api-key",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "accept-encoding",
+];
+
+impl RawRequest {
+    /// A request about a model: `v1beta/models/{model}{action}`, where `action` is
+    /// `":generateContent"`, `":streamGenerateContent"`, `":countTokens"`, … or `""` (the
+    /// model itself). The model may be given with or without `models/`; when it fails as the
+    /// client policy says (overloaded, not found, out of quota everywhere), the request goes to
+    /// the next model of the policy's fallback chain, with the same body.
+    ///
+    /// Refused: a model name that would change the path, an action that is not `:` and a
+    /// method name.
+    pub fn model(
+        method: http::Method,
+        model: &str,
+        action: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<RawRequest, Error> {
+        let name = model_path(model)?.trim_start_matches("models/").to_owned();
+        let valid_action = action.is_empty()
+            || (action.starts_with(':')
+                && action.len() > 1
+                && action[1..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !valid_action {
+            return Err(Error::configuration(format!(
+                "`{action}` is not a model method: write it as \":generateContent\", or \"\" for the model itself"
+            )));
+        }
+        let body: Bytes = body.into();
+        let mut request = RawRequest::new(
+            method,
+            Target::Model {
+                version: "v1beta".to_owned(),
+                model: name,
+                action: action.to_owned(),
+            },
+        );
+        if !body.is_empty() {
+            request.body = Some(("application/json".to_owned(), body));
+        }
+        Ok(request)
+    }
+
+    /// A request to any path under the base URL that names no model (`v1beta/files/abc`,
+    /// `v1beta/cachedContents`, `upload/v1beta/files`, `v1beta/models` for the list). No
+    /// fallback applies.
+    ///
+    /// Refused: an empty path, one starting with `/`, and one holding `..`, `?`, `#`, `\`,
+    /// whitespace or a control character (a query goes in [`query`](RawRequest::query)).
+    pub fn path(method: http::Method, path: &str) -> Result<RawRequest, Error> {
+        let bad = path.is_empty()
+            || path.starts_with('/')
+            || path.split('/').any(|s| s == ".." || s == ".")
+            || path
+                .chars()
+                .any(|c| matches!(c, '?' | '#' | '\\') || c.is_whitespace() || c.is_control());
+        if bad {
+            return Err(Error::configuration(format!(
+                "`{}` is not a request path: give it relative to the base URL, such as \"v1beta/files/abc\", without a query",
+                path.escape_debug()
+            )));
+        }
+        Ok(RawRequest::new(method, Target::Path(path.to_owned())))
+    }
+
+    fn new(method: http::Method, target: Target) -> RawRequest {
+        RawRequest {
+            method,
+            target,
+            query: None,
+            body: None,
+            headers: Vec::new(),
+            streaming: false,
+            fallback: true,
+            tokens: None,
+            body_for: None,
+        }
+    }
+
+    /// The API version of a model request (`v1beta` by default; `v1`).
+    pub fn version(mut self, version: &str) -> Self {
+        if let Target::Model { version: v, .. } = &mut self.target
+            && !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            *v = version.to_owned();
+        }
+        self
+    }
+
+    /// The query string, without `?` (`alt=sse`, `pageSize=10&pageToken=…`), as given, except
+    /// that a `key` parameter is dropped: the pool's key travels in a header, never in a URL.
+    pub fn query(mut self, query: &str) -> Self {
+        let kept: Vec<&str> = query
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|p| {
+                let name = p.split('=').next().unwrap_or_default();
+                !p.is_empty() && !name.eq_ignore_ascii_case("key")
+            })
+            .filter(|p| !p.contains('#') && !p.chars().any(|c| c.is_control() || c == ' '))
+            .collect();
+        self.query = (!kept.is_empty()).then(|| kept.join("&"));
+        self
+    }
+
+    /// The body and its content type (a model request's body is JSON unless set here).
+    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+        self.body = Some((content_type.to_owned(), body.into()));
+        self
+    }
+
+    /// A header to send with the request (`x-goog-upload-protocol`, …). Credentials
+    /// (`x-goog-api-key`, `authorization`, cookies) and per-connection headers are never
+    /// forwarded and are ignored here; so is `content-type` (give it with
+    /// [`body`](RawRequest::body)).
+    pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
+        if !NOT_FORWARDED.contains(&name.as_str()) && !name.as_str().starts_with("proxy-") {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// Whether the answer is a stream (`streamGenerateContent`): it is held until its first
+    /// chunk, within which failures are retried; after it, nothing is.
+    pub fn streaming(mut self, streaming: bool) -> Self {
+        self.streaming = streaming;
+        self
+    }
+
+    /// Whether the client policy's fallback models may answer (on by default for a model
+    /// request; `models.get` turns it off).
+    pub fn fallback(mut self, fallback: bool) -> Self {
+        self.fallback = fallback;
+        self
+    }
+
+    /// The request's input tokens, counted against the project's tokens-per-minute limit.
+    /// Without it, a generate request's tokens are estimated from its body (a quarter of its
+    /// bytes), any other request counts one.
+    pub fn tokens(mut self, tokens: u32) -> Self {
+        self.tokens = Some(tokens.max(1));
+        self
+    }
+
+    /// The body for each model sent, built from the model's name.
+    pub(crate) fn body_for(mut self, build: BodyFor) -> Self {
+        self.body_for = Some(build);
+        self
+    }
+
+    /// The model asked for, when the request is about one.
+    pub fn model_name(&self) -> Option<&str> {
+        match &self.target {
+            Target::Model { model, .. } => Some(model),
+            Target::Path(_) => None,
+        }
+    }
+
+    /// The path sent for the model asked for, relative to the base URL, without the query.
+    pub fn target_path(&self) -> String {
+        self.path_for(self.model_name().unwrap_or_default())
+    }
+
+    /// The path and query sent for the model asked for.
+    pub fn url_tail(&self) -> String {
+        self.tail_for(self.model_name().unwrap_or_default())
+    }
+
+    fn path_for(&self, served: &str) -> String {
+        match &self.target {
+            Target::Model {
+                version, action, ..
+            } => format!("{version}/models/{served}{action}"),
+            Target::Path(path) => path.clone(),
+        }
+    }
+
+    fn tail_for(&self, served: &str) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path_for(served)),
+            None => self.path_for(served),
+        }
+    }
+
+    /// The tokens this request is counted for, before any pre-flight count.
+    fn estimated_tokens(&self) -> Option<u32> {
+        if self.tokens.is_some() {
+            return self.tokens;
+        }
+        match (&self.target, &self.body) {
+            (Target::Model { action, .. }, Some((_, body)))
+                if action.ends_with("enerateContent") =>
+            {
+                Some(
+                    u32::try_from(body.len().div_ceil(4))
+                        .unwrap_or(u32::MAX)
+                        .max(1),
+                )
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What the routed path decided for one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Route {
+    /// The label of the project that answered (its declared name, or its number in the pool).
+    pub project: String,
+    /// The fingerprint of the key that answered (`****abcd`), never the key.
+    pub key: String,
+    /// The model that answered (a fallback model, when the one asked for failed); empty for a
+    /// request about no model.
+    pub model: String,
+    /// Requests sent upstream for this call: retries, requests sent again through another key
+    /// or project, and fallback models included (the pre-flight's `countTokens` and
+    /// `models.get` are not).
+    pub attempts: u32,
+}
+
+/// What the routed path has decided so far, filled in by the attempts.
+#[derive(Debug, Default)]
+pub(crate) struct RouteNote(Mutex<Route>);
+
+impl RouteNote {
+    pub(crate) fn sent(&self) {
+        super::route::lock(&self.0).attempts += 1;
+    }
+
+    pub(crate) fn answered(&self, project: &str, key: &ApiKey, model: &str) {
+        let mut route = super::route::lock(&self.0);
+        route.project = project.to_owned();
+        route.key = key.label();
+        route.model = model.to_owned();
+    }
+
+    fn take(&self) -> Route {
+        std::mem::take(&mut *super::route::lock(&self.0))
+    }
+}
+
+/// A body as a stream of chunks.
+pub type RawBody = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
+
+/// The answer of [`Client::send_raw`]: a success (2xx) status, its headers, its body, and the
+/// route the call took.
+pub struct RawResponse {
+    /// The status (a success: an error answer is an [`Error`]).
+    pub status: http::StatusCode,
+    /// The answer's headers, as the server sent them.
+    pub headers: http::HeaderMap,
+    /// Where the call went.
+    pub route: Route,
+    body: RawBody,
+}
+
+impl fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawResponse")
+            .field("status", &self.status)
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawResponse {
+    /// The body, chunk by chunk. For a streaming request, the first chunk was received before
+    /// this answer was returned; a failure after it is the last item.
+    pub fn into_body(self) -> RawBody {
+        self.body
+    }
+
+    /// The whole body.
+    pub async fn bytes(self) -> Result<Bytes, Error> {
+        let mut body = self.body;
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+impl Client {
+    /// Sends a request through the client's routed path, the one every typed endpoint takes:
+    /// the project with the most headroom for the model and one of its usable keys, the
+    /// configured, learned and shared quotas, the model's breaker, the per-phase timeouts,
+    /// retries and fallback models as the [client policy](crate::ClientPolicy) says; the answer
+    /// is learned from and counted. The [`Route`] says where the call went.
+    ///
+    /// A success is read whole inside the attempt (a connection lost mid-body is retried), up
+    /// to [`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes); a
+    /// [streaming](RawRequest::streaming) request is held until its first chunk (an error event
+    /// first is retried like an error answer), after which nothing is retried and a failure is
+    /// the body's last item. An error answer (4xx, 5xx) is a classified [`Error`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use steadfast_gemini::{Client, RawRequest};
+    /// use steadfast_sim::{Simulator, SimulatorConfig};
+    ///
+    /// let sim = Simulator::start(SimulatorConfig::default()).await?;
+    /// let client = Client::builder().base_url(sim.base_url()).keys(sim.keys()).build()?;
+    /// let body = br#"{"contents":[{"parts":[{"text":"hi"}]}],"someFieldOfTomorrow":1}"#;
+    /// let request =
+    ///     RawRequest::model(http::Method::POST, "gemini-2.5-flash", ":countTokens", body.to_vec())?;
+    /// # let request = RawRequest::model(http::Method::POST, "gemini-2.5-flash", ":countTokens", br#"{"contents":[{"parts":[{"text":"hi"}]}]}"#.to_vec())?;
+    /// let answer = client.send_raw(request).await?;
+    /// assert_eq!(answer.status, 200);
+    /// assert_eq!(answer.route.model, "gemini-2.5-flash");
+    /// assert_eq!(answer.route.attempts, 1);
+    /// let bytes = answer.bytes().await?;
+    /// assert!(std::str::from_utf8(&bytes)?.contains("totalTokens"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_raw(&self, request: RawRequest) -> Result<RawResponse, Error> {
+        let sse = request
+            .query
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|p| p == "alt=sse"));
+        let streaming = request.streaming;
+        let ((status, headers, body), route) = self
+            .routed(&request, None, |response| async move {
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body: RawBody = if streaming {
+                    first_chunk(self.body_of(response), sse, self.inner.max_response_bytes).await?
+                } else {
+                    let bytes = Bytes::from(self.success_body(response).await?);
+                    Box::pin(stream::once(std::future::ready(Ok(bytes))))
+                };
+                Ok((status, headers, body))
+            })
+            .await?;
+        Ok(RawResponse {
+            status,
+            headers,
+            route,
+            body,
+        })
+    }
+
+    /// The routed path for a raw request: each request it sends is `request` with the key and
+    /// model the route picked, and its success answer is read by `finish` inside the attempt
+    /// (so that what `finish` refuses, an undecodable body or a stream that fails before its
+    /// first chunk, is retried like an error answer). Typed endpoints call this with a
+    /// `finish` that decodes their type; a typed generate request is given for the pre-flight
+    /// token guard.
+    pub(crate) async fn routed<T, F, Fut>(
+        &self,
+        request: &RawRequest,
+        generate: Option<&GenerateContentRequest>,
+        finish: F,
+    ) -> Result<(T, Route), Error>
+    where
+        F: Fn(reqwest::Response) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let chain = match (&request.target, request.fallback) {
+            (Target::Model { model, .. }, true) => self.chain(model),
+            (Target::Model { model, .. }, false) => vec![model.clone()],
+            (Target::Path(_), _) => vec![String::new()],
+        };
+        let note = RouteNote::default();
+        let finish = &finish;
+        let value = self
+            .execute_noted(
+                &chain,
+                generate,
+                request.estimated_tokens(),
+                Some(&note),
+                |key, model| async move {
+                    let response = self.raw_once(&key, &model, request).await?;
+                    finish(response).await
+                },
+            )
+            .await?;
+        Ok((value, note.take()))
+    }
+
+    /// One request of a raw call with `key`, for `model` (empty: none): the answer, when it is
+    /// a success, with its body unread.
+    async fn raw_once(
+        &self,
+        key: &ApiKey,
+        model: &str,
+        request: &RawRequest,
+    ) -> Result<reqwest::Response, Error> {
+        let body = match (&request.body_for, &request.body) {
+            (Some(build), Some((content_type, _))) => Some((content_type.clone(), build(model)?)),
+            (Some(build), None) => Some(("application/json".to_owned(), build(model)?)),
+            (None, body) => body.clone(),
+        };
+        let url = format!("{}/{}", self.inner.base_url, request.tail_for(model));
+        self.send_raw_http(key, request.method.clone(), &url, body, &request.headers)
+            .await
+    }
+}
+
+/// Waits for a stream's first chunk: the bytes up to its first whole event (server-sent events)
+/// or its first bytes (a JSON array). An error before it (the connection lost, the stream ended,
+/// an error event first) is the attempt's result, so that it is retried; after it, the stream is
+/// handed on as is, first chunk included.
+async fn first_chunk<S>(body: S, sse: bool, max_event: usize) -> Result<RawBody, Error>
+where
+    S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
+{
+    let mut body = Box::pin(body);
+    let mut held: Vec<Bytes> = Vec::new();
+    let mut parser = crate::sse::EventParser::default();
+    loop {
+        let Some(chunk) = body.next().await else {
+            if let Some(event) = parser.finish().into_iter().next() {
+                check_event(&event)?;
+                break;
+            }
+            return Err(Error::undecodable(
+                200,
+                b"",
+                "the stream ended before its first chunk",
+            ));
+        };
+        let chunk = chunk?;
+        if chunk.is_empty() {
+            continue;
+        }
+        if !sse {
+            held.push(chunk);
+            break;
+        }
+        let events = parser.push(&chunk);
+        held.push(chunk);
+        if let Some(event) = events.first() {
+            check_event(event)?;
+            break;
+        }
+        if parser.buffered() > max_event {
+            return Err(Error::undecodable(
+                200,
+                b"",
+                format!(
+                    "a stream event is larger than the client's cap of {max_event} bytes (ClientBuilder::max_response_bytes)"
+                ),
+            ));
+        }
+    }
+    Ok(Box::pin(stream::iter(held.into_iter().map(Ok)).chain(body)))
+}
+
+/// An error event at the head of a stream is the attempt's error.
+fn check_event(data: &str) -> Result<(), Error> {
+    let value: serde_json::Value = match serde_json::from_str(data) {
+        Ok(value) => value,
+        // Not JSON: the stream's reader says so; the bytes are passed on as they came.
+        Err(_) => return Ok(()),
+    };
+    let is_error = match &value {
+        serde_json::Value::Array(items) => items.first().is_some_and(|i| i.get("error").is_some()),
+        other => other.get("error").is_some(),
+    };
+    if is_error {
+        return Err(Error::from_stream_event(data.as_bytes()));
+    }
+    Ok(())
+}
