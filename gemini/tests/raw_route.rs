@@ -1,0 +1,291 @@
+//! The routed request path as a raw call (`Client::send_raw`): bytes pass through, the route is
+//! reported, a key never leaves in a URL, credentials given with the request are not forwarded,
+//! model fallback and project re-routing apply, and a stream is held until its first chunk.
+//! Real sockets, real clock, millisecond delays.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::{SimClient, fast};
+use futures_util::StreamExt;
+use http::{HeaderName, HeaderValue, Method};
+use steadfast_gemini::{Client, ErrorKind, RawRequest};
+use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
+use steadfast_testkit::raw::{Raw, Step, answer, write};
+
+const PROMPT: &[u8] = br#"{"contents":[{"parts":[{"text":"hello there"}]}]}"#;
+
+#[tokio::test]
+async fn a_raw_generate_passes_bytes_through_and_reports_its_route() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = sim.client_with(fast()).unwrap();
+    let request =
+        RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT).unwrap();
+    let answer = client.send_raw(request).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.route.model, "gemini-2.5-flash");
+    assert_eq!(answer.route.project, "1");
+    assert_eq!(answer.route.attempts, 1);
+    assert!(answer.route.key.starts_with("****"), "{:?}", answer.route);
+    let bytes = answer.bytes().await.unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(value["candidates"][0]["content"]["parts"][0]["text"].is_string());
+    // Counted like a typed call.
+    assert_eq!(client.stats().models["gemini-2.5-flash"].requests, 1);
+}
+
+#[tokio::test]
+async fn an_unknown_field_of_the_answer_survives_the_raw_path() {
+    let body =
+        br#"{"candidates":[{"content":{"parts":[{"text":"hi"}]}}],"fieldOfTomorrow":{"x":[1,2]}}"#;
+    let server = Raw::start(move |_, _| vec![write(answer("200 OK", "", body))]).await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key("test-key-not-real-0000000000")
+        .policy(fast())
+        .build()
+        .unwrap();
+    let request =
+        RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT).unwrap();
+    let bytes = client
+        .send_raw(request)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], &body[..], "byte for byte");
+}
+
+#[tokio::test]
+async fn no_key_leaves_in_a_url_and_no_credential_of_the_caller_is_forwarded() {
+    let server = Raw::start(|_, _| vec![write(answer("200 OK", "", b"{\"files\":[]}"))]).await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key("test-key-not-real-0000000000")
+        .policy(fast())
+        .build()
+        .unwrap();
+    let request = RawRequest::path(Method::GET, "v1beta/files")
+        .unwrap()
+        .query("pageSize=10&key=caller-secret-1&KEY=caller-secret-2")
+        .header(
+            HeaderName::from_static("authorization"),
+            HeaderValue::from_static("Bearer caller-secret-3"),
+        )
+        .header(
+            HeaderName::from_static("x-goog-api-key"),
+            HeaderValue::from_static("caller-secret-4"),
+        )
+        .header(
+            HeaderName::from_static("x-goog-upload-protocol"),
+            HeaderValue::from_static("resumable"),
+        );
+    let answer = client.send_raw(request).await.unwrap();
+    assert_eq!(answer.route.model, "");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    let head = &seen[0].head;
+    assert!(
+        seen[0]
+            .request_line()
+            .starts_with("GET /v1beta/files?pageSize=10 "),
+        "{head}"
+    );
+    assert!(!head.contains("caller-secret"), "{head}");
+    assert!(
+        head.contains("test-key-not-real-0000000000"),
+        "the pool's key, in its header"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-goog-upload-protocol: resumable")
+    );
+    assert_eq!(head.matches("x-goog-api-key").count(), 1, "{head}");
+}
+
+#[test]
+fn paths_that_leave_the_base_url_are_refused() {
+    for bad in [
+        "",
+        "/v1beta/files",
+        "v1beta/../admin",
+        "v1beta/files?key=x",
+        "v1beta/files#x",
+        "v1beta/a b",
+        "v1beta\\files",
+        "v1beta/\nfiles",
+    ] {
+        let e = RawRequest::path(Method::GET, bad).unwrap_err();
+        assert_eq!(*e.kind(), ErrorKind::Configuration, "{bad:?}");
+    }
+    for bad in [
+        ("gemini/../x", ":generateContent"),
+        ("gemini-2.5-flash", "generateContent"),
+        ("gemini-2.5-flash", ":a/b"),
+    ] {
+        assert!(
+            RawRequest::model(Method::POST, bad.0, bad.1, PROMPT).is_err(),
+            "{bad:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_overloaded_model_falls_back_and_the_route_says_so() {
+    let mut down = SimModel::new("gemini-2.5-pro");
+    down.overloaded = true;
+    let sim = Simulator::start(SimulatorConfig {
+        models: vec![down, SimModel::new("gemini-2.5-flash")],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = sim
+        .client_with(fast().attempts(2).fallback(["gemini-2.5-flash"]))
+        .unwrap();
+    let request =
+        RawRequest::model(Method::POST, "gemini-2.5-pro", ":generateContent", PROMPT).unwrap();
+    let answer = client.send_raw(request).await.unwrap();
+    assert_eq!(answer.route.model, "gemini-2.5-flash");
+    assert_eq!(
+        answer.route.attempts, 3,
+        "two on the overloaded model, one on its fallback"
+    );
+    let bytes = answer.bytes().await.unwrap();
+    assert!(
+        std::str::from_utf8(&bytes)
+            .unwrap()
+            .contains("gemini-2.5-flash")
+    );
+}
+
+#[tokio::test]
+async fn a_project_out_of_its_minute_sends_the_request_through_another() {
+    let mut model = SimModel::new("gemini-2.5-flash");
+    model.rpm = Some(1);
+    let sim = Simulator::start(SimulatorConfig {
+        keys: vec![
+            "sim-key-a-000000000000".into(),
+            "sim-key-b-000000000000".into(),
+        ],
+        models: vec![model],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = Client::builder()
+        .base_url(sim.base_url())
+        .project("alpha", ["sim-key-a-000000000000"])
+        .project("beta", ["sim-key-b-000000000000"])
+        .policy(fast())
+        .build()
+        .unwrap();
+    let send = || async {
+        let request =
+            RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT)
+                .unwrap();
+        client.send_raw(request).await.unwrap().route
+    };
+    let first = send().await;
+    let second = send().await;
+    let mut projects = [first.project.clone(), second.project.clone()];
+    projects.sort();
+    assert_eq!(projects, ["alpha", "beta"], "{first:?} {second:?}");
+    assert_eq!(
+        sim.stats().rate_limited,
+        0,
+        "the pool spread the load by headroom"
+    );
+}
+
+fn sse_head() -> Step {
+    write(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )
+}
+
+fn chunk(text: &str) -> Step {
+    write(format!("{:x}\r\n{text}\r\n", text.len()))
+}
+
+const EVENT: &str =
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"one \"}]}}]}\r\n\r\n";
+const ERROR_EVENT: &str = "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n";
+
+#[tokio::test]
+async fn a_stream_whose_first_event_is_an_error_is_retried_before_anything_is_handed_on() {
+    let server = Raw::start(|_, index| {
+        let first = if index == 0 { ERROR_EVENT } else { EVENT };
+        vec![sse_head(), chunk(first), chunk(EVENT), write("0\r\n\r\n")]
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key("test-key-not-real-0000000000")
+        .policy(fast())
+        .build()
+        .unwrap();
+    let request = RawRequest::model(
+        Method::POST,
+        "gemini-2.5-flash",
+        ":streamGenerateContent",
+        PROMPT,
+    )
+    .unwrap()
+    .query("alt=sse")
+    .streaming(true);
+    let answer = client.send_raw(request).await.unwrap();
+    assert_eq!(answer.route.attempts, 2);
+    let mut body = answer.into_body();
+    let mut all = Vec::new();
+    while let Some(piece) = body.next().await {
+        all.extend_from_slice(&piece.unwrap());
+    }
+    assert_eq!(String::from_utf8(all).unwrap(), format!("{EVENT}{EVENT}"));
+    assert_eq!(server.count("streamGenerateContent?alt=sse"), 2);
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_its_first_chunk_ends_with_an_error_and_is_not_sent_again() {
+    let server = Raw::start(|_, _| vec![sse_head(), chunk(EVENT), write("ff\r\npartial")]).await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key("test-key-not-real-0000000000")
+        .policy(fast())
+        .build()
+        .unwrap();
+    let request = RawRequest::model(
+        Method::POST,
+        "gemini-2.5-flash",
+        ":streamGenerateContent",
+        PROMPT,
+    )
+    .unwrap()
+    .query("alt=sse")
+    .streaming(true);
+    let mut body = client.send_raw(request).await.unwrap().into_body();
+    let mut items = Vec::new();
+    while let Some(piece) = body.next().await {
+        items.push(piece);
+    }
+    assert_eq!(items[0].as_ref().unwrap().as_ref(), EVENT.as_bytes());
+    assert!(items.last().unwrap().is_err(), "the cut is the last item");
+    assert_eq!(server.count("streamGenerateContent"), 1, "never sent again");
+}
+
+#[tokio::test]
+async fn an_error_answer_is_a_classified_error() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = sim.client_with(fast()).unwrap();
+    let body = br#"{"contents":[{"parts":[{"text":"[sim:invalid]"}]}]}"#;
+    let request = RawRequest::model(
+        Method::POST,
+        "gemini-2.5-flash",
+        ":generateContent",
+        &body[..],
+    )
+    .unwrap();
+    let e = client.send_raw(request).await.unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::InvalidArgument);
+}
