@@ -101,6 +101,7 @@ pub mod breaker;
 #[doc(hidden)]
 pub mod calendar;
 pub mod classify;
+mod duration;
 mod error;
 pub mod hint;
 pub mod limit;

@@ -63,12 +63,14 @@
 mod client;
 pub mod endpoints;
 mod error;
+mod key;
 mod policy;
 pub mod sse;
 pub mod types;
 
 pub use client::quota::{Limit, LimitSource, Metric, ModelQuota, ProjectQuotas, QuotaSnapshot};
-pub use client::raw::{RawBody, RawRequest, RawResponse, Route};
+pub use client::raw::{RawBody, RawRequest, RawResponse};
+pub use client::route::Route;
 #[cfg(feature = "redis")]
 pub use client::shared::{SharedQuotas, SharedQuotasBuilder};
 pub use client::stats::{ClientStats, ModelStats};

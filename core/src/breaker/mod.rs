@@ -120,10 +120,10 @@ pub struct BreakerConfig {
     /// Fewest outcomes in the window before the ratio is trusted.
     pub min_calls: u32,
     /// Length of the sliding window.
-    #[serde(deserialize_with = "crate::policy::config::deserialize_duration")]
+    #[serde(deserialize_with = "crate::duration::deserialize_duration")]
     pub window: Duration,
     /// How long the breaker stays open before probing.
-    #[serde(deserialize_with = "crate::policy::config::deserialize_duration")]
+    #[serde(deserialize_with = "crate::duration::deserialize_duration")]
     pub open_for: Duration,
     /// Probe calls allowed while half-open; all must succeed to close.
     pub half_open: u32,

@@ -20,6 +20,7 @@ mod tests;
 
 use crate::Error;
 use crate::error::ErrorKind;
+pub use crate::key::ApiKey;
 use crate::policy::ClientPolicy;
 use quota::{Project, QuotaSnapshot};
 use route::ModelState;
@@ -29,57 +30,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast::classify::{Classify, Transport};
 
+/// Locks `m`, also after a panic elsewhere poisoned it: the data it guards (counters, routes,
+/// dead keys) stays meaningful.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The production endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
-
-/// An API key. Its `Debug` and `Display` print `ApiKey(****)` and the last four characters at
-/// most, so a key never reaches a log line by accident.
-///
-/// ```
-/// let key = steadfast_gemini::ApiKey::new("example-not-a-real-key-1234");
-/// assert_eq!(format!("{key:?}"), "ApiKey(****1234)");
-/// assert!(!format!("{key}").contains("not-a-real"));
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ApiKey(Arc<str>);
-
-impl ApiKey {
-    /// Wraps a key.
-    pub fn new(key: impl AsRef<str>) -> Self {
-        ApiKey(Arc::from(key.as_ref().trim()))
-    }
-
-    /// The key itself, for the request header only.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A label safe to log: the last four characters, when the key is long enough that they do
-    /// not give it away.
-    pub fn label(&self) -> String {
-        let chars: Vec<char> = self.0.chars().collect();
-        if chars.len() >= 16 {
-            format!(
-                "****{}",
-                chars[chars.len() - 4..].iter().collect::<String>()
-            )
-        } else {
-            "****".to_owned()
-        }
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApiKey({})", self.label())
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.label())
-    }
-}
 
 /// A Gemini client; cheap to clone (one `Arc`), safe to share between tasks.
 ///
@@ -482,11 +440,10 @@ impl Client {
     /// # Ok::<(), steadfast_gemini::Error>(())
     /// ```
     pub fn quotas(&self) -> QuotaSnapshot {
-        let entries: Vec<(String, Arc<route::ModelEntry>)> =
-            route::lock(&self.inner.models.entries)
-                .iter()
-                .map(|(m, e)| (m.clone(), Arc::clone(e)))
-                .collect();
+        let entries: Vec<(String, Arc<route::ModelEntry>)> = lock(&self.inner.models.entries)
+            .iter()
+            .map(|(m, e)| (m.clone(), Arc::clone(e)))
+            .collect();
         let mut entries = entries;
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         let projects = self
@@ -501,7 +458,7 @@ impl Client {
                 dead_keys: p
                     .keys
                     .iter()
-                    .filter(|&&k| route::lock(&self.inner.dead[k]).is_some())
+                    .filter(|&&k| lock(&self.inner.dead[k]).is_some())
                     .count(),
                 models: entries
                     .iter()
@@ -520,7 +477,7 @@ impl Client {
     /// failing uploads can open the breaker for cache and `models.list` calls too, and their
     /// counts are added together here.
     pub fn stats(&self) -> ClientStats {
-        let entries = route::lock(&self.inner.models.entries);
+        let entries = lock(&self.inner.models.entries);
         ClientStats {
             models: entries
                 .iter()

@@ -40,6 +40,11 @@ use std::time::Duration;
 use steadfast::limit::{AdaptiveRateLimit, Observation, Quota, RateLimit};
 use tokio::time::Instant;
 
+/// How long a project stays skipped for a model after a refusal that names no end (a zero
+/// quota: not on this tier). Trying again after an hour costs one request per project and
+/// model.
+pub(crate) const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -722,7 +727,7 @@ impl ModelQuotas {
             ErrorKind::NoQuota => {
                 if refusals {
                     u.refused = Some(Refusal {
-                        until: now + super::route::REFUSAL_TTL,
+                        until: now + REFUSAL_TTL,
                         error: e.clone(),
                         brief: false,
                     });
@@ -921,7 +926,7 @@ impl ModelQuotas {
                 }
             }
             ErrorKind::NoQuota => {
-                settle.closed_for = Some((super::route::REFUSAL_TTL, true));
+                settle.closed_for = Some((REFUSAL_TTL, true));
             }
             ErrorKind::PromptTooLong { .. } | ErrorKind::Policy(_) | ErrorKind::Configuration
                 if e.http_status().is_none() =>

@@ -18,6 +18,7 @@
 //! failure is the stream's last item. An error answer is a classified [`Error`].
 
 use super::Client;
+use super::route::{Route, RouteNote};
 use crate::endpoints::model_path;
 use crate::types::GenerateContentRequest;
 use crate::{ApiKey, Error};
@@ -25,7 +26,7 @@ use bytes_crate::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Where a raw request goes, relative to the base URL.
 #[derive(Debug, Clone)]
@@ -309,44 +310,6 @@ impl RawRequest {
             }
             _ => None,
         }
-    }
-}
-
-/// What the routed path decided for one call.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Route {
-    /// The label of the project that answered (its declared name, or its number in the pool).
-    pub project: String,
-    /// The fingerprint of the key that answered (`****abcd`), never the key.
-    pub key: String,
-    /// The model that answered (a fallback model, when the one asked for failed); empty for a
-    /// request about no model.
-    pub model: String,
-    /// Requests sent upstream for this call: retries, requests sent again through another key
-    /// or project, and fallback models included (the pre-flight's `countTokens` and
-    /// `models.get` are not).
-    pub attempts: u32,
-}
-
-/// What the routed path has decided so far, filled in by the attempts.
-#[derive(Debug, Default)]
-pub(crate) struct RouteNote(Mutex<Route>);
-
-impl RouteNote {
-    pub(crate) fn sent(&self) {
-        super::route::lock(&self.0).attempts += 1;
-    }
-
-    pub(crate) fn answered(&self, project: &str, key: &ApiKey, model: &str) {
-        let mut route = super::route::lock(&self.0);
-        route.project = project.to_owned();
-        route.key = key.label();
-        route.model = model.to_owned();
-    }
-
-    fn take(&self) -> Route {
-        std::mem::take(&mut *super::route::lock(&self.0))
     }
 }
 

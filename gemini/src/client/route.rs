@@ -23,7 +23,6 @@
 
 use super::breaker;
 use super::quota::{ModelQuotas, Pick, Project, SharedStep};
-use super::raw::RouteNote;
 use super::stats::ModelCounters;
 use super::{ApiKey, Client};
 use crate::endpoints::model_path;
@@ -37,10 +36,43 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use steadfast::breaker::SlidingWindowBreaker;
 
-/// How long a project stays skipped for a model after a refusal that names no end (a zero
-/// quota: not on this tier). Trying again after an hour costs one request per project and
-/// model.
-pub(crate) const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// What the routed path decided for one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Route {
+    /// The label of the project that answered (its declared name, or its number in the pool).
+    pub project: String,
+    /// The fingerprint of the key that answered (`****abcd`), never the key.
+    pub key: String,
+    /// The model that answered (a fallback model, when the one asked for failed); empty for a
+    /// request about no model.
+    pub model: String,
+    /// Requests sent upstream for this call: retries, requests sent again through another key
+    /// or project, and fallback models included (the pre-flight's `countTokens` and
+    /// `models.get` are not).
+    pub attempts: u32,
+}
+
+/// What the routed path has decided so far for one call, filled in by its attempts.
+#[derive(Debug, Default)]
+pub(crate) struct RouteNote(Mutex<Route>);
+
+impl RouteNote {
+    pub(crate) fn sent(&self) {
+        lock(&self.0).attempts += 1;
+    }
+
+    pub(crate) fn answered(&self, project: &str, key: &ApiKey, model: &str) {
+        let mut route = lock(&self.0);
+        route.project = project.to_owned();
+        route.key = key.label();
+        route.model = model.to_owned();
+    }
+
+    pub(crate) fn take(&self) -> Route {
+        std::mem::take(&mut *lock(&self.0))
+    }
+}
 
 /// How long a failed (or abandoned) `models.get` look-up is remembered: no look-up for this
 /// model is sent again before, and the pre-flight guard uses its estimate meanwhile.
@@ -81,9 +113,7 @@ pub(crate) struct ModelState {
     pub(crate) entries: Mutex<HashMap<String, Arc<ModelEntry>>>,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use super::lock;
 
 enum Next {
     /// Every project is out for this model (per day, no quota).

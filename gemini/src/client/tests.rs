@@ -648,7 +648,7 @@ mod bad_input {
         let q = client.quotas();
         let m = q.get("1", MODEL).unwrap();
         assert_eq!(m.refused_because, Some("no_quota"));
-        assert_eq!(m.refused_for, Some(super::super::route::REFUSAL_TTL));
+        assert_eq!(m.refused_for, Some(super::super::quota::REFUSAL_TTL));
         assert!(
             m.limits.is_empty(),
             "a quotaValue of 0 is not a limit: {m:?}"

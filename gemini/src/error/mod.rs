@@ -43,7 +43,7 @@ pub(crate) mod redact;
 
 pub use parse::{BadRequestViolation, Details, ErrorInfo, HelpLink, QuotaViolation, Status};
 
-use crate::client::ApiKey;
+use crate::key::ApiKey;
 use std::fmt;
 use std::time::Duration;
 use steadfast::classify::{Classify, Failure, Transport};

@@ -13,7 +13,7 @@
 //!   [`MIN_OWN_KEY`] characters are not searched for: replacing every `ab` of a message would
 //!   destroy it, and such a key is a test value, not a credential.
 
-use crate::client::ApiKey;
+use crate::key::ApiKey;
 
 /// What a secret is replaced with.
 pub(crate) const REDACTED: &str = "[redacted key]";
