@@ -453,6 +453,54 @@ pub fn clone_argument<T: RetryArgument>(value: &T) -> T {
     value.clone()
 }
 
+/// A method taking `self` by value gives each attempt its own copy of `self`; a message that
+/// says so when it cannot.
+#[diagnostic::on_unimplemented(
+    message = "#[resilient] needs to clone `self` (of type `{Self}`) for each attempt",
+    label = "`self` is taken by value, but `{Self}` does not implement `Clone`",
+    note = "each attempt gets its own copy of `self` taken by value (the body may consume it): make `{Self}` `Clone`, or take `&self` or `&mut self`"
+)]
+pub trait RetryReceiver: Clone {}
+#[diagnostic::do_not_recommend]
+impl<T: Clone> RetryReceiver for T {}
+
+/// The two ways `self` taken by value is made fresh for one attempt, imported together by a
+/// glob (whichever the type picks is used, so the import is never unused).
+pub mod receiver {
+    use super::RetryReceiver;
+
+    /// `self` taken by value, for one attempt (`self.__sf_fresh()`): a copy, or, when `Self` is a
+    /// `&mut` (a method of `impl Trait for &mut T`), a reborrow, which the method call makes
+    /// ([`ReceiverReborrow`] is found first, at the receiver's own type; this one by autoref).
+    pub trait ReceiverCopy {
+        /// A copy of `self`.
+        fn __sf_fresh(&self) -> Self
+        where
+            Self: RetryReceiver + Sized;
+    }
+
+    impl<T> ReceiverCopy for T {
+        fn __sf_fresh(&self) -> T
+        where
+            T: RetryReceiver,
+        {
+            self.clone()
+        }
+    }
+
+    /// `self` of type `&mut U` taken by value, for one attempt: the method call reborrows it.
+    pub trait ReceiverReborrow<'a, U: ?Sized> {
+        /// The reborrowed reference.
+        fn __sf_fresh(self) -> &'a mut U;
+    }
+
+    impl<'a, U: ?Sized> ReceiverReborrow<'a, U> for &'a mut U {
+        fn __sf_fresh(self) -> &'a mut U {
+            self
+        }
+    }
+}
+
 /// The registry path for `stats!(a::b::f)` written in module `here`: `crate::` becomes the
 /// crate's name, `self::` and `super::` are resolved against `here`.
 pub fn stats_path(here: &str, segments: &[&str]) -> String {

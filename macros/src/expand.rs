@@ -328,6 +328,68 @@ struct Arguments {
     /// receiver's, or a `mut` binding that is not copied per attempt): then each attempt needs a
     /// closure of its own to reborrow it, and the loop stays in the function.
     lends: bool,
+    /// A `self` taken by value and copied per attempt: the body's `self` is renamed to this.
+    renamed_self: Option<Ident>,
+}
+
+/// The body with `self` renamed to `to`, as async-trait does: not in a path (`self::f`), nor
+/// inside an item the body declares (`fn`, `impl`, `trait`, `mod`, `macro_rules!`), whose
+/// `self` is its own.
+fn rename_self(stream: TokenStream, to: &str) -> TokenStream {
+    let tokens: Vec<TokenTree> = stream.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let path_follows = |at: usize| {
+            matches!((tokens.get(at + 1), tokens.get(at + 2)),
+                (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)))
+                    if a.as_char() == ':' && a.spacing() == Spacing::Joint && b.as_char() == ':')
+        };
+        match &tokens[i] {
+            TokenTree::Ident(id) if id == "self" && !path_follows(i) => {
+                out.push(TokenTree::Ident(Ident::new(to, id.span())));
+            }
+            TokenTree::Ident(id) if starts_item(&tokens, i) => {
+                // The item is copied as written, up to its body (or its `;`).
+                while i < tokens.len() {
+                    let t = tokens[i].clone();
+                    let end = matches!(&t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace)
+                        || matches!(&t, TokenTree::Punct(p) if p.as_char() == ';');
+                    out.push(t);
+                    if end {
+                        break;
+                    }
+                    i += 1;
+                }
+                let _ = id;
+            }
+            TokenTree::Group(g) => {
+                let mut group = Group::new(g.delimiter(), rename_self(g.stream(), to));
+                group.set_span(g.span());
+                out.push(TokenTree::Group(group));
+            }
+            t => out.push(t.clone()),
+        }
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+/// Whether `tokens[i]` starts an item with a `self` of its own: `fn name`, `impl`, `trait
+/// Name`, `mod name`, `macro_rules!`.
+fn starts_item(tokens: &[TokenTree], i: usize) -> bool {
+    let TokenTree::Ident(id) = &tokens[i] else {
+        return false;
+    };
+    let next_is_name = matches!(tokens.get(i + 1), Some(TokenTree::Ident(_)));
+    match id.to_string().as_str() {
+        "fn" | "trait" | "mod" => next_is_name,
+        "impl" => true,
+        "macro_rules" => {
+            matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!')
+        }
+        _ => false,
+    }
 }
 
 /// `ty` without the invisible groups a `macro_rules!` fragment (`$t:ty`) wraps it in.
@@ -440,14 +502,40 @@ fn arguments(
     item: &Function,
     krate: &[TokenTree],
     rebound_mut: &[&Ident],
+    async_trait: bool,
 ) -> syn::Result<Arguments> {
     let mut clones = Vec::new();
     let mut touches = Vec::new();
     let mut names = Vec::new();
     let mut lends = false;
     let mut conditional = false;
+    let mut renamed_self = None;
     for arg in &item.sig.inputs {
         match arg {
+            // `self` or `mut self` (not `self: Type`): the body may consume it, so each attempt
+            // gets its own copy, under another name (`self` cannot be rebound). async-trait has
+            // already moved `self` into `__self`, a binding of its own.
+            FnArg::Receiver(r)
+                if r.reference.is_none() && r.colon_token.is_none() && !async_trait =>
+            {
+                let span = r.self_token.span;
+                let copy = Ident::new("__sf_self", span);
+                let mutability = &r.mutability;
+                // A copy, or a reborrow when `Self` is a `&mut` (see `__private::receiver`);
+                // either may need unique access, so each attempt has a closure of its own.
+                clones.push(quote_spanned! {span=>
+                    let #mutability #copy = {
+                        use #(#krate)*::__private::receiver::*;
+                        self.__sf_fresh()
+                    };
+                });
+                lends = true;
+                if r.mutability.is_some() {
+                    touches.push(quote!(let _ = &mut self;));
+                }
+                renamed_self = Some(copy);
+                names.push(quote!(self));
+            }
             FnArg::Receiver(r) => {
                 lends |= r.mutability.is_some() || !shared_pointer(&r.ty);
                 names.push(
@@ -477,9 +565,17 @@ fn arguments(
                 if pi.by_ref.is_some() || has_mut_ref(&pt.ty) {
                     lends = true;
                 }
-                if matches!(ungroup(&pt.ty), Type::Reference(_)) {
+                if let Type::Reference(reference) = ungroup(&pt.ty) {
                     // Not copied: a `mut` binding may be assigned by the body.
                     lends |= pi.mutability.is_some();
+                    // A `&mut` is reborrowed per attempt, so that a body passing it to a generic
+                    // function (`take<W: Write>(w: W)`), which moves it, can do so each time.
+                    if reference.mutability.is_some()
+                        && pi.mutability.is_none()
+                        && pi.by_ref.is_none()
+                    {
+                        clones.push(quote!(#(#cfgs)* let #ident = &mut *#ident;));
+                    }
                     continue;
                 }
                 let mutability = &pi.mutability.or_else(|| {
@@ -513,6 +609,7 @@ fn arguments(
         names,
         lends,
         conditional,
+        renamed_self,
     })
 }
 
@@ -651,7 +748,8 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
         names,
         lends,
         conditional,
-    } = arguments(item, &krate, &rebound_mut)?;
+        renamed_self,
+    } = arguments(item, &krate, &rebound_mut, shape.async_trait)?;
     if let (true, Some(path)) = (conditional, &settings.fallback) {
         return Err(syn::Error::new_spanned(
             path,
@@ -685,7 +783,19 @@ pub(crate) fn expand(settings: &Settings, item: &Function) -> syn::Result<TokenS
             t
         })
         .collect();
-    let body = &shape.body;
+    let renamed_body;
+    let body = match &renamed_self {
+        Some(copy) => {
+            let mut group = Group::new(
+                shape.body.delimiter(),
+                rename_self(shape.body.stream(), &copy.to_string()),
+            );
+            group.set_span(shape.body.span());
+            renamed_body = group;
+            &renamed_body
+        }
+        None => &shape.body,
+    };
     let prelude = &shape.prelude;
 
     let require_from = settings.needs_from.first().map(|span| {

@@ -8,6 +8,7 @@ use support::*;
 use std::pin::Pin;
 use steadfast::resilient;
 
+#[derive(Clone)]
 struct Counter {
     n: u32,
     name: String,
@@ -24,7 +25,8 @@ impl Counter {
         Ok(self.n)
     }
 
-    // `mut self` by value: the body changes its own copy, kept across attempts.
+    // `mut self` by value: each attempt changes a copy of the caller's value (issue 24: it was
+    // one value kept across attempts, unlike every other `mut` owned argument).
     #[resilient(base = "1ms")]
     async fn consume(mut self) -> Result<u32, ApiError> {
         self.n += 1;
@@ -171,7 +173,8 @@ fn main() {
     let mut c = Counter { n: 0, name: "c".into() };
     assert_eq!(block_on(assert_send(Pin::new(&mut c).bump_pinned())).unwrap(), 3);
     assert_eq!(c.n, 3);
-    assert_eq!(block_on(assert_send(Counter { n: 0, name: String::new() }.consume())).unwrap(), 3);
+    assert!(block_on(assert_send(Counter { n: 0, name: String::new() }.consume())).is_err());
+    assert_eq!(block_on(assert_send(Counter { n: 2, name: String::new() }.consume())).unwrap(), 3);
     let tries = std::sync::atomic::AtomicU32::new(0);
     assert_eq!(block_on(assert_send(c.name(&tries))).unwrap(), "c");
     assert_eq!(tries.into_inner(), 3);
