@@ -34,11 +34,23 @@ fn busiest(times: &mut [u64], window: Duration) -> usize {
 }
 
 /// Grants per second achieved over the span of the grants, against the limit's ideal.
-fn utilisation(times: &mut [u64], per_second: u32) -> f64 {
+fn utilisation(times: &mut [u64], per_second: f64) -> f64 {
     times.sort_unstable();
     let span = (times[times.len() - 1] - times[0]) as f64 / 1e6;
-    let ideal = span * f64::from(per_second) + 1.0;
+    let ideal = span * per_second + 1.0;
     times.len() as f64 / ideal
+}
+
+/// The pace of `per_second(20)` with the default guard (2 ms beyond each 50 ms): what the
+/// limiter aims for, and what utilisation is measured against.
+const PACED_20: f64 = 1.0 / 0.052;
+
+/// Taken by the tests whose assertions are on timing (utilisation, spacing), so that they do not
+/// run while another one loads both cores.
+static TIMING: Mutex<()> = Mutex::new(());
+
+fn timing() -> std::sync::MutexGuard<'static, ()> {
+    TIMING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `tasks` tasks acquire from `limit` until `run_for` has passed; the server time of each grant.
@@ -69,6 +81,7 @@ async fn hammer(limit: Arc<RedisRateLimit>, tasks: usize, run_for: Duration) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_many_tasks_never_exceed_the_limit_in_any_window() {
+    let _timing = timing();
     let redis = RedisServer::start();
     let limit = Arc::new(
         RedisRateLimit::builder(&redis.url(), "tasks")
@@ -80,7 +93,7 @@ async fn one_process_many_tasks_never_exceed_the_limit_in_any_window() {
     let mut times = hammer(limit, 50, Duration::from_secs(2)).await;
     assert!(times.len() >= 30, "{} grants", times.len());
     assert!(busiest(&mut times, Duration::from_secs(1)) <= 20);
-    let u = utilisation(&mut times, 20);
+    let u = utilisation(&mut times, PACED_20);
     assert!(u >= 0.97, "utilisation {u:.3}");
 }
 
@@ -183,6 +196,7 @@ async fn child_process_worker() {
 
 #[test]
 fn four_processes_share_one_quota_exactly() {
+    let _timing = timing();
     let redis = RedisServer::start();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..4)
@@ -221,7 +235,7 @@ fn four_processes_share_one_quota_exactly() {
     );
     let most = busiest(&mut times, Duration::from_secs(1));
     assert!(most <= 20, "{most} grants in one second across 4 processes");
-    let u = utilisation(&mut times, 20);
+    let u = utilisation(&mut times, PACED_20);
     let mut gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort_unstable();
     gaps.reverse();
@@ -452,8 +466,9 @@ async fn a_cancelled_acquisition_leaves_at_most_the_slot_it_reserved() {
     }
     let next = limit.grant(1).await.unwrap();
     let gap = next.at.duration_since(first.at).unwrap();
+    // Two intervals of 1 s and their 2 ms guards.
     assert!(
-        gap <= Duration::from_millis(2000),
+        gap <= Duration::from_millis(2 * 1002),
         "at most the one reserved slot is lost to five cancelled waiters: {gap:?}"
     );
     assert!(gap >= Duration::from_millis(1000));
@@ -556,4 +571,123 @@ async fn a_config_file_limiter_table_shares_the_quota_through_redis() {
     )
     .unwrap();
     assert_eq!(bad.build().unwrap_err().field(), "name");
+}
+
+/// A server that refuses any request closer than `spacing` to the one before (the strictest
+/// reading of "N per second"): one byte per request on each connection, counted as it arrives.
+struct StrictEnforcer {
+    addr: std::net::SocketAddr,
+    arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
+}
+
+impl StrictEnforcer {
+    fn start(connections: usize) -> StrictEnforcer {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&arrivals);
+        std::thread::spawn(move || {
+            for _ in 0..connections {
+                let (mut socket, _) = listener.accept().unwrap();
+                socket.set_nodelay(true).unwrap();
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut byte = [0u8; 1];
+                    while socket.read_exact(&mut byte).is_ok() {
+                        log.lock().unwrap().push(std::time::Instant::now());
+                    }
+                });
+            }
+        });
+        StrictEnforcer { addr, arrivals }
+    }
+
+    /// `(refused, first to last arrival)`: a request is refused when it arrived less than
+    /// `spacing` after the previous accepted one.
+    fn verdict(&self, spacing: Duration) -> (usize, usize, Duration) {
+        let mut times = self.arrivals.lock().unwrap().clone();
+        times.sort();
+        let mut refused = 0;
+        let mut last: Option<std::time::Instant> = None;
+        for t in &times {
+            match last {
+                Some(l) if *t - l < spacing => refused += 1,
+                _ => last = Some(*t),
+            }
+        }
+        (refused, times.len(), times[times.len() - 1] - times[0])
+    }
+}
+
+/// Two workers (each with its own runtime thread and Redis connection, as two processes would
+/// have) share `per_second(20)` and send each granted request to a strict enforcer.
+fn two_workers_against_a_strict_enforcer(
+    guard: Option<Duration>,
+    each: usize,
+) -> (usize, usize, Duration) {
+    let _timing = timing();
+    let redis = RedisServer::start();
+    let enforcer = StrictEnforcer::start(2);
+    let name = format!("strict-{}", guard.map_or(-1, |g| g.as_micros() as i64));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, name, addr) = (redis.url(), name.clone(), enforcer.addr);
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let mut builder = RedisRateLimit::builder(&url, &name).per_second(20);
+                    if let Some(guard) = guard {
+                        builder = builder.guard(guard);
+                    }
+                    let limit = builder.connect().await.unwrap();
+                    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+                    socket.set_nodelay(true).unwrap();
+                    for _ in 0..each {
+                        limit.grant(1).await.unwrap();
+                        socket.write_all(b"x").unwrap();
+                    }
+                });
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    // The last bytes may still be on their way to the enforcer's threads.
+    let started = std::time::Instant::now();
+    while enforcer.arrivals.lock().unwrap().len() < 2 * each
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    enforcer.verdict(Duration::from_millis(50))
+}
+
+/// Issue 24, item 7 (found by a probe): two processes sharing `per_second(20)` against a server
+/// that refuses requests closer than 50 ms had 19-25 % refused, because each sends a little
+/// after its slot, by a varying amount. The default guard absorbs it: at most 1 % refused, at
+/// most 1.05x the ideal time (99 intervals of 50 ms for 100 requests).
+#[test]
+fn a_strict_enforcer_refuses_almost_nothing_with_the_default_guard() {
+    let (refused, seen, span) = two_workers_against_a_strict_enforcer(None, 50);
+    eprintln!("default guard: {refused} of {seen} refused, {span:?}");
+    assert_eq!(seen, 100);
+    assert!(refused <= 1, "{refused} of 100 refused");
+    let ideal = Duration::from_millis(50) * 99;
+    let ratio = span.as_secs_f64() / ideal.as_secs_f64();
+    assert!(ratio <= 1.05, "{ratio:.3}x the ideal time ({span:?})");
+}
+
+/// What the guard is for: without it, the same run has requests refused (measured: 19-25 %).
+#[test]
+#[ignore = "measures the defect the guard fixes (5 s of real time): run with --ignored"]
+fn without_a_guard_a_strict_enforcer_refuses_some() {
+    let (refused, seen, span) = two_workers_against_a_strict_enforcer(Some(Duration::ZERO), 50);
+    eprintln!("no guard: {refused} of {seen} refused, {span:?}");
+    assert!(refused > 0);
 }

@@ -49,7 +49,7 @@ pub mod redis;
 mod window;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{Grant, RedisRateLimit, RedisRateLimitBuilder, Unavailable};
+pub use self::redis::{DEFAULT_GUARD, Grant, RedisRateLimit, RedisRateLimitBuilder, Unavailable};
 pub use adaptive::{AdaptiveRateLimit, Observation};
 pub use concurrency::ConcurrencyLimit;
 pub(crate) use gcra::Gcra;
