@@ -13,13 +13,21 @@
 //!   carries a `functionResponse` is answered with text about it.
 //! - Usage counts whitespace-separated words of every text in the request (system instruction
 //!   included) and of the answer.
+//! - Thoughts: a `thinkingConfig` whose budget is not 0 counts `thoughtsTokenCount` (in the
+//!   total); with `includeThoughts` the answer starts with a part marked `thought` (a chunk of
+//!   its own in a stream). `responseLogprobs` adds `logprobsResult` (chosen tokens, and
+//!   `logprobs` top candidates per token) and `avgLogprobs`; the `googleSearch` tool adds
+//!   `groundingMetadata` (the query, one web source, one support).
+//! - Integer fields (`topK`, `maxOutputTokens`, `candidateCount`, …) take a whole number written
+//!   as a float (`20.0`, as the Python SDK sends `top_k`) or a string, as the real API reads an
+//!   int32; a fraction or a value outside the int32 range is a 400 naming the field.
 //! - Streams: the text in about three chunks, each with `responseId`, `modelVersion` and
 //!   `usageMetadata`; the last carries its text, `finishReason` and the full usage, like the
 //!   real one. With `alt=sse` as server-sent events, without it as one JSON array.
 
 use super::content::{self, random_for};
 use super::routes::Action;
-use super::validate::get;
+use super::validate::{get, int};
 use super::{Reply, SimModel, State, errors};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -81,6 +89,120 @@ struct Candidate {
     parts: Vec<Value>,
     finish: &'static str,
     tokens: u32,
+}
+
+/// What a request asks for beyond the text: thoughts (`thinkingConfig`), log probabilities
+/// (`responseLogprobs`, `logprobs`) and grounding (the `googleSearch` tool).
+struct Extras {
+    /// The thought part, with `includeThoughts`.
+    thought: Option<Value>,
+    /// Tokens spent thinking: with a `thinkingConfig` whose budget is not 0.
+    thought_tokens: u32,
+    /// `responseLogprobs`, and how many top candidates per token (`logprobs`).
+    logprobs: Option<usize>,
+    /// The query, when the `googleSearch` tool is on.
+    search: Option<String>,
+}
+
+impl Extras {
+    fn of(body: &Value, prompt: &str) -> Extras {
+        let config = get(body, "generationConfig");
+        let thinking = config.and_then(|c| get(c, "thinkingConfig"));
+        let budget = thinking
+            .and_then(|t| get(t, "thinkingBudget"))
+            .and_then(int);
+        let include = thinking
+            .and_then(|t| get(t, "includeThoughts"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let thinks = thinking.is_some() && budget != Some(0);
+        let text = format!("Thinking about how to answer: {prompt}");
+        // The budget caps the thought (-1: dynamic, no cap).
+        let thought_tokens = match budget {
+            Some(b) if b > 0 => words(&text).min(u32::try_from(b).unwrap_or(u32::MAX)),
+            _ => words(&text),
+        };
+        let logprobs = config
+            .and_then(|c| get(c, "responseLogprobs"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .then(|| {
+                config
+                    .and_then(|c| get(c, "logprobs"))
+                    .and_then(int)
+                    .map_or(0, |n| n.clamp(0, 20) as usize)
+            });
+        let search = get(body, "tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|t| get(t, "googleSearch").is_some() || get(t, "googleSearchRetrieval").is_some())
+            .then(|| prompt.to_owned());
+        Extras {
+            thought: (thinks && include).then(|| json!({"text": text, "thought": true})),
+            thought_tokens: if thinks { thought_tokens } else { 0 },
+            logprobs,
+            search,
+        }
+    }
+
+    /// Adds the log probabilities of `text` and the grounding to a whole candidate.
+    fn decorate(&self, candidate: &mut Value, text: &str) {
+        self.decorate_piece(candidate, text, true);
+    }
+
+    /// Adds the log probabilities of this piece of a streamed answer; the grounding goes with
+    /// the last piece.
+    fn decorate_piece(&self, candidate: &mut Value, text: &str, last: bool) {
+        if let Some(top) = self.logprobs {
+            let tokens: Vec<&str> = text.split_whitespace().collect();
+            let chosen: Vec<Value> = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"token": t, "logProbability": -0.05 * (1 + i % 5) as f64}))
+                .collect();
+            let sum: f64 = chosen
+                .iter()
+                .filter_map(|c| c["logProbability"].as_f64())
+                .sum();
+            let mut result = json!({"chosenCandidates": chosen});
+            if top > 0 {
+                result["topCandidates"] = tokens
+                    .iter()
+                    .map(|t| {
+                        let alternatives: Vec<Value> = (0..top)
+                            .map(|k| {
+                                let token = if k == 0 {
+                                    (*t).to_owned()
+                                } else {
+                                    format!("{t}~{k}")
+                                };
+                                json!({"token": token, "logProbability": -0.05 - 0.5 * k as f64})
+                            })
+                            .collect();
+                        json!({"candidates": alternatives})
+                    })
+                    .collect();
+            }
+            candidate["logprobsResult"] = result;
+            if !tokens.is_empty() {
+                candidate["avgLogprobs"] = json!(sum / tokens.len() as f64);
+            }
+        }
+        if let (Some(query), true) = (&self.search, last) {
+            let end = text.len();
+            candidate["groundingMetadata"] = json!({
+                "webSearchQueries": [query],
+                "searchEntryPoint": {"renderedContent": "<div class=\"container\">simulated search</div>"},
+                "groundingChunks": [{"web": {"uri": "https://example.com/simulated-source", "title": "example.com"}}],
+                "groundingSupports": [{
+                    "segment": {"startIndex": 0, "endIndex": end, "text": text},
+                    "groundingChunkIndices": [0],
+                    "confidenceScores": [0.9]
+                }]
+            });
+        }
+    }
 }
 
 impl State {
@@ -242,7 +364,8 @@ impl State {
         let text = get(request, "content").map(parts_text).unwrap_or_default();
         let full = spec.embedding_size();
         let wanted = get(request, "outputDimensionality")
-            .and_then(Value::as_u64)
+            .and_then(int)
+            .and_then(|d| u64::try_from(d).ok())
             .filter(|d| *d > 0)
             .map_or(full, |d| (d as usize).min(full));
         content::embedding(self.config.seed, &text, wanted, full)
@@ -278,16 +401,31 @@ impl State {
             };
         }
         let candidates = self.candidates(body, prompt);
+        let extras = Extras::of(body, prompt);
         let answer_tokens: u32 = candidates.iter().map(|c| c.tokens).sum();
-        let usage = json!({"promptTokenCount": tokens, "candidatesTokenCount": answer_tokens,
-            "totalTokenCount": tokens + answer_tokens,
+        let mut usage = json!({"promptTokenCount": tokens, "candidatesTokenCount": answer_tokens,
+            "totalTokenCount": tokens + answer_tokens + extras.thought_tokens,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]});
+        if extras.thought_tokens > 0 {
+            usage["thoughtsTokenCount"] = json!(extras.thought_tokens);
+        }
         let whole: Vec<Value> = candidates
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                json!({"content": {"parts": c.parts, "role": "model"},
-                       "finishReason": c.finish, "index": i})
+                let mut parts = c.parts.clone();
+                if let Some(thought) = &extras.thought {
+                    parts.insert(0, thought.clone());
+                }
+                let mut candidate = json!({"content": {"parts": parts, "role": "model"},
+                       "finishReason": c.finish, "index": i});
+                let text = c
+                    .parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<String>();
+                extras.decorate(&mut candidate, &text);
+                candidate
             })
             .collect();
         if !stream {
@@ -312,18 +450,24 @@ impl State {
                 let per_chunk = pieces.len().div_ceil(3).max(1);
                 let groups: Vec<String> = pieces.chunks(per_chunk).map(|p| p.concat()).collect();
                 let last = groups.len() - 1;
-                groups
+                // The thought comes first, in a chunk of its own, as the real stream sends it.
+                let thought = extras.thought.as_ref().map(|thought| {
+                    json!({"candidates": [{"content": {"parts": [thought], "role": "model"}, "index": 0}],
+                           "usageMetadata": prompt_usage.clone(),
+                           "modelVersion": version, "responseId": id})
+                });
+                thought
                     .into_iter()
-                    .enumerate()
-                    .map(|(i, piece)| {
+                    .chain(groups.into_iter().enumerate().map(|(i, piece)| {
                         let mut candidate = json!({"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0});
                         if i == last {
                             candidate["finishReason"] = json!(candidates[0].finish);
                         }
+                        extras.decorate_piece(&mut candidate, &piece, i == last);
                         json!({"candidates": [candidate],
                                "usageMetadata": if i == last { usage.clone() } else { prompt_usage.clone() },
                                "modelVersion": version, "responseId": id})
-                    })
+                    }))
                     .collect()
             }
             _ => vec![json!({"candidates": whole, "usageMetadata": usage,
@@ -351,7 +495,7 @@ impl State {
     fn candidates(&self, body: &Value, prompt: &str) -> Vec<Candidate> {
         let config = get(body, "generationConfig").cloned().unwrap_or(json!({}));
         let count = get(&config, "candidateCount")
-            .and_then(Value::as_u64)
+            .and_then(int)
             .unwrap_or(1)
             .clamp(1, 8) as usize; // refused outside 1..=8 before this point
         if let Some(call) = self.function_call(body, prompt) {
@@ -380,7 +524,8 @@ impl State {
             })
             .unwrap_or_default();
         let max_tokens = get(&config, "maxOutputTokens")
-            .and_then(Value::as_u64)
+            .and_then(int)
+            .and_then(|m| u64::try_from(m).ok())
             .filter(|m| *m > 0);
         (0..count)
             .map(|i| {

@@ -228,12 +228,7 @@ fn generation_config(body: &Value) -> Result<(), Reply> {
     let Some(config) = validate::get(body, "generationConfig") else {
         return Ok(());
     };
-    let number = |name: &str| {
-        validate::get(config, name).and_then(|v| {
-            v.as_i64()
-                .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
-        })
-    };
+    let number = |name: &str| validate::get(config, name).and_then(validate::int);
     if let Some(count) = number("candidateCount").filter(|n| !(1..=8).contains(n)) {
         return Err(errors::invalid_field(
             "GenerateContentRequest.generation_config.candidate_count",

@@ -293,6 +293,26 @@ fn snake(name: &str) -> String {
     out
 }
 
+/// An int32 field's value, as proto JSON reads it: a whole number (also written `20.0`), or a
+/// string holding one; `None` for anything else, or outside the int32 range.
+pub(super) fn int(value: &Value) -> Option<i64> {
+    let n = match value {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i,
+            None => {
+                let f = n.as_f64()?;
+                if f.fract() != 0.0 || !f.is_finite() {
+                    return None;
+                }
+                f as i64
+            }
+        },
+        Value::String(text) => text.parse().ok()?,
+        _ => return None,
+    };
+    i32::try_from(n).ok().map(i64::from)
+}
+
 /// The first problem in `value` read as `message`, as the real API words it.
 pub(super) fn check(message: Message, value: &Value) -> Result<(), String> {
     walk(message, value, "")
@@ -313,8 +333,11 @@ fn walk(message: Message, value: &Value, path: &str) -> Result<(), String> {
         ))
     };
     let numeric = |integral: bool| match value {
-        Value::Number(n) => !integral || n.is_i64() || n.is_u64(),
-        Value::String(text) if integral => text.parse::<i64>().is_ok(),
+        // An integral number written as a float (`20.0`, as the Python SDK sends `top_k`) is
+        // read into an int32 like `20`, as the real API does.
+        Value::Number(_) if integral => int(value).is_some(),
+        Value::Number(_) => true,
+        Value::String(_) if integral => int(value).is_some(),
         Value::String(text) => {
             text.parse::<f64>().is_ok() || ["NaN", "Infinity", "-Infinity"].contains(&text.as_str())
         }

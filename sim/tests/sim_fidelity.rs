@@ -684,3 +684,118 @@ async fn a_per_day_quota_resets_at_the_simulated_midnight() {
     }
     assert!(refused >= 1 && answered >= 2, "{refused} {answered}");
 }
+
+/// Issue 24, item 8 (found with google-genai 3.6.1): the Python SDK sends every `top_k` as a
+/// float (`20.0`); the real API reads an integral number into an int32 field, and refuses one
+/// with a fraction or out of range.
+#[tokio::test]
+async fn int32_fields_take_integral_floats_and_strings() {
+    let sim = Sim::default().await;
+    for value in [json!(20.0), json!("20"), json!(20)] {
+        let body = json!({"contents": [{"parts": [{"text": "hi"}]}],
+                          "generationConfig": {"topK": value, "maxOutputTokens": 2.0, "candidateCount": 2.0}});
+        let answer = sim.generate(body).await;
+        assert_eq!(
+            answer["candidates"].as_array().unwrap().len(),
+            2,
+            "{answer}"
+        );
+    }
+    for bad in [json!(20.5), json!(4_294_967_296_u64), json!("2x")] {
+        let body = json!({"contents": [{"parts": [{"text": "hi"}]}],
+                          "generationConfig": {"topK": bad}});
+        let (status, answer) = sim
+            .post("/v1beta/models/gemini-2.5-flash:generateContent", body)
+            .await;
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("Invalid value at 'generation_config.top_k' (TYPE_INT32)"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn thoughts_are_answered_and_counted_when_asked_for() {
+    let sim = Sim::default().await;
+    let body = json!({"contents": [{"parts": [{"text": "why is the sky blue"}]}],
+        "generationConfig": {"thinkingConfig": {"includeThoughts": true, "thinkingBudget": 1024}}});
+    let answer = sim.generate(body).await;
+    let parts = answer["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(parts[0]["thought"], json!(true), "{answer}");
+    assert!(parts[1].get("thought").is_none());
+    let usage = &answer["usageMetadata"];
+    let thoughts = usage["thoughtsTokenCount"].as_u64().unwrap();
+    assert!(thoughts > 0);
+    assert_eq!(
+        usage["totalTokenCount"].as_u64().unwrap(),
+        usage["promptTokenCount"].as_u64().unwrap()
+            + usage["candidatesTokenCount"].as_u64().unwrap()
+            + thoughts
+    );
+    // Counted but not shown without includeThoughts; neither with a budget of 0.
+    let hidden = sim
+        .generate(json!({"contents": [{"parts": [{"text": "hi"}]}],
+            "generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}}))
+        .await;
+    assert_eq!(
+        hidden["candidates"][0]["content"]["parts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        hidden["usageMetadata"]["thoughtsTokenCount"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let off = sim
+        .generate(json!({"contents": [{"parts": [{"text": "hi"}]}],
+            "generationConfig": {"thinkingConfig": {"includeThoughts": true, "thinkingBudget": 0}}}))
+        .await;
+    assert!(
+        off["usageMetadata"].get("thoughtsTokenCount").is_none(),
+        "{off}"
+    );
+}
+
+#[tokio::test]
+async fn logprobs_and_grounding_are_answered_when_asked_for() {
+    let sim = Sim::default().await;
+    let answer = sim
+        .generate(json!({"contents": [{"parts": [{"text": "one two three"}]}],
+            "generationConfig": {"responseLogprobs": true, "logprobs": 3}}))
+        .await;
+    let candidate = &answer["candidates"][0];
+    let chosen = candidate["logprobsResult"]["chosenCandidates"]
+        .as_array()
+        .unwrap();
+    let text = candidate["content"]["parts"][0]["text"].as_str().unwrap();
+    assert_eq!(chosen.len(), text.split_whitespace().count());
+    let top = candidate["logprobsResult"]["topCandidates"]
+        .as_array()
+        .unwrap();
+    assert_eq!(top[0]["candidates"].as_array().unwrap().len(), 3);
+    assert!(candidate["avgLogprobs"].as_f64().unwrap() < 0.0);
+
+    let grounded = sim
+        .generate(json!({"contents": [{"parts": [{"text": "who won"}]}],
+            "tools": [{"googleSearch": {}}]}))
+        .await;
+    let metadata = &grounded["candidates"][0]["groundingMetadata"];
+    assert_eq!(metadata["webSearchQueries"], json!(["who won"]));
+    assert!(
+        metadata["groundingChunks"][0]["web"]["uri"].is_string(),
+        "{grounded}"
+    );
+    // Without the tool, none.
+    let plain = sim
+        .generate(json!({"contents": [{"parts": [{"text": "who won"}]}]}))
+        .await;
+    assert!(plain["candidates"][0].get("groundingMetadata").is_none());
+}

@@ -82,6 +82,53 @@ def max_output_tokens_is_max_tokens(client):
 
 
 @check
+def top_k_sent_as_a_float_is_accepted(client):
+    # The SDK sends every top_k as a float (20.0); the real API reads it into an int32.
+    r = client.models.generate_content(
+        model=MODEL, contents="hi", config=types.GenerateContentConfig(top_k=20, top_p=0.9))
+    expect(r.text, r)
+
+
+@check
+def thoughts_when_asked_for(client):
+    r = client.models.generate_content(
+        model=MODEL, contents="why is the sky blue",
+        config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(
+            include_thoughts=True, thinking_budget=1024)))
+    parts = r.candidates[0].content.parts
+    expect(parts[0].thought is True and parts[0].text, parts)
+    expect(not parts[1].thought, parts)
+    expect(r.text == "Simulated answer to: why is the sky blue", r.text)
+    u = r.usage_metadata
+    expect(u.thoughts_token_count and u.thoughts_token_count > 0, u)
+    expect(u.total_token_count == u.prompt_token_count + u.candidates_token_count
+           + u.thoughts_token_count, u)
+
+
+@check
+def logprobs_when_asked_for(client):
+    r = client.models.generate_content(
+        model=MODEL, contents="one two three",
+        config=types.GenerateContentConfig(response_logprobs=True, logprobs=3))
+    c = r.candidates[0]
+    expect(c.logprobs_result and c.logprobs_result.chosen_candidates, c)
+    expect(len(c.logprobs_result.chosen_candidates) == len(r.text.split()), c.logprobs_result)
+    expect(len(c.logprobs_result.top_candidates[0].candidates) == 3, c.logprobs_result)
+    expect(c.avg_logprobs is not None and c.avg_logprobs < 0, c.avg_logprobs)
+
+
+@check
+def google_search_grounding(client):
+    r = client.models.generate_content(
+        model=MODEL, contents="who won the match",
+        config=types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())]))
+    g = r.candidates[0].grounding_metadata
+    expect(g and g.web_search_queries == ["who won the match"], g)
+    expect(g.grounding_chunks[0].web.uri.startswith("https://"), g)
+    expect(g.grounding_supports[0].grounding_chunk_indices == [0], g)
+
+
+@check
 def stop_sequences_and_candidate_count(client):
     r = client.models.generate_content(
         model=MODEL, contents="first. second",
