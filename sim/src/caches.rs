@@ -14,9 +14,9 @@
 //! cached JSON, creation is a 400 that names the limit. Expired caches are dropped.
 
 use super::generate::count_words;
-use super::resources::{
-    BadDuration, empty, new_id, page_token, paging, parse_duration, parse_timestamp, project_of,
-    timestamp,
+use super::store::{
+    BadDuration, Stored, StoredCache, empty, new_id, page_token, paging, parse_duration,
+    parse_timestamp, project_of,
 };
 use super::validate::{self, Message, get};
 use super::{Reply, SimModel, State, errors};
@@ -48,21 +48,6 @@ impl Default for CacheLimits {
 
 /// The lifetime of a cache created without `ttl` or `expireTime`.
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
-
-/// A live cache.
-pub(crate) struct StoredCache {
-    project: String,
-    name: String,
-    model: String,
-    display_name: String,
-    /// `contents`, `systemInstruction`, `tools`, `toolConfig` (files already expanded).
-    prefix: Value,
-    tokens: u32,
-    bytes: u64,
-    created: Instant,
-    updated: Instant,
-    pub(super) expires: Instant,
-}
 
 fn not_found() -> Reply {
     errors::status(
@@ -127,24 +112,6 @@ fn later(now: Instant, d: Duration) -> Result<Instant, Reply> {
 
 fn too_far(field: &str) -> Reply {
     errors::invalid_field(field, "the expiration is too far in the future")
-}
-
-impl StoredCache {
-    fn json(&self, state: &State) -> Value {
-        self.json_with(state, self.updated, self.expires)
-    }
-
-    /// The cache as the API describes it, with these update and expiry times.
-    fn json_with(&self, state: &State, updated: Instant, expires: Instant) -> Value {
-        let s = &state.storage;
-        json!({
-            "name": self.name, "model": self.model, "displayName": self.display_name,
-            "createTime": timestamp(s.wall(self.created)),
-            "updateTime": timestamp(s.wall(updated)),
-            "expireTime": timestamp(s.wall(expires)),
-            "usageMetadata": {"totalTokenCount": self.tokens},
-        })
-    }
 }
 
 impl State {
@@ -277,7 +244,7 @@ impl State {
     }
 
     fn find_cache<'a>(
-        stored: &'a mut super::resources::Stored,
+        stored: &'a mut Stored,
         project: &str,
         id: &str,
     ) -> Option<(u64, &'a mut StoredCache)> {
@@ -321,8 +288,8 @@ impl State {
         if let Err(message) = validate::check(Message::CachedContent, &request) {
             return errors::invalid_payload(&message);
         }
-        let mask = super::routes::query_param(query, "updateMask")
-            .or_else(|| super::routes::query_param(query, "update_mask"))
+        let mask = super::request::query_param(query, "updateMask")
+            .or_else(|| super::request::query_param(query, "update_mask"))
             .unwrap_or_default();
         let fields: Vec<&str> = mask
             .split(',')
@@ -452,7 +419,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::Storage;
+    use crate::store::Storage;
 
     fn cache(expires: Instant) -> StoredCache {
         StoredCache {

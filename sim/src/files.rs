@@ -24,7 +24,8 @@
 //! the real service counts for an image). URIs of other kinds (`gs://`, YouTube, `files/…` on
 //! another host) count 258 tokens and are not checked. `sha256Hash` is not computed.
 
-use super::resources::{Storage, Stored, empty, new_id, page_token, paging, project_of, timestamp};
+use super::request::RequestHeaders;
+use super::store::{Session, Stored, StoredFile, empty, new_id, page_token, paging, project_of};
 use super::validate::{self, Message, get};
 use super::{Reply, State, errors};
 use serde_json::{Value, json};
@@ -64,95 +65,6 @@ const GRANULARITY: usize = 8 * 1024 * 1024;
 
 /// What a file counts for in a prompt when it is not text: an image's tokens.
 pub(super) const MEDIA_TOKENS: usize = 258;
-
-/// The request headers the resource routes read: `Host` (to build URLs) and the
-/// `X-Goog-Upload-*` headers, names lowercased.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct RequestHeaders {
-    host: Option<String>,
-    upload: Vec<(String, String)>,
-}
-
-impl RequestHeaders {
-    /// The headers of interest in `headers`.
-    pub(crate) fn of(headers: &hyper::HeaderMap) -> Self {
-        let text =
-            |v: &hyper::header::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
-        RequestHeaders {
-            host: headers.get(hyper::header::HOST).map(text),
-            upload: headers
-                .iter()
-                .filter(|(name, _)| name.as_str().starts_with("x-goog-upload-"))
-                .map(|(name, value)| (name.as_str().to_owned(), text(value)))
-                .collect(),
-        }
-    }
-
-    fn upload(&self, name: &str) -> Option<&str> {
-        self.upload
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.trim())
-    }
-
-    /// `http://{Host}` when the Host header is a plain host and port, else the loopback.
-    fn origin(&self) -> String {
-        let host = self.host.as_deref().filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        });
-        format!("http://{}", host.unwrap_or("127.0.0.1"))
-    }
-}
-
-/// An upload under way.
-pub(crate) struct Session {
-    project: String,
-    name: String,
-    display_name: Option<String>,
-    mime_type: String,
-    size: u64,
-    received: Vec<u8>,
-    origin: String,
-    pub(super) expires: Instant,
-}
-
-/// An uploaded file.
-pub(crate) struct StoredFile {
-    project: String,
-    name: String,
-    display_name: Option<String>,
-    mime_type: String,
-    bytes: Vec<u8>,
-    uri: String,
-    created: Instant,
-    pub(super) expires: Instant,
-}
-
-impl StoredFile {
-    fn json(&self, storage: &Storage) -> Value {
-        let created = timestamp(storage.wall(self.created));
-        let mut file = json!({
-            "name": self.name, "mimeType": self.mime_type, "sizeBytes": self.bytes.len().to_string(),
-            "createTime": created, "updateTime": created,
-            "expirationTime": timestamp(storage.wall(self.expires)),
-            "uri": self.uri, "state": "ACTIVE", "source": "UPLOADED",
-        });
-        if let Some(name) = &self.display_name {
-            file["displayName"] = json!(name);
-        }
-        file
-    }
-
-    fn is_text(&self) -> bool {
-        let m = self.mime_type.to_ascii_lowercase();
-        m.starts_with("text/")
-            || m.starts_with("application/json")
-            || m.starts_with("application/xml")
-    }
-}
 
 fn not_found(id: &str) -> Reply {
     errors::status(

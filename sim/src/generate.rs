@@ -26,7 +26,7 @@
 //!   real one. With `alt=sse` as server-sent events, without it as one JSON array.
 
 use super::content::{self, random_for};
-use super::routes::Action;
+use super::request::Action;
 use super::validate::{get, int};
 use super::{Reply, SimModel, State, errors};
 use serde_json::{Value, json};

@@ -78,9 +78,11 @@ mod errors;
 mod files;
 mod generate;
 mod quota;
+mod request;
 mod resources;
 mod routes;
 mod server;
+mod store;
 mod validate;
 
 pub use caches::CacheLimits;
@@ -179,7 +181,7 @@ impl SimModel {
         }
     }
 
-    fn supports(&self, action: routes::Action) -> bool {
+    fn supports(&self, action: request::Action) -> bool {
         self.methods().contains(&action.method_name())
     }
 
@@ -339,7 +341,7 @@ pub(crate) struct State {
     /// Generate requests answered, for response ids.
     serial: AtomicU64,
     /// Uploaded files and cached contents.
-    storage: resources::Storage,
+    storage: store::Storage,
     /// The address it listens on: a `fileData` URI of this host names an uploaded file.
     addr: SocketAddr,
 }
@@ -388,7 +390,7 @@ impl Simulator {
             stats: Mutex::new(SimStats::default()),
             connections: server::Connections::default(),
             serial: AtomicU64::new(0),
-            storage: resources::Storage::default(),
+            storage: store::Storage::default(),
             addr,
             config,
         });

@@ -4,53 +4,11 @@
 //! required field). Served under `/v1beta/` and `/v1/`; the key comes from `x-goog-api-key` or
 //! `?key=`.
 
-use super::files::RequestHeaders;
-use super::validate::{self, Message};
+use super::request::{Action, RequestHeaders, query_param};
+use super::validate::{self};
 use super::{OTHER, Reply, SimModel, State, errors};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-/// What a request asks a model to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Action {
-    Generate,
-    Stream,
-    CountTokens,
-    Embed,
-    BatchEmbed,
-}
-
-impl Action {
-    fn parse(name: &str) -> Option<Action> {
-        Some(match name {
-            "generateContent" => Action::Generate,
-            "streamGenerateContent" => Action::Stream,
-            "countTokens" => Action::CountTokens,
-            "embedContent" => Action::Embed,
-            "batchEmbedContents" => Action::BatchEmbed,
-            _ => return None,
-        })
-    }
-
-    pub(super) fn method_name(self) -> &'static str {
-        match self {
-            Action::Generate => "generateContent",
-            Action::Stream => "streamGenerateContent",
-            Action::CountTokens => "countTokens",
-            Action::Embed => "embedContent",
-            Action::BatchEmbed => "batchEmbedContents",
-        }
-    }
-
-    fn message(self) -> Message {
-        match self {
-            Action::Generate | Action::Stream => Message::GenerateContentRequest,
-            Action::CountTokens => Message::CountTokensRequest,
-            Action::Embed => Message::EmbedContentRequest,
-            Action::BatchEmbed => Message::BatchEmbedContentsRequest,
-        }
-    }
-}
 
 enum Route<'a> {
     List,
@@ -306,51 +264,9 @@ fn count_bounded(map: &mut BTreeMap<String, u64>, name: &str, known: bool) {
     }
 }
 
-/// The value of `name` in a query string, percent-decoded.
-pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_parameters_are_percent_decoded() {
-        assert_eq!(
-            query_param("alt=sse&key=a%2Bb+c", "key").as_deref(),
-            Some("a+b c")
-        );
-        assert_eq!(query_param("key", "key").as_deref(), Some(""));
-        assert_eq!(query_param("a=%zz%4", "a").as_deref(), Some("%zz%4"));
-        assert_eq!(query_param("", "key"), None);
-    }
 
     #[test]
     fn page_tokens_round_trip() {

@@ -25,7 +25,7 @@
 //! listener closes, idle connections close, and requests in flight get
 //! [`ServerLimits::grace`] to finish.
 
-use super::files::RequestHeaders;
+use super::request::RequestHeaders;
 use super::{Reply, State};
 use bytes::Bytes;
 use futures_util::StreamExt;

@@ -273,18 +273,25 @@ impl Counters {
     }
 }
 
+/// What has running totals to show: a policy. (A trait, so that this module needs nothing of
+/// `policy`, which uses it.)
+pub(crate) trait Totals: Send + Sync {
+    /// The totals now.
+    fn totals(&self) -> Stats;
+}
+
 /// The policies of `#[resilient]` functions, registered when each is first called.
-static SITES: std::sync::Mutex<Vec<(&'static str, &'static crate::Policy)>> =
+static SITES: std::sync::Mutex<Vec<(&'static str, &'static dyn Totals)>> =
     std::sync::Mutex::new(Vec::new());
 
 /// Records an annotated function's policy under its path (called once per function, by the
 /// attribute's expansion).
-pub(crate) fn register_site(name: &'static str, policy: &'static crate::Policy) {
+pub(crate) fn register_site(name: &'static str, policy: &'static dyn Totals) {
     // A poisoned registry only means a panic while pushing; the list is still a list.
     let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
     if !sites
         .iter()
-        .any(|(n, p)| *n == name && std::ptr::eq(*p, policy))
+        .any(|(n, p)| *n == name && std::ptr::addr_eq(*p, policy))
     {
         sites.push((name, policy));
     }
@@ -311,11 +318,11 @@ pub fn stats_of(path: &str) -> Option<Stats> {
     sites
         .iter()
         .find(|(n, _)| *n == path)
-        .map(|(_, p)| p.stats())
+        .map(|(_, p)| p.totals())
 }
 
 /// Every `#[resilient]` function called so far, with its path and running totals.
 pub fn all_stats() -> Vec<(&'static str, Stats)> {
     let sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
-    sites.iter().map(|(n, p)| (*n, p.stats())).collect()
+    sites.iter().map(|(n, p)| (*n, p.totals())).collect()
 }

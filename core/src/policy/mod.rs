@@ -639,3 +639,9 @@ fn redis_limiter(
         ),
     ))
 }
+
+impl crate::observe::Totals for Policy {
+    fn totals(&self) -> Stats {
+        self.stats()
+    }
+}
