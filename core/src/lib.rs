@@ -77,7 +77,7 @@
 //! | [`limit`] | [`RateLimiter`](limit::RateLimiter) | [`RateLimit`](limit::RateLimit) (exact, weighted, lock-free pace), [`ConcurrencyLimit`](limit::ConcurrencyLimit) |
 //! | [`breaker`] | [`CircuitBreaker`](breaker::CircuitBreaker) | [`SlidingWindowBreaker`](breaker::SlidingWindowBreaker) |
 //! | [`timeout`] | — | [`Deadline`](timeout::Deadline), attempt timeouts |
-//! | [`observe`] | [`Hook`](observe::Hook) | `tracing` events, [`Counters`](observe::Counters) |
+//! | [`observe`] | [`Hook`](observe::Hook) | `tracing` events, [`Stats`](observe::Stats) |
 //! | [`policy`] | — | [`Policy`], its builder, config files, the step executor |
 //!
 //! The executor applies them in this order (the [`policy`] module says why):

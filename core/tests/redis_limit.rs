@@ -46,12 +46,9 @@ fn utilisation(times: &mut [u64], per_second: f64) -> f64 {
 const PACED_20: f64 = 1.0 / 0.052;
 
 /// Taken by the tests whose assertions are on timing (utilisation, spacing), so that they do not
-/// run while another one loads both cores.
-static TIMING: Mutex<()> = Mutex::new(());
-
-fn timing() -> std::sync::MutexGuard<'static, ()> {
-    TIMING.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// run while another one loads both cores (`lock().await` in async tests, `blocking_lock()` in
+/// the others).
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `tasks` tasks acquire from `limit` until `run_for` has passed; the server time of each grant.
 async fn hammer(limit: Arc<RedisRateLimit>, tasks: usize, run_for: Duration) -> Vec<u64> {
@@ -81,7 +78,7 @@ async fn hammer(limit: Arc<RedisRateLimit>, tasks: usize, run_for: Duration) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_many_tasks_never_exceed_the_limit_in_any_window() {
-    let _timing = timing();
+    let _timing = TIMING.lock().await;
     let redis = RedisServer::start();
     let limit = Arc::new(
         RedisRateLimit::builder(&redis.url(), "tasks")
@@ -196,7 +193,7 @@ async fn child_process_worker() {
 
 #[test]
 fn four_processes_share_one_quota_exactly() {
-    let _timing = timing();
+    let _timing = TIMING.blocking_lock();
     let redis = RedisServer::start();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..4)
@@ -626,7 +623,7 @@ fn two_workers_against_a_strict_enforcer(
     guard: Option<Duration>,
     each: usize,
 ) -> (usize, usize, Duration) {
-    let _timing = timing();
+    let _timing = TIMING.blocking_lock();
     let redis = RedisServer::start();
     let enforcer = StrictEnforcer::start(2);
     let name = format!("strict-{}", guard.map_or(-1, |g| g.as_micros() as i64));

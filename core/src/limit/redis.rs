@@ -184,8 +184,10 @@ pub fn url_without_credentials(url: &str) -> String {
 /// One connection to a Redis URL, opened on first use and reconnected by redis-rs's
 /// `ConnectionManager` (one multiplexed connection serves every task), with one timeout for
 /// connecting and for each reply, and the URL kept without its password for messages. What
-/// [`RedisRateLimit`] uses; public so that other crates that keep state in Redis beside it (the
-/// Gemini client's shared quotas) connect the same way.
+/// [`RedisRateLimit`] uses; public only so that `steadfast-gemini`'s shared quotas connect the
+/// same way: hidden from the documentation and not covered by semver (its `get` returns a
+/// redis-rs type).
+#[doc(hidden)]
 pub struct RedisConnection {
     /// The URL without credentials, for messages.
     url: String,
@@ -319,7 +321,7 @@ impl fmt::Debug for RedisRateLimitBuilder {
     }
 }
 
-/// The default guard added to a paced interval: [`DEFAULT_GUARD`](crate::limit::DEFAULT_GUARD), but never more than a
+/// The default guard added to a paced interval: [`DEFAULT_GUARD`], but never more than a
 /// twentieth of the interval (5 %).
 fn default_guard(interval_us: u64) -> u64 {
     micros(DEFAULT_GUARD).min(interval_us / 20)
@@ -331,7 +333,7 @@ pub const DEFAULT_GUARD: Duration = Duration::from_millis(2);
 
 impl RedisRateLimitBuilder {
     /// Time added between two paced grants (the fastest quota, when `burst = 1`), beyond the
-    /// quota's own interval: default [`DEFAULT_GUARD`](crate::limit::DEFAULT_GUARD) (2 ms), never more than 5 % of the
+    /// quota's own interval: default [`DEFAULT_GUARD`] (2 ms), never more than 5 % of the
     /// interval; `Duration::ZERO` for none.
     ///
     /// Redis grants slots exactly `period / N` apart, but each process sends its request a

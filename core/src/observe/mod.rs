@@ -8,8 +8,8 @@
 //! With the feature `metrics`, the same events are recorded through the `metrics` facade; the
 //! names and labels are listed in `core/src/observe/metrics.rs` and in README.
 //!
-//! [`Counters`] hold running totals per policy (attempts, retries, give-ups, waits, time waited
-//! for quota); [`Policy::stats`](crate::Policy::stats) reads them. A [`Hook`] receives every
+//! Each policy keeps running totals (attempts, retries, give-ups, waits, time waited for quota):
+//! [`Policy::stats`](crate::Policy::stats) reads them as [`Stats`]. A [`Hook`] receives every
 //! [`Event`] as it happens, for metrics or custom logging.
 //!
 //! ```
@@ -177,7 +177,7 @@ impl<F: Fn(&Event) + Send + Sync> Hook for FnHook<F> {
 
 /// Running totals of one policy. All relaxed atomics: reading them never slows a call.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Calls that succeeded at a first attempt that nothing had to wait for: the only counter
     /// such a call touches, so that the success path pays one atomic update. It stands for a
     /// call, an attempt and a success at once.
@@ -192,7 +192,7 @@ pub struct Counters {
     rejected_by_breaker: AtomicU64,
 }
 
-/// A snapshot of [`Counters`], with the breaker's state.
+/// A snapshot of a policy's running totals, with the breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Calls started. A call whose first attempt needs no wait is counted when that attempt
@@ -256,7 +256,7 @@ impl Counters {
     }
 
     /// A snapshot of the totals.
-    pub fn snapshot(&self, breaker: Option<BreakerState>) -> Stats {
+    pub(crate) fn snapshot(&self, breaker: Option<BreakerState>) -> Stats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let quick = get(&self.quick_successes);
         Stats {

@@ -69,8 +69,9 @@ pub use config::{
     BreakerSetting, BudgetSetting, LimiterSetting, PolicyConfig, RedisLimiterSetting,
     parse_duration,
 };
-pub use run::{Attempt, Failed, Judged, Run, Step, Stop};
+pub use run::{Attempt, Run, Step, Stop};
 pub(crate) use run::{Ended, InsideAttempt};
+pub(crate) use run::{Failed, Judged};
 
 use crate::breaker::{BreakerConfig, CircuitBreaker, SlidingWindowBreaker};
 use crate::classify::{Classify, RetryOn, Verdict};

@@ -38,7 +38,7 @@ pub enum Step<T, E> {
 /// What [`Run::judge`] made of an attempt.
 #[derive(Debug)]
 #[must_use = "a success is returned, a failure goes to `after_failure`"]
-pub enum Judged<T, E> {
+pub(crate) enum Judged<T, E> {
     /// A success: return it.
     Success(Result<T, E>),
     /// A failure: hand it to [`Run::after_failure`], which decides whether to retry.
@@ -47,7 +47,7 @@ pub enum Judged<T, E> {
 
 /// An attempt judged a failure, on its way to [`Run::after_failure`].
 #[derive(Debug)]
-pub struct Failed<T, E> {
+pub(crate) struct Failed<T, E> {
     result: Option<Result<T, E>>,
     verdict: Verdict,
     bound: Option<Bound>,
@@ -576,8 +576,6 @@ impl<'p> Run<'p> {
     /// Judges an attempt and, if it will be retried, waits before returning [`Step::Retry`].
     ///
     /// `classify` turns the result into a [`Verdict`]: [`Verdict::of_error`] for most calls.
-    /// The same as [`judge`](Run::judge) followed, for a failure, by
-    /// [`after_failure`](Run::after_failure).
     pub async fn after_attempt<T, E>(
         &mut self,
         attempt: Attempt<T, E>,
@@ -592,7 +590,7 @@ impl<'p> Run<'p> {
     /// The synchronous half of [`after_attempt`](Run::after_attempt): records a success (and
     /// returns it) or hands a failure on, without creating a future.
     #[inline(always)]
-    pub fn judge<T, E>(
+    pub(crate) fn judge<T, E>(
         &mut self,
         attempt: Attempt<T, E>,
         classify: impl FnOnce(&Result<T, E>) -> Verdict,
@@ -694,7 +692,7 @@ impl<'p> Run<'p> {
 
     /// Decides what a failed attempt leads to and, if it will be retried, waits before
     /// returning [`Step::Retry`].
-    pub async fn after_failure<T, E>(&mut self, failed: Failed<T, E>) -> Step<T, E> {
+    pub(crate) async fn after_failure<T, E>(&mut self, failed: Failed<T, E>) -> Step<T, E> {
         match self.decide_failure(failed) {
             Ok(delay) => {
                 self.wait(delay).await;

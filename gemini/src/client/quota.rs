@@ -1,31 +1,5 @@
-//! Quotas per project and model: what the client may send, and what it has sent.
-//!
-//! Gemini counts requests per *project* and model, not per key: two keys of one project share
-//! one quota. The client therefore keeps, for every model it calls and every project of its
-//! key pool, one [`Usage`]: the requests sent in the last minute (with their input tokens), the
-//! requests sent since the last daily reset (midnight Pacific time), the limits learned from
-//! the server, and until when the server refused the project.
-//!
-//! # Where a limit comes from
-//!
-//! - **Configured**: [`ModelLimits`](crate::ModelLimits), per project. Enforced by `steadfast`'s
-//!   exact [`RateLimit`] (paced: `rpm = 10` sends one request every 6 s at most).
-//! - **Learned**: a 429 whose QuotaFailure names a quota (`quotaId`) and its value
-//!   (`quotaValue`) teaches that limit for that project and model; requests are then counted
-//!   against it in a sliding window, from the requests already sent (a limiter created at the
-//!   moment of learning would not know them and would let a burst through). A learned limit
-//!   never raises a configured one: both apply, so the lower wins.
-//! - **Adaptive**: where the server refuses without naming a quota (a bare 429), steadfast's
-//!   [`AdaptiveRateLimit`] works the rate out from what the server accepted, per project and
-//!   model.
-//!
-//! # Which project
-//!
-//! Each request goes through the project with the most headroom for its model: the most
-//! requests left in the current minute under the tightest known limit (with no limit known,
-//! the fewest requests sent this minute), then the fewest sent today, then the order of
-//! declaration. A project refused for a minute is passed over until its RetryInfo has passed;
-//! only when no project has room does a request wait, for the earliest slot.
+//! Quotas per project and model: what the client may send, and what it has sent (documented
+//! on [`QuotaSnapshot`], the public face of this module).
 
 use super::ApiKey;
 #[cfg(feature = "redis")]
@@ -132,6 +106,33 @@ pub struct ProjectQuotas {
 }
 
 /// A snapshot of every project's quotas: see [`Client::quotas`](crate::Client::quotas).
+///
+/// Gemini counts requests per *project* and model, not per key: two keys of one project share
+/// one quota. The client therefore keeps, for every model it calls and every project of its
+/// key pool, one record: the requests sent in the last minute (with their input tokens), the
+/// requests sent since the last daily reset (midnight Pacific time), the limits learned from
+/// the server, and until when the server refused the project.
+///
+/// # Where a limit comes from
+///
+/// - **Configured**: [`ModelLimits`](crate::ModelLimits), per project. Enforced by `steadfast`'s
+///   exact [`RateLimit`](steadfast::limit::RateLimit) (paced: `rpm = 10` sends one request every 6 s at most).
+/// - **Learned**: a 429 whose QuotaFailure names a quota (`quotaId`) and its value
+///   (`quotaValue`) teaches that limit for that project and model; requests are then counted
+///   against it in a sliding window, from the requests already sent (a limiter created at the
+///   moment of learning would not know them and would let a burst through). A learned limit
+///   never raises a configured one: both apply, so the lower wins.
+/// - **Adaptive**: where the server refuses without naming a quota (a bare 429), steadfast's
+///   [`AdaptiveRateLimit`](steadfast::limit::AdaptiveRateLimit) works the rate out from what the server accepted, per project and
+///   model.
+///
+/// # Which project
+///
+/// Each request goes through the project with the most headroom for its model: the most
+/// requests left in the current minute under the tightest known limit (with no limit known,
+/// the fewest requests sent this minute), then the fewest sent today, then the order of
+/// declaration. A project refused for a minute is passed over until its RetryInfo has passed;
+/// only when no project has room does a request wait, for the earliest slot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QuotaSnapshot {
     /// Projects, in the order of the pool.

@@ -1,42 +1,4 @@
-//! The Gemini error model: what went wrong, and what to do about it.
-//!
-//! Gemini reports errors as a `google.rpc.Status` (`{"error": {"code", "message", "status",
-//! "details"}}`), sometimes wrapped in a one-element array, sometimes inside a `200` stream, and
-//! sometimes not at all (an HTML page from a front end, an empty body). [`Error::from_body`]
-//! reads all of these without ever failing or panicking, and [`Error::kind`] classifies the
-//! result:
-//!
-//! | kind | typical body | what the client does |
-//! | --- | --- | --- |
-//! | [`InvalidArgument`](ErrorKind::InvalidArgument) | 400 INVALID_ARGUMENT | nothing: the request must change |
-//! | [`PromptTooLong`](ErrorKind::PromptTooLong) | 400 "input token count (N) exceeds the maximum (M)" | nothing: shorten the prompt |
-//! | [`InvalidApiKey`](ErrorKind::InvalidApiKey) | 400 ErrorInfo `API_KEY_INVALID` | another key may work |
-//! | [`KeyRejected`](ErrorKind::KeyRejected) | 403 about the key: leaked, no key ("unregistered callers"), API not enabled (`SERVICE_DISABLED`), `API_KEY_*` reasons | another key may work |
-//! | [`PermissionDenied`](ErrorKind::PermissionDenied) | any other 403: about what the request names ("You do not have permission to access the File … or it may not exist") | nothing: that request fails; the key is fine |
-//! | [`ModelNotFound`](ErrorKind::ModelNotFound) | 404 NOT_FOUND | another model may work |
-//! | [`FailedPrecondition`](ErrorKind::FailedPrecondition) | 400 FAILED_PRECONDITION | nothing: the account or region must change |
-//! | [`RateLimited`](ErrorKind::RateLimited) per minute | 429 with a per-minute QuotaFailure | wait for RetryInfo's delay, retry |
-//! | [`RateLimited`](ErrorKind::RateLimited) per day | 429 with a per-day QuotaFailure | not today (even if RetryInfo says 5 s); another key or model may work |
-//! | [`RateLimited`](ErrorKind::RateLimited) unknown scope | 429 without details | back off and retry |
-//! | [`NoQuota`](ErrorKind::NoQuota) | 429 with `limit: 0` / quotaValue "0" | never on this tier |
-//! | [`Internal`](ErrorKind::Internal), [`Unavailable`](ErrorKind::Unavailable), [`DeadlineExceeded`](ErrorKind::DeadlineExceeded) | 500, 503 (overloaded), 504 | back off and retry, or fail over to another model |
-//! | [`Transport`](ErrorKind::Transport) | no answer | retry (timeouts, connection errors) |
-//! | [`Redirect`](ErrorKind::Redirect) | 3xx | nothing: the client follows no redirect (the key stays with the configured host); check the base URL |
-//! | [`Undecodable`](ErrorKind::Undecodable) | a success body that is not the expected JSON | nothing |
-//! | [`PromptBlocked`](ErrorKind::PromptBlocked) | `promptFeedback.blockReason` | nothing: the prompt must change |
-//!
-//! ```
-//! use steadfast_gemini::{Error, ErrorKind, QuotaScope};
-//! let body = r#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[
-//!   {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[
-//!     {"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier","quotaValue":"20"}]},
-//!   {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"17s"}]}}"#;
-//! let e = Error::from_body(429, body.as_bytes());
-//! assert!(matches!(e.kind(), ErrorKind::RateLimited { scope: QuotaScope::PerDay, .. }));
-//! // A per-day quota is never retried, even though RetryInfo says 17 s.
-//! use steadfast::classify::Classify;
-//! assert!(e.failure().unwrap().is_terminal());
-//! ```
+//! The error model: [`Error`], and [`ErrorKind`], whose documentation holds the table of kinds.
 
 mod parse;
 pub(crate) mod redact;
@@ -63,6 +25,44 @@ pub enum QuotaScope {
 }
 
 /// What happened, and so what to do.
+///
+/// Gemini reports errors as a `google.rpc.Status` (`{"error": {"code", "message", "status",
+/// "details"}}`), sometimes wrapped in a one-element array, sometimes inside a `200` stream, and
+/// sometimes not at all (an HTML page from a front end, an empty body). [`Error::from_body`]
+/// reads all of these without ever failing or panicking, and [`Error::kind`] classifies the
+/// result:
+///
+/// | kind | typical body | what the client does |
+/// | --- | --- | --- |
+/// | [`InvalidArgument`](ErrorKind::InvalidArgument) | 400 INVALID_ARGUMENT | nothing: the request must change |
+/// | [`PromptTooLong`](ErrorKind::PromptTooLong) | 400 "input token count (N) exceeds the maximum (M)" | nothing: shorten the prompt |
+/// | [`InvalidApiKey`](ErrorKind::InvalidApiKey) | 400 ErrorInfo `API_KEY_INVALID` | another key may work |
+/// | [`KeyRejected`](ErrorKind::KeyRejected) | 403 about the key: leaked, no key ("unregistered callers"), API not enabled (`SERVICE_DISABLED`), `API_KEY_*` reasons | another key may work |
+/// | [`PermissionDenied`](ErrorKind::PermissionDenied) | any other 403: about what the request names ("You do not have permission to access the File … or it may not exist") | nothing: that request fails; the key is fine |
+/// | [`ModelNotFound`](ErrorKind::ModelNotFound) | 404 NOT_FOUND | another model may work |
+/// | [`FailedPrecondition`](ErrorKind::FailedPrecondition) | 400 FAILED_PRECONDITION | nothing: the account or region must change |
+/// | [`RateLimited`](ErrorKind::RateLimited) per minute | 429 with a per-minute QuotaFailure | wait for RetryInfo's delay, retry |
+/// | [`RateLimited`](ErrorKind::RateLimited) per day | 429 with a per-day QuotaFailure | not today (even if RetryInfo says 5 s); another key or model may work |
+/// | [`RateLimited`](ErrorKind::RateLimited) unknown scope | 429 without details | back off and retry |
+/// | [`NoQuota`](ErrorKind::NoQuota) | 429 with `limit: 0` / quotaValue "0" | never on this tier |
+/// | [`Internal`](ErrorKind::Internal), [`Unavailable`](ErrorKind::Unavailable), [`DeadlineExceeded`](ErrorKind::DeadlineExceeded) | 500, 503 (overloaded), 504 | back off and retry, or fail over to another model |
+/// | [`Transport`](ErrorKind::Transport) | no answer | retry (timeouts, connection errors) |
+/// | [`Redirect`](ErrorKind::Redirect) | 3xx | nothing: the client follows no redirect (the key stays with the configured host); check the base URL |
+/// | [`Undecodable`](ErrorKind::Undecodable) | a success body that is not the expected JSON | nothing |
+/// | [`PromptBlocked`](ErrorKind::PromptBlocked) | `promptFeedback.blockReason` | nothing: the prompt must change |
+///
+/// ```
+/// use steadfast_gemini::{Error, ErrorKind, QuotaScope};
+/// let body = r#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[
+///   {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[
+///     {"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier","quotaValue":"20"}]},
+///   {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"17s"}]}}"#;
+/// let e = Error::from_body(429, body.as_bytes());
+/// assert!(matches!(e.kind(), ErrorKind::RateLimited { scope: QuotaScope::PerDay, .. }));
+/// // A per-day quota is never retried, even though RetryInfo says 17 s.
+/// use steadfast::classify::Classify;
+/// assert!(e.failure().unwrap().is_terminal());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {

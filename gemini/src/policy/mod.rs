@@ -1,60 +1,4 @@
-//! The client-level policy, on by default: what every call of a [`Client`](crate::Client) gets
-//! without an attribute.
-//!
-//! - **Retries** on transient failures (408, 429 per minute, 500, 502, 503, 504, timeouts,
-//!   connection errors), honouring RetryInfo; a per-day or zero quota is never retried.
-//! - **Limits per project and model**, as the server counts them: requests per minute and per
-//!   day and input tokens per minute, configured ([`ClientPolicy::limits`]), learned from the
-//!   server's 429s (QuotaFailure's `quotaValue`), or found by an adaptive limiter where the
-//!   server names no quota ([`ClientPolicy::learn`]). Each request goes through the project
-//!   with the most headroom; see [`Client::quotas`](crate::Client::quotas).
-//! - **Pre-flight guard**: when the model's `inputTokenLimit` is known (`models.get`, cached per
-//!   model) and the prompt could exceed it, tokens are counted first and an oversized prompt fails
-//!   locally with [`ErrorKind::PromptTooLong`](crate::ErrorKind::PromptTooLong), without sending
-//!   a request that would fail. A prompt with fewer characters than the limit cannot exceed it
-//!   and costs no extra request.
-//! - **Key pool**: keys grouped into projects
-//!   ([`ClientBuilder::project`](crate::ClientBuilder::project)). An invalid key, or one a 403
-//!   says is unusable (leaked, no key, API not enabled), is skipped from then on; a project out
-//!   of its daily quota for a model is skipped for that model until the quota resets, at
-//!   midnight Pacific time; a project with no quota at all for a model
-//!   (limit 0) is skipped for that model for an hour; a project refused for the minute is
-//!   passed over until its RetryInfo has passed, and the request goes through another project
-//!   with room at once. A 403 about what the request names (a file) fails that request and
-//!   leaves the key alone. When every project is skipped, the call fails at once, without a
-//!   request, with the error that explains it best.
-//! - **Model fallback**: on overload, an unknown model, or a per-day quota that no key has left,
-//!   the next model of the chain is tried.
-//! - **Circuit breaker**, one per model, on by default ([`ClientPolicy::breaker`]): when at
-//!   least half of the last 30 s of requests to a model (10 at least) met server trouble (500,
-//!   502, 503, 504, a 429 that names no quota, timeouts, lost connections), calls to that model
-//!   fail at once for 30 s with [`steadfast::Error::CircuitOpen`] (or go to the next model of
-//!   the chain), sending nothing and taking no rate-limit slot; then one probe request tests
-//!   the server. A 429 that names the caller's own quota does not count: it is the caller's
-//!   pace, handled by waiting for RetryInfo, not an outage.
-//! - **Streams** are retried only until their first chunk reaches the caller.
-//!
-//! # Inside a `#[resilient]` function: one layer retries
-//!
-//! When a call of the client runs inside the attempt of a `#[resilient]` function (or of a
-//! `steadfast::Policy::call`), the outer policy, the one the user wrote, owns retries: the
-//! client makes one attempt per call and hands transient failures (a per-minute 429 with its
-//! RetryInfo, 5xx, transport errors) up, for the outer policy to wait and retry. Within that
-//! attempt it still routes (another key when one is refused, another project when one is out
-//! of quota, the next model when one is overloaded or retired), paces and counts every request
-//! against its project, and runs its pre-flight guard and breaker. So the attribute's `rpm`
-//! counts the HTTP requests the client sends, one per attempt.
-//!
-//! ```
-//! use std::time::Duration;
-//! use steadfast_gemini::{ClientPolicy, ModelLimits};
-//! let policy = ClientPolicy::default()
-//!     .limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), rpd: Some(250), tpm: Some(250_000) })
-//!     .fallback(["gemini-2.0-flash"])
-//!     .base_delay(Duration::from_millis(500));
-//! assert!(ClientPolicy::off().fallback_models().is_empty());
-//! # let _ = policy;
-//! ```
+//! The client-level policy; its documentation is on [`ClientPolicy`].
 
 use crate::Error;
 use std::collections::BTreeMap;
@@ -74,7 +18,63 @@ pub struct ModelLimits {
     pub tpm: Option<u32>,
 }
 
-/// The client-level policy. `Default` is on; [`ClientPolicy::off`] sends each call once, as is.
+/// The client-level policy, on by default: what every call of a [`Client`](crate::Client) gets
+/// without an attribute. [`ClientPolicy::off`] sends each call once, as is.
+///
+/// - **Retries** on transient failures (408, 429 per minute, 500, 502, 503, 504, timeouts,
+///   connection errors), honouring RetryInfo; a per-day or zero quota is never retried.
+/// - **Limits per project and model**, as the server counts them: requests per minute and per
+///   day and input tokens per minute, configured ([`ClientPolicy::limits`]), learned from the
+///   server's 429s (QuotaFailure's `quotaValue`), or found by an adaptive limiter where the
+///   server names no quota ([`ClientPolicy::learn`]). Each request goes through the project
+///   with the most headroom; see [`Client::quotas`](crate::Client::quotas).
+/// - **Pre-flight guard**: when the model's `inputTokenLimit` is known (`models.get`, cached per
+///   model) and the prompt could exceed it, tokens are counted first and an oversized prompt fails
+///   locally with [`ErrorKind::PromptTooLong`](crate::ErrorKind::PromptTooLong), without sending
+///   a request that would fail. A prompt with fewer characters than the limit cannot exceed it
+///   and costs no extra request.
+/// - **Key pool**: keys grouped into projects
+///   ([`ClientBuilder::project`](crate::ClientBuilder::project)). An invalid key, or one a 403
+///   says is unusable (leaked, no key, API not enabled), is skipped from then on; a project out
+///   of its daily quota for a model is skipped for that model until the quota resets, at
+///   midnight Pacific time; a project with no quota at all for a model
+///   (limit 0) is skipped for that model for an hour; a project refused for the minute is
+///   passed over until its RetryInfo has passed, and the request goes through another project
+///   with room at once. A 403 about what the request names (a file) fails that request and
+///   leaves the key alone. When every project is skipped, the call fails at once, without a
+///   request, with the error that explains it best.
+/// - **Model fallback**: on overload, an unknown model, or a per-day quota that no key has left,
+///   the next model of the chain is tried.
+/// - **Circuit breaker**, one per model, on by default ([`ClientPolicy::breaker`]): when at
+///   least half of the last 30 s of requests to a model (10 at least) met server trouble (500,
+///   502, 503, 504, a 429 that names no quota, timeouts, lost connections), calls to that model
+///   fail at once for 30 s with [`steadfast::Error::CircuitOpen`] (or go to the next model of
+///   the chain), sending nothing and taking no rate-limit slot; then one probe request tests
+///   the server. A 429 that names the caller's own quota does not count: it is the caller's
+///   pace, handled by waiting for RetryInfo, not an outage.
+/// - **Streams** are retried only until their first chunk reaches the caller.
+///
+/// # Inside a `#[resilient]` function: one layer retries
+///
+/// When a call of the client runs inside the attempt of a `#[resilient]` function (or of a
+/// `steadfast::Policy::call`), the outer policy, the one the user wrote, owns retries: the
+/// client makes one attempt per call and hands transient failures (a per-minute 429 with its
+/// RetryInfo, 5xx, transport errors) up, for the outer policy to wait and retry. Within that
+/// attempt it still routes (another key when one is refused, another project when one is out
+/// of quota, the next model when one is overloaded or retired), paces and counts every request
+/// against its project, and runs its pre-flight guard and breaker. So the attribute's `rpm`
+/// counts the HTTP requests the client sends, one per attempt.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast_gemini::{ClientPolicy, ModelLimits};
+/// let policy = ClientPolicy::default()
+///     .limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), rpd: Some(250), tpm: Some(250_000) })
+///     .fallback(["gemini-2.0-flash"])
+///     .base_delay(Duration::from_millis(500));
+/// assert!(ClientPolicy::off().fallback_models().is_empty());
+/// # let _ = policy;
+/// ```
 ///
 /// Its retry part (attempts, schedule, delays, jitter, which failures, server hints, deadline,
 /// attempt timeout, budget) is a [`steadfast::policy::PolicyConfig`]: the same names, defaults and
