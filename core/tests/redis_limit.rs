@@ -12,69 +12,19 @@ use steadfast::Policy;
 use steadfast::limit::{Denied, RateLimiter, RedisRateLimit, Unavailable};
 use steadfast_testkit::redis::RedisServer;
 
+mod common;
+use common::{PACED_20, busiest, hammer, utilisation};
+
 fn micros(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_micros() as u64
 }
 
-/// The most grants inside any half-open window `[t, t + window)`.
-fn busiest(times: &mut [u64], window: Duration) -> usize {
-    times.sort_unstable();
-    let w = window.as_micros() as u64;
-    let mut first = 0;
-    let mut most = 0;
-    for (last, t) in times.iter().enumerate() {
-        while t - times[first] >= w {
-            first += 1;
-        }
-        most = most.max(last + 1 - first);
-    }
-    most
-}
-
-/// Grants per second achieved over the span of the grants, against the limit's ideal.
-fn utilisation(times: &mut [u64], per_second: f64) -> f64 {
-    times.sort_unstable();
-    let span = (times[times.len() - 1] - times[0]) as f64 / 1e6;
-    let ideal = span * per_second + 1.0;
-    times.len() as f64 / ideal
-}
-
-/// The pace of `per_second(20)` with the default guard (2 ms beyond each 50 ms): what the
-/// limiter aims for, and what utilisation is measured against.
-const PACED_20: f64 = 1.0 / 0.052;
-
 /// Taken by the tests whose assertions are on timing (utilisation, spacing), so that they do not
 /// run while another one loads both cores (`lock().await` in async tests, `blocking_lock()` in
 /// the others).
 static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// `tasks` tasks acquire from `limit` until `run_for` has passed; the server time of each grant.
-async fn hammer(limit: Arc<RedisRateLimit>, tasks: usize, run_for: Duration) -> Vec<u64> {
-    let until = tokio::time::Instant::now() + run_for;
-    let times = Arc::new(Mutex::new(Vec::new()));
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| {
-            let limit = limit.clone();
-            let times = times.clone();
-            tokio::spawn(async move {
-                // No cancellation at the end: a cancelled waiter may leave the slot it had
-                // reserved unused (documented), which is not what this measures.
-                while tokio::time::Instant::now() < until {
-                    match limit.grant(1).await {
-                        Ok(g) => times.lock().unwrap().push(micros(g.at)),
-                        Err(e) => panic!("refused: {e}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    std::mem::take(&mut *times.lock().unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_many_tasks_never_exceed_the_limit_in_any_window() {
@@ -171,77 +121,6 @@ async fn weighted_quotas_and_several_windows_hold_together() {
         .expect_err("the minute quota is used up");
     let wait = refused.retry_after().expect("a wait, not never");
     assert!(wait > Duration::from_secs(50), "refused for {wait:?}");
-}
-
-/// The child side of the multi-process test: runs only when the parent sets the variables.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn child_process_worker() {
-    let Ok(url) = std::env::var("STEADFAST_REDIS_CHILD_URL") else {
-        return;
-    };
-    let limit = Arc::new(
-        RedisRateLimit::builder(&url, "processes")
-            .per_second(20)
-            .connect()
-            .await
-            .unwrap(),
-    );
-    let times = hammer(limit, 25, Duration::from_secs(5)).await;
-    let lines: Vec<String> = times.iter().map(|t| format!("GRANT {t}")).collect();
-    println!("{}", lines.join("\n"));
-}
-
-#[test]
-fn four_processes_share_one_quota_exactly() {
-    let _timing = TIMING.blocking_lock();
-    let redis = RedisServer::start();
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "child_process_worker",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env("STEADFAST_REDIS_CHILD_URL", redis.url())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut times = Vec::new();
-    let mut per_child = Vec::new();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mine: Vec<u64> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("GRANT "))
-            .map(|t| t.parse().unwrap())
-            .collect();
-        per_child.push(mine.len());
-        times.extend(mine);
-    }
-    assert!(
-        per_child.iter().all(|n| *n > 0),
-        "every process got slots: {per_child:?}"
-    );
-    let most = busiest(&mut times, Duration::from_secs(1));
-    assert!(most <= 20, "{most} grants in one second across 4 processes");
-    let u = utilisation(&mut times, PACED_20);
-    let mut gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    gaps.sort_unstable();
-    gaps.reverse();
-    gaps.truncate(5);
-    assert!(
-        u >= 0.97,
-        "utilisation {u:.3} ({} grants, {per_child:?}; longest gaps {gaps:?} µs)",
-        times.len()
-    );
 }
 
 #[tokio::test]
