@@ -5,8 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-use common::{SimClient, fast};
+use crate::common::{SimClient, fast};
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue, Method};
 use steadfast_gemini::{Client, ErrorKind, RawRequest};

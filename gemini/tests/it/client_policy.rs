@@ -5,8 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-use common::{SimClient, fast};
+use crate::common::{SimClient, fast};
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use steadfast_gemini::types::GenerateContentRequest;

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-use common::SimClient;
+use crate::common::SimClient;
 use futures_util::StreamExt;
 use std::time::Duration;
 use steadfast_gemini::types::*;

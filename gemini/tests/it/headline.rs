@@ -1,13 +1,12 @@
 //! The README's headline function over a default client, against the local simulator on a
 //! socket (real clock, about 70 s, so it is opt-in: `cargo test -p steadfast-gemini --test
-//! headline -- --ignored`; `.ci/run` runs it): the simulator sees exactly one generate request per attribute
+//! it headline -- --ignored`; `.ci/run` runs it): the simulator sees exactly one generate request per attribute
 //! attempt, and no 60-second window holds more than the attribute's `rpm = 25`, although the
 //! server allows only 20 a minute and overloads now and then.
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-use common::SimClient;
+use crate::common::SimClient;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use steadfast::resilient;

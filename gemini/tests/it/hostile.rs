@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-use common::fast;
+use crate::common::fast;
 use steadfast_testkit::sink::Sink;
 
 use std::time::Duration;

@@ -8,8 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-use common::SimClient;
+use crate::common::SimClient;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -29,7 +28,7 @@ const MODEL: &str = "gemini-2.5-flash";
 const KEY: &str = concat!("AIza", "SyProbeProbeProbeProbeProbeProbe12345");
 
 fn fast() -> ClientPolicy {
-    common::fast().attempts(3)
+    crate::common::fast().attempts(3)
 }
 
 fn prompt(parts: Vec<Part>) -> GenerateContentRequest {

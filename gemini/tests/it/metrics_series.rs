@@ -4,8 +4,7 @@
 #![cfg(feature = "metrics")]
 #![allow(clippy::unwrap_used)]
 
-mod common;
-use common::SimClient;
+use crate::common::SimClient;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use steadfast_gemini::ClientPolicy;
 use steadfast_sim::{SimModel, Simulator, SimulatorConfig};

@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-use common::{SimClient, fast};
+use crate::common::{SimClient, fast};
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steadfast_gemini::types::{CachedContent, Content, FileState, GenerateContentRequest, Part};
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind};
 use steadfast_sim::{CacheLimits, Faults, FileLimits, Simulator, SimulatorConfig};
-use steadfast_testkit::sink::Sink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -441,14 +439,8 @@ const SECRET: &str = concat!("AIza", "SyFAKE-files-caches-key-0000000000");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_is_in_no_url_log_debug_or_error() {
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_global_default(subscriber);
+    // The binary's one global log: every test's events, this one's among them.
+    let sink = crate::common::global_log();
     let config = SimulatorConfig {
         keys: vec![SECRET.into()],
         caches: CacheLimits {

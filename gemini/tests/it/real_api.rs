@@ -1,5 +1,5 @@
 //! Against the real Gemini API: opt-in (`GEMINI_API_KEY=… cargo test -p steadfast-gemini --test
-//! real_api -- --ignored`), never in CI. Run without the variable, it fails and says why.
+//! it real_api -- --ignored`), never in CI. Run without the variable, it fails and says why.
 
 #![allow(clippy::unwrap_used)]
 

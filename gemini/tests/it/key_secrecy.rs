@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 use futures_util::StreamExt;
-use steadfast_testkit::sink::Sink;
 
 use std::time::Duration;
 use steadfast_gemini::types::GenerateContentRequest;
@@ -15,14 +14,8 @@ const SECRET: &str = "sim-secret-key-DO-NOT-LEAK-7Qx9-000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_appears_nowhere() {
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_global_default(subscriber);
+    // The binary's one global log: every test's events, this one's among them.
+    let sink = crate::common::global_log();
 
     let config = SimulatorConfig {
         keys: vec![SECRET.to_owned()],
