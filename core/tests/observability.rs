@@ -1,4 +1,8 @@
 //! `tracing` events: every retry, wait and give-up is logged with its numbers and cause.
+//!
+//! A target of its own, not a module of `it`: it captures events with a subscriber set for its
+//! thread only, and in a binary shared with other tests, their threads can cache a callsite's
+//! interest without it (events went missing one run in three).
 
 #![allow(clippy::unwrap_used)]
 

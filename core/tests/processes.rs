@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "it/common.rs"]
 mod common;
 
 use common::{PACED_20, busiest, hammer, utilisation};

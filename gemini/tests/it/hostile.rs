@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common::fast;
-use steadfast_testkit::sink::Sink;
 
 use std::time::Duration;
 use steadfast_gemini::{Client, ClientPolicy, ErrorKind};
@@ -80,14 +79,9 @@ const GOOGLE_SHAPED: &str = concat!("AIza", "FAKEFAKEFAKEFAKEFAKEFAKEFAKE_test-0
 
 #[tokio::test]
 async fn keys_echoed_by_the_server_are_redacted_everywhere() {
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The binary's one global log (a subscriber set for this thread only could miss events:
+    // another test's thread may cache a callsite's interest without it).
+    let sink = crate::common::global_log();
 
     let json = format!(
         r#"{{"error":{{"code":400,"status":"INVALID_ARGUMENT","message":"API key {KEY} and {GOOGLE_SHAPED} are not valid","details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"BAD","metadata":{{"key":"{KEY}"}}}}]}}}}"#

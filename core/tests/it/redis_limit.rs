@@ -12,8 +12,7 @@ use steadfast::Policy;
 use steadfast::limit::{Denied, RateLimiter, RedisRateLimit, Unavailable};
 use steadfast_testkit::redis::RedisServer;
 
-mod common;
-use common::{PACED_20, busiest, hammer, utilisation};
+use crate::common::{PACED_20, busiest, hammer, utilisation};
 
 fn micros(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)

@@ -1,4 +1,4 @@
-//! Helpers of the Redis limiter's tests (`mod common;`): windows, utilisation, and many tasks
+//! Helpers of the Redis limiter's tests (`it/redis_limit.rs`, and `processes.rs` by path): windows, utilisation, and many tasks
 //! acquiring at once.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]

@@ -43,14 +43,14 @@ async fn stats_by_path_and_the_list_of_every_function() {
     api::ping().await.unwrap();
     let here = steadfast::stats!(api::ping).unwrap();
     assert_eq!(here.successes, 2);
-    let from_crate = steadfast::stats!(crate::api::ping).unwrap();
+    let from_crate = steadfast::stats!(crate::stats::api::ping).unwrap();
     assert_eq!(from_crate, here);
-    let by_string = steadfast::observe::stats_of("stats::api::ping").unwrap();
+    let by_string = steadfast::observe::stats_of("it::stats::api::ping").unwrap();
     assert_eq!(by_string, here);
     let all = steadfast::observe::all_stats();
     assert!(
         all.iter()
-            .any(|(name, s)| *name == "stats::api::ping" && s.calls == 2)
+            .any(|(name, s)| *name == "it::stats::api::ping" && s.calls == 2)
     );
     assert!(steadfast::observe::stats_of("stats::nothing").is_none());
 }
