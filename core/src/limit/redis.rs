@@ -807,7 +807,24 @@ mod tests {
                 .iter()
                 .all(|k| k.starts_with("steadfast:{gemini/flash}:"))
         );
-        assert_eq!(l.pace_us, 6_000_000, "10 per minute: one every 6 s");
+        assert_eq!(
+            l.pace_us, 6_002_000,
+            "10 per minute: one every 6 s, and the default 2 ms guard"
+        );
+        let unguarded = RedisRateLimit::builder("redis://127.0.0.1", "g")
+            .per_second(1000)
+            .build()
+            .unwrap();
+        assert_eq!(
+            unguarded.pace_us, 1_050,
+            "1 ms apart, and a guard of at most 5 % of that"
+        );
+        let none = RedisRateLimit::builder("redis://127.0.0.1", "g")
+            .per_second(20)
+            .guard(Duration::ZERO)
+            .build()
+            .unwrap();
+        assert_eq!(none.pace_us, 50_000);
         assert_eq!(l.logs, vec![(86_400_000_000, 250)]);
         assert!(
             l.keys.iter().all(|k| !k.contains("250")),

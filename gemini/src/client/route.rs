@@ -22,7 +22,7 @@
 //! the user wrote) waits and retries them: one layer retries.
 
 use super::breaker;
-use super::quota::{ModelQuotas, Pick, Project, SharedStep};
+use super::quota::{ModelQuotas, Pick, Project, QuotaSettings, SharedStep};
 use super::stats::ModelCounters;
 use super::{ApiKey, Client};
 use crate::endpoints::model_path;
@@ -223,15 +223,15 @@ impl Client {
         let policy = &self.inner.policy;
         let entry = Arc::new(ModelEntry {
             policy: policy.build_for(model)?,
-            quotas: ModelQuotas::new(
+            quotas: ModelQuotas::new(QuotaSettings {
                 model,
-                self.inner.projects.len(),
-                policy.model_limits(model),
-                policy.quota_minute,
-                policy.learn,
-                policy.key_rotation,
-                self.shared_setup(model),
-            )?,
+                projects: self.inner.projects.len(),
+                limits: policy.model_limits(model),
+                minute: policy.quota_minute,
+                learn: policy.learn,
+                refusals: policy.key_rotation,
+                shared: self.shared_setup(model),
+            })?,
             input_limit: Mutex::new(Lookup::Unknown),
             breaker: match &policy.breaker {
                 Some(config) => Some(
