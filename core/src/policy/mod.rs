@@ -63,6 +63,7 @@
 //! ```
 
 pub(crate) mod config;
+pub mod keys;
 mod run;
 
 pub use config::{
