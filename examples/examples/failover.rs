@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .policy(
             ClientPolicy::default()
                 .attempts(2)
-                .base_delay(Duration::from_millis(20))
+                .base(Duration::from_millis(20))
                 .fallback(["gemini-2.5-flash"]),
         )
         .build()?;

@@ -64,6 +64,9 @@
 
 pub(crate) mod config;
 pub mod keys;
+
+/// The longest server delay a policy waits for unless told otherwise (`max_hint`): 120 s.
+pub const DEFAULT_MAX_HINT: Duration = Duration::from_secs(120);
 mod run;
 
 pub use config::{
@@ -575,7 +578,7 @@ impl PolicyBuilder {
             breaker,
             budget,
             honor_hint: c.honor_hint.unwrap_or(true),
-            max_hint: c.max_hint.unwrap_or(Duration::from_secs(120)),
+            max_hint: c.max_hint.unwrap_or(DEFAULT_MAX_HINT),
             retry_when_nested: c.retry_when_nested.unwrap_or(false),
             hook: self.hook,
             counters: Counters::default(),

@@ -489,10 +489,10 @@ impl Client {
                 }
                 // The server's own delay, in another form: no longer than `max_hint`, like a
                 // RetryInfo.
-                Pick::Wait { wait, server: true } if wait > policy.max_hint => {
+                Pick::Wait { wait, server: true } if wait > policy.hint_cap() => {
                     return Err(Error::from(steadfast::Error::RetryDelayTooLong {
                         requested: wait,
-                        allowed: policy.max_hint,
+                        allowed: policy.hint_cap(),
                         retry_at: std::time::SystemTime::now() + wait,
                         status: Some(429),
                     }));

@@ -678,7 +678,7 @@ mod one_description {
         assert!(e.to_string().contains(&core.to_string()), "{e}");
         let e = built(
             ClientPolicy::default()
-                .base_delay(Duration::from_secs(5))
+                .base(Duration::from_secs(5))
                 .max_delay(Duration::from_secs(1)),
         )
         .unwrap_err();

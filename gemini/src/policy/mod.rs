@@ -71,7 +71,7 @@ pub struct ModelLimits {
 /// let policy = ClientPolicy::default()
 ///     .limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), rpd: Some(250), tpm: Some(250_000) })
 ///     .fallback(["gemini-2.0-flash"])
-///     .base_delay(Duration::from_millis(500));
+///     .base(Duration::from_millis(500));
 /// assert!(ClientPolicy::off().fallback_models().is_empty());
 /// # let _ = policy;
 /// ```
@@ -80,12 +80,11 @@ pub struct ModelLimits {
 /// attempt timeout, budget) is a [`steadfast::policy::PolicyConfig`]: the same names, defaults and
 /// validation as the `#[resilient]` attribute and `steadfast::Policy::builder`, so it can be
 /// read from the same configuration file ([`ClientPolicy::retry`]). The setters below
-/// ([`attempts`](ClientPolicy::attempts), [`base_delay`](ClientPolicy::base_delay), …) write
+/// ([`attempts`](ClientPolicy::attempts), [`base`](ClientPolicy::base), …) write
 /// into it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientPolicy {
     pub(crate) retry: PolicyConfig,
-    pub(crate) max_hint: Duration,
     pub(crate) limits: BTreeMap<String, ModelLimits>,
     pub(crate) preflight: bool,
     pub(crate) fallback: Vec<String>,
@@ -105,7 +104,6 @@ impl Default for ClientPolicy {
     fn default() -> Self {
         ClientPolicy {
             retry: PolicyConfig::default(),
-            max_hint: Duration::from_secs(120),
             limits: BTreeMap::new(),
             preflight: true,
             fallback: Vec::new(),
@@ -163,9 +161,6 @@ impl ClientPolicy {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn retry(mut self, config: PolicyConfig) -> Self {
-        if let Some(hint) = config.max_hint {
-            self.max_hint = hint;
-        }
         self.retry = config;
         self
     }
@@ -181,8 +176,8 @@ impl ClientPolicy {
         self
     }
 
-    /// The first backoff delay.
-    pub fn base_delay(mut self, base: Duration) -> Self {
+    /// The first backoff delay (the key `base` of the attribute and of a configuration file).
+    pub fn base(mut self, base: Duration) -> Self {
         self.retry.base = Some(base);
         self
     }
@@ -198,7 +193,6 @@ impl ClientPolicy {
     /// learned limit).
     pub fn max_hint(mut self, max: Duration) -> Self {
         self.retry.max_hint = Some(max);
-        self.max_hint = max;
         self
     }
 
@@ -327,6 +321,14 @@ impl ClientPolicy {
 
     /// Builds the `steadfast` policy of one model: retries, deadline, budget. Its limits are
     /// counted per project, by the client (`client::quota`).
+    /// The longest server delay waited for ([`max_hint`](ClientPolicy::max_hint), kept once,
+    /// in the retry settings).
+    pub(crate) fn hint_cap(&self) -> Duration {
+        self.retry
+            .max_hint
+            .unwrap_or(steadfast::policy::DEFAULT_MAX_HINT)
+    }
+
     pub(crate) fn build_for(&self, model: &str) -> Result<steadfast::Policy, Error> {
         if let Some(breaker) = &self.breaker {
             breaker
@@ -372,7 +374,7 @@ impl ClientPolicy {
         if let (None, Some(max)) = (retry.base, retry.max_delay) {
             retry.base = Some(max.min(Duration::from_secs(1)));
         }
-        retry.max_hint = Some(self.max_hint);
+        retry.max_hint = Some(self.hint_cap());
         steadfast::Policy::builder()
             .config(retry)
             .name("steadfast_gemini::Client")

@@ -11,7 +11,7 @@ use steadfast_testkit::sink::Sink;
 /// The default client policy with millisecond backoff, so that retries cost no test time.
 pub fn fast() -> ClientPolicy {
     ClientPolicy::default()
-        .base_delay(Duration::from_millis(2))
+        .base(Duration::from_millis(2))
         .max_delay(Duration::from_millis(20))
 }
 

@@ -43,7 +43,7 @@ async fn the_key_appears_nowhere() {
         .request_timeout(Duration::from_millis(200))
         .policy(
             ClientPolicy::default()
-                .base_delay(Duration::from_millis(1))
+                .base(Duration::from_millis(1))
                 .max_delay(Duration::from_millis(5))
                 .max_hint(Duration::from_millis(1)),
         )

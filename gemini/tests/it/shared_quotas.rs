@@ -53,7 +53,7 @@ fn policy() -> ClientPolicy {
         .quota_minute(MINUTE)
         .preflight(false)
         .attempts(6)
-        .base_delay(Duration::from_millis(20))
+        .base(Duration::from_millis(20))
         .max_delay(Duration::from_millis(200))
 }
 
