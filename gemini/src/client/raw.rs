@@ -91,25 +91,52 @@ impl fmt::Debug for RawRequest {
     }
 }
 
-/// Headers a raw request never carries upstream: credentials (the pool's key is the only one
-/// sent), and what belongs to one connection or is computed by the HTTP client.
-const NOT_FORWARDED: &[&str] = &[
-    "x-goog-api-key",
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
+/// Whether a caller's header goes upstream with a raw request: only those of the resumable
+/// upload protocol (`x-goog-upload-*`) and the SDK's own identification (`x-goog-api-client`).
+/// Nothing else does: not credentials (the pool's key is the only one sent), not what belongs
+/// to one connection, and not what restricts a key (`referer`, `origin`,
+/// `x-android-package`, `x-ios-bundle-identifier`, `x-goog-user-project`): sent with a key the
+/// caller does not own, those get a 403 that takes the key out of the pool.
+fn forwarded(name: &http::HeaderName) -> bool {
+    let name = name.as_str();
+    name.starts_with("x-goog-upload-") || name == "x-goog-api-client"
+}
+
+/// Response headers a raw answer does not pass on: what belongs to one connection or to the
+/// framing of the body as it was received (whoever sends the body on frames it again).
+const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
+    "transfer-encoding",
     "te",
     "trailer",
     "upgrade",
-    "accept-encoding",
+    "content-length",
 ];
+
+/// Percent-decodes `text` (for checks only: what is sent is what was given).
+fn decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 impl RawRequest {
     /// A request about a model: `v1beta/models/{model}{action}`, where `action` is
@@ -155,15 +182,19 @@ impl RawRequest {
     /// `v1beta/cachedContents`, `upload/v1beta/files`, `v1beta/models` for the list). No
     /// fallback applies.
     ///
-    /// Refused: an empty path, one starting with `/`, and one holding `..`, `?`, `#`, `\`,
-    /// whitespace or a control character (a query goes in [`query`](RawRequest::query)).
+    /// Refused: an empty path, one starting with `/`, a segment that is `.` or `..` (also
+    /// percent-encoded: `%2e%2e`), an encoded `/` or `\\`, and `?`, `#`, `\\`, `@`, whitespace or
+    /// a control character (a query goes in [`query`](RawRequest::query)).
     pub fn path(method: http::Method, path: &str) -> Result<RawRequest, Error> {
         let bad = path.is_empty()
             || path.starts_with('/')
-            || path.split('/').any(|s| s == ".." || s == ".")
-            || path
-                .chars()
-                .any(|c| matches!(c, '?' | '#' | '\\') || c.is_whitespace() || c.is_control());
+            || path.split('/').any(|segment| {
+                let plain = decoded(segment);
+                plain == "." || plain == ".." || plain.contains(['/', '\\'])
+            })
+            || path.chars().any(|c| {
+                matches!(c, '?' | '#' | '\\' | '@') || c.is_whitespace() || c.is_control()
+            });
         if bad {
             return Err(Error::configuration(format!(
                 "`{}` is not a request path: give it relative to the base URL, such as \"v1beta/files/abc\", without a query",
@@ -199,13 +230,15 @@ impl RawRequest {
     }
 
     /// The query string, without `?` (`alt=sse`, `pageSize=10&pageToken=…`), as given, except
-    /// that a `key` parameter is dropped: the pool's key travels in a header, never in a URL.
+    /// that a `key` parameter (however its name is encoded: `%6Bey`, `$key`) is dropped: the
+    /// pool's key travels in a header, never in a URL.
     pub fn query(mut self, query: &str) -> Self {
         let kept: Vec<&str> = query
             .trim_start_matches('?')
             .split('&')
             .filter(|p| {
-                let name = p.split('=').next().unwrap_or_default();
+                let name = decoded(p.split('=').next().unwrap_or_default());
+                let name = name.trim_start_matches('$');
                 !p.is_empty() && !name.eq_ignore_ascii_case("key")
             })
             .filter(|p| !p.contains('#') && !p.chars().any(|c| c.is_control() || c == ' '))
@@ -220,12 +253,14 @@ impl RawRequest {
         self
     }
 
-    /// A header to send with the request (`x-goog-upload-protocol`, …). Credentials
-    /// (`x-goog-api-key`, `authorization`, cookies) and per-connection headers are never
-    /// forwarded and are ignored here; so is `content-type` (give it with
-    /// [`body`](RawRequest::body)).
+    /// A header to send with the request. Only the resumable upload protocol's
+    /// (`x-goog-upload-*`) and `x-goog-api-client` are sent; any other is ignored here:
+    /// credentials (the pool's key is the only one sent), per-connection headers, and those
+    /// that restrict a key (`referer`, `origin`, `x-android-package`, …), which, sent with a
+    /// key of the pool, would get it refused and taken out of the pool. `content-type` is
+    /// given with [`body`](RawRequest::body).
     pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
-        if !NOT_FORWARDED.contains(&name.as_str()) && !name.as_str().starts_with("proxy-") {
+        if forwarded(&name) {
             self.headers.push((name, value));
         }
         self
@@ -300,17 +335,82 @@ impl RawRequest {
         }
         match (&self.target, &self.body) {
             (Target::Model { action, .. }, Some((_, body)))
-                if action.ends_with("enerateContent") =>
+                if action == ":generateContent" || action == ":streamGenerateContent" =>
             {
-                Some(
-                    u32::try_from(body.len().div_ceil(4))
-                        .unwrap_or(u32::MAX)
-                        .max(1),
-                )
+                Some(text_tokens(body))
             }
             _ => None,
         }
     }
+}
+
+/// A guess at a generate request's input tokens from its JSON, as the typed path guesses (the
+/// larger of the words and a quarter of the characters of its text parts, at least 1): only
+/// the values of `text` fields are read, so inline data (an image in base64) counts nothing.
+/// A body that is not JSON counts a quarter of its bytes.
+fn text_tokens(body: &[u8]) -> u32 {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    #[derive(Default)]
+    struct Count {
+        chars: u64,
+        words: u64,
+    }
+    struct Walk<'c>(&'c mut Count);
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "text" {
+                    let text: std::borrow::Cow<'de, str> = map.next_value()?;
+                    self.0.chars += text.chars().count() as u64;
+                    self.0.words += text.split_whitespace().count() as u64;
+                } else if key == "inlineData" || key == "inline_data" {
+                    map.next_value::<IgnoredAny>()?;
+                } else {
+                    map.next_value_seed(Walk(self.0))?;
+                }
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Walk(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    let mut count = Count::default();
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let tokens = match Walk(&mut count).deserialize(&mut json) {
+        Ok(()) => count.words.max(count.chars.div_ceil(4)),
+        Err(_) => (body.len() as u64).div_ceil(4),
+    };
+    u32::try_from(tokens).unwrap_or(u32::MAX).max(1)
 }
 
 /// A body as a stream of chunks.
@@ -388,15 +488,20 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn send_raw(&self, request: RawRequest) -> Result<RawResponse, Error> {
-        let sse = request
-            .query
-            .as_deref()
-            .is_some_and(|q| q.split('&').any(|p| p == "alt=sse"));
+        let sse = request.query.as_deref().is_some_and(|q| {
+            q.split('&').any(|p| {
+                let (name, value) = p.split_once('=').unwrap_or((p, ""));
+                decoded(name).trim_start_matches('$') == "alt" && decoded(value) == "sse"
+            })
+        });
         let streaming = request.streaming;
         let ((status, headers, body), route) = self
             .routed(&request, None, |response| async move {
                 let status = response.status();
-                let headers = response.headers().clone();
+                let mut headers = response.headers().clone();
+                for name in HOP_BY_HOP {
+                    headers.remove(*name);
+                }
                 let body: RawBody = if streaming {
                     first_chunk(self.body_of(response), sse, self.inner.max_response_bytes).await?
                 } else {
@@ -472,20 +577,42 @@ impl Client {
 }
 
 /// Waits for a stream's first chunk: the bytes up to its first whole event (server-sent events)
-/// or its first bytes (a JSON array). An error before it (the connection lost, the stream ended,
-/// an error event first) is the attempt's result, so that it is retried; after it, the stream is
-/// handed on as is, first chunk included.
+/// or enough of a JSON array to see whether its first element is an error. An error before
+/// the first chunk (the connection lost, the stream ended, an error event or element first,
+/// more than `max_event` bytes without an event) is the attempt's result, so that it is
+/// retried; after it, the stream is handed on as is, first chunk included.
 async fn first_chunk<S>(body: S, sse: bool, max_event: usize) -> Result<RawBody, Error>
 where
     S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
 {
     let mut body = Box::pin(body);
     let mut held: Vec<Bytes> = Vec::new();
+    let mut held_bytes = 0usize;
     let mut parser = crate::sse::EventParser::default();
+    // Without `alt=sse`: the bytes read so far, without whitespace, up to the first element's
+    // first key (`[{"error"` is an error).
+    let mut head: Vec<u8> = Vec::new();
+    let too_large = || {
+        Error::undecodable(
+            200,
+            b"",
+            format!(
+                "a stream sent more than the client's cap of {max_event} bytes before its first event (ClientBuilder::max_response_bytes)"
+            ),
+        )
+    };
     loop {
         let Some(chunk) = body.next().await else {
-            if let Some(event) = parser.finish().into_iter().next() {
-                check_event(&event)?;
+            if sse {
+                if let Some(event) = parser.finish().into_iter().next() {
+                    check_event(&event)?;
+                    break;
+                }
+            } else if !head.is_empty() {
+                let all: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
+                if array_starts_with_error(&head) {
+                    return Err(Error::from_stream_event(&all));
+                }
                 break;
             }
             return Err(Error::undecodable(
@@ -498,27 +625,48 @@ where
         if chunk.is_empty() {
             continue;
         }
-        if !sse {
+        held_bytes += chunk.len();
+        if sse {
+            let events = parser.push(&chunk);
             held.push(chunk);
-            break;
+            if let Some(event) = events.first() {
+                check_event(event)?;
+                break;
+            }
+        } else {
+            head.extend(
+                chunk
+                    .iter()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .take(ARRAY_HEAD.saturating_sub(head.len())),
+            );
+            held.push(chunk);
+            if head.len() >= ARRAY_HEAD || head.first().is_some_and(|&b| b != b'[') {
+                if array_starts_with_error(&head) {
+                    // The error element is read whole (up to the error cap) and classified.
+                    let mut all: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
+                    let (rest, _) =
+                        super::body::read_capped(body, super::body::ERROR_BODY_CAP).await?;
+                    all.extend(rest);
+                    return Err(Error::from_stream_event(&all));
+                }
+                break;
+            }
         }
-        let events = parser.push(&chunk);
-        held.push(chunk);
-        if let Some(event) = events.first() {
-            check_event(event)?;
-            break;
-        }
-        if parser.buffered() > max_event {
-            return Err(Error::undecodable(
-                200,
-                b"",
-                format!(
-                    "a stream event is larger than the client's cap of {max_event} bytes (ClientBuilder::max_response_bytes)"
-                ),
-            ));
+        if held_bytes > max_event {
+            return Err(too_large());
         }
     }
     Ok(Box::pin(stream::iter(held.into_iter().map(Ok)).chain(body)))
+}
+
+/// How many non-blank bytes of a JSON-array stream are read before its first element counts
+/// as begun: enough for `[{"error"`.
+const ARRAY_HEAD: usize = 9;
+
+/// Whether a JSON-array stream begins with an error element (`[{"error"`, blanks aside).
+fn array_starts_with_error(head: &[u8]) -> bool {
+    head.starts_with(b"[{\"error\"")
 }
 
 /// An error event at the head of a stream is the attempt's error.

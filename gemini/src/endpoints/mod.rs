@@ -37,7 +37,9 @@ use std::sync::Arc;
 /// that would change the path.
 pub(crate) fn model_path(model: &str) -> Result<String, Error> {
     let name = model.strip_prefix("models/").unwrap_or(model);
+    // No name starts with a dot: `.` and `..` would change the path.
     let valid = !name.is_empty()
+        && !name.starts_with('.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
@@ -371,7 +373,17 @@ mod tests {
             model_path("models/gemini-2.5-flash").unwrap(),
             "models/gemini-2.5-flash"
         );
-        for bad in ["", "a/b", "../x", "a b", "models/", "x?key=1"] {
+        for bad in [
+            "",
+            "a/b",
+            "../x",
+            "a b",
+            "models/",
+            "x?key=1",
+            "..",
+            ".",
+            "models/..",
+        ] {
             assert!(model_path(bad).is_err(), "{bad}");
         }
     }

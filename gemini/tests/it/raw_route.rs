@@ -67,7 +67,7 @@ async fn no_key_leaves_in_a_url_and_no_credential_of_the_caller_is_forwarded() {
         .unwrap();
     let request = RawRequest::path(Method::GET, "v1beta/files")
         .unwrap()
-        .query("pageSize=10&key=caller-secret-1&KEY=caller-secret-2")
+        .query("pageSize=10&key=caller-secret-1&KEY=caller-secret-2&%6Bey=caller-secret-5&$key=caller-secret-6")
         .header(
             HeaderName::from_static("authorization"),
             HeaderValue::from_static("Bearer caller-secret-3"),
@@ -79,6 +79,20 @@ async fn no_key_leaves_in_a_url_and_no_credential_of_the_caller_is_forwarded() {
         .header(
             HeaderName::from_static("x-goog-upload-protocol"),
             HeaderValue::from_static("resumable"),
+        )
+        // Found by review: headers that restrict a key would get a pool key refused (and taken
+        // out of the pool) for the caller's sake.
+        .header(
+            HeaderName::from_static("referer"),
+            HeaderValue::from_static("https://caller.example"),
+        )
+        .header(
+            HeaderName::from_static("x-goog-user-project"),
+            HeaderValue::from_static("callers-project"),
+        )
+        .header(
+            HeaderName::from_static("x-http-method-override"),
+            HeaderValue::from_static("DELETE"),
         );
     let answer = client.send_raw(request).await.unwrap();
     assert_eq!(answer.route.model, "");
@@ -114,6 +128,13 @@ fn paths_that_leave_the_base_url_are_refused() {
         "v1beta/a b",
         "v1beta\\files",
         "v1beta/\nfiles",
+        // Found by review: the URL parser reads these as `..` or `/`.
+        "v1beta/%2e%2e/%2e%2e/admin",
+        "v1beta/.%2E/x",
+        "v1beta/%2E./x",
+        "v1beta/a%2Fb",
+        "v1beta/a%5cb",
+        "user@host/v1beta",
     ] {
         let e = RawRequest::path(Method::GET, bad).unwrap_err();
         assert_eq!(*e.kind(), ErrorKind::Configuration, "{bad:?}");
@@ -287,4 +308,119 @@ async fn an_error_answer_is_a_classified_error() {
     .unwrap();
     let e = client.send_raw(request).await.unwrap_err();
     assert_eq!(*e.kind(), ErrorKind::InvalidArgument);
+}
+
+/// Found by review: a JSON-array stream (no `alt=sse`) whose first element is an error was
+/// handed on as a success; it is the attempt's error, and retried.
+#[tokio::test]
+async fn a_json_array_stream_that_starts_with_an_error_is_retried() {
+    let server = Raw::start(|_, index| {
+        let body: &[u8] = if index == 0 {
+            br#"[{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}]"#
+        } else {
+            br#"[{"candidates": [{"content": {"parts": [{"text": "hi"}]}}]}]"#
+        };
+        vec![write(answer("200 OK", "", body))]
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key("test-key-not-real-0000000000")
+        .policy(fast())
+        .build()
+        .unwrap();
+    let request = RawRequest::model(
+        Method::POST,
+        "gemini-2.5-flash",
+        ":streamGenerateContent",
+        PROMPT,
+    )
+    .unwrap()
+    .streaming(true);
+    let answer = client.send_raw(request).await.unwrap();
+    assert_eq!(answer.route.attempts, 2);
+    let bytes = answer.bytes().await.unwrap();
+    assert!(std::str::from_utf8(&bytes).unwrap().contains("candidates"));
+}
+
+/// Found by review: a stream of comments holds nothing back forever: past the cap without an
+/// event, it is an error.
+#[tokio::test]
+async fn a_stream_of_comments_is_cut_at_the_cap() {
+    let server = Raw::start(|_, _| {
+        let mut steps = vec![sse_head()];
+        steps.extend((0..200).map(|_| chunk(": ping\r\n\r\n")));
+        // Then silence: without the cap, the attempt would wait for the idle timeout.
+        steps.push(Step::Sleep(std::time::Duration::from_secs(120)));
+        steps
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key("test-key-not-real-0000000000")
+        .policy(steadfast_gemini::ClientPolicy::off())
+        .max_response_bytes(512)
+        .build()
+        .unwrap();
+    let request = RawRequest::model(
+        Method::POST,
+        "gemini-2.5-flash",
+        ":streamGenerateContent",
+        PROMPT,
+    )
+    .unwrap()
+    .query("alt=sse")
+    .streaming(true);
+    let e = client.send_raw(request).await.unwrap_err();
+    assert_eq!(*e.kind(), ErrorKind::Undecodable, "{e}");
+}
+
+/// Found by review: the tokens of a raw generate request were a quarter of its bytes, so an
+/// inline image counted as a million tokens and a tokens-per-minute limit refused it for ever.
+/// Only text counts, as on the typed path.
+#[tokio::test]
+async fn inline_data_does_not_count_as_input_tokens() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let limits = steadfast_gemini::ModelLimits {
+        tpm: Some(1_000),
+        ..Default::default()
+    };
+    let client = sim
+        .client_with(fast().limits("gemini-2.5-flash", limits))
+        .unwrap();
+    let image = "A".repeat(200_000);
+    let body = format!(
+        r#"{{"contents":[{{"parts":[{{"text":"describe it"}},{{"inlineData":{{"mimeType":"image/png","data":"{image}"}}}}]}}]}}"#
+    );
+    let request = RawRequest::model(
+        Method::POST,
+        "gemini-2.5-flash",
+        ":countTokens",
+        body.clone(),
+    )
+    .unwrap();
+    let _ = request; // countTokens is not counted as a generate request
+    let request =
+        RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", body).unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), client.send_raw(request))
+        .await
+        .expect("not held back by the tokens-per-minute limit");
+    assert_eq!(answer.unwrap().status, 200);
+}
+
+/// Hop-by-hop and framing headers of the upstream answer are not handed on.
+#[tokio::test]
+async fn framing_headers_are_not_handed_on() {
+    let server =
+        Raw::start(|_, _| vec![write(answer("200 OK", "X-Custom: kept\r\n", b"{}"))]).await;
+    let client = Client::builder()
+        .base_url(&server.url)
+        .key("test-key-not-real-0000000000")
+        .build()
+        .unwrap();
+    let request = RawRequest::path(Method::GET, "v1beta/files").unwrap();
+    let answer = client.send_raw(request).await.unwrap();
+    assert!(answer.headers.get("content-length").is_none());
+    assert!(answer.headers.get("connection").is_none());
+    assert_eq!(answer.headers.get("x-custom").unwrap(), "kept");
 }

@@ -70,7 +70,7 @@ pub struct ModelQuota {
     /// How long the project stays refused for this model, when the server refused it
     /// (a per-minute quota until its RetryInfo, a per-day one until the daily reset).
     pub refused_for: Option<Duration>,
-    /// Why, as [`ErrorKind::name`] says it (`rate_limited_per_day`, `no_quota`…).
+    /// Why, as [`ErrorKind::name`](crate::ErrorKind::name) says it (`rate_limited_per_day`, `no_quota`…).
     pub refused_because: Option<&'static str>,
 }
 
