@@ -332,9 +332,10 @@ struct Arguments {
     renamed_self: Option<Ident>,
 }
 
-/// The body with `self` renamed to `to`, as async-trait does: not in a path (`self::f`), nor
-/// inside an item the body declares (`fn`, `impl`, `trait`, `mod`, `macro_rules!`), whose
-/// `self` is its own.
+/// The body with `self` renamed to `to`, as async-trait does: not in a path (`self::f`), a
+/// `use` or `extern crate` item or a `pub(self)`, where it names a module, nor inside an item
+/// the body declares (`fn`, `impl`, `trait`, `mod`, `macro_rules!`), whose `self` is its own.
+/// A format string's `{self}` is text, not a token: it still reads the caller's `self`.
 fn rename_self(stream: TokenStream, to: &str) -> TokenStream {
     let tokens: Vec<TokenTree> = stream.into_iter().collect();
     let mut out = Vec::with_capacity(tokens.len());
@@ -348,6 +349,28 @@ fn rename_self(stream: TokenStream, to: &str) -> TokenStream {
         match &tokens[i] {
             TokenTree::Ident(id) if id == "self" && !path_follows(i) => {
                 out.push(TokenTree::Ident(Ident::new(to, id.span())));
+            }
+            // `use a::{self, b};`, `extern crate self as x;`: `self` names a module there.
+            TokenTree::Ident(id) if id == "use" || id == "extern" => {
+                while i < tokens.len() {
+                    let t = tokens[i].clone();
+                    let end = matches!(&t, TokenTree::Punct(p) if p.as_char() == ';')
+                        || matches!(&t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace && id == "extern");
+                    out.push(t);
+                    if end {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            // `pub(self)`: a visibility.
+            TokenTree::Ident(id)
+                if id == "pub"
+                    && matches!(tokens.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis) =>
+            {
+                out.push(tokens[i].clone());
+                out.push(tokens[i + 1].clone());
+                i += 1;
             }
             TokenTree::Ident(id) if starts_item(&tokens, i) => {
                 // The item is copied as written, up to its body (or its `;`).

@@ -55,6 +55,11 @@ impl Request {
     // the body are not.
     #[resilient(base = "1ms")]
     async fn nested(self) -> Result<usize, ApiError> {
+        // Found by review: `self` in a `use` names a module, and in `pub(self)` a visibility.
+        #[allow(unused_imports)]
+        use std::io::{self, Write as _};
+        pub(self) struct Private;
+        let _ = Private;
         struct Inner(usize);
         impl Inner {
             fn get(&self) -> usize {
