@@ -91,6 +91,11 @@ struct Candidate {
     tokens: u32,
 }
 
+/// The log probability the simulator gives the `i`th token it chose.
+fn chosen_logprob(i: usize) -> f64 {
+    -0.05 * (1 + i % 5) as f64
+}
+
 /// What a request asks for beyond the text: thoughts (`thinkingConfig`), log probabilities
 /// (`responseLogprobs`, `logprobs`) and grounding (the `googleSearch` tool).
 struct Extras {
@@ -148,18 +153,18 @@ impl Extras {
 
     /// Adds the log probabilities of `text` and the grounding to a whole candidate.
     fn decorate(&self, candidate: &mut Value, text: &str) {
-        self.decorate_piece(candidate, text, true);
+        self.decorate_piece(candidate, text, Some(text));
     }
 
-    /// Adds the log probabilities of this piece of a streamed answer; the grounding goes with
-    /// the last piece.
-    fn decorate_piece(&self, candidate: &mut Value, text: &str, last: bool) {
+    /// Adds the log probabilities of this piece of a streamed answer; the grounding, whose
+    /// segments index into the whole answer (`whole`), goes with the last piece.
+    fn decorate_piece(&self, candidate: &mut Value, text: &str, whole: Option<&str>) {
         if let Some(top) = self.logprobs {
             let tokens: Vec<&str> = text.split_whitespace().collect();
             let chosen: Vec<Value> = tokens
                 .iter()
                 .enumerate()
-                .map(|(i, t)| json!({"token": t, "logProbability": -0.05 * (1 + i % 5) as f64}))
+                .map(|(i, t)| json!({"token": t, "logProbability": chosen_logprob(i)}))
                 .collect();
             let sum: f64 = chosen
                 .iter()
@@ -169,7 +174,8 @@ impl Extras {
             if top > 0 {
                 result["topCandidates"] = tokens
                     .iter()
-                    .map(|t| {
+                    .enumerate()
+                    .map(|(i, t)| {
                         let alternatives: Vec<Value> = (0..top)
                             .map(|k| {
                                 let token = if k == 0 {
@@ -177,7 +183,9 @@ impl Extras {
                                 } else {
                                     format!("{t}~{k}")
                                 };
-                                json!({"token": token, "logProbability": -0.05 - 0.5 * k as f64})
+                                // The chosen token is the most likely one: the first of its
+                                // list, with the same log probability.
+                                json!({"token": token, "logProbability": chosen_logprob(i) - 0.5 * k as f64})
                             })
                             .collect();
                         json!({"candidates": alternatives})
@@ -189,7 +197,7 @@ impl Extras {
                 candidate["avgLogprobs"] = json!(sum / tokens.len() as f64);
             }
         }
-        if let (Some(query), true) = (&self.search, last) {
+        if let (Some(query), Some(text)) = (&self.search, whole) {
             let end = text.len();
             candidate["groundingMetadata"] = json!({
                 "webSearchQueries": [query],
@@ -463,7 +471,7 @@ impl State {
                         if i == last {
                             candidate["finishReason"] = json!(candidates[0].finish);
                         }
-                        extras.decorate_piece(&mut candidate, &piece, i == last);
+                        extras.decorate_piece(&mut candidate, &piece, (i == last).then_some(text));
                         json!({"candidates": [candidate],
                                "usageMetadata": if i == last { usage.clone() } else { prompt_usage.clone() },
                                "modelVersion": version, "responseId": id})

@@ -42,8 +42,10 @@ pub(super) enum Message {
     Str,
     /// Base64 bytes (a string).
     Bytes,
-    /// An integer (a number, or a string holding one).
+    /// An int32 (a number, or a string holding one).
     Int,
+    /// An int64 (a number, or a string holding one, as proto JSON writes them).
+    Int64,
     /// A number (or a string holding one).
     Float,
     /// `true` or `false`.
@@ -150,7 +152,7 @@ fn fields(message: Message) -> &'static [Field] {
             ("name", M::Str, false),
             ("displayName", M::Str, false),
             ("mimeType", M::Str, false),
-            ("sizeBytes", M::Int, false),
+            ("sizeBytes", M::Int64, false),
             ("createTime", M::Str, false),
             ("updateTime", M::Str, false),
             ("expirationTime", M::Str, false),
@@ -296,6 +298,11 @@ fn snake(name: &str) -> String {
 /// An int32 field's value, as proto JSON reads it: a whole number (also written `20.0`), or a
 /// string holding one; `None` for anything else, or outside the int32 range.
 pub(super) fn int(value: &Value) -> Option<i64> {
+    int64(value).and_then(|n| i32::try_from(n).ok().map(i64::from))
+}
+
+/// An int64 field's value: as [`int`], in the int64 range.
+pub(super) fn int64(value: &Value) -> Option<i64> {
     let n = match value {
         Value::Number(n) => match n.as_i64() {
             Some(i) => i,
@@ -310,7 +317,7 @@ pub(super) fn int(value: &Value) -> Option<i64> {
         Value::String(text) => text.parse().ok()?,
         _ => return None,
     };
-    i32::try_from(n).ok().map(i64::from)
+    Some(n)
 }
 
 /// The first problem in `value` read as `message`, as the real API words it.
@@ -351,6 +358,8 @@ fn walk(message: Message, value: &Value, path: &str) -> Result<(), String> {
         M::Bytes => invalid("TYPE_BYTES"),
         M::Int if numeric(true) => Ok(()),
         M::Int => invalid("TYPE_INT32"),
+        M::Int64 if int64(value).is_some() => Ok(()),
+        M::Int64 => invalid("TYPE_INT64"),
         M::Float if numeric(false) => Ok(()),
         M::Float => invalid("TYPE_FLOAT"),
         M::Bool if value.is_boolean() => Ok(()),
@@ -509,6 +518,17 @@ mod tests {
             e,
             "Invalid value at 'contents[0].parts[0].text' (TYPE_STRING), 5"
         );
+    }
+
+    /// Found by review: `sizeBytes` is an int64, and a file over 2 GiB has one past the int32
+    /// range.
+    #[test]
+    fn int64_fields_take_the_int64_range() {
+        let file = |size: Value| check(M::CreateFileRequest, &json!({"file": {"sizeBytes": size}}));
+        assert!(file(json!("3000000000")).is_ok());
+        assert!(file(json!(3_000_000_000_u64)).is_ok());
+        let e = file(json!("1e99")).unwrap_err();
+        assert!(e.contains("(TYPE_INT64)"), "{e}");
     }
 
     #[test]

@@ -44,6 +44,19 @@ impl Sim {
         )
     }
 
+    /// POST `path` with the default key; the status and the body as text.
+    async fn post_raw(&self, path: &str, body: Value) -> (u16, String) {
+        let answer = self
+            .http
+            .post(format!("{}{path}", self.sim.base_url()))
+            .header("x-goog-api-key", SIM_KEY)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    }
+
     async fn generate(&self, body: Value) -> Value {
         let (status, answer) = self
             .post("/v1beta/models/gemini-2.5-flash:generateContent", body)
@@ -792,6 +805,35 @@ async fn logprobs_and_grounding_are_answered_when_asked_for() {
     assert!(
         metadata["groundingChunks"][0]["web"]["uri"].is_string(),
         "{grounded}"
+    );
+    // In a stream, the grounding comes with the last chunk and indexes into the whole answer.
+    let (status, text) = sim
+        .post_raw(
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            json!({"contents": [{"parts": [{"text": "who won the long match today"}]}],
+                   "tools": [{"googleSearch": {}}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let whole: String = chunks
+        .iter()
+        .filter_map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str())
+        .collect();
+    let last = &chunks[chunks.len() - 1]["candidates"][0]["groundingMetadata"];
+    assert_eq!(
+        last["groundingSupports"][0]["segment"]["endIndex"].as_u64(),
+        Some(whole.len() as u64),
+        "{text}"
+    );
+    assert!(
+        chunks[0]["candidates"][0]
+            .get("groundingMetadata")
+            .is_none()
     );
     // Without the tool, none.
     let plain = sim

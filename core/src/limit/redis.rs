@@ -333,8 +333,9 @@ pub const DEFAULT_GUARD: Duration = Duration::from_millis(2);
 
 impl RedisRateLimitBuilder {
     /// Time added between two paced grants (the fastest quota, when `burst = 1`), beyond the
-    /// quota's own interval: default [`DEFAULT_GUARD`] (2 ms), never more than 5 % of the
-    /// interval; `Duration::ZERO` for none.
+    /// quota's own interval: by default [`DEFAULT_GUARD`] (2 ms), but never more than 5 % of the
+    /// interval; `Duration::ZERO` for none. A guard given here is used as given; `build`
+    /// refuses one longer than the interval itself.
     ///
     /// Redis grants slots exactly `period / N` apart, but each process sends its request a
     /// little after its slot (the wake-up of a timer, the scheduler, the network), and not by
@@ -507,7 +508,17 @@ impl RedisRateLimit {
             // Rounded up, so rounding never lets an extra acquisition into a window.
             let interval = micros(fastest.period()).div_ceil(u64::from(fastest.limit()));
             let guard = b.guard.map_or_else(|| default_guard(interval), micros);
-            interval.saturating_add(guard)
+            if guard > interval {
+                return Err(ConfigError::new(
+                    "guard",
+                    format!(
+                        "a guard of {:?} is longer than the interval it guards ({:?}): keep it to a few percent of it",
+                        b.guard.unwrap_or_default(),
+                        Duration::from_micros(interval)
+                    ),
+                ));
+            }
+            interval + guard
         } else {
             0
         };
@@ -825,6 +836,16 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(none.pace_us, 50_000);
+        // Found by review: `guard(Duration::MAX)` overflowed the pace, and every ask then
+        // failed in Redis as if it were unavailable.
+        for huge in [Duration::from_millis(51), Duration::MAX] {
+            let e = RedisRateLimit::builder("redis://127.0.0.1", "g")
+                .per_second(20)
+                .guard(huge)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.field(), "guard", "{e}");
+        }
         assert_eq!(l.logs, vec![(86_400_000_000, 250)]);
         assert!(
             l.keys.iter().all(|k| !k.contains("250")),
