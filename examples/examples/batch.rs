@@ -51,8 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ClientPolicy::default()
             // The simulator's minute (the window of the limits the client learns from its 429s).
             .quota_minute(Duration::from_millis(250))
-            .base(Duration::from_millis(50))
-            .max_delay(Duration::from_millis(500))
+            .retry_with(|r| {
+                r.base(Duration::from_millis(50))
+                    .max_delay(Duration::from_millis(500))
+            })
             .limits(
                 MODEL,
                 ModelLimits {

@@ -46,8 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .key(GOOD)
         .policy(
             ClientPolicy::default()
-                .attempts(2)
-                .base(Duration::from_millis(20))
+                .retry_with(|r| r.attempts(2).base(Duration::from_millis(20)))
                 .fallback(["gemini-2.5-flash"]),
         )
         .build()?;

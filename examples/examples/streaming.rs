@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Show the client's retries as they happen.
     steadfast_examples::show_events();
     let mut _simulator = None;
-    let policy = ClientPolicy::default().base(Duration::from_millis(300));
+    let policy = ClientPolicy::default().retry_with(|r| r.base(Duration::from_millis(300)));
     let client = if std::env::var("GEMINI_API_KEY").is_ok() {
         println!("Using the real Gemini API.");
         Client::builder()

@@ -28,6 +28,26 @@ pub enum BreakerSetting {
     Custom(BreakerConfig),
 }
 
+impl From<bool> for BreakerSetting {
+    /// `true`: the default breaker; `false`: none.
+    fn from(on: bool) -> Self {
+        BreakerSetting::Enabled(on)
+    }
+}
+
+impl From<BreakerConfig> for BreakerSetting {
+    fn from(config: BreakerConfig) -> Self {
+        BreakerSetting::Custom(config)
+    }
+}
+
+impl From<Option<BreakerConfig>> for BreakerSetting {
+    /// `None`: no breaker.
+    fn from(config: Option<BreakerConfig>) -> Self {
+        config.map_or(BreakerSetting::Enabled(false), BreakerSetting::Custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for BreakerSetting {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -77,6 +97,33 @@ pub enum BudgetSetting {
 struct BudgetTable {
     ratio: f64,
     min_per_second: u32,
+}
+
+impl From<bool> for BudgetSetting {
+    /// `true`: the default retry quota; `false`: no budget.
+    fn from(on: bool) -> Self {
+        BudgetSetting::Enabled(on)
+    }
+}
+
+impl From<f64> for BudgetSetting {
+    /// A share of calls that may be retried, with the default floor of 10 a second.
+    fn from(ratio: f64) -> Self {
+        BudgetSetting::Ratio(ratio)
+    }
+}
+
+impl From<Option<(f64, u32)>> for BudgetSetting {
+    /// `Some((ratio, min_per_second))`, or `None` for no budget.
+    fn from(budget: Option<(f64, u32)>) -> Self {
+        match budget {
+            Some((ratio, min_per_second)) => BudgetSetting::Custom {
+                ratio,
+                min_per_second,
+            },
+            None => BudgetSetting::Enabled(false),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for BudgetSetting {

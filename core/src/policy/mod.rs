@@ -282,60 +282,79 @@ impl fmt::Debug for PolicyBuilder {
     }
 }
 
+/// The setters of every key that is a plain value, written once for the two ways to hold a
+/// policy's settings: [`PolicyConfig`] (a value, also read from a configuration file, and what
+/// the Gemini client takes for its retries) and [`PolicyBuilder`]. The names are the keys of
+/// the attribute ([`keys::KEYS`]).
 macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {$(
-        $(#[$doc])*
-        pub fn $name(mut self, value: $ty) -> Self {
-            self.config.$name = Some(value.into());
-            self
-        }
-    )*};
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        impl PolicyConfig {$(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$name = Some(value.into());
+                self
+            }
+        )*}
+        impl PolicyBuilder {$(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$name = Some(value.into());
+                self
+            }
+        )*}
+    };
+}
+
+setters! {
+    /// The schedule by name: `"exp"`, `"fixed"`, `"linear"`, `"decorrelated"`, `"none"`.
+    retry: &str,
+    /// Which failures are retried (default: `transient`).
+    on: RetryOn,
+    /// Total attempts, the first included (default 5).
+    attempts: u32,
+    /// The first delay (default 1 s).
+    base: Duration,
+    /// The cap on any computed delay (default 60 s).
+    max_delay: Duration,
+    /// Growth of `exp` (default 2.0).
+    factor: f64,
+    /// Randomisation of computed delays (default full).
+    jitter: crate::retry::Jitter,
+    /// Budget for the whole call, waits included.
+    deadline: Duration,
+    /// Limit on each attempt.
+    timeout: Duration,
+    /// At most this many attempts per second.
+    rps: u32,
+    /// At most this many attempts in any 60 s.
+    rpm: u32,
+    /// At most this many attempts per hour.
+    rph: u32,
+    /// At most this many attempts per day.
+    rpd: u32,
+    /// Attempts that may start back to back (default 1).
+    burst: u32,
+    /// At most this many attempts in flight.
+    concurrency: u32,
+    /// Whether server delay hints are obeyed (default true).
+    honor_hint: bool,
+    /// The longest server hint that is waited for (default 120 s).
+    max_hint: Duration,
+    /// Whether this policy still retries when its call runs inside another policy's attempt
+    /// (default `false`: one layer retries, the outer one; see [`Run`]).
+    retry_when_nested: bool,
+    /// Learn the server's rate from its 429s, with the rates set here as the ceiling
+    /// (default `false`; see [`AdaptiveRateLimit`](crate::limit::AdaptiveRateLimit)).
+    adapt: bool,
+    /// The retry budget: `false` for none, `true` for the default retry quota, a ratio of calls
+    /// (`0.2`), or a ratio and a floor (`Some((0.2, 10))`); see [`BudgetSetting`].
+    budget: impl Into<BudgetSetting>,
+    /// The circuit breaker: `true` for the default one, `false` for none, or its parameters
+    /// (a [`BreakerConfig`]); see [`BreakerSetting`].
+    breaker: impl Into<BreakerSetting>,
 }
 
 impl PolicyBuilder {
-    setters! {
-        /// The schedule by name: `"exp"`, `"fixed"`, `"linear"`, `"decorrelated"`, `"none"`.
-        retry: &str,
-        /// Which failures are retried (default: `transient`).
-        on: RetryOn,
-        /// Total attempts, the first included (default 5).
-        attempts: u32,
-        /// The first delay (default 1 s).
-        base: Duration,
-        /// The cap on any computed delay (default 60 s).
-        max_delay: Duration,
-        /// Growth of `exp` (default 2.0).
-        factor: f64,
-        /// Randomisation of computed delays (default full).
-        jitter: crate::retry::Jitter,
-        /// Budget for the whole call, waits included.
-        deadline: Duration,
-        /// Limit on each attempt.
-        timeout: Duration,
-        /// At most this many attempts per second.
-        rps: u32,
-        /// At most this many attempts in any 60 s.
-        rpm: u32,
-        /// At most this many attempts per hour.
-        rph: u32,
-        /// At most this many attempts per day.
-        rpd: u32,
-        /// Attempts that may start back to back (default 1).
-        burst: u32,
-        /// At most this many attempts in flight.
-        concurrency: u32,
-        /// Whether server delay hints are obeyed (default true).
-        honor_hint: bool,
-        /// The longest server hint that is waited for (default 120 s).
-        max_hint: Duration,
-        /// Whether this policy still retries when its call runs inside another policy's attempt
-        /// (default `false`: one layer retries, the outer one; see [`Run`]).
-        retry_when_nested: bool,
-        /// Learn the server's rate from its 429s, with the rates set here as the ceiling
-        /// (default `false`; see [`AdaptiveRateLimit`](crate::limit::AdaptiveRateLimit)).
-        adapt: bool,
-    }
-
     /// Starts from a config file's settings (replacing any set so far).
     pub fn config(mut self, config: PolicyConfig) -> Self {
         self.config = config;
@@ -361,28 +380,10 @@ impl PolicyBuilder {
         self
     }
 
-    /// Turns the built-in circuit breaker on with these parameters.
-    pub fn breaker(mut self, config: BreakerConfig) -> Self {
-        self.config.breaker = Some(BreakerSetting::Custom(config));
-        self
-    }
-
     /// Uses a breaker the caller built (shared, or a custom implementation). Given together
     /// with [`breaker`](Self::breaker) settings, `build` refuses both.
     pub fn circuit_breaker(mut self, breaker: Arc<dyn CircuitBreaker>) -> Self {
         self.breaker = Some(breaker);
-        self
-    }
-
-    /// The retry budget: `Some(ratio, min_per_second)`, or `None` to turn it off.
-    pub fn budget(mut self, budget: Option<(f64, u32)>) -> Self {
-        self.config.budget = Some(match budget {
-            Some((ratio, min_per_second)) => BudgetSetting::Custom {
-                ratio,
-                min_per_second,
-            },
-            None => BudgetSetting::Enabled(false),
-        });
         self
     }
 

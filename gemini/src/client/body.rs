@@ -5,7 +5,7 @@
 //! - **idle**: the time allowed between two chunks ([`ClientBuilder::idle_timeout`], 30 s by
 //!   default). A healthy stream that sends a chunk every half second lives as long as it keeps
 //!   talking; a server that goes silent is cut after `idle`. There is no total limit, unless the
-//!   user sets one ([`ClientPolicy::deadline`](crate::ClientPolicy::deadline) for everything up
+//!   user sets one (the retry settings' `deadline` ([`ClientPolicy::retry_with`](crate::ClientPolicy::retry_with)) for everything up
 //!   to the first chunk, [`ClientBuilder::request_timeout`] for the whole exchange).
 //! - **size**: an error body is read up to [`ERROR_BODY_CAP`] (64 KiB; a real Gemini error is
 //!   under 4 KiB) and the rest is dropped; a success body larger than

@@ -108,7 +108,7 @@ impl fmt::Debug for Client {
 /// A non-streaming `generateContent` sends its headers only when the whole answer is ready; a
 /// long answer from a thinking model can take more than 60 s: stream it, or raise
 /// `first_byte_timeout`. To bound a whole call, retries and waits included, set
-/// [`ClientPolicy::deadline`].
+/// the retry settings' `deadline` ([`ClientPolicy::retry_with`]).
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     base_url: String,
@@ -247,7 +247,7 @@ impl ClientBuilder {
     }
 
     /// A limit on each whole HTTP exchange, body and stream included (none by default). It cuts
-    /// healthy streams too; prefer [`ClientPolicy::deadline`] and the phase timeouts.
+    /// healthy streams too; prefer the retry settings' `deadline` ([`ClientPolicy::retry_with`]) and the phase timeouts.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self

@@ -233,9 +233,9 @@ impl Client {
                 shared: self.shared_setup(model),
             })?,
             input_limit: Mutex::new(Lookup::Unknown),
-            breaker: match &policy.breaker {
+            breaker: match policy.breaker_config() {
                 Some(config) => Some(
-                    SlidingWindowBreaker::new(*config)
+                    SlidingWindowBreaker::new(config)
                         .map_err(|e| Error::configuration(format!("client policy breaker: {e}")))?,
                 ),
                 None => None,
@@ -712,7 +712,9 @@ mod tests {
             // Without the breaker, only the retry budget stands between the outage and every
             // attempt of every call (issue 9 measured 5 requests per call with the default
             // budget); with no budget either, that is exactly what it gets.
-            let unbroken = ClientPolicy::default().breaker(None).budget(None);
+            let unbroken = ClientPolicy::default()
+                .breaker(None)
+                .retry_with(|r| r.budget(None));
             let (unbroken, _, _) = run(unbroken, 2).await;
             // (Calls of the last seconds have their last attempts after the outage.)
             assert!(unbroken as f64 / calls as f64 > 4.9, "{unbroken} requests");

@@ -153,7 +153,7 @@ impl SharedQuotasBuilder {
 
     /// With [`Unavailable::Wait`], how long one request waits for Redis to answer again before
     /// its call fails with [`steadfast::Error::LimiterUnavailable`] (default 60 s; a
-    /// [`ClientPolicy::deadline`](crate::ClientPolicy::deadline) may end the call sooner).
+    /// the retry settings' `deadline` ([`ClientPolicy::retry_with`](crate::ClientPolicy::retry_with)) may end the call sooner).
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
@@ -262,7 +262,7 @@ impl SharedQuotasBuilder {
 ///
 /// - [`Unavailable::Wait`] (the default): ask again every 100 ms to 1 s; the call waits, at
 ///   most [`SharedQuotasBuilder::max_wait`] (60 s) or until its
-///   [`ClientPolicy::deadline`](crate::ClientPolicy::deadline), then fails with
+///   the retry settings' `deadline` ([`ClientPolicy::retry_with`](crate::ClientPolicy::retry_with)), then fails with
 ///   [`steadfast::Error::LimiterUnavailable`]. Nothing goes over quota.
 /// - [`Unavailable::Local`]: send under this process's own accounting, with `share` of each
 ///   configured limit (requests per minute and per day, input tokens per minute); learned

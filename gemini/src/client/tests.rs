@@ -482,7 +482,7 @@ mod learning {
         let mock = MockGemini::new(1, Says::QuotaValue("1".into()));
         let client = client(
             &["test-key-not-real-000001"],
-            ClientPolicy::default().attempts(1),
+            ClientPolicy::default().retry_with(|r| r.attempts(1)),
         );
         call(&client, &mock).await.unwrap();
         let e = call(&client, &mock).await.unwrap_err();
@@ -674,17 +674,17 @@ mod one_description {
             .attempts(0)
             .build()
             .unwrap_err();
-        let e = built(ClientPolicy::default().attempts(0)).unwrap_err();
+        let e = built(ClientPolicy::default().retry_with(|r| r.attempts(0))).unwrap_err();
         assert!(e.to_string().contains(&core.to_string()), "{e}");
-        let e = built(
-            ClientPolicy::default()
-                .base(Duration::from_secs(5))
-                .max_delay(Duration::from_secs(1)),
-        )
+        let e = built(ClientPolicy::default().retry_with(|r| {
+            r.base(Duration::from_secs(5))
+                .max_delay(Duration::from_secs(1))
+        }))
         .unwrap_err();
         assert_eq!(*e.kind(), ErrorKind::Configuration);
         // A cap alone, below the default first delay, still works.
-        built(ClientPolicy::default().max_delay(Duration::from_millis(100))).unwrap();
+        built(ClientPolicy::default().retry_with(|r| r.max_delay(Duration::from_millis(100))))
+            .unwrap();
     }
 
     #[test]
@@ -693,12 +693,31 @@ mod one_description {
             (r#"{"rpm": 10}"#, "ClientPolicy::limits"),
             (r#"{"adapt": true}"#, "ClientPolicy::limits"),
             (r#"{"limiter": "shared"}"#, "ClientPolicy::limits"),
-            (r#"{"breaker": true}"#, "ClientPolicy::breaker"),
         ] {
             let config: PolicyConfig = serde_json::from_str(json).unwrap();
             let e = built(ClientPolicy::default().retry(config)).unwrap_err();
             assert!(e.to_string().contains(belongs), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn a_breaker_in_the_retry_settings_is_the_breaker_of_each_model() {
+        let config: PolicyConfig =
+            serde_json::from_str(r#"{"breaker": {"open_for": "10s"}}"#).unwrap();
+        let policy = ClientPolicy::default().retry(config);
+        assert_eq!(
+            policy.breaker_config().map(|b| b.open_for),
+            Some(Duration::from_secs(10))
+        );
+        built(policy).unwrap();
+        let off: PolicyConfig = serde_json::from_str(r#"{"breaker": false}"#).unwrap();
+        assert_eq!(ClientPolicy::default().retry(off).breaker_config(), None);
+        // On by default; a breaker set before `retry` is kept when the settings name none.
+        assert!(ClientPolicy::default().breaker_config().is_some());
+        let kept = ClientPolicy::default()
+            .breaker(None)
+            .retry(PolicyConfig::default().attempts(2));
+        assert_eq!(kept.breaker_config(), None);
     }
 
     #[tokio::test(start_paused = true)]

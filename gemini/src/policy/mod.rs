@@ -4,7 +4,7 @@ use crate::Error;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use steadfast::breaker::BreakerConfig;
-use steadfast::policy::BudgetSetting;
+use steadfast::policy::BreakerSetting;
 use steadfast::policy::PolicyConfig;
 
 /// Client-side limits for one model.
@@ -71,7 +71,7 @@ pub struct ModelLimits {
 /// let policy = ClientPolicy::default()
 ///     .limits("gemini-2.5-flash", ModelLimits { rpm: Some(10), rpd: Some(250), tpm: Some(250_000) })
 ///     .fallback(["gemini-2.0-flash"])
-///     .base(Duration::from_millis(500));
+///     .retry_with(|r| r.base(Duration::from_millis(500)));
 /// assert!(ClientPolicy::off().fallback_models().is_empty());
 /// # let _ = policy;
 /// ```
@@ -79,9 +79,8 @@ pub struct ModelLimits {
 /// Its retry part (attempts, schedule, delays, jitter, which failures, server hints, deadline,
 /// attempt timeout, budget) is a [`steadfast::policy::PolicyConfig`]: the same names, defaults and
 /// validation as the `#[resilient]` attribute and `steadfast::Policy::builder`, so it can be
-/// read from the same configuration file ([`ClientPolicy::retry`]). The setters below
-/// ([`attempts`](ClientPolicy::attempts), [`base`](ClientPolicy::base), …) write
-/// into it.
+/// read from the same configuration file ([`ClientPolicy::retry`]), or changed with the same
+/// setters ([`ClientPolicy::retry_with`]). The breaker of each model is kept there too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientPolicy {
     pub(crate) retry: PolicyConfig,
@@ -89,7 +88,6 @@ pub struct ClientPolicy {
     pub(crate) preflight: bool,
     pub(crate) fallback: Vec<String>,
     pub(crate) key_rotation: bool,
-    pub(crate) breaker: Option<BreakerConfig>,
     pub(crate) learn: bool,
     pub(crate) quota_minute: Duration,
 }
@@ -108,7 +106,6 @@ impl Default for ClientPolicy {
             preflight: true,
             fallback: Vec::new(),
             key_rotation: true,
-            breaker: Some(BreakerConfig::default()),
             learn: true,
             quota_minute: Duration::from_secs(60),
         }
@@ -120,25 +117,40 @@ impl ClientPolicy {
     /// no breaker: each call is sent once, with the first key, and its error returned as it is.
     pub fn off() -> Self {
         ClientPolicy {
-            retry: PolicyConfig {
-                attempts: Some(1),
-                ..PolicyConfig::default()
-            },
+            retry: PolicyConfig::default().attempts(1).breaker(false),
             preflight: false,
             key_rotation: false,
-            breaker: None,
             learn: false,
             ..ClientPolicy::default()
         }
     }
 
     /// The retry part as a whole, replacing what was set so far: a
-    /// [`steadfast::policy::PolicyConfig`], built in code or read from the configuration file that
-    /// holds the application's other policies. It is checked by
+    /// [`steadfast::policy::PolicyConfig`], with the vocabulary of the attribute and of
+    /// `steadfast::Policy::builder` (the same setters: `PolicyConfig::default().attempts(3)
+    /// .base(..)`), built in code or read from the configuration file that holds the
+    /// application's other policies. It is checked by
     /// [`ClientBuilder::build`](crate::ClientBuilder::build) with the core's own validation.
-    /// Limits, breaker and limiter are the client's own business (per project, per model) and
-    /// are refused here: use [`limits`](ClientPolicy::limits) and
-    /// [`breaker`](ClientPolicy::breaker).
+    ///
+    /// - `max_hint` also caps the client's own waits that come from the server (a project
+    ///   refused until its RetryInfo, a learned limit).
+    /// - `breaker` is the breaker of each model (see [`breaker`](ClientPolicy::breaker)); one
+    ///   set before with `breaker` is kept when `config` sets none.
+    /// - Limits and limiter are the client's own business (per project and model) and are
+    ///   refused here: use [`limits`](ClientPolicy::limits).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::policy::PolicyConfig;
+    /// let policy = steadfast_gemini::ClientPolicy::default().retry(
+    ///     PolicyConfig::default()
+    ///         .attempts(3)
+    ///         .base(Duration::from_millis(250))
+    ///         .deadline(Duration::from_secs(30))
+    ///         .budget(0.2),
+    /// );
+    /// assert_eq!(policy.retry_config().attempts, Some(3));
+    /// ```
     ///
     /// ```
     /// use steadfast::policy::PolicyConfig;
@@ -161,45 +173,22 @@ impl ClientPolicy {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn retry(mut self, config: PolicyConfig) -> Self {
+        let breaker = config.breaker.or(self.retry.breaker.take());
         self.retry = config;
+        self.retry.breaker = breaker;
         self
+    }
+
+    /// Changes the retry part with the core's setters, keeping what was set so far:
+    /// `ClientPolicy::default().retry_with(|r| r.attempts(3).budget(false))`.
+    pub fn retry_with(self, change: impl FnOnce(PolicyConfig) -> PolicyConfig) -> Self {
+        let retry = change(self.retry.clone());
+        ClientPolicy { retry, ..self }
     }
 
     /// The retry part, as a core policy configuration.
     pub fn retry_config(&self) -> &PolicyConfig {
         &self.retry
-    }
-
-    /// Total attempts per call and model (1: no retry).
-    pub fn attempts(mut self, attempts: u32) -> Self {
-        self.retry.attempts = Some(attempts);
-        self
-    }
-
-    /// The first backoff delay (the key `base` of the attribute and of a configuration file).
-    pub fn base(mut self, base: Duration) -> Self {
-        self.retry.base = Some(base);
-        self
-    }
-
-    /// The cap on backoff delays.
-    pub fn max_delay(mut self, max: Duration) -> Self {
-        self.retry.max_delay = Some(max);
-        self
-    }
-
-    /// The longest server delay waited for; longer ones end the call at once. It also caps the
-    /// client's own waits that come from the server (a project refused until its RetryInfo, a
-    /// learned limit).
-    pub fn max_hint(mut self, max: Duration) -> Self {
-        self.retry.max_hint = Some(max);
-        self
-    }
-
-    /// A budget for each call on each model, waits included.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.retry.deadline = Some(deadline);
-        self
     }
 
     /// Client-side limits for `model`, for each project of the key pool (the server counts per
@@ -224,20 +213,6 @@ impl ClientPolicy {
         S: Into<String>,
     {
         self.fallback = models.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The retry budget per model: retries at most `ratio` of calls plus `min_per_second`, or
-    /// `None` for no budget. Without this call, the core's default budget (a retry quota
-    /// refilled by successes; see `steadfast::retry::RetryBudget::default_budget`).
-    pub fn budget(mut self, budget: Option<(f64, u32)>) -> Self {
-        self.retry.budget = Some(match budget {
-            Some((ratio, min_per_second)) => BudgetSetting::Custom {
-                ratio,
-                min_per_second,
-            },
-            None => BudgetSetting::Enabled(false),
-        });
         self
     }
 
@@ -272,8 +247,8 @@ impl ClientPolicy {
     /// }));
     /// # let _ = policy;
     /// ```
-    pub fn breaker(mut self, breaker: Option<BreakerConfig>) -> Self {
-        self.breaker = breaker;
+    pub fn breaker(mut self, breaker: impl Into<BreakerSetting>) -> Self {
+        self.retry.breaker = Some(breaker.into());
         self
     }
 
@@ -301,9 +276,13 @@ impl ClientPolicy {
         self
     }
 
-    /// The breaker's configuration, when on.
-    pub fn breaker_config(&self) -> Option<&BreakerConfig> {
-        self.breaker.as_ref()
+    /// The breaker's configuration, when on (the default one unless set otherwise).
+    pub fn breaker_config(&self) -> Option<BreakerConfig> {
+        match self.retry.breaker {
+            None | Some(BreakerSetting::Enabled(true)) => Some(BreakerConfig::default()),
+            Some(BreakerSetting::Enabled(false)) => None,
+            Some(BreakerSetting::Custom(config)) => Some(config),
+        }
     }
 
     /// The fallback chain.
@@ -321,7 +300,7 @@ impl ClientPolicy {
 
     /// Builds the `steadfast` policy of one model: retries, deadline, budget. Its limits are
     /// counted per project, by the client (`client::quota`).
-    /// The longest server delay waited for ([`max_hint`](ClientPolicy::max_hint), kept once,
+    /// The longest server delay waited for (`max_hint`, kept once,
     /// in the retry settings).
     pub(crate) fn hint_cap(&self) -> Duration {
         self.retry
@@ -330,7 +309,7 @@ impl ClientPolicy {
     }
 
     pub(crate) fn build_for(&self, model: &str) -> Result<steadfast::Policy, Error> {
-        if let Some(breaker) = &self.breaker {
+        if let Some(breaker) = self.breaker_config() {
             breaker
                 .validate()
                 .map_err(|e| Error::configuration(format!("client policy breaker: {e}")))?;
@@ -363,12 +342,9 @@ impl ClientPolicy {
                 "client policy: `{field}` is not part of the client's retry settings: the client counts limits per project and model (set them with ClientPolicy::limits; it learns the rest from the server)"
             )));
         }
-        if r.breaker.is_some() {
-            return Err(Error::configuration(
-                "client policy: `breaker` is not part of the client's retry settings: the client keeps one breaker per model (ClientPolicy::breaker)",
-            ));
-        }
         let mut retry = r.clone();
+        // The client keeps one breaker per model itself (`ModelEntry`), not in this policy.
+        retry.breaker = None;
         // Only a cap set below the default first delay moves it, so that `max_delay` alone
         // keeps its meaning; a `base` given explicitly is checked as it is.
         if let (None, Some(max)) = (retry.base, retry.max_delay) {

@@ -36,7 +36,9 @@ async fn transient_faults_are_retried_until_success() {
     })
     .await
     .unwrap();
-    let client = sim.client_with(fast().attempts(8)).unwrap();
+    let client = sim
+        .client_with(fast().retry_with(|r| r.attempts(8)))
+        .unwrap();
     for i in 0..20 {
         client
             .generate("gemini-2.5-flash", &format!("q{i}"))
@@ -132,7 +134,11 @@ async fn the_model_chain_falls_back_on_overload_and_unknown_models() {
     .await
     .unwrap();
     let client = sim
-        .client_with(fast().attempts(2).fallback(["retired", "spare"]))
+        .client_with(
+            fast()
+                .retry_with(|r| r.attempts(2))
+                .fallback(["retired", "spare"]),
+        )
         .unwrap();
     let answer = client
         .generate_content("busy", &GenerateContentRequest::prompt("hello"))
@@ -283,7 +289,9 @@ async fn a_stream_is_retried_before_its_first_chunk() {
     })
     .await
     .unwrap();
-    let client = sim.client_with(fast().attempts(10)).unwrap();
+    let client = sim
+        .client_with(fast().retry_with(|r| r.attempts(10)))
+        .unwrap();
     for i in 0..5 {
         let prompt = format!("stream number {i}");
         let stream = client

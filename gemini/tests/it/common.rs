@@ -10,9 +10,10 @@ use steadfast_testkit::sink::Sink;
 
 /// The default client policy with millisecond backoff, so that retries cost no test time.
 pub fn fast() -> ClientPolicy {
-    ClientPolicy::default()
-        .base(Duration::from_millis(2))
-        .max_delay(Duration::from_millis(20))
+    ClientPolicy::default().retry_with(|r| {
+        r.base(Duration::from_millis(2))
+            .max_delay(Duration::from_millis(20))
+    })
 }
 
 /// A client of a running simulator: its base URL and every key it accepts.

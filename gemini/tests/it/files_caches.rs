@@ -414,7 +414,9 @@ async fn files_and_caches_calls_are_retried_under_the_client_policy() {
         ..SimulatorConfig::default()
     };
     let sim = Simulator::start(config).await.unwrap();
-    let client = sim.client_with(fast().budget(None).breaker(None)).unwrap();
+    let client = sim
+        .client_with(fast().retry_with(|r| r.budget(None)).breaker(None))
+        .unwrap();
     for i in 0..4 {
         let f = client
             .upload_file("text/plain", format!("file {i}").into_bytes(), None)

@@ -28,7 +28,7 @@ const MODEL: &str = "gemini-2.5-flash";
 const KEY: &str = concat!("AIza", "SyProbeProbeProbeProbeProbeProbe12345");
 
 fn fast() -> ClientPolicy {
-    crate::common::fast().attempts(3)
+    crate::common::fast().retry_with(|r| r.attempts(3))
 }
 
 fn prompt(parts: Vec<Part>) -> GenerateContentRequest {

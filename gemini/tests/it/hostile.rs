@@ -414,7 +414,10 @@ async fn with_lookup(lookup: Vec<Step>) -> Raw {
 #[tokio::test]
 async fn a_stalled_model_lookup_stays_inside_the_deadline_and_is_not_repeated() {
     let server = with_lookup(vec![Step::Sleep(Duration::from_secs(3))]).await;
-    let client = client(&server.url, fast().deadline(Duration::from_millis(400)));
+    let client = client(
+        &server.url,
+        fast().retry_with(|r| r.deadline(Duration::from_millis(400))),
+    );
     let start = std::time::Instant::now();
     let first = client.generate("gemini-2.5-flash", "hi").await;
     assert!(

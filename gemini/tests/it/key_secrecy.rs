@@ -41,12 +41,11 @@ async fn the_key_appears_nowhere() {
         .base_url(sim.base_url())
         .key(SECRET)
         .request_timeout(Duration::from_millis(200))
-        .policy(
-            ClientPolicy::default()
-                .base(Duration::from_millis(1))
+        .policy(ClientPolicy::default().retry_with(|r| {
+            r.base(Duration::from_millis(1))
                 .max_delay(Duration::from_millis(5))
-                .max_hint(Duration::from_millis(1)),
-        )
+                .max_hint(Duration::from_millis(1))
+        }))
         .build()
         .unwrap();
     let mut seen = vec![

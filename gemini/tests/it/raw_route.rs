@@ -162,7 +162,11 @@ async fn an_overloaded_model_falls_back_and_the_route_says_so() {
     .await
     .unwrap();
     let client = sim
-        .client_with(fast().attempts(2).fallback(["gemini-2.5-flash"]))
+        .client_with(
+            fast()
+                .retry_with(|r| r.attempts(2))
+                .fallback(["gemini-2.5-flash"]),
+        )
         .unwrap();
     let request =
         RawRequest::model(Method::POST, "gemini-2.5-pro", ":generateContent", PROMPT).unwrap();

@@ -52,9 +52,11 @@ fn policy() -> ClientPolicy {
     ClientPolicy::default()
         .quota_minute(MINUTE)
         .preflight(false)
-        .attempts(6)
-        .base(Duration::from_millis(20))
-        .max_delay(Duration::from_millis(200))
+        .retry_with(|r| {
+            r.attempts(6)
+                .base(Duration::from_millis(20))
+                .max_delay(Duration::from_millis(200))
+        })
 }
 
 /// A client of the simulator, sharing `shared` when given.
@@ -246,7 +248,7 @@ async fn redis_down_mid_run_fails_falls_back_or_waits_as_chosen() {
     );
     let wait = client(
         &sim,
-        limited().deadline(Duration::from_millis(600)),
+        limited().retry_with(|r| r.deadline(Duration::from_millis(600))),
         Some(shared(&redis, Unavailable::Wait).await),
     );
     for c in [&fail, &local, &wait] {
@@ -303,7 +305,7 @@ async fn a_restart_that_empties_redis_lets_at_most_one_more_minute_through() {
         policy()
             .quota_minute(Duration::from_secs(30))
             .limits(MODEL, rpm(5))
-            .deadline(Duration::from_millis(250))
+            .retry_with(|r| r.deadline(Duration::from_millis(250)))
     };
     let a = client(
         &sim,
@@ -386,8 +388,7 @@ async fn the_local_fallback_keeps_its_share_of_the_tokens_per_minute_limit() {
         .quota_minute(minute)
         .preflight(false)
         .learn(false)
-        .attempts(1)
-        .deadline(Duration::from_millis(800))
+        .retry_with(|r| r.attempts(1).deadline(Duration::from_millis(800)))
         .limits(
             MODEL,
             ModelLimits {
@@ -428,7 +429,7 @@ async fn a_timed_out_admission_is_forgotten_once_redis_answers() {
     let limited = || {
         policy()
             .quota_minute(minute)
-            .attempts(1)
+            .retry_with(|r| r.attempts(1))
             .limits(MODEL, rpm(2))
     };
     let fail = client(
@@ -472,7 +473,7 @@ async fn a_timed_out_admission_is_forgotten_once_redis_answers() {
     // Another process finds one of the two slots of the shared minute free.
     let other = client(
         &sim,
-        limited().deadline(Duration::from_millis(500)),
+        limited().retry_with(|r| r.deadline(Duration::from_millis(500))),
         Some(shared(&redis, Unavailable::Wait).await),
     );
     other.generate(MODEL, "hello").await.unwrap();
