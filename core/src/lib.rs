@@ -113,7 +113,7 @@ pub mod timeout;
 pub mod tower;
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "private/mod.rs"]
 pub mod __private;
 
 pub use error::{ConfigError, Error};
