@@ -1,0 +1,166 @@
+//! `gemini-relay`: the Gemini REST API in front of steadfast's key pool.
+//!
+//! ```text
+//! gemini-relay --upstream http://127.0.0.1:8089 --key UPSTREAM_KEY --relay-key me=SECRET
+//! gemini-relay --config relay.toml
+//! gemini-relay --demo
+//! ```
+//!
+//! It prints `listening on http://127.0.0.1:PORT` once it accepts connections and serves until
+//! Ctrl-C or SIGTERM, then drains the requests in flight.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use steadfast_relay::{Config, Relay, RelayKeyConfig};
+
+/// The Gemini REST API in front of a key pool with learned quotas, honest retries and model
+/// fallback: point any Gemini client at it by changing its base URL.
+#[derive(Debug, Parser)]
+#[command(name = "gemini-relay", version)]
+struct Args {
+    /// A TOML configuration file (relay/relay.example.toml shows every field)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Port to listen on (0 picks a free one; default 8090)
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// The Gemini API to forward to (default Google's)
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// An upstream API key (repeat for a pool; also GEMINI_API_KEYS=k1,k2)
+    #[arg(
+        long = "key",
+        value_name = "KEY",
+        env = "GEMINI_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    keys: Vec<String>,
+    /// A key clients use: NAME=SECRET (repeat for several)
+    #[arg(long = "relay-key", value_name = "NAME=SECRET", value_parser = relay_key)]
+    relay_keys: Vec<RelayKeyConfig>,
+    /// Start an embedded simulator upstream with small quotas and faults, and print a relay key
+    /// and a curl line: the relay at work with no Google key
+    #[arg(long)]
+    demo: bool,
+}
+
+fn relay_key(text: &str) -> Result<RelayKeyConfig, String> {
+    let (name, secret) = text
+        .split_once('=')
+        .ok_or_else(|| "write NAME=SECRET".to_owned())?;
+    Ok(RelayKeyConfig {
+        name: name.to_owned(),
+        secret: Some(secret.to_owned()),
+        sha256: None,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gemini-relay: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let mut config = match &args.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("gemini-relay: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(upstream) = args.upstream {
+        config.upstream = upstream;
+    }
+    config
+        .keys
+        .extend(args.keys.into_iter().filter(|k| !k.trim().is_empty()));
+    config.relay_keys.extend(args.relay_keys);
+    let mut _demo = None;
+    if args.demo {
+        let mut model = steadfast_sim::SimModel::new("gemini-2.5-flash");
+        model.rpm = Some(10);
+        let sim = match steadfast_sim::Simulator::start(steadfast_sim::SimulatorConfig {
+            models: vec![model, steadfast_sim::SimModel::new("gemini-2.0-flash")],
+            faults: steadfast_sim::Faults {
+                overloaded: 0.1,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        {
+            Ok(sim) => sim,
+            Err(e) => {
+                eprintln!("gemini-relay: cannot start the demo simulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        config.upstream = sim.base_url();
+        config.keys = sim.keys().to_vec();
+        config.fallback = vec!["gemini-2.0-flash".into()];
+        if config.relay_keys.is_empty() {
+            config.relay_keys.push(RelayKeyConfig {
+                name: "demo".into(),
+                secret: Some("demo-relay-key-0000000000000001".into()),
+                sha256: None,
+            });
+        }
+        _demo = Some(sim);
+    }
+    let relay = match Relay::start(config.clone()).await {
+        Ok(relay) => relay,
+        Err(e) => {
+            eprintln!("gemini-relay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("listening on {}", relay.base_url());
+    if args.demo {
+        println!(
+            "demo: an embedded simulator upstream (10 requests a minute on gemini-2.5-flash, 10 % of answers overloaded, falling back to gemini-2.0-flash)"
+        );
+        println!("relay key: demo-relay-key-0000000000000001");
+        println!(
+            "try: curl -H 'x-goog-api-key: demo-relay-key-0000000000000001' -H 'Content-Type: application/json' -d '{{\"contents\":[{{\"parts\":[{{\"text\":\"hi\"}}]}}]}}' {}/v1beta/models/gemini-2.5-flash:generateContent",
+            relay.base_url()
+        );
+    }
+    interrupted().await;
+    println!("shutting down");
+    relay.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,309 @@
+//! What the relay serves: read from a TOML file (`gemini-relay --config relay.toml`), from flags
+//! for the smallest start, or both (flags win).
+//!
+//! ```
+//! let config = steadfast_relay::Config::from_toml(r#"
+//!     port = 8090
+//!     upstream = "http://127.0.0.1:8089"
+//!     keys = ["upstream-key-not-real-0001"]
+//!
+//!     [[relay_keys]]
+//!     name = "team-a"
+//!     secret = "relay-secret-not-real-0001"
+//! "#)?;
+//! assert_eq!(config.port, 8090);
+//! assert_eq!(config.relay_keys[0].name, "team-a");
+//! # Ok::<(), steadfast_relay::ConfigError>(())
+//! ```
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Google's API, where the relay sends requests unless told otherwise.
+pub const DEFAULT_UPSTREAM: &str = "https://generativelanguage.googleapis.com";
+
+/// The relay's configuration.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The address to listen on (default `127.0.0.1`; `0.0.0.0` serves other machines).
+    #[serde(default = "default_host")]
+    pub host: IpAddr,
+    /// The port (default 8090; 0 picks a free one).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The Gemini API the relay forwards to (default Google's; any Gemini-compatible server,
+    /// such as `gemini-sim`).
+    #[serde(default = "default_upstream")]
+    pub upstream: String,
+    /// Upstream keys, each a project of its own (use `projects` for keys that share one).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Upstream projects and their keys: keys of one project share its quotas, as Gemini
+    /// counts them.
+    #[serde(default)]
+    pub projects: Vec<ProjectConfig>,
+    /// The keys clients use to talk to the relay.
+    #[serde(default)]
+    pub relay_keys: Vec<RelayKeyConfig>,
+    /// The longest a request may take in the relay, waits and retries included (default 60 s).
+    #[serde(default = "default_deadline", with = "duration")]
+    pub deadline: Duration,
+    /// The largest request body accepted (default 32 MiB; more is a 413).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Models to try, in order, after the one a request asks for.
+    #[serde(default)]
+    pub fallback: Vec<String>,
+}
+
+/// One upstream project.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Its label (shown in response headers and logs; never a key).
+    pub name: String,
+    /// Its keys.
+    pub keys: Vec<String>,
+}
+
+/// One relay key.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayKeyConfig {
+    /// Its name (in logs and response headers; never the secret).
+    pub name: String,
+    /// The secret clients send.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Or only the SHA-256 of the secret, in hexadecimal, so that the file holds no secret.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("upstream", &self.upstream)
+            .field("keys", &self.keys.len())
+            .field(
+                "projects",
+                &self.projects.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "relay_keys",
+                &self.relay_keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+            )
+            .field("deadline", &self.deadline)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ProjectConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProjectConfig")
+            .field("name", &self.name)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for RelayKeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayKeyConfig")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_host() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+fn default_port() -> u16 {
+    8090
+}
+
+fn default_upstream() -> String {
+    DEFAULT_UPSTREAM.to_owned()
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_body() -> usize {
+    32 * 1024 * 1024
+}
+
+mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        steadfast::policy::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for Config {
+    /// Listens on 127.0.0.1:8090, forwards to Google's API, with no key of either kind.
+    fn default() -> Self {
+        Config {
+            host: default_host(),
+            port: default_port(),
+            upstream: default_upstream(),
+            keys: Vec::new(),
+            projects: Vec::new(),
+            relay_keys: Vec::new(),
+            deadline: default_deadline(),
+            max_body_bytes: default_max_body(),
+            fallback: Vec::new(),
+        }
+    }
+}
+
+/// A configuration the relay cannot use; its message names the field (and, from a file, the
+/// line) and says what is expected. It never quotes a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        ConfigError(message.into())
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads a configuration from TOML text; the error names the field and the line.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::new(format!("relay config: {e}")))
+    }
+
+    /// Reads a configuration file.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(format!(
+                "cannot read the relay config {}: {e}",
+                path.display()
+            ))
+        })?;
+        Config::from_toml(&text).map_err(|e| ConfigError::new(format!("{}: {e}", path.display())))
+    }
+
+    /// Checks what serde cannot: at least one upstream key and one relay key, names that are
+    /// neither empty nor repeated, a relay key with exactly one of `secret` and `sha256`.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.keys.is_empty() && self.projects.is_empty() {
+            return Err(ConfigError::new(
+                "no upstream key: give one with --key, GEMINI_API_KEYS, or `keys`/`projects` in the config",
+            ));
+        }
+        if self.relay_keys.is_empty() {
+            return Err(ConfigError::new(
+                "no relay key: clients need one to use the relay; give one with --relay-key NAME=SECRET or `[[relay_keys]]` in the config",
+            ));
+        }
+        for (i, k) in self.relay_keys.iter().enumerate() {
+            if k.name.trim().is_empty() {
+                return Err(ConfigError::new(format!(
+                    "relay_keys[{i}]: the name is empty"
+                )));
+            }
+            if self.relay_keys[..i].iter().any(|o| o.name == k.name) {
+                return Err(ConfigError::new(format!(
+                    "relay_keys: the name `{}` is given twice",
+                    k.name
+                )));
+            }
+            match (&k.secret, &k.sha256) {
+                (Some(s), None) if s.len() >= 16 => {}
+                (Some(_), None) => {
+                    return Err(ConfigError::new(format!(
+                        "relay key `{}`: the secret is shorter than 16 characters; use a long random one",
+                        k.name
+                    )));
+                }
+                (None, Some(h)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {}
+                (None, Some(_)) => {
+                    return Err(ConfigError::new(format!(
+                        "relay key `{}`: sha256 must be 64 hexadecimal digits",
+                        k.name
+                    )));
+                }
+                _ => {
+                    return Err(ConfigError::new(format!(
+                        "relay key `{}`: give exactly one of `secret` and `sha256`",
+                        k.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_example_config_reads() {
+        let text = include_str!("../relay.example.toml");
+        let config = Config::from_toml(text).unwrap();
+        assert_eq!(config.projects[0].name, "research");
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn a_mistake_names_the_field_and_the_line() {
+        let e = Config::from_toml("port = 8090\nupstrem = \"x\"\n").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("upstrem") && text.contains("line 2"),
+            "{text}"
+        );
+        let e = Config::from_toml("deadline = \"soon\"").unwrap_err();
+        assert!(e.to_string().contains("not a duration"), "{e}");
+    }
+
+    #[test]
+    fn checks_say_what_is_missing_and_never_quote_a_secret() {
+        let mut c = Config::default();
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .contains("no upstream key")
+        );
+        c.keys.push("upstream-key-not-real-0001".into());
+        assert!(c.check().unwrap_err().to_string().contains("no relay key"));
+        c.relay_keys.push(RelayKeyConfig {
+            name: "a".into(),
+            secret: Some("short-secret".into()),
+            sha256: None,
+        });
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("shorter than 16") && !e.contains("short-secret"),
+            "{e}"
+        );
+        assert!(!format!("{c:?}").contains("upstream-key-not-real"));
+        assert!(!format!("{c:?}").contains("short-secret"));
+    }
+}

@@ -1,0 +1,181 @@
+//! Answers the relay gives itself, in the real API's error shape (`{"error": {"code", "message",
+//! "status", "details"}}`), so that every SDK reads them as it reads Gemini's: a missing or
+//! unknown relay key, a body too large, a route the relay cannot forward, and an upstream
+//! failure the client's routed path ended with (with `Retry-After` and a RetryInfo when a
+//! retry would be allowed later, and the QuotaFailure that named the limit).
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use steadfast::classify::Transport;
+use steadfast_gemini::{Error, ErrorKind};
+
+/// An error answer of the relay.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    code: u16,
+    status: &'static str,
+    message: String,
+    details: Vec<Value>,
+    retry_after: Option<std::time::Duration>,
+}
+
+impl Refusal {
+    pub(crate) fn new(code: u16, status: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            status,
+            message: message.into(),
+            details: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// A request without a relay key: the real API's answer to a request without a key.
+    pub(crate) fn no_key() -> Refusal {
+        Refusal::new(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+        )
+    }
+
+    /// A key that is not a relay key: the real API's answer to an invalid key.
+    pub(crate) fn unknown_key() -> Refusal {
+        let mut r = Refusal::new(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+        );
+        r.details.push(json!({
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "generativelanguage.googleapis.com"}
+        }));
+        r
+    }
+
+    /// What the routed path ended with, as the client would have seen it from Google.
+    pub(crate) fn upstream(e: &Error) -> Refusal {
+        let (code, status) = match (e.code(), e.kind()) {
+            (Some(code), _) => (code, status_name(code)),
+            (None, ErrorKind::Transport(Transport::Timeout)) => (504, "DEADLINE_EXCEEDED"),
+            (None, ErrorKind::Transport(_)) => (502, "UNAVAILABLE"),
+            (None, ErrorKind::Undecodable) => (502, "UNAVAILABLE"),
+            (None, ErrorKind::Configuration) => (400, "INVALID_ARGUMENT"),
+            (None, ErrorKind::Policy(p)) => match p {
+                steadfast::Error::RateLimited { .. }
+                | steadfast::Error::RetryDelayTooLong { .. }
+                | steadfast::Error::LimiterUnavailable => (429, "RESOURCE_EXHAUSTED"),
+                steadfast::Error::DeadlineExceeded { .. }
+                | steadfast::Error::AttemptTimedOut { .. } => (504, "DEADLINE_EXCEEDED"),
+                _ => (503, "UNAVAILABLE"),
+            },
+            (None, _) => (500, "INTERNAL"),
+        };
+        let upstream_status = e.status();
+        let message = e
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.to_string());
+        let mut r = Refusal::new(code, status, message);
+        if let Some(s) = upstream_status {
+            let violations: Vec<Value> = s
+                .details
+                .quota_violations
+                .iter()
+                .map(|v| {
+                    let mut o = serde_json::Map::new();
+                    if let Some(m) = &v.quota_metric {
+                        o.insert("quotaMetric".into(), json!(m));
+                    }
+                    if let Some(id) = &v.quota_id {
+                        o.insert("quotaId".into(), json!(id));
+                    }
+                    if !v.quota_dimensions.is_empty() {
+                        o.insert("quotaDimensions".into(), json!(v.quota_dimensions));
+                    }
+                    if let Some(value) = &v.quota_value {
+                        o.insert("quotaValue".into(), json!(value));
+                    }
+                    Value::Object(o)
+                })
+                .collect();
+            if !violations.is_empty() {
+                r.details.push(json!({
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": violations
+                }));
+            }
+            for info in &s.details.error_info {
+                r.details.push(json!({
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": info.reason,
+                    "domain": info.domain,
+                    "metadata": info.metadata,
+                }));
+            }
+        }
+        if code == 429 || code == 503 {
+            r.retry_after = e.retry_after();
+        }
+        r
+    }
+}
+
+/// The canonical status name of an HTTP code, as Google's APIs pair them.
+fn status_name(code: u16) -> &'static str {
+    match code {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        413 => "INVALID_ARGUMENT",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "INTERNAL",
+    }
+}
+
+impl Refusal {
+    /// The error object, as a stream's error event carries it.
+    pub(crate) fn body(&self) -> Value {
+        let mut details = self.details.clone();
+        if let Some(after) = self.retry_after {
+            details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": format!("{}s", after.as_secs().max(1))
+            }));
+        }
+        let mut error = json!({"code": self.code, "message": self.message, "status": self.status});
+        if !details.is_empty() {
+            error["details"] = Value::Array(details);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = self.body().to_string();
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.code).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        if let Some(after) = self.retry_after
+            && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            headers.insert(http::header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
