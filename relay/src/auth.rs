@@ -5,32 +5,58 @@
 //! digests, so a configuration may hold the digest alone. The key is never forwarded, logged
 //! or echoed: upstream requests carry only the pool's keys.
 
-use crate::config::RelayKeyConfig;
+use crate::config::{ConfigError, RelayKeyConfig};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use steadfast::limit::RateLimit;
+
+/// One relay key: its name, what it may use and its limiter.
+#[derive(Debug)]
+pub(crate) struct RelayKey {
+    pub(crate) name: String,
+    /// The models it may use; empty: every model.
+    pub(crate) models: Vec<String>,
+    /// Its requests per minute and per day, when it has limits.
+    pub(crate) limit: Option<RateLimit>,
+    /// The limits, for the QuotaFailure of a refusal: per minute, per day.
+    pub(crate) rpm: Option<u32>,
+    pub(crate) rpd: Option<u32>,
+}
+
+impl RelayKey {
+    /// Whether it may use `model`.
+    pub(crate) fn allows(&self, model: &str) -> bool {
+        let model = model.trim_start_matches("models/");
+        self.models.is_empty()
+            || self
+                .models
+                .iter()
+                .any(|m| m.trim_start_matches("models/") == model)
+    }
+}
 
 /// The relay keys, by the SHA-256 of their secret.
-#[derive(Clone)]
 pub(crate) struct RelayKeys {
-    keys: Vec<([u8; 32], String)>,
+    keys: Vec<([u8; 32], Arc<RelayKey>)>,
 }
 
 impl std::fmt::Debug for RelayKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.keys.iter().map(|(_, name)| name))
+            .entries(self.keys.iter().map(|(_, k)| &k.name))
             .finish()
     }
 }
 
 /// What a request carried as its relay key.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Credential {
     /// No key at all.
     Missing,
     /// A key that is not a relay key.
     Unknown,
-    /// The relay key of this name.
-    Known(String),
+    /// This relay key.
+    Known(Arc<RelayKey>),
 }
 
 fn digest(secret: &str) -> [u8; 32] {
@@ -49,20 +75,59 @@ fn from_hex(hex: &str) -> Option<[u8; 32]> {
 }
 
 impl RelayKeys {
-    /// The keys of a checked configuration ([`Config::check`](crate::Config::check)).
-    pub(crate) fn new(configured: &[RelayKeyConfig]) -> RelayKeys {
-        let keys = configured
-            .iter()
-            .filter_map(|k| {
-                let digest = match (&k.secret, &k.sha256) {
-                    (Some(secret), _) => Some(digest(secret)),
-                    (None, Some(hex)) => from_hex(hex),
-                    (None, None) => None,
-                }?;
-                Some((digest, k.name.clone()))
-            })
-            .collect();
-        RelayKeys { keys }
+    /// The keys of a checked configuration ([`Config::check`](crate::Config::check)), each
+    /// with its limiter.
+    pub(crate) fn new(configured: &[RelayKeyConfig]) -> Result<RelayKeys, ConfigError> {
+        let mut keys = Vec::with_capacity(configured.len());
+        for k in configured {
+            let digest = match (&k.secret, &k.sha256) {
+                (Some(secret), _) => digest(secret),
+                (None, Some(hex)) => from_hex(hex).ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "relay key `{}`: sha256 is not 64 hexadecimal digits",
+                        k.name
+                    ))
+                })?,
+                (None, None) => {
+                    return Err(ConfigError::new(format!(
+                        "relay key `{}` has no secret",
+                        k.name
+                    )));
+                }
+            };
+            // A window, not a pace: a key may use its whole minute at once, as Gemini's own
+            // per-minute quota allows.
+            let mut rates = RateLimit::builder();
+            if let Some(n) = k.rpm {
+                rates = rates.per_minute(n);
+            }
+            if let Some(n) = k.rpd {
+                rates = rates.per_day(n);
+            }
+            if let Some(burst) = k.rpm.or(k.rpd) {
+                rates = rates.burst(burst);
+            }
+            let limit = if rates.is_empty() {
+                None
+            } else {
+                Some(
+                    rates
+                        .build()
+                        .map_err(|e| ConfigError::new(format!("relay key `{}`: {e}", k.name)))?,
+                )
+            };
+            keys.push((
+                digest,
+                Arc::new(RelayKey {
+                    name: k.name.clone(),
+                    models: k.models.clone(),
+                    limit,
+                    rpm: k.rpm,
+                    rpd: k.rpd,
+                }),
+            ));
+        }
+        Ok(RelayKeys { keys })
     }
 
     /// Who sent `headers` and `query`: the key in `x-goog-api-key`, else `Authorization:
@@ -82,12 +147,12 @@ impl RelayKeys {
         };
         let wanted = digest(&given);
         // Digests of equal length, compared whole: no early exit on the first difference.
-        let found = self.keys.iter().fold(None, |found, (d, name)| {
+        let found = self.keys.iter().fold(None, |found, (d, key)| {
             let same = d.iter().zip(&wanted).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-            if same { Some(name) } else { found }
+            if same { Some(key) } else { found }
         });
         match found {
-            Some(name) => Credential::Known(name.clone()),
+            Some(key) => Credential::Known(Arc::clone(key)),
             None => Credential::Unknown,
         }
     }
@@ -130,13 +195,8 @@ mod tests {
 
     fn keys() -> RelayKeys {
         RelayKeys::new(&[
+            RelayKeyConfig::new("plain", "relay-secret-not-real-0001"),
             RelayKeyConfig {
-                name: "plain".into(),
-                secret: Some("relay-secret-not-real-0001".into()),
-                sha256: None,
-            },
-            RelayKeyConfig {
-                name: "hashed".into(),
                 secret: None,
                 sha256: Some(
                     Sha256::digest(b"relay-secret-not-real-0002")
@@ -144,26 +204,35 @@ mod tests {
                         .map(|b| format!("{b:02x}"))
                         .collect(),
                 ),
+                ..RelayKeyConfig::new("hashed", "")
             },
         ])
+        .unwrap()
+    }
+
+    fn name(c: Credential) -> Option<String> {
+        match c {
+            Credential::Known(k) => Some(k.name.clone()),
+            _ => None,
+        }
     }
 
     #[test]
     fn a_key_is_found_in_each_place_the_api_takes_one() {
         let k = keys();
         let mut h = http::HeaderMap::new();
-        assert_eq!(k.identify(&h, None), Credential::Missing);
+        assert!(matches!(k.identify(&h, None), Credential::Missing));
         assert_eq!(
-            k.identify(&h, Some("alt=sse&key=relay-secret-not-real-0002")),
-            Credential::Known("hashed".into())
+            name(k.identify(&h, Some("alt=sse&key=relay-secret-not-real-0002"))).as_deref(),
+            Some("hashed")
         );
         h.insert(
             "authorization",
             "Bearer relay-secret-not-real-0001".parse().unwrap(),
         );
-        assert_eq!(k.identify(&h, None), Credential::Known("plain".into()));
+        assert_eq!(name(k.identify(&h, None)).as_deref(), Some("plain"));
         h.insert("x-goog-api-key", "wrong-secret".parse().unwrap());
-        assert_eq!(k.identify(&h, None), Credential::Unknown);
+        assert!(matches!(k.identify(&h, None), Credential::Unknown));
         assert!(!format!("{k:?}").contains("secret-not-real"));
     }
 }

@@ -81,6 +81,29 @@ pub struct RelayKeyConfig {
     /// Or only the SHA-256 of the secret, in hexadecimal, so that the file holds no secret.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// At most this many requests in any minute with this key (none by default).
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// At most this many requests in any 24 hours with this key (none by default).
+    #[serde(default)]
+    pub rpd: Option<u32>,
+    /// The models this key may use (without `models/`); empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+impl RelayKeyConfig {
+    /// A relay key with `secret`, no limits, every model.
+    pub fn new(name: &str, secret: &str) -> RelayKeyConfig {
+        RelayKeyConfig {
+            name: name.to_owned(),
+            secret: Some(secret.to_owned()),
+            sha256: None,
+            rpm: None,
+            rpd: None,
+            models: Vec::new(),
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -230,6 +253,12 @@ impl Config {
                     k.name
                 )));
             }
+            if k.rpm == Some(0) || k.rpd == Some(0) {
+                return Err(ConfigError::new(format!(
+                    "relay key `{}`: a limit of 0 would refuse every request; leave it out, or use at least 1",
+                    k.name
+                )));
+            }
             match (&k.secret, &k.sha256) {
                 (Some(s), None) if s.len() >= 16 => {}
                 (Some(_), None) => {
@@ -293,11 +322,7 @@ mod tests {
         );
         c.keys.push("upstream-key-not-real-0001".into());
         assert!(c.check().unwrap_err().to_string().contains("no relay key"));
-        c.relay_keys.push(RelayKeyConfig {
-            name: "a".into(),
-            secret: Some("short-secret".into()),
-            sha256: None,
-        });
+        c.relay_keys.push(RelayKeyConfig::new("a", "short-secret"));
         let e = c.check().unwrap_err().to_string();
         assert!(
             e.contains("shorter than 16") && !e.contains("short-secret"),

@@ -56,6 +56,38 @@ impl Refusal {
         r
     }
 
+    /// A relay key over its own limits: a 429 shaped like Gemini's, whose RetryInfo and
+    /// `Retry-After` say when the key's next request is allowed, so that an SDK's own retry
+    /// waits the right time, and whose QuotaFailure names the key's limit.
+    pub(crate) fn relay_key_limit(
+        key: &crate::auth::RelayKey,
+        retry_after: Option<std::time::Duration>,
+    ) -> Refusal {
+        let mut r = Refusal::new(
+            429,
+            "RESOURCE_EXHAUSTED",
+            format!(
+                "the relay key `{}` is over its own limit; retry after the delay this answer gives",
+                key.name
+            ),
+        );
+        let violations: Vec<Value> = [
+            ("RelayKeyRequestsPerMinute", key.rpm),
+            ("RelayKeyRequestsPerDay", key.rpd),
+        ]
+        .into_iter()
+        .filter_map(|(id, value)| {
+            value.map(|v| json!({"quotaId": id, "quotaValue": v.to_string(), "quotaDimensions": {"relay_key": key.name}}))
+        })
+        .collect();
+        r.details.push(json!({
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": violations
+        }));
+        r.retry_after = Some(retry_after.unwrap_or(std::time::Duration::from_secs(86_400)));
+        r
+    }
+
     /// What the routed path ended with, as the client would have seen it from Google.
     pub(crate) fn upstream(e: &Error) -> Refusal {
         let (code, status) = match (e.code(), e.kind()) {
@@ -124,6 +156,12 @@ impl Refusal {
     }
 }
 
+/// Whole seconds, rounded up: a client told to wait less than the real delay would be refused
+/// again.
+fn ceil_secs(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
 /// The canonical status name of an HTTP code, as Google's APIs pair them.
 fn status_name(code: u16) -> &'static str {
     match code {
@@ -149,7 +187,7 @@ impl Refusal {
         if let Some(after) = self.retry_after {
             details.push(json!({
                 "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                "retryDelay": format!("{}s", after.as_secs().max(1))
+                "retryDelay": format!("{}s", ceil_secs(after))
             }));
         }
         let mut error = json!({"code": self.code, "message": self.message, "status": self.status});
@@ -172,7 +210,7 @@ impl IntoResponse for Refusal {
             http::HeaderValue::from_static("application/json; charset=UTF-8"),
         );
         if let Some(after) = self.retry_after
-            && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().max(1).to_string())
+            && let Ok(v) = http::HeaderValue::from_str(&ceil_secs(after).to_string())
         {
             headers.insert(http::header::RETRY_AFTER, v);
         }

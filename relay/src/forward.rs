@@ -81,6 +81,28 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
         }
     };
     let path = parts.uri.path().trim_start_matches('/');
+    let model = match target(path) {
+        Target::Call { model, .. } | Target::Model { model, .. } => Some(model),
+        Target::Path(_) => None,
+    };
+    if let Some(model) = model
+        && !who.allows(model)
+    {
+        return Refusal::new(
+            403,
+            "PERMISSION_DENIED",
+            format!(
+                "the relay key `{}` may not use the model `{model}`",
+                who.name
+            ),
+        )
+        .into_response();
+    }
+    if let Some(limit) = &who.limit
+        && let Err(denied) = limit.try_acquire(1)
+    {
+        return Refusal::relay_key_limit(&who, denied.retry_after()).into_response();
+    }
     let method = parts.method.clone();
     let built = match target(path) {
         Target::Call {
@@ -119,7 +141,7 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
     match shared.client.send_raw(raw).await {
         Ok(answer) => {
             let route = answer.route.clone();
-            tracing::debug!(target: "steadfast_relay", relay_key = who.as_str(), model = route.model.as_str(), project = route.project.as_str(), attempts = route.attempts, "forwarded");
+            tracing::debug!(target: "steadfast_relay", relay_key = who.name.as_str(), model = route.model.as_str(), project = route.project.as_str(), attempts = route.attempts, "forwarded");
             let status = answer.status;
             let mut headers = answer.headers.clone();
             rewrite_upload_url(&mut headers, &parts.headers);
@@ -163,7 +185,7 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
             response
         }
         Err(e) => {
-            tracing::info!(target: "steadfast_relay", relay_key = who.as_str(), reason = e.kind().name(), "refused");
+            tracing::info!(target: "steadfast_relay", relay_key = who.name.as_str(), reason = e.kind().name(), "refused");
             Refusal::upstream(&e).into_response()
         }
     }

@@ -12,11 +12,7 @@
 //!     port: 0,
 //!     upstream: upstream.base_url(),
 //!     keys: upstream.keys().to_vec(),
-//!     relay_keys: vec![RelayKeyConfig {
-//!         name: "docs".into(),
-//!         secret: Some("relay-secret-not-real-0001".into()),
-//!         sha256: None,
-//!     }],
+//!     relay_keys: vec![RelayKeyConfig::new("docs", "relay-secret-not-real-0001")],
 //!     ..Config::default()
 //! })
 //! .await?;
@@ -101,7 +97,7 @@ impl Relay {
             .map_err(|e| ConfigError::new(format!("relay config: {e}")))?;
         let shared = Arc::new(Shared {
             client,
-            keys: auth::RelayKeys::new(&config.relay_keys),
+            keys: auth::RelayKeys::new(&config.relay_keys)?,
             max_body_bytes: config.max_body_bytes,
         });
         let router = Router::new()

@@ -13,11 +13,7 @@ const PROMPT: &str =
     r#"{"contents":[{"parts":[{"text":"hello there"}]}],"fieldOfTomorrow":{"kept":true}}"#;
 
 fn relay_key() -> RelayKeyConfig {
-    RelayKeyConfig {
-        name: "tests".into(),
-        secret: Some(RELAY_KEY.into()),
-        sha256: None,
-    }
+    RelayKeyConfig::new("tests", RELAY_KEY)
 }
 
 async fn relay_in_front_of(upstream: String, keys: Vec<String>) -> Relay {
@@ -233,4 +229,91 @@ fn a_config_without_keys_says_what_is_missing() {
         .block_on(Relay::start(Config::default()))
         .unwrap_err();
     assert!(e.to_string().contains("no upstream key"), "{e}");
+}
+
+#[tokio::test]
+async fn a_relay_key_over_its_limit_gets_a_gemini_shaped_429_and_nothing_goes_upstream() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let relay = Relay::start(Config {
+        port: 0,
+        upstream: sim.base_url(),
+        keys: sim.keys().to_vec(),
+        relay_keys: vec![RelayKeyConfig {
+            rpm: Some(2),
+            models: vec!["gemini-2.5-flash".into()],
+            ..relay_key()
+        }],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let url = |model: &str| format!("{}/v1beta/models/{model}:generateContent", relay.base_url());
+    let body = r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
+    // A model the key may not use: refused before anything goes upstream.
+    let other = post(url("gemini-2.5-pro"), Some(RELAY_KEY), body).await;
+    assert_eq!(other.status(), 403);
+    assert_eq!(sim.stats().requests, 0);
+    for _ in 0..2 {
+        let ok = post(url("gemini-2.5-flash"), Some(RELAY_KEY), body).await;
+        assert_eq!(ok.status(), 200);
+    }
+    let over = post(url("gemini-2.5-flash"), Some(RELAY_KEY), body).await;
+    assert_eq!(over.status(), 429);
+    let after: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&after), "{after}");
+    let text = over.text().await.unwrap();
+    for part in [
+        "RESOURCE_EXHAUSTED",
+        "RelayKeyRequestsPerMinute",
+        "RetryInfo",
+        &format!("{after}s"),
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    assert!(!text.contains(RELAY_KEY));
+    assert_eq!(
+        sim.stats().generate_requests,
+        2,
+        "the refused request never went upstream"
+    );
+}
+
+/// A client that goes away mid-stream cancels the upstream stream at once: the simulator's
+/// connection closes long before its stream would have ended.
+#[tokio::test]
+async fn a_client_that_disconnects_mid_stream_cancels_the_upstream_request() {
+    let sim = Simulator::start(SimulatorConfig {
+        stream_pause: std::time::Duration::from_millis(300),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = relay_in_front_of(sim.base_url(), sim.keys().to_vec()).await;
+    let long_prompt = "word ".repeat(200);
+    let mut answer = post(
+        format!(
+            "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            relay.base_url()
+        ),
+        Some(RELAY_KEY),
+        &format!(r#"{{"contents":[{{"parts":[{{"text":"{long_prompt}"}}]}}]}}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    let first = answer.chunk().await.unwrap().unwrap();
+    assert!(std::str::from_utf8(&first).unwrap().contains("data: "));
+    assert_eq!(sim.stats().connections_open, 1);
+    drop(answer);
+    let started = std::time::Instant::now();
+    while sim.stats().connections_open > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the upstream stream is still open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -50,11 +50,7 @@ fn relay_key(text: &str) -> Result<RelayKeyConfig, String> {
     let (name, secret) = text
         .split_once('=')
         .ok_or_else(|| "write NAME=SECRET".to_owned())?;
-    Ok(RelayKeyConfig {
-        name: name.to_owned(),
-        secret: Some(secret.to_owned()),
-        sha256: None,
-    })
+    Ok(RelayKeyConfig::new(name, secret))
 }
 
 fn main() -> ExitCode {
@@ -117,11 +113,10 @@ async fn run(args: Args) -> ExitCode {
         config.keys = sim.keys().to_vec();
         config.fallback = vec!["gemini-2.0-flash".into()];
         if config.relay_keys.is_empty() {
-            config.relay_keys.push(RelayKeyConfig {
-                name: "demo".into(),
-                secret: Some("demo-relay-key-0000000000000001".into()),
-                sha256: None,
-            });
+            config.relay_keys.push(RelayKeyConfig::new(
+                "demo",
+                "demo-relay-key-0000000000000001",
+            ));
         }
         _demo = Some(sim);
     }
