@@ -138,7 +138,29 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
         raw = raw.header(name.clone(), value.clone());
     }
     let sse = query.is_some_and(|q| q.split('&').any(|p| p == "alt=sse"));
-    match shared.client.send_raw(raw).await {
+    // The request's deadline: the relay's, or shorter when the client asks (`X-Server-Timeout`,
+    // in seconds, as Google's APIs read it). It bounds everything before the answer starts:
+    // waits for a slot, retries, fallback. After that, a stream lasts as long as it needs.
+    let deadline = parts
+        .headers
+        .get("x-server-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .map_or(shared.deadline, |asked| asked.min(shared.deadline));
+    let sent = match tokio::time::timeout(deadline, shared.client.send_raw(raw)).await {
+        Ok(sent) => sent,
+        Err(_) => {
+            return Refusal::new(
+                504,
+                "DEADLINE_EXCEEDED",
+                format!("no answer within the request's deadline of {deadline:?}"),
+            )
+            .into_response();
+        }
+    };
+    match sent {
         Ok(answer) => {
             let route = answer.route.clone();
             tracing::debug!(target: "steadfast_relay", relay_key = who.name.as_str(), model = route.model.as_str(), project = route.project.as_str(), attempts = route.attempts, "forwarded");

@@ -59,6 +59,10 @@ struct Shared {
     client: Client,
     keys: auth::RelayKeys,
     max_body_bytes: usize,
+    /// The longest a request may take before its answer starts.
+    deadline: std::time::Duration,
+    /// The upstream's host and port, for `/readyz`.
+    upstream: (String, u16),
 }
 
 /// A running relay. [`Relay::shutdown`] stops accepting, lets requests in flight finish and
@@ -73,6 +77,42 @@ pub struct Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// The host and port of the upstream URL (the scheme's port when none is written).
+fn upstream_address(url: &str) -> Result<(String, u16), ConfigError> {
+    let bad = || {
+        ConfigError::new(
+            "upstream: give a URL such as http://127.0.0.1:8089 or https://generativelanguage.googleapis.com",
+        )
+    };
+    let uri: http::Uri = url.parse().map_err(|_| bad())?;
+    let host = uri
+        .host()
+        .ok_or_else(bad)?
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
+    Ok((host, port))
+}
+
+/// `/readyz`: 200 when the upstream accepts a connection within 2 s, else 503. It opens a
+/// connection only: no request is sent, so readiness probes spend no quota.
+async fn ready(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+) -> (http::StatusCode, &'static str) {
+    let (host, port) = &shared.upstream;
+    let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
+    match tokio::time::timeout(std::time::Duration::from_secs(2), connect).await {
+        Ok(Ok(_)) => (http::StatusCode::OK, "ready"),
+        _ => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "the upstream does not answer",
+        ),
     }
 }
 
@@ -95,13 +135,17 @@ impl Relay {
         let client = builder
             .build()
             .map_err(|e| ConfigError::new(format!("relay config: {e}")))?;
+        let upstream = upstream_address(&config.upstream)?;
         let shared = Arc::new(Shared {
             client,
             keys: auth::RelayKeys::new(&config.relay_keys)?,
             max_body_bytes: config.max_body_bytes,
+            deadline: config.deadline,
+            upstream,
         });
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
             .fallback(forward::forward)
             .with_state(shared);
         let address = SocketAddr::new(config.host, config.port);

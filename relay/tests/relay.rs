@@ -317,3 +317,54 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_upstream_request() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_client_may_shorten_the_deadline_and_gets_the_apis_504() {
+    let sim = Simulator::start(SimulatorConfig {
+        latency: std::time::Duration::from_secs(3),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = relay_in_front_of(sim.base_url(), sim.keys().to_vec()).await;
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash:generateContent",
+            relay.base_url()
+        ))
+        .header("x-goog-api-key", RELAY_KEY)
+        .header("x-server-timeout", "0.2")
+        .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 504);
+    assert!(answer.text().await.unwrap().contains("DEADLINE_EXCEEDED"));
+}
+
+#[tokio::test]
+async fn readiness_says_whether_the_upstream_answers() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let relay = relay_in_front_of(sim.base_url(), sim.keys().to_vec()).await;
+    let ready = reqwest::get(format!("{}/readyz", relay.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        sim.stats().requests,
+        0,
+        "a readiness probe sends no request"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let relay = relay_in_front_of(dead, vec!["upstream-key-not-real-0001".into()]).await;
+    let ready = reqwest::get(format!("{}/readyz", relay.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let health = reqwest::get(format!("{}/healthz", relay.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
