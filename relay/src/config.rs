@@ -57,6 +57,10 @@ pub struct Config {
     /// Models to try, in order, after the one a request asks for.
     #[serde(default)]
     pub fallback: Vec<String>,
+    /// The length of the upstream's minute, for per-minute limits (60 s, Gemini's; shorter
+    /// only in front of a simulator that runs a shorter one, such as `gemini-sim --minute 2s`).
+    #[serde(default = "default_minute", with = "duration")]
+    pub quota_minute: Duration,
 }
 
 /// One upstream project.
@@ -124,6 +128,7 @@ impl fmt::Debug for Config {
             .field("deadline", &self.deadline)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("fallback", &self.fallback)
+            .field("quota_minute", &self.quota_minute)
             .finish()
     }
 }
@@ -161,6 +166,10 @@ fn default_deadline() -> Duration {
     Duration::from_secs(60)
 }
 
+fn default_minute() -> Duration {
+    Duration::from_secs(60)
+}
+
 fn default_max_body() -> usize {
     32 * 1024 * 1024
 }
@@ -188,6 +197,7 @@ impl Default for Config {
             deadline: default_deadline(),
             max_body_bytes: default_max_body(),
             fallback: Vec::new(),
+            quota_minute: default_minute(),
         }
     }
 }

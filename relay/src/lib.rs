@@ -127,6 +127,7 @@ impl Relay {
             .policy(
                 ClientPolicy::default()
                     .fallback(config.fallback.iter().cloned())
+                    .quota_minute(config.quota_minute)
                     .retry_with(|r| r.deadline(config.deadline)),
             );
         for project in &config.projects {

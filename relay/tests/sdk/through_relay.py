@@ -15,6 +15,7 @@ injected 503s must never reach it. It prints one line per check and "N passed, M
 import json
 import subprocess
 import sys
+import tempfile
 import traceback
 
 import pydantic
@@ -25,6 +26,7 @@ RELAY_KEY = "relay-key-for-the-sdk-0000001"
 UPSTREAM_KEYS = ["sdk-project-a-key-000001", "sdk-project-b-key-000002"]
 MODEL = "gemini-2.5-flash"
 DAILY = "gemini-2.0-flash"  # 2 requests a day per project: the per-day check
+BUSY = "gemini-2.5-pro"  # 3 requests a (2-second) minute per project: the burst check
 
 CHECKS = []
 BASE_URL = []
@@ -138,6 +140,19 @@ def injected_503s_never_reach_the_sdk(client):
 
 
 @check
+def a_burst_of_three_times_the_minute_is_served_without_a_429(client):
+    # 18 calls where both projects together allow 6 a minute: the relay's pool paces them by
+    # what it learns from the 429s and waits for slots within the request's deadline, so the
+    # SDK (no retries of its own) sees no error.
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(
+            lambda i: client.models.generate_content(model=BUSY, contents=f"burst {i}").text,
+            range(18)))
+    expect(all(a.startswith("Simulated answer") for a in answers), answers)
+
+
+@check
 def a_quota_gone_for_the_day_everywhere_is_a_429_with_retry_after(client):
     # Two projects, two requests a day each: four answers, then the 429 for both.
     for i in range(4):
@@ -153,14 +168,19 @@ def main():
     sim_path, relay_path = sys.argv[1], sys.argv[2]
     sim = subprocess.Popen(
         [sim_path, "--port", "0", "--seed", "5", "--fault", "503=0.15",
-         "--project", UPSTREAM_KEYS[0], "--project", UPSTREAM_KEYS[1], "--rpd", f"{DAILY}=2"],
+         "--project", UPSTREAM_KEYS[0], "--project", UPSTREAM_KEYS[1], "--rpd", f"{DAILY}=2",
+         "--rpm", f"{BUSY}=3", "--minute", "2s"],
         stdout=subprocess.PIPE, text=True)
     relay = None
     failed = 0
     try:
         sim_url = sim.stdout.readline().strip().removeprefix("listening on ")
+        # The simulator's minute is 2 s: the relay must count per-minute limits in it too.
+        config = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        config.write('quota_minute = "2s"\n')
+        config.close()
         relay = subprocess.Popen(
-            [relay_path, "--port", "0", "--upstream", sim_url,
+            [relay_path, "--config", config.name, "--port", "0", "--upstream", sim_url,
              "--key", UPSTREAM_KEYS[0], "--key", UPSTREAM_KEYS[1],
              "--relay-key", f"sdk={RELAY_KEY}"],
             stdout=subprocess.PIPE, text=True, env={"PATH": "/usr/bin:/bin"})
