@@ -12,6 +12,29 @@ use steadfast_gemini::{Client, ErrorKind, RawRequest};
 use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
 use steadfast_testkit::raw::{Raw, Step, answer, write};
 
+/// A client of a raw server, with one made-up key and millisecond backoff.
+fn raw_client(url: &str) -> Client {
+    Client::builder()
+        .base_url(url)
+        .key("test-key-not-real-0000000000")
+        .policy(fast())
+        .build()
+        .unwrap()
+}
+
+/// A streaming generate request with `alt=sse`.
+fn sse_request() -> RawRequest {
+    RawRequest::model(
+        Method::POST,
+        "gemini-2.5-flash",
+        ":streamGenerateContent",
+        PROMPT,
+    )
+    .unwrap()
+    .query("alt=sse")
+    .streaming(true)
+}
+
 const PROMPT: &[u8] = br#"{"contents":[{"parts":[{"text":"hello there"}]}]}"#;
 
 #[tokio::test]
@@ -38,12 +61,7 @@ async fn an_unknown_field_of_the_answer_survives_the_raw_path() {
     let body =
         br#"{"candidates":[{"content":{"parts":[{"text":"hi"}]}}],"fieldOfTomorrow":{"x":[1,2]}}"#;
     let server = Raw::start(move |_, _| vec![write(answer("200 OK", "", body))]).await;
-    let client = Client::builder()
-        .base_url(&server.url)
-        .key("test-key-not-real-0000000000")
-        .policy(fast())
-        .build()
-        .unwrap();
+    let client = raw_client(&server.url);
     let request =
         RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT).unwrap();
     let bytes = client
@@ -59,12 +77,7 @@ async fn an_unknown_field_of_the_answer_survives_the_raw_path() {
 #[tokio::test]
 async fn no_key_leaves_in_a_url_and_no_credential_of_the_caller_is_forwarded() {
     let server = Raw::start(|_, _| vec![write(answer("200 OK", "", b"{\"files\":[]}"))]).await;
-    let client = Client::builder()
-        .base_url(&server.url)
-        .key("test-key-not-real-0000000000")
-        .policy(fast())
-        .build()
-        .unwrap();
+    let client = raw_client(&server.url);
     let request = RawRequest::path(Method::GET, "v1beta/files")
         .unwrap()
         .query("pageSize=10&key=caller-secret-1&KEY=caller-secret-2&%6Bey=caller-secret-5&$key=caller-secret-6")
@@ -244,21 +257,8 @@ async fn a_stream_whose_first_event_is_an_error_is_retried_before_anything_is_ha
         vec![sse_head(), chunk(first), chunk(EVENT), write("0\r\n\r\n")]
     })
     .await;
-    let client = Client::builder()
-        .base_url(&server.url)
-        .key("test-key-not-real-0000000000")
-        .policy(fast())
-        .build()
-        .unwrap();
-    let request = RawRequest::model(
-        Method::POST,
-        "gemini-2.5-flash",
-        ":streamGenerateContent",
-        PROMPT,
-    )
-    .unwrap()
-    .query("alt=sse")
-    .streaming(true);
+    let client = raw_client(&server.url);
+    let request = sse_request();
     let answer = client.send_raw(request).await.unwrap();
     assert_eq!(answer.route.attempts, 2);
     let mut body = answer.into_body();
@@ -273,21 +273,8 @@ async fn a_stream_whose_first_event_is_an_error_is_retried_before_anything_is_ha
 #[tokio::test]
 async fn a_stream_cut_after_its_first_chunk_ends_with_an_error_and_is_not_sent_again() {
     let server = Raw::start(|_, _| vec![sse_head(), chunk(EVENT), write("ff\r\npartial")]).await;
-    let client = Client::builder()
-        .base_url(&server.url)
-        .key("test-key-not-real-0000000000")
-        .policy(fast())
-        .build()
-        .unwrap();
-    let request = RawRequest::model(
-        Method::POST,
-        "gemini-2.5-flash",
-        ":streamGenerateContent",
-        PROMPT,
-    )
-    .unwrap()
-    .query("alt=sse")
-    .streaming(true);
+    let client = raw_client(&server.url);
+    let request = sse_request();
     let mut body = client.send_raw(request).await.unwrap().into_body();
     let mut items = Vec::new();
     while let Some(piece) = body.next().await {
@@ -327,12 +314,7 @@ async fn a_json_array_stream_that_starts_with_an_error_is_retried() {
         vec![write(answer("200 OK", "", body))]
     })
     .await;
-    let client = Client::builder()
-        .base_url(&server.url)
-        .key("test-key-not-real-0000000000")
-        .policy(fast())
-        .build()
-        .unwrap();
+    let client = raw_client(&server.url);
     let request = RawRequest::model(
         Method::POST,
         "gemini-2.5-flash",
@@ -366,15 +348,7 @@ async fn a_stream_of_comments_is_cut_at_the_cap() {
         .max_response_bytes(512)
         .build()
         .unwrap();
-    let request = RawRequest::model(
-        Method::POST,
-        "gemini-2.5-flash",
-        ":streamGenerateContent",
-        PROMPT,
-    )
-    .unwrap()
-    .query("alt=sse")
-    .streaming(true);
+    let request = sse_request();
     let e = client.send_raw(request).await.unwrap_err();
     assert_eq!(*e.kind(), ErrorKind::Undecodable, "{e}");
 }
