@@ -18,7 +18,7 @@
 //! failure is the stream's last item. An error answer is a classified [`Error`].
 
 use super::Client;
-use super::route::{Route, RouteNote};
+use super::route::{Route, RouteNote, Routing};
 use crate::endpoints::model_path;
 use crate::types::GenerateContentRequest;
 use crate::{ApiKey, Error};
@@ -72,6 +72,7 @@ pub struct RawRequest {
     streaming: bool,
     fallback: bool,
     tokens: Option<u32>,
+    project: Option<String>,
     body_for: Option<BodyFor>,
 }
 
@@ -87,6 +88,7 @@ impl fmt::Debug for RawRequest {
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
             .field("streaming", &self.streaming)
+            .field("project", &self.project)
             .finish_non_exhaustive()
     }
 }
@@ -214,6 +216,7 @@ impl RawRequest {
             streaming: false,
             fallback: true,
             tokens: None,
+            project: None,
             body_for: None,
         }
     }
@@ -285,6 +288,17 @@ impl RawRequest {
     /// bytes), any other request counts one.
     pub fn tokens(mut self, tokens: u32) -> Self {
         self.tokens = Some(tokens.max(1));
+        self
+    }
+
+    /// Sends the request only through the project with this label (its declared name, or its
+    /// number in the pool, as [`Route::project`] gives it): files, cached contents and upload
+    /// sessions live in the project that created them, and another project's key gets a 403
+    /// for them. Keys of that project still rotate, and its quotas are waited for as usual;
+    /// when it is out for the day, the call fails with that 429 rather than going elsewhere.
+    /// A label that is not in the pool fails the call with a configuration error.
+    pub fn project(mut self, label: impl Into<String>) -> Self {
+        self.project = Some(label.into());
         self
     }
 
@@ -546,8 +560,11 @@ impl Client {
             .execute_noted(
                 &chain,
                 generate,
-                request.estimated_tokens(),
-                Some(&note),
+                Routing {
+                    tokens: request.estimated_tokens(),
+                    note: Some(&note),
+                    project: request.project.as_deref(),
+                },
                 |key, model| async move {
                     let response = self.raw_once(&key, &model, request).await?;
                     finish(response).await

@@ -74,6 +74,16 @@ impl RouteNote {
     }
 }
 
+/// What a routed call carries beside its request: the tokens to count when there is no typed
+/// request to count them from, a note of the route taken, and the project it must go through.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Routing<'a> {
+    pub(crate) tokens: Option<u32>,
+    pub(crate) note: Option<&'a RouteNote>,
+    /// The label of the only project the call may go through (an object it names lives there).
+    pub(crate) project: Option<&'a str>,
+}
+
 /// How long a failed (or abandoned) `models.get` look-up is remembered: no look-up for this
 /// model is sent again before, and the pre-flight guard uses its estimate meanwhile.
 pub(crate) const LOOKUP_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
@@ -363,17 +373,16 @@ impl Client {
         F: Fn(ApiKey, String) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
-        self.execute_noted(chain, request, None, None, op).await
+        self.execute_noted(chain, request, Routing::default(), op)
+            .await
     }
 
-    /// The routed path itself: [`execute`](Client::execute), with the tokens to count when
-    /// there is no typed request to count them from, and a note of the route taken.
+    /// The routed path itself: [`execute`](Client::execute), with what [`Routing`] carries.
     pub(crate) async fn execute_noted<T, F, Fut>(
         &self,
         chain: &[String],
         request: Option<&GenerateContentRequest>,
-        tokens: Option<u32>,
-        note: Option<&RouteNote>,
+        routing: Routing<'_>,
         op: F,
     ) -> Result<T, Error>
     where
@@ -401,7 +410,7 @@ impl Client {
                             None => None,
                         };
                         let result = self
-                            .attempt(model, entry, counted, request, tokens, note, op)
+                            .attempt(model, entry, counted, request, routing, op)
                             .await;
                         if let Some(held) = held {
                             held.settle(breaker::outcome_of(&result));
@@ -438,8 +447,7 @@ impl Client {
         entry: &ModelEntry,
         counted: &Mutex<Option<u32>>,
         request: Option<&GenerateContentRequest>,
-        tokens_given: Option<u32>,
-        note: Option<&RouteNote>,
+        routing: Routing<'_>,
         op: &F,
     ) -> Result<T, Error>
     where
@@ -448,8 +456,20 @@ impl Client {
     {
         let policy = &self.inner.policy;
         let projects = self.projects();
-        // Projects that refused this request for the minute: not tried again in this attempt.
-        let mut refused_here: Vec<usize> = Vec::new();
+        let (tokens_given, note) = (routing.tokens, routing.note);
+        // Projects not tried again in this attempt: those that refused it for the minute, and
+        // every project but the one a pinned call must go through.
+        let mut refused_here: Vec<usize> = match routing.project {
+            None => Vec::new(),
+            Some(label) => {
+                let Some(pinned) = projects.iter().position(|p| p.name == label) else {
+                    return Err(Error::configuration(format!(
+                        "the call is pinned to the project `{label}`, which is not in the pool"
+                    )));
+                };
+                (0..projects.len()).filter(|&i| i != pinned).collect()
+            }
+        };
         let mut after_429: Option<Error> = None;
         // Whether the next request is the same one again, through another key or project.
         let mut again = false;

@@ -236,6 +236,56 @@ async fn a_project_out_of_its_minute_sends_the_request_through_another() {
     );
 }
 
+#[tokio::test]
+async fn a_pinned_call_goes_only_through_its_project_and_waits_for_it() {
+    let mut model = SimModel::new("gemini-2.5-flash");
+    model.rpm = Some(1);
+    let sim = Simulator::start(SimulatorConfig {
+        keys: vec![
+            "sim-key-a-000000000000".into(),
+            "sim-key-b-000000000000".into(),
+        ],
+        models: vec![model],
+        minute: std::time::Duration::from_millis(300),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = Client::builder()
+        .base_url(sim.base_url())
+        .project("alpha", ["sim-key-a-000000000000"])
+        .project("beta", ["sim-key-b-000000000000"])
+        .policy(fast().quota_minute(std::time::Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let send = |project: &str| {
+        let request =
+            RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT)
+                .unwrap()
+                .project(project);
+        let client = client.clone();
+        async move { client.send_raw(request).await }
+    };
+    // Two calls pinned to beta, with one request a minute: the second waits for beta's next
+    // minute (or its RetryInfo) instead of going through alpha, which has room.
+    for _ in 0..2 {
+        let route = send("beta").await.unwrap().route;
+        assert_eq!(route.project, "beta", "{route:?}");
+    }
+    assert_eq!(
+        sim.stats()
+            .by_key
+            .get("sim-key-a-000000000000")
+            .copied()
+            .unwrap_or(0),
+        0
+    );
+    // A label that is not in the pool is the caller's mistake, said plainly.
+    let unknown = send("gamma").await.unwrap_err();
+    assert_eq!(*unknown.kind(), ErrorKind::Configuration, "{unknown}");
+    assert!(unknown.to_string().contains("`gamma`"), "{unknown}");
+}
+
 fn sse_head() -> Step {
     write(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
