@@ -5,22 +5,28 @@
 //! digests, so a configuration may hold the digest alone. The key is never forwarded, logged
 //! or echoed: upstream requests carry only the pool's keys.
 
+use crate::config::RedisConfig;
 use crate::config::{ConfigError, RelayKeyConfig};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use steadfast::limit::RateLimit;
+use std::time::Duration;
+use steadfast::limit::{RateLimit, RateLimitConfig, RedisRateLimit, Unavailable};
 
-/// One relay key: its name, what it may use and its limiter.
+/// One relay key: its name, what it may use and its limiters.
 #[derive(Debug)]
 pub(crate) struct RelayKey {
     pub(crate) name: String,
     /// The models it may use; empty: every model.
     pub(crate) models: Vec<String>,
-    /// Its requests per minute and per day, when it has limits.
-    pub(crate) limit: Option<RateLimit>,
-    /// The limits, for the QuotaFailure of a refusal: per minute, per day.
+    /// Its requests per minute and per day, when it has such limits.
+    pub(crate) requests: Option<Arc<KeyLimit>>,
+    /// Its input tokens per minute, when it has that limit.
+    pub(crate) tokens: Option<Arc<KeyLimit>>,
+    /// The limits, for the QuotaFailure of a refusal and to keep the limiters across a reload
+    /// that leaves them as they were: per minute, per day, tokens per minute.
     pub(crate) rpm: Option<u32>,
     pub(crate) rpd: Option<u32>,
+    pub(crate) tpm: Option<u32>,
 }
 
 impl RelayKey {
@@ -32,6 +38,61 @@ impl RelayKey {
                 .models
                 .iter()
                 .any(|m| m.trim_start_matches("models/") == model)
+    }
+}
+
+/// A relay key's limiter: in this process, or shared by every relay process through Redis.
+#[derive(Debug)]
+pub(crate) enum KeyLimit {
+    Local(RateLimit),
+    Shared {
+        limit: RedisRateLimit,
+        /// Wait for Redis while it is unavailable (within the request's deadline), rather than
+        /// answering 503 at once.
+        wait: bool,
+    },
+}
+
+/// Why a relay key's limiter refused.
+#[derive(Debug)]
+pub(crate) enum Over {
+    /// Over the limit; a slot frees after this long (`None`: the request alone is larger than
+    /// the limit).
+    Limit(Option<Duration>),
+    /// Redis cannot be reached.
+    Unavailable,
+}
+
+impl KeyLimit {
+    /// Takes `weight` now, or says why not. While Redis is unavailable and the key waits for
+    /// it, it tries again (100 ms, doubling to 1 s) until `until`.
+    pub(crate) async fn take(&self, weight: u32, until: tokio::time::Instant) -> Result<(), Over> {
+        let over = |d: steadfast::limit::Denied| {
+            if d.is_unavailable() {
+                Over::Unavailable
+            } else {
+                Over::Limit(d.retry_after())
+            }
+        };
+        match self {
+            KeyLimit::Local(limit) => limit.try_acquire(weight).map_err(over),
+            KeyLimit::Shared { limit, wait } => {
+                let mut pause = Duration::from_millis(100);
+                loop {
+                    match limit.try_grant(weight).await {
+                        Ok(_) => return Ok(()),
+                        Err(d) if d.is_unavailable() && *wait => {
+                            if tokio::time::Instant::now() + pause >= until {
+                                return Err(Over::Unavailable);
+                            }
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(1));
+                        }
+                        Err(d) => return Err(over(d)),
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -76,8 +137,14 @@ fn from_hex(hex: &str) -> Option<[u8; 32]> {
 
 impl RelayKeys {
     /// The keys of a checked configuration ([`Config::check`](crate::Config::check)), each
-    /// with its limiter.
-    pub(crate) fn new(configured: &[RelayKeyConfig]) -> Result<RelayKeys, ConfigError> {
+    /// with its limiters: in Redis when `redis` is given, else in this process. A key of
+    /// `previous` (the configuration before a reload) with the same name, digest and limits
+    /// keeps its limiters, so that a reload does not give it a fresh minute.
+    pub(crate) fn new(
+        configured: &[RelayKeyConfig],
+        redis: Option<&RedisConfig>,
+        previous: Option<&RelayKeys>,
+    ) -> Result<RelayKeys, ConfigError> {
         let mut keys = Vec::with_capacity(configured.len());
         for k in configured {
             let digest = match (&k.secret, &k.sha256) {
@@ -95,37 +162,57 @@ impl RelayKeys {
                     )));
                 }
             };
-            // A window, not a pace: a key may use its whole minute at once, as Gemini's own
-            // per-minute quota allows.
-            let mut rates = RateLimit::builder();
-            if let Some(n) = k.rpm {
-                rates = rates.per_minute(n);
-            }
-            if let Some(n) = k.rpd {
-                rates = rates.per_day(n);
-            }
-            if let Some(burst) = k.rpm.or(k.rpd) {
-                rates = rates.burst(burst);
-            }
-            let limit = if rates.is_empty() {
-                None
-            } else {
-                Some(
-                    rates
-                        .build()
-                        .map_err(|e| ConfigError::new(format!("relay key `{}`: {e}", k.name)))?,
-                )
-            };
-            keys.push((
-                digest,
-                Arc::new(RelayKey {
+            let kept = previous.and_then(|p| {
+                p.keys.iter().find(|(d, old)| {
+                    *d == digest
+                        && old.name == k.name
+                        && (old.rpm, old.rpd, old.tpm) == (k.rpm, k.rpd, k.tpm)
+                })
+            });
+            let key = match kept {
+                Some((_, old)) => Arc::new(RelayKey {
                     name: k.name.clone(),
                     models: k.models.clone(),
-                    limit,
+                    requests: old.requests.clone(),
+                    tokens: old.tokens.clone(),
                     rpm: k.rpm,
                     rpd: k.rpd,
+                    tpm: k.tpm,
                 }),
-            ));
+                None => {
+                    // A window, not a pace: a key may use its whole minute at once, as
+                    // Gemini's own per-minute quota allows.
+                    let mut rates = RateLimitConfig::default();
+                    if let Some(n) = k.rpm {
+                        rates = rates.per_minute(n);
+                    }
+                    if let Some(n) = k.rpd {
+                        rates = rates.per_day(n);
+                    }
+                    if let Some(burst) = k.rpm.or(k.rpd) {
+                        rates = rates.burst(burst);
+                    }
+                    let tokens = k
+                        .tpm
+                        .map(|n| RateLimitConfig::default().per_minute(n).burst(n));
+                    let requests = k.rpm.or(k.rpd).map(|_| rates);
+                    let build = |what: &str, rates: RateLimitConfig| {
+                        limiter(&k.name, what, rates, redis)
+                            .map(Arc::new)
+                            .map_err(|e| ConfigError::new(format!("relay key `{}`: {e}", k.name)))
+                    };
+                    Arc::new(RelayKey {
+                        name: k.name.clone(),
+                        models: k.models.clone(),
+                        requests: requests.map(|r| build("requests", r)).transpose()?,
+                        tokens: tokens.map(|r| build("tokens", r)).transpose()?,
+                        rpm: k.rpm,
+                        rpd: k.rpd,
+                        tpm: k.tpm,
+                    })
+                }
+            };
+            keys.push((digest, key));
         }
         Ok(RelayKeys { keys })
     }
@@ -154,6 +241,35 @@ impl RelayKeys {
         match found {
             Some(key) => Credential::Known(Arc::clone(key)),
             None => Credential::Unknown,
+        }
+    }
+}
+
+/// A relay key's limiter of `what` (`requests`, `tokens`): in Redis, under the namespace, when
+/// `redis` is given; else in this process.
+fn limiter(
+    name: &str,
+    what: &str,
+    rates: RateLimitConfig,
+    redis: Option<&RedisConfig>,
+) -> Result<KeyLimit, String> {
+    match redis {
+        None => RateLimit::new(rates)
+            .map(KeyLimit::Local)
+            .map_err(|e| e.to_string()),
+        Some(redis) => {
+            let mode = redis.unavailable();
+            let wait = mode == Unavailable::Wait;
+            RedisRateLimit::builder(
+                &redis.url,
+                &format!("{}:relay-key:{name}:{what}", redis.namespace),
+            )
+            .rates(rates)
+            // Waiting for Redis is the relay's to do, within the request's deadline.
+            .on_unavailable(if wait { Unavailable::Fail } else { mode })
+            .build()
+            .map(|limit| KeyLimit::Shared { limit, wait })
+            .map_err(|e| e.to_string())
         }
     }
 }
@@ -194,19 +310,23 @@ mod tests {
     use super::*;
 
     fn keys() -> RelayKeys {
-        RelayKeys::new(&[
-            RelayKeyConfig::new("plain", "relay-secret-not-real-0001"),
-            RelayKeyConfig {
-                secret: None,
-                sha256: Some(
-                    Sha256::digest(b"relay-secret-not-real-0002")
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect(),
-                ),
-                ..RelayKeyConfig::new("hashed", "")
-            },
-        ])
+        RelayKeys::new(
+            &[
+                RelayKeyConfig::new("plain", "relay-secret-not-real-0001"),
+                RelayKeyConfig {
+                    secret: None,
+                    sha256: Some(
+                        Sha256::digest(b"relay-secret-not-real-0002")
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect(),
+                    ),
+                    ..RelayKeyConfig::new("hashed", "")
+                },
+            ],
+            None,
+            None,
+        )
         .unwrap()
     }
 

@@ -61,10 +61,111 @@ pub struct Config {
     /// only in front of a simulator that runs a shorter one, such as `gemini-sim --minute 2s`).
     #[serde(default = "default_minute", with = "duration")]
     pub quota_minute: Duration,
+    /// Requests that may wait in the relay at once for a slot or an answer to start (default
+    /// 1024); each relay key is always let in up to its fair share of them (this number divided
+    /// by the relay keys waiting now), so that one busy key cannot keep the others out. Beyond
+    /// the bound a request gets a 429 at once: waiting never grows memory without end.
+    #[serde(default = "default_max_waiting")]
+    pub max_waiting: usize,
+    /// Client connections open at once (default 4096); more wait in the listen queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The largest request head, request line and headers together (default 64 KiB; more is a
+    /// 431).
+    #[serde(default = "default_max_header")]
+    pub max_header_bytes: usize,
+    /// How long a client connection may take to send a request's head, and stay idle between
+    /// requests (default 60 s).
+    #[serde(default = "default_idle", with = "duration")]
+    pub idle_timeout: Duration,
+    /// On shutdown, how long requests and streams in flight may take to finish (default 30 s);
+    /// then their connections are closed.
+    #[serde(default = "default_drain", with = "duration")]
+    pub drain: Duration,
+    /// Whether a route the relay does not know (neither models, files, uploads nor cached
+    /// contents: `batches`, `tunedModels`, a route of tomorrow) is forwarded under the pool
+    /// (the default: new API features work on day one) or answered 404.
+    #[serde(default = "default_true")]
+    pub forward_unknown_routes: bool,
+    /// Redis, to share the quotas, the relay keys' limits and the owners of files and caches
+    /// with every relay process of one deployment (none by default: this process alone).
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+}
+
+/// Redis shared by the relay processes of one deployment.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` (a password in it is never logged).
+    pub url: String,
+    /// The prefix of every Redis key, the same in every process of one deployment (default
+    /// `gemini-relay`; letters, digits and `-_.`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// While Redis cannot be reached: `wait` for it (the default; bounded by the request's
+    /// deadline, never over quota), `fail` at once (a 503), or `local`: count in this process
+    /// alone with `local_share` of every quota.
+    #[serde(default)]
+    pub on_unavailable: OnUnavailable,
+    /// With `on_unavailable = "local"`, the share of each quota this process may use alone
+    /// (0 < share ≤ 1; default 0.5, for two processes).
+    #[serde(default = "default_share")]
+    pub local_share: f64,
+}
+
+/// What the relay does while Redis cannot be reached.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Wait for Redis, within the request's deadline.
+    #[default]
+    Wait,
+    /// Answer 503 at once.
+    Fail,
+    /// Count in this process alone, with a share of every quota.
+    Local,
+}
+
+impl RedisConfig {
+    /// Redis at `url`, the default namespace, waiting while it is unavailable.
+    pub fn new(url: &str) -> RedisConfig {
+        RedisConfig {
+            url: url.to_owned(),
+            namespace: default_namespace(),
+            on_unavailable: OnUnavailable::Wait,
+            local_share: default_share(),
+        }
+    }
+
+    /// The core's mode for this setting.
+    pub(crate) fn unavailable(&self) -> steadfast::limit::Unavailable {
+        match self.on_unavailable {
+            OnUnavailable::Wait => steadfast::limit::Unavailable::Wait,
+            OnUnavailable::Fail => steadfast::limit::Unavailable::Fail,
+            OnUnavailable::Local => steadfast::limit::Unavailable::Local {
+                share: self.local_share,
+            },
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field(
+                "url",
+                &steadfast::limit::redis::url_without_credentials(&self.url),
+            )
+            .field("namespace", &self.namespace)
+            .field("on_unavailable", &self.on_unavailable)
+            .field("local_share", &self.local_share)
+            .finish()
+    }
 }
 
 /// One upstream project.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
     /// Its label (shown in response headers and logs; never a key).
@@ -91,6 +192,10 @@ pub struct RelayKeyConfig {
     /// At most this many requests in any 24 hours with this key (none by default).
     #[serde(default)]
     pub rpd: Option<u32>,
+    /// At most this many input tokens in any minute with this key (none by default), counted
+    /// as the pool counts them: the text of a generate request's prompt.
+    #[serde(default)]
+    pub tpm: Option<u32>,
     /// The models this key may use (without `models/`); empty: every model.
     #[serde(default)]
     pub models: Vec<String>,
@@ -105,6 +210,7 @@ impl RelayKeyConfig {
             sha256: None,
             rpm: None,
             rpd: None,
+            tpm: None,
             models: Vec::new(),
         }
     }
@@ -129,6 +235,13 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("fallback", &self.fallback)
             .field("quota_minute", &self.quota_minute)
+            .field("max_waiting", &self.max_waiting)
+            .field("max_connections", &self.max_connections)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("drain", &self.drain)
+            .field("forward_unknown_routes", &self.forward_unknown_routes)
+            .field("redis", &self.redis)
             .finish()
     }
 }
@@ -174,6 +287,38 @@ fn default_max_body() -> usize {
     32 * 1024 * 1024
 }
 
+fn default_max_waiting() -> usize {
+    1024
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_max_header() -> usize {
+    64 * 1024
+}
+
+fn default_idle() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_namespace() -> String {
+    "gemini-relay".to_owned()
+}
+
+fn default_share() -> f64 {
+    0.5
+}
+
 mod duration {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
@@ -198,6 +343,13 @@ impl Default for Config {
             max_body_bytes: default_max_body(),
             fallback: Vec::new(),
             quota_minute: default_minute(),
+            max_waiting: default_max_waiting(),
+            max_connections: default_max_connections(),
+            max_header_bytes: default_max_header(),
+            idle_timeout: default_idle(),
+            drain: default_drain(),
+            forward_unknown_routes: true,
+            redis: None,
         }
     }
 }
@@ -251,10 +403,63 @@ impl Config {
                 "no relay key: clients need one to use the relay; give one with --relay-key NAME=SECRET or `[[relay_keys]]` in the config",
             ));
         }
-        for (i, k) in self.relay_keys.iter().enumerate() {
-            if k.name.trim().is_empty() {
+        for (field, value, least) in [
+            ("max_waiting", self.max_waiting, 1),
+            ("max_connections", self.max_connections, 1),
+            ("max_header_bytes", self.max_header_bytes, 1024),
+            ("max_body_bytes", self.max_body_bytes, 1),
+        ] {
+            if value < least {
                 return Err(ConfigError::new(format!(
-                    "relay_keys[{i}]: the name is empty"
+                    "{field}: {value} is too small; use at least {least}"
+                )));
+            }
+        }
+        for (field, value) in [
+            ("deadline", self.deadline),
+            ("idle_timeout", self.idle_timeout),
+            ("quota_minute", self.quota_minute),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(format!(
+                    "{field}: a duration of 0 would refuse everything; give one such as \"30s\""
+                )));
+            }
+        }
+        if let Some(redis) = &self.redis {
+            let ok = !redis.namespace.is_empty()
+                && redis.namespace.len() <= 64
+                && redis
+                    .namespace
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                return Err(ConfigError::new(
+                    "redis.namespace: use 1 to 64 letters, digits and `-_.`",
+                ));
+            }
+            if !(redis.local_share > 0.0 && redis.local_share <= 1.0) {
+                return Err(ConfigError::new(format!(
+                    "redis.local_share: {} is outside (0, 1]",
+                    redis.local_share
+                )));
+            }
+            if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "redis.url: give a URL such as redis://127.0.0.1:6379",
+                ));
+            }
+        }
+        for (i, k) in self.relay_keys.iter().enumerate() {
+            let name_ok = !k.name.is_empty()
+                && k.name.len() <= 64
+                && k.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !name_ok {
+                return Err(ConfigError::new(format!(
+                    "relay_keys[{i}]: the name {:?} must be 1 to 64 letters, digits and `-_.` (it appears in headers, logs and Redis keys)",
+                    k.name
                 )));
             }
             if self.relay_keys[..i].iter().any(|o| o.name == k.name) {
@@ -263,7 +468,7 @@ impl Config {
                     k.name
                 )));
             }
-            if k.rpm == Some(0) || k.rpd == Some(0) {
+            if k.rpm == Some(0) || k.rpd == Some(0) || k.tpm == Some(0) {
                 return Err(ConfigError::new(format!(
                     "relay key `{}`: a limit of 0 would refuse every request; leave it out, or use at least 1",
                     k.name

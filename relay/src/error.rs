@@ -10,6 +10,15 @@ use serde_json::{Value, json};
 use steadfast::classify::Transport;
 use steadfast_gemini::{Error, ErrorKind};
 
+/// Which of a relay key's limits refused.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limited {
+    /// Requests per minute or per day.
+    Requests,
+    /// Input tokens per minute.
+    Tokens,
+}
+
 /// An error answer of the relay.
 #[derive(Debug)]
 pub(crate) struct Refusal {
@@ -58,33 +67,67 @@ impl Refusal {
 
     /// A relay key over its own limits: a 429 shaped like Gemini's, whose RetryInfo and
     /// `Retry-After` say when the key's next request is allowed, so that an SDK's own retry
-    /// waits the right time, and whose QuotaFailure names the key's limit.
+    /// waits the right time, and whose QuotaFailure names the key's limit (`None`: the
+    /// request alone is larger than the limit, which no wait cures).
     pub(crate) fn relay_key_limit(
         key: &crate::auth::RelayKey,
+        limited: Limited,
         retry_after: Option<std::time::Duration>,
     ) -> Refusal {
         let mut r = Refusal::new(
             429,
             "RESOURCE_EXHAUSTED",
-            format!(
-                "the relay key `{}` is over its own limit; retry after the delay this answer gives",
-                key.name
-            ),
+            match (limited, retry_after) {
+                (Limited::Tokens, None) => format!(
+                    "the request's input tokens are more than the relay key `{}` may use in a minute",
+                    key.name
+                ),
+                _ => format!(
+                    "the relay key `{}` is over its own limit; retry after the delay this answer gives",
+                    key.name
+                ),
+            },
         );
-        let violations: Vec<Value> = [
-            ("RelayKeyRequestsPerMinute", key.rpm),
-            ("RelayKeyRequestsPerDay", key.rpd),
-        ]
-        .into_iter()
-        .filter_map(|(id, value)| {
-            value.map(|v| json!({"quotaId": id, "quotaValue": v.to_string(), "quotaDimensions": {"relay_key": key.name}}))
-        })
-        .collect();
+        let limits = match limited {
+            Limited::Requests => vec![
+                ("RelayKeyRequestsPerMinute", key.rpm),
+                ("RelayKeyRequestsPerDay", key.rpd),
+            ],
+            Limited::Tokens => vec![("RelayKeyInputTokensPerMinute", key.tpm)],
+        };
+        let violations: Vec<Value> = limits
+            .into_iter()
+            .filter_map(|(id, value)| {
+                value.map(|v| json!({"quotaId": id, "quotaValue": v.to_string(), "quotaDimensions": {"relay_key": key.name}}))
+            })
+            .collect();
         r.details.push(json!({
             "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             "violations": violations
         }));
-        r.retry_after = Some(retry_after.unwrap_or(std::time::Duration::from_secs(86_400)));
+        r.retry_after = retry_after;
+        r
+    }
+
+    /// The waiting room is full for this relay key: a 429 at once, to try again in a second.
+    pub(crate) fn room_full() -> Refusal {
+        let mut r = Refusal::new(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "the relay has as many requests waiting as it may hold (max_waiting); retry after the delay this answer gives",
+        );
+        r.retry_after = Some(std::time::Duration::from_secs(1));
+        r
+    }
+
+    /// Redis, which the relay's shared limits need, cannot be reached.
+    pub(crate) fn store_unavailable() -> Refusal {
+        let mut r = Refusal::new(
+            503,
+            "UNAVAILABLE",
+            "the relay cannot reach the Redis its shared limits are kept in",
+        );
+        r.retry_after = Some(std::time::Duration::from_secs(1));
         r
     }
 
@@ -98,8 +141,8 @@ impl Refusal {
             (None, ErrorKind::Configuration) => (400, "INVALID_ARGUMENT"),
             (None, ErrorKind::Policy(p)) => match p {
                 steadfast::Error::RateLimited { .. }
-                | steadfast::Error::RetryDelayTooLong { .. }
-                | steadfast::Error::LimiterUnavailable => (429, "RESOURCE_EXHAUSTED"),
+                | steadfast::Error::RetryDelayTooLong { .. } => (429, "RESOURCE_EXHAUSTED"),
+                steadfast::Error::LimiterUnavailable => (503, "UNAVAILABLE"),
                 steadfast::Error::DeadlineExceeded { .. }
                 | steadfast::Error::AttemptTimedOut { .. } => (504, "DEADLINE_EXCEEDED"),
                 _ => (503, "UNAVAILABLE"),

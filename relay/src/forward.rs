@@ -10,16 +10,18 @@
 //! model that answered), `x-steadfast-project` (the project's label, never a key) and
 //! `x-steadfast-attempts` (requests sent upstream).
 
-use crate::Shared;
-use crate::auth::Credential;
-use crate::error::Refusal;
+use crate::auth::{Credential, Over};
+use crate::error::{Limited, Refusal};
+use crate::{Live, Shared, owners};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use steadfast_gemini::RawRequest;
+use tracing::Instrument;
 
 /// What a request path names.
 enum Target<'a> {
@@ -57,8 +59,33 @@ fn target(path: &str) -> Target<'_> {
     }
 }
 
-/// The handler of every forwarded request.
-pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+/// Whether the relay knows the route: models, files (uploads and downloads included) and
+/// cached contents. Any other is forwarded only when the configuration allows it.
+fn known(path: &str) -> bool {
+    let parts: Vec<&str> = path.splitn(4, '/').collect();
+    match parts.as_slice() {
+        [version, collection, ..] if version.starts_with('v') => {
+            matches!(*collection, "models" | "files" | "cachedContents")
+        }
+        ["upload" | "download", version, "files", ..] => version.starts_with('v'),
+        _ => false,
+    }
+}
+
+/// The handler of every forwarded request: numbers it, logs under its number, and says the
+/// number in `x-steadfast-request-id`.
+pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> Response {
+    let id = live.next_id.fetch_add(1, Ordering::Relaxed);
+    let shared = live.current();
+    let span = tracing::info_span!(target: "steadfast_relay", "request", id);
+    let mut response = handle(&shared, request).instrument(span).await;
+    response
+        .headers_mut()
+        .insert("x-steadfast-request-id", http::HeaderValue::from(id));
+    response
+}
+
+async fn handle(shared: &Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let query = parts.uri.query();
     let who = match shared.keys.identify(&parts.headers, query) {
@@ -66,21 +93,15 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
         Credential::Missing => return Refusal::no_key().into_response(),
         Credential::Unknown => return Refusal::unknown_key().into_response(),
     };
-    let body = match axum::body::to_bytes(body, shared.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return Refusal::new(
-                413,
-                "INVALID_ARGUMENT",
-                format!(
-                    "the request body is larger than the relay accepts ({} bytes)",
-                    shared.max_body_bytes
-                ),
-            )
-            .into_response();
-        }
-    };
     let path = parts.uri.path().trim_start_matches('/');
+    if !shared.config.forward_unknown_routes && !known(path) {
+        return Refusal::new(
+            404,
+            "NOT_FOUND",
+            format!("the relay does not forward `/{path}` (forward_unknown_routes is off)"),
+        )
+        .into_response();
+    }
     let model = match target(path) {
         Target::Call { model, .. } | Target::Model { model, .. } => Some(model),
         Target::Path(_) => None,
@@ -98,24 +119,61 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
         )
         .into_response();
     }
-    if let Some(limit) = &who.limit
-        && let Err(denied) = limit.try_acquire(1)
+    // The request's deadline: the relay's, or shorter when the client asks (`X-Server-Timeout`,
+    // in seconds, as Google's APIs read it). It bounds everything before the answer starts:
+    // waits for a slot (a relay key's shared limit included), retries, fallback. After that, a
+    // stream lasts as long as it needs.
+    let deadline = parts
+        .headers
+        .get("x-server-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .map_or(shared.config.deadline, |asked| {
+            asked.min(shared.config.deadline)
+        });
+    let until = tokio::time::Instant::now() + deadline;
+    if let Some(limit) = &who.requests
+        && let Err(over) = limit.take(1, until).await
     {
-        return Refusal::relay_key_limit(&who, denied.retry_after()).into_response();
+        return refuse_over(&who, Limited::Requests, over);
     }
+    let max_body = shared.config.max_body_bytes;
+    let body = match axum::body::to_bytes(body, max_body).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return Refusal::new(
+                413,
+                "INVALID_ARGUMENT",
+                format!("the request body is larger than the relay accepts ({max_body} bytes)"),
+            )
+            .into_response();
+        }
+    };
+    // The relay's own time runs from here (the request received) to the answer's head, less
+    // the upstream's time.
+    let received = std::time::Instant::now();
     let method = parts.method.clone();
+    let streaming = matches!(
+        target(path),
+        Target::Call {
+            method: "streamGenerateContent",
+            ..
+        }
+    );
     let built = match target(path) {
         Target::Call {
             version,
             model,
             method: call,
-        } => RawRequest::model(method, model, &format!(":{call}"), Bytes::new()).map(|r| {
-            r.version(version)
-                .streaming(call == "streamGenerateContent")
-        }),
-        Target::Model { version, model } => RawRequest::model(method, model, "", Bytes::new())
-            .map(|r| r.version(version).fallback(false)),
-        Target::Path(path) => RawRequest::path(method, path),
+        } => RawRequest::model(method.clone(), model, &format!(":{call}"), Bytes::new())
+            .map(|r| r.version(version).streaming(streaming)),
+        Target::Model { version, model } => {
+            RawRequest::model(method.clone(), model, "", Bytes::new())
+                .map(|r| r.version(version).fallback(false))
+        }
+        Target::Path(path) => RawRequest::path(method.clone(), path),
     };
     let mut raw = match built {
         Ok(raw) => raw,
@@ -126,6 +184,9 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
     if let Some(query) = query {
         raw = raw.query(query);
     }
+    // Objects the request names (in its path, or in its body), read before the body moves.
+    let mut named: Vec<String> = owners::named_in_path(path, query).into_iter().collect();
+    named.extend(owners::named_in_body(&body));
     if !body.is_empty() {
         let content_type = parts
             .headers
@@ -137,19 +198,42 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
     for (name, value) in &parts.headers {
         raw = raw.header(name.clone(), value.clone());
     }
+    if let Some(limit) = &who.tokens
+        && let Some(tokens) = raw.estimated_tokens()
+        && let Err(over) = limit.take(tokens, until).await
+    {
+        return refuse_over(&who, Limited::Tokens, over);
+    }
+    let Some(seat) = shared.room.enter(&who.name) else {
+        tracing::info!(target: "steadfast_relay", relay_key = who.name.as_str(), "the waiting room is full for this relay key");
+        return Refusal::room_full().into_response();
+    };
+    // An object lives in the project that created it: the request goes through that one.
+    let mut owners_found: Vec<String> = Vec::new();
+    for name in &named {
+        if let Some(project) = shared.owners.owner(name).await
+            && !owners_found.contains(&project)
+        {
+            owners_found.push(project);
+        }
+    }
+    match owners_found.as_slice() {
+        [] => {}
+        [project] => raw = raw.project(project.clone()),
+        _ => {
+            return Refusal::new(
+                400,
+                "INVALID_ARGUMENT",
+                format!(
+                    "the request names files or cached contents of different projects ({}); one request can use only one project's",
+                    owners_found.join(", ")
+                ),
+            )
+            .into_response();
+        }
+    }
     let sse = query.is_some_and(|q| q.split('&').any(|p| p == "alt=sse"));
-    // The request's deadline: the relay's, or shorter when the client asks (`X-Server-Timeout`,
-    // in seconds, as Google's APIs read it). It bounds everything before the answer starts:
-    // waits for a slot, retries, fallback. After that, a stream lasts as long as it needs.
-    let deadline = parts
-        .headers
-        .get("x-server-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-        .map_or(shared.deadline, |asked| asked.min(shared.deadline));
-    let sent = match tokio::time::timeout(deadline, shared.client.send_raw(raw)).await {
+    let sent = match tokio::time::timeout_at(until, shared.client.send_raw(raw)).await {
         Ok(sent) => sent,
         Err(_) => {
             return Refusal::new(
@@ -160,57 +244,95 @@ pub(crate) async fn forward(State(shared): State<Arc<Shared>>, request: Request)
             .into_response();
         }
     };
-    match sent {
-        Ok(answer) => {
-            let route = answer.route.clone();
-            tracing::debug!(target: "steadfast_relay", relay_key = who.name.as_str(), model = route.model.as_str(), project = route.project.as_str(), attempts = route.attempts, "forwarded");
-            let status = answer.status;
-            let mut headers = answer.headers.clone();
-            rewrite_upload_url(&mut headers, &parts.headers);
-            let mut body = answer.into_body();
-            // After the first chunk, a failure becomes the in-stream error event the real API
-            // sends, never a made-up ending.
-            let stream = async_stream(move |yield_| async move {
-                while let Some(item) = body.next().await {
-                    match item {
-                        Ok(bytes) => {
-                            if yield_.send(Ok(bytes)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let event = Refusal::upstream(&e).body().to_string();
-                            let last = if sse {
-                                Bytes::from(format!("data: {event}\r\n\r\n"))
-                            } else {
-                                Bytes::from(format!(",\r\n{event}]"))
-                            };
-                            let _ = yield_.send(Ok(last)).await;
-                            return;
-                        }
-                    }
-                }
-            });
-            let mut response = Response::new(Body::from_stream(stream));
-            *response.status_mut() = status;
-            *response.headers_mut() = headers;
-            let h = response.headers_mut();
-            for (name, value) in [
-                ("x-steadfast-model", route.model.as_str()),
-                ("x-steadfast-project", route.project.as_str()),
-                ("x-steadfast-attempts", &route.attempts.to_string()),
-            ] {
-                if let Ok(v) = http::HeaderValue::from_str(value) {
-                    h.insert(name, v);
-                }
-            }
-            response
-        }
+    drop(seat);
+    let answer = match sent {
+        Ok(answer) => answer,
         Err(e) => {
             tracing::info!(target: "steadfast_relay", relay_key = who.name.as_str(), reason = e.kind().name(), "refused");
-            Refusal::upstream(&e).into_response()
+            return Refusal::upstream(&e).into_response();
+        }
+    };
+    let route = answer.route.clone();
+    tracing::debug!(target: "steadfast_relay", relay_key = who.name.as_str(), model = route.model.as_str(), project = route.project.as_str(), attempts = route.attempts, "forwarded");
+    let status = answer.status;
+    let mut headers = answer.headers.clone();
+    let body = if streaming {
+        stream_body(answer.into_body(), sse)
+    } else {
+        // Read already (a non-streaming answer is read whole inside the attempt).
+        let bytes = match answer.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return Refusal::upstream(&e).into_response(),
+        };
+        if method == http::Method::POST && matches!(target(path), Target::Path(_)) {
+            for name in owners::created(&headers, Some(&bytes)) {
+                shared.owners.pin(&name, &route.project).await;
+            }
+        }
+        if method == http::Method::DELETE
+            && let Some(name) = owners::named_in_path(path, query)
+        {
+            shared.owners.forget(&name).await;
+        }
+        Body::from(bytes)
+    };
+    rewrite_upload_url(&mut headers, &parts.headers);
+    let overhead = received.elapsed().saturating_sub(route.upstream);
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    let h = response.headers_mut();
+    for (name, value) in [
+        ("x-steadfast-model", route.model.as_str()),
+        ("x-steadfast-project", route.project.as_str()),
+        ("x-steadfast-attempts", &route.attempts.to_string()),
+        (
+            "x-steadfast-overhead-ms",
+            &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
+        ),
+    ] {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            h.insert(name, v);
         }
     }
+    response
+}
+
+/// A refusal by a relay key's limiter.
+fn refuse_over(who: &crate::auth::RelayKey, limited: Limited, over: Over) -> Response {
+    match over {
+        Over::Limit(retry_after) => Refusal::relay_key_limit(who, limited, retry_after),
+        Over::Unavailable => Refusal::store_unavailable(),
+    }
+    .into_response()
+}
+
+/// A stream's body: after the first chunk, a failure becomes the in-stream error event the
+/// real API sends (an SSE `data:` event, or the array's last element), never a made-up
+/// ending.
+fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool) -> Body {
+    let stream = async_stream(move |yield_| async move {
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(bytes) => {
+                    if yield_.send(Ok(bytes)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let event = Refusal::upstream(&e).body().to_string();
+                    let last = if sse {
+                        Bytes::from(format!("data: {event}\r\n\r\n"))
+                    } else {
+                        Bytes::from(format!(",\r\n{event}]"))
+                    };
+                    let _ = yield_.send(Ok(last)).await;
+                    return;
+                }
+            }
+        }
+    });
+    Body::from_stream(stream)
 }
 
 /// The upstream's resumable-upload URL points at the upstream: the client is to send the bytes

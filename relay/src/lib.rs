@@ -28,13 +28,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What it does today: relay keys (`x-goog-api-key`, `?key=` or `Authorization: Bearer`; the
-//! configuration may hold only their SHA-256), every route forwarded as bytes through
-//! [`steadfast_gemini::Client::send_raw`] (the client's one routed path: project by headroom,
-//! quotas configured and learned, retries before the first byte, the breaker, fallback models),
-//! streams held until their first chunk and ended by the real API's in-stream error event after
-//! it, errors in the real API's shape with `Retry-After`, `/healthz`, and graceful shutdown.
-//! What it does not do yet is listed in README ("The relay").
+//! What it does: relay keys (`x-goog-api-key`, `?key=` or `Authorization: Bearer`; the
+//! configuration may hold only their SHA-256) with their own limits and models; every route
+//! forwarded as bytes through [`steadfast_gemini::Client::send_raw`] (the client's one routed
+//! path: project by headroom, quotas configured, learned and shared through Redis, retries
+//! before the first byte, the breaker, fallback models); files, caches and upload sessions
+//! pinned to the project that created them; a bounded, fair waiting room; streams held until
+//! their first chunk and ended by the real API's in-stream error event after it; errors in the
+//! real API's shape with `Retry-After`; `/healthz`, `/readyz`; [reload](Relay::reload) without
+//! dropping a request; graceful shutdown with a drain time. README ("The relay") says the rest.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -43,33 +45,148 @@ mod auth;
 mod config;
 mod error;
 mod forward;
+mod owners;
+mod room;
+mod serve;
 
-pub use config::{Config, ConfigError, DEFAULT_UPSTREAM, ProjectConfig, RelayKeyConfig};
+pub use config::{
+    Config, ConfigError, DEFAULT_UPSTREAM, OnUnavailable, ProjectConfig, RedisConfig,
+    RelayKeyConfig,
+};
 
 use axum::Router;
 use axum::routing::get;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use steadfast_gemini::{Client, ClientPolicy};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use steadfast::limit::redis::RedisConnection;
+use steadfast_gemini::{Client, ClientPolicy, SharedQuotas};
 use tokio::sync::watch;
 
-/// What every request handler shares.
+/// What every request handler shares for one version of the configuration. A reload builds a
+/// new one; requests in flight finish with the one they started with.
 #[derive(Debug)]
 struct Shared {
+    config: Config,
     client: Client,
     keys: auth::RelayKeys,
-    max_body_bytes: usize,
-    /// The longest a request may take before its answer starts.
-    deadline: std::time::Duration,
+    room: Arc<room::Room>,
+    owners: Arc<owners::Owners>,
     /// The upstream's host and port, for `/readyz`.
     upstream: (String, u16),
+    /// Redis, for `/readyz`, when configured.
+    redis: Option<Arc<RedisConnection>>,
 }
 
-/// A running relay. [`Relay::shutdown`] stops accepting, lets requests in flight finish and
-/// returns; dropping it stops it in the background.
+/// The relay's state: the current configuration's [`Shared`], swapped by a reload.
+#[derive(Debug)]
+struct Live {
+    current: RwLock<Arc<Shared>>,
+    /// The number of the next request, for logs and `x-steadfast-request-id`.
+    next_id: AtomicU64,
+}
+
+impl Live {
+    fn current(&self) -> Arc<Shared> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// Whether two configurations build the same client (same upstream, keys, projects, policy
+/// and Redis), so that a reload keeps the client and what it has learned.
+fn same_client(a: &Config, b: &Config) -> bool {
+    a.upstream == b.upstream
+        && a.keys == b.keys
+        && a.projects == b.projects
+        && a.fallback == b.fallback
+        && a.quota_minute == b.quota_minute
+        && a.deadline == b.deadline
+        && a.redis == b.redis
+}
+
+impl Shared {
+    /// Builds what `config` needs, keeping from `previous` what the change leaves as it was:
+    /// the client (its learned quotas and usage), the relay keys' limiters, the waiting room
+    /// and the owners of files and caches.
+    fn build(config: Config, previous: Option<&Shared>) -> Result<Shared, ConfigError> {
+        config.check()?;
+        let upstream = upstream_address(&config.upstream)?;
+        let client = match previous {
+            Some(p) if same_client(&p.config, &config) => p.client.clone(),
+            _ => build_client(&config)?,
+        };
+        let keys = auth::RelayKeys::new(
+            &config.relay_keys,
+            config.redis.as_ref(),
+            previous.map(|p| &p.keys),
+        )?;
+        let room = match previous {
+            Some(p) if p.config.max_waiting == config.max_waiting => Arc::clone(&p.room),
+            _ => room::Room::new(config.max_waiting),
+        };
+        let owners = match previous {
+            Some(p) if p.config.redis == config.redis => Arc::clone(&p.owners),
+            _ => Arc::new(
+                owners::Owners::new(config.redis.as_ref())
+                    .map_err(|e| ConfigError::new(format!("redis.url: {e}")))?,
+            ),
+        };
+        let redis = match &config.redis {
+            Some(r) => Some(Arc::new(
+                RedisConnection::open(&r.url, std::time::Duration::from_secs(2))
+                    .map_err(|e| ConfigError::new(format!("redis.url: {e}")))?,
+            )),
+            None => None,
+        };
+        Ok(Shared {
+            config,
+            client,
+            keys,
+            room,
+            owners,
+            upstream,
+            redis,
+        })
+    }
+}
+
+fn build_client(config: &Config) -> Result<Client, ConfigError> {
+    let mut builder = Client::builder()
+        .base_url(&config.upstream)
+        .keys(&config.keys)
+        .policy(
+            ClientPolicy::default()
+                .fallback(config.fallback.iter().cloned())
+                .quota_minute(config.quota_minute)
+                .retry_with(|r| r.deadline(config.deadline)),
+        );
+    for project in &config.projects {
+        builder = builder.project(&project.name, &project.keys);
+    }
+    if let Some(redis) = &config.redis {
+        let shared = SharedQuotas::redis(&redis.url, &redis.namespace)
+            .on_unavailable(redis.unavailable())
+            .max_wait(config.deadline)
+            .build()
+            .map_err(|e| ConfigError::new(format!("redis: {e}")))?;
+        builder = builder.shared_quotas(shared);
+    }
+    builder
+        .build()
+        .map_err(|e| ConfigError::new(format!("relay config: {e}")))
+}
+
+/// A running relay. [`Relay::shutdown`] stops accepting, lets requests in flight finish (for
+/// at most the configuration's `drain`) and returns; dropping it stops it in the background.
 #[derive(Debug)]
 pub struct Relay {
     addr: SocketAddr,
+    live: Arc<Live>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -100,79 +217,108 @@ fn upstream_address(url: &str) -> Result<(String, u16), ConfigError> {
     Ok((host, port))
 }
 
-/// `/readyz`: 200 when the upstream accepts a connection within 2 s, else 503. It opens a
-/// connection only: no request is sent, so readiness probes spend no quota.
+/// `/readyz`: 200 when the upstream accepts a connection within 2 s and, when configured, Redis
+/// answers a `PING`; else 503 saying which. No request goes upstream, so readiness probes spend
+/// no quota.
 async fn ready(
-    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    axum::extract::State(live): axum::extract::State<Arc<Live>>,
 ) -> (http::StatusCode, &'static str) {
+    let shared = live.current();
     let (host, port) = &shared.upstream;
     let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
-    match tokio::time::timeout(std::time::Duration::from_secs(2), connect).await {
-        Ok(Ok(_)) => (http::StatusCode::OK, "ready"),
-        _ => (
+    if !matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), connect).await,
+        Ok(Ok(_))
+    ) {
+        return (
             http::StatusCode::SERVICE_UNAVAILABLE,
             "the upstream does not answer",
-        ),
+        );
     }
+    if let Some(redis) = &shared.redis
+        && redis.check().await.is_err()
+    {
+        return (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "Redis does not answer",
+        );
+    }
+    (http::StatusCode::OK, "ready")
 }
 
 impl Relay {
     /// Checks `config`, builds the client (its key pool and policy) and serves on
     /// `config.host:config.port`.
     pub async fn start(config: Config) -> Result<Relay, ConfigError> {
-        config.check()?;
-        let mut builder = Client::builder()
-            .base_url(&config.upstream)
-            .keys(&config.keys)
-            .policy(
-                ClientPolicy::default()
-                    .fallback(config.fallback.iter().cloned())
-                    .quota_minute(config.quota_minute)
-                    .retry_with(|r| r.deadline(config.deadline)),
-            );
-        for project in &config.projects {
-            builder = builder.project(&project.name, &project.keys);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ConfigError::new(format!("relay config: {e}")))?;
-        let upstream = upstream_address(&config.upstream)?;
-        let shared = Arc::new(Shared {
-            client,
-            keys: auth::RelayKeys::new(&config.relay_keys)?,
-            max_body_bytes: config.max_body_bytes,
-            deadline: config.deadline,
-            upstream,
+        let limits = serve::Limits {
+            max_connections: config.max_connections,
+            max_header_bytes: config.max_header_bytes,
+            idle_timeout: config.idle_timeout,
+            drain: config.drain,
+        };
+        let address = SocketAddr::new(config.host, config.port);
+        let shared = Shared::build(config, None)?;
+        let live = Arc::new(Live {
+            current: RwLock::new(Arc::new(shared)),
+            next_id: AtomicU64::new(1),
         });
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(ready))
             .fallback(forward::forward)
-            .with_state(shared);
-        let address = SocketAddr::new(config.host, config.port);
+            .with_state(Arc::clone(&live));
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|e| ConfigError::new(format!("cannot listen on {address}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| ConfigError::new(format!("cannot listen on {address}: {e}")))?;
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let until = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(until)
-                .await
-            {
-                tracing::warn!(target: "steadfast_relay", error = %e, "the relay's server stopped");
-            }
-        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve::serve(listener, router, limits, stopped));
         Ok(Relay {
             addr,
+            live,
             stop,
             task: Some(task),
         })
+    }
+
+    /// Replaces the configuration: upstream keys and projects, relay keys, their limits and
+    /// models, fallback, deadline, Redis. Requests in flight finish with the configuration they
+    /// started with; new ones use `config`. What the change leaves as it was is kept: the
+    /// client and what it has learned of the quotas when the upstream, keys, projects and policy
+    /// are the same, a relay key's limiter when its limits are the same. The address and the
+    /// server's limits (connections, header size, idle time, drain) need a restart; a change to
+    /// them is reported in the log and otherwise ignored. A configuration that does not check
+    /// leaves the current one in place.
+    pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
+        let current = self.live.current();
+        let old = &current.config;
+        if (
+            old.host,
+            old.port,
+            old.max_connections,
+            old.max_header_bytes,
+            old.idle_timeout,
+            old.drain,
+        ) != (
+            config.host,
+            config.port,
+            config.max_connections,
+            config.max_header_bytes,
+            config.idle_timeout,
+            config.drain,
+        ) {
+            tracing::warn!(target: "steadfast_relay", "the address and the server's limits change only with a restart; the rest of the new configuration is in use");
+        }
+        let next = Shared::build(config, Some(&current))?;
+        *self
+            .live
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        tracing::info!(target: "steadfast_relay", "configuration reloaded");
+        Ok(())
     }
 
     /// The address it listens on.
@@ -185,7 +331,8 @@ impl Relay {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets requests in flight (streams included) finish, and returns.
+    /// Stops accepting, lets requests in flight (streams included) finish for at most the
+    /// configuration's `drain`, and returns.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {

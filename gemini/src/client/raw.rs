@@ -342,8 +342,11 @@ impl RawRequest {
         }
     }
 
-    /// The tokens this request is counted for, before any pre-flight count.
-    fn estimated_tokens(&self) -> Option<u32> {
+    /// The input tokens this request is counted for against a tokens-per-minute limit: those
+    /// given with [`tokens`](RawRequest::tokens), else, for a generate request, a guess from
+    /// the text of its body (the larger of its words and a quarter of its characters; inline
+    /// data counts nothing), else `None` (counted as one).
+    pub fn estimated_tokens(&self) -> Option<u32> {
         if self.tokens.is_some() {
             return self.tokens;
         }

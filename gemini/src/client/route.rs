@@ -51,26 +51,43 @@ pub struct Route {
     /// or project, and fallback models included (the pre-flight's `countTokens` and
     /// `models.get` are not).
     pub attempts: u32,
+    /// The time from the first request sent upstream to the answer of the last one (its
+    /// headers and body, or a stream's first chunk): the upstream's time, with any waits
+    /// between attempts. What the call took beyond it is the client's own (and a relay's)
+    /// overhead, and its waits for a quota slot before the first request.
+    pub upstream: std::time::Duration,
 }
 
 /// What the routed path has decided so far for one call, filled in by its attempts.
 #[derive(Debug, Default)]
-pub(crate) struct RouteNote(Mutex<Route>);
+pub(crate) struct RouteNote(Mutex<(Route, Option<tokio::time::Instant>)>);
 
 impl RouteNote {
+    /// A request is about to be sent.
     pub(crate) fn sent(&self) {
-        lock(&self.0).attempts += 1;
+        let mut note = lock(&self.0);
+        note.0.attempts += 1;
+        note.1.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    /// The request sent last has its answer (or failed).
+    pub(crate) fn returned(&self) {
+        let mut note = lock(&self.0);
+        if let Some(first) = note.1 {
+            note.0.upstream = first.elapsed();
+        }
     }
 
     pub(crate) fn answered(&self, project: &str, key: &ApiKey, model: &str) {
-        let mut route = lock(&self.0);
+        let mut note = lock(&self.0);
+        let route = &mut note.0;
         route.project = project.to_owned();
         route.key = key.label();
         route.model = model.to_owned();
     }
 
     pub(crate) fn take(&self) -> Route {
-        std::mem::take(&mut *lock(&self.0))
+        std::mem::take(&mut lock(&self.0).0)
     }
 }
 
@@ -640,7 +657,11 @@ impl Client {
         if let Some(note) = note {
             note.sent();
         }
-        op(key, model.to_owned()).await
+        let result = op(key, model.to_owned()).await;
+        if let Some(note) = note {
+            note.returned();
+        }
+        result
     }
 }
 
