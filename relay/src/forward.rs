@@ -335,27 +335,35 @@ fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool) -> Body {
     Body::from_stream(stream)
 }
 
-/// The upstream's resumable-upload URL points at the upstream: the client is to send the bytes
-/// to the relay instead, at the same path and query, on the host it called.
+/// The upstream's resumable-upload URLs (`X-Goog-Upload-URL`, `X-Goog-Upload-Control-URL`)
+/// point at the upstream: the client is to send the bytes to the relay instead, at the same
+/// path and query, on the host it called (over HTTPS when a proxy in front says so with
+/// `X-Forwarded-Proto`).
 fn rewrite_upload_url(headers: &mut http::HeaderMap, request: &http::HeaderMap) {
-    let Some(url) = headers
-        .get("x-goog-upload-url")
-        .and_then(|v| v.to_str().ok())
-    else {
-        return;
-    };
     let Some(host) = request
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
     else {
         return;
     };
-    let tail = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-        .unwrap_or("/");
-    if let Ok(v) = http::HeaderValue::from_str(&format!("http://{host}{tail}")) {
-        headers.insert("x-goog-upload-url", v);
+    let scheme = match request
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    for name in ["x-goog-upload-url", "x-goog-upload-control-url"] {
+        let Some(url) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let tail = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or("/");
+        if let Ok(v) = http::HeaderValue::from_str(&format!("{scheme}://{host}{tail}")) {
+            headers.insert(name, v);
+        }
     }
 }
 

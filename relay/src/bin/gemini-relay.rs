@@ -7,7 +7,9 @@
 //! ```
 //!
 //! It prints `listening on http://127.0.0.1:PORT` once it accepts connections and serves until
-//! Ctrl-C or SIGTERM, then drains the requests in flight.
+//! Ctrl-C or SIGTERM, then drains the requests in flight. With `--config`, it reads the file
+//! again on SIGHUP and when the file changes (checked every 2 s), keeping the flags given on
+//! the command line; a file that does not check leaves the running configuration in place.
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -68,27 +70,33 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
-async fn run(args: Args) -> ExitCode {
+/// The configuration: the file's, when one is given, with the command line's flags on top.
+fn configuration(args: &Args) -> Result<Config, String> {
     let mut config = match &args.config {
-        Some(path) => match Config::from_file(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("gemini-relay: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
     if let Some(port) = args.port {
         config.port = port;
     }
-    if let Some(upstream) = args.upstream {
-        config.upstream = upstream;
+    if let Some(upstream) = &args.upstream {
+        config.upstream = upstream.clone();
     }
     config
         .keys
-        .extend(args.keys.into_iter().filter(|k| !k.trim().is_empty()));
-    config.relay_keys.extend(args.relay_keys);
+        .extend(args.keys.iter().filter(|k| !k.trim().is_empty()).cloned());
+    config.relay_keys.extend(args.relay_keys.iter().cloned());
+    Ok(config)
+}
+
+async fn run(args: Args) -> ExitCode {
+    let mut config = match configuration(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gemini-relay: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut _demo = None;
     if args.demo {
         let mut model = steadfast_sim::SimModel::new("gemini-2.5-flash");
@@ -138,10 +146,58 @@ async fn run(args: Args) -> ExitCode {
             relay.base_url()
         );
     }
-    interrupted().await;
+    if let Some(path) = args.config.clone() {
+        reload_on_change(&relay, &args, &path).await;
+    } else {
+        interrupted().await;
+    }
     println!("shutting down");
     relay.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Serves until interrupted, reloading the configuration on SIGHUP and when `path` changes.
+async fn reload_on_change(relay: &Relay, args: &Args, path: &std::path::Path) {
+    let stamp = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = stamp(path);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    let interrupted = interrupted();
+    tokio::pin!(interrupted);
+    loop {
+        let why = tokio::select! {
+            () = &mut interrupted => return,
+            () = hangup() => "SIGHUP",
+            _ = tick.tick() => {
+                let now = stamp(path);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                "the file changed"
+            }
+        };
+        match configuration(args).map(|c| relay.reload(c)) {
+            Ok(Ok(())) => println!("reloaded {} ({why})", path.display()),
+            Ok(Err(e)) => eprintln!("gemini-relay: not reloaded ({why}): {e}"),
+            Err(e) => eprintln!("gemini-relay: not reloaded ({why}): {e}"),
+        }
+    }
+}
+
+/// The next SIGHUP (never, where there is none).
+async fn hangup() {
+    #[cfg(unix)]
+    {
+        use std::sync::OnceLock;
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        use tokio::sync::Mutex;
+        static HUP: OnceLock<Option<Mutex<Signal>>> = OnceLock::new();
+        if let Some(hup) = HUP.get_or_init(|| signal(SignalKind::hangup()).ok().map(Mutex::new)) {
+            hup.lock().await.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

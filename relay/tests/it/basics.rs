@@ -2,39 +2,10 @@
 //! bytes, relay keys checked before anything goes upstream, secrets never passed on, streams
 //! held until their first chunk, errors in the real API's shape.
 
-#![allow(clippy::unwrap_used)]
-
+use crate::common::*;
 use steadfast_relay::{Config, Relay, RelayKeyConfig};
 use steadfast_sim::{Faults, SimModel, Simulator, SimulatorConfig};
 use steadfast_testkit::raw::{Raw, answer, write};
-
-const RELAY_KEY: &str = "relay-secret-not-real-0001";
-const PROMPT: &str =
-    r#"{"contents":[{"parts":[{"text":"hello there"}]}],"fieldOfTomorrow":{"kept":true}}"#;
-
-fn relay_key() -> RelayKeyConfig {
-    RelayKeyConfig::new("tests", RELAY_KEY)
-}
-
-async fn relay_in_front_of(upstream: String, keys: Vec<String>) -> Relay {
-    Relay::start(Config {
-        port: 0,
-        upstream,
-        keys,
-        relay_keys: vec![relay_key()],
-        ..Config::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn post(url: String, key: Option<&str>, body: &str) -> reqwest::Response {
-    let mut request = reqwest::Client::new().post(url).body(body.to_owned());
-    if let Some(key) = key {
-        request = request.header("x-goog-api-key", key);
-    }
-    request.send().await.unwrap()
-}
 
 #[tokio::test]
 async fn a_generate_request_goes_through_the_pool_and_comes_back_with_its_route() {

@@ -1,0 +1,7 @@
+//! The relay's integration tests, one binary: real sockets, the simulator as the upstream.
+
+#![allow(clippy::unwrap_used)]
+
+mod basics;
+mod common;
+mod objects;

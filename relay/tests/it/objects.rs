@@ -1,0 +1,214 @@
+//! Files, cached contents and upload sessions stay with the project that created them: the
+//! simulator, like Gemini, answers 403 to another project's key, so a request that went
+//! anywhere else would fail.
+
+use crate::common::*;
+use serde_json::{Value, json};
+use steadfast_relay::{Config, ProjectConfig, Relay};
+use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
+
+const ALPHA: &str = "sim-key-alpha-00000000001";
+const BETA: &str = "sim-key-beta-000000000001";
+
+/// A simulator with two projects and a relay in front of it with both.
+async fn two_projects(model: SimModel) -> (Simulator, Relay) {
+    let mut config = SimulatorConfig {
+        keys: vec![ALPHA.into(), BETA.into()],
+        models: vec![model],
+        ..SimulatorConfig::default()
+    };
+    config.caches.min_tokens = Some(1);
+    let sim = Simulator::start(config).await.unwrap();
+    let relay = Relay::start(Config {
+        port: 0,
+        upstream: sim.base_url(),
+        projects: vec![
+            ProjectConfig {
+                name: "alpha".into(),
+                keys: vec![ALPHA.into()],
+            },
+            ProjectConfig {
+                name: "beta".into(),
+                keys: vec![BETA.into()],
+            },
+        ],
+        relay_keys: vec![relay_key()],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    (sim, relay)
+}
+
+/// Uploads `bytes` through the relay with the resumable protocol; the file's JSON and the
+/// project that took the upload.
+async fn upload(relay: &Relay, bytes: &[u8]) -> (Value, String) {
+    let http = reqwest::Client::new();
+    let start = http
+        .post(format!("{}/upload/v1beta/files", relay.base_url()))
+        .header("x-goog-api-key", RELAY_KEY)
+        .header("x-goog-upload-protocol", "resumable")
+        .header("x-goog-upload-command", "start")
+        .header(
+            "x-goog-upload-header-content-length",
+            bytes.len().to_string(),
+        )
+        .header("x-goog-upload-header-content-type", "text/plain")
+        .header("content-type", "application/json")
+        .body(r#"{"file":{"display_name":"notes"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 200);
+    let project = start.headers()["x-steadfast-project"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let url = start.headers()["x-goog-upload-url"].to_str().unwrap();
+    assert!(url.starts_with(&relay.base_url()), "rewritten: {url}");
+    // The session's own request: no relay key in it but the one the client sends.
+    let done = http
+        .post(url)
+        .header("x-goog-api-key", RELAY_KEY)
+        .header("x-goog-upload-command", "upload, finalize")
+        .header("x-goog-upload-offset", "0")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert_eq!(
+        done.headers()["x-steadfast-project"].to_str().unwrap(),
+        project,
+        "the session stays with its project"
+    );
+    (
+        serde_json::from_str(&done.text().await.unwrap()).unwrap(),
+        project,
+    )
+}
+
+async fn generate(relay: &Relay, body: &Value) -> reqwest::Response {
+    post(
+        format!(
+            "{}/v1beta/models/gemini-2.5-flash:generateContent",
+            relay.base_url()
+        ),
+        Some(RELAY_KEY),
+        &body.to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_file_is_used_and_read_only_through_the_project_that_uploaded_it() {
+    let (sim, relay) = two_projects(SimModel::new("gemini-2.5-flash")).await;
+    // Two files, one in each project: the pool spreads the uploads by headroom.
+    let (first, first_project) = upload(&relay, b"the first file's text").await;
+    let (second, second_project) = upload(&relay, b"the second file's text").await;
+    assert_ne!(first_project, second_project, "spread over both projects");
+    for (file, project) in [(&first, &first_project), (&second, &second_project)] {
+        let uri = file["file"]["uri"].as_str().unwrap();
+        let name = file["file"]["name"].as_str().unwrap();
+        for _ in 0..4 {
+            let prompt = json!({"contents":[{"parts":[
+                {"fileData":{"fileUri": uri, "mimeType":"text/plain"}},
+                {"text":"summarise"}
+            ]}]});
+            let answer = generate(&relay, &prompt).await;
+            assert_eq!(answer.status(), 200);
+            assert_eq!(answer.headers()["x-steadfast-project"], project.as_str());
+        }
+        let read = reqwest::Client::new()
+            .get(format!("{}/v1beta/{name}", relay.base_url()))
+            .header("x-goog-api-key", RELAY_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), 200);
+        assert_eq!(read.headers()["x-steadfast-project"], project.as_str());
+    }
+    // One request naming both projects' files cannot be served by either.
+    let both = json!({"contents":[{"parts":[
+        {"fileData":{"fileUri": first["file"]["uri"], "mimeType":"text/plain"}},
+        {"fileData":{"fileUri": second["file"]["uri"], "mimeType":"text/plain"}}
+    ]}]});
+    let answer = generate(&relay, &both).await;
+    assert_eq!(answer.status(), 400);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("different projects"), "{text}");
+    // Deleted through its project, and forgotten.
+    let name = first["file"]["name"].as_str().unwrap();
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/v1beta/{name}", relay.base_url()))
+        .header("x-goog-api-key", RELAY_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(
+        deleted.headers()["x-steadfast-project"],
+        first_project.as_str()
+    );
+    assert_eq!(sim.stats().rate_limited, 0);
+}
+
+#[tokio::test]
+async fn a_cached_content_is_used_through_the_project_that_created_it() {
+    let (_sim, relay) = two_projects(SimModel::new("gemini-2.5-flash")).await;
+    let created = post(
+        format!("{}/v1beta/cachedContents", relay.base_url()),
+        Some(RELAY_KEY),
+        &json!({
+            "model": "models/gemini-2.5-flash",
+            "contents": [{"role": "user", "parts": [{"text": "a long document to keep"}]}],
+            "ttl": "300s"
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    let project = created.headers()["x-steadfast-project"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cache: Value = serde_json::from_str(&created.text().await.unwrap()).unwrap();
+    let name = cache["name"].as_str().unwrap();
+    for _ in 0..4 {
+        let answer = generate(
+            &relay,
+            &json!({"cachedContent": name, "contents":[{"parts":[{"text":"what does it say?"}]}]}),
+        )
+        .await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["x-steadfast-project"], project.as_str());
+    }
+}
+
+#[tokio::test]
+async fn when_the_owner_is_out_for_the_day_the_client_gets_that_429_not_a_403() {
+    let mut model = SimModel::new("gemini-2.5-flash");
+    model.rpd = Some(2);
+    let (sim, relay) = two_projects(model).await;
+    let (file, project) = upload(&relay, b"a file").await;
+    let prompt = json!({"contents":[{"parts":[
+        {"fileData":{"fileUri": file["file"]["uri"], "mimeType":"text/plain"}},
+        {"text":"summarise"}
+    ]}]});
+    for _ in 0..2 {
+        let answer = generate(&relay, &prompt).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["x-steadfast-project"], project.as_str());
+    }
+    let refused = generate(&relay, &prompt).await;
+    assert_eq!(refused.status(), 429);
+    let body: Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+    let text = body.to_string();
+    assert!(
+        text.contains("PerDay"),
+        "the QuotaFailure names the day: {text}"
+    );
+    // The other project, with its whole day left, was never asked about the file.
+    let other = if project == "alpha" { BETA } else { ALPHA };
+    assert_eq!(sim.stats().by_key.get(other).copied().unwrap_or(0), 0);
+}
