@@ -44,9 +44,9 @@ impl RelayKey {
 /// A relay key's limiter: in this process, or shared by every relay process through Redis.
 #[derive(Debug)]
 pub(crate) enum KeyLimit {
-    Local(RateLimit),
+    Local(Box<RateLimit>),
     Shared {
-        limit: RedisRateLimit,
+        limit: Box<RedisRateLimit>,
         /// Wait for Redis while it is unavailable (within the request's deadline), rather than
         /// answering 503 at once.
         wait: bool,
@@ -255,7 +255,7 @@ fn limiter(
 ) -> Result<KeyLimit, String> {
     match redis {
         None => RateLimit::new(rates)
-            .map(KeyLimit::Local)
+            .map(|l| KeyLimit::Local(Box::new(l)))
             .map_err(|e| e.to_string()),
         Some(redis) => {
             let mode = redis.unavailable();
@@ -268,7 +268,10 @@ fn limiter(
             // Waiting for Redis is the relay's to do, within the request's deadline.
             .on_unavailable(if wait { Unavailable::Fail } else { mode })
             .build()
-            .map(|limit| KeyLimit::Shared { limit, wait })
+            .map(|limit| KeyLimit::Shared {
+                limit: Box::new(limit),
+                wait,
+            })
             .map_err(|e| e.to_string())
         }
     }

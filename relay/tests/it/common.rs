@@ -34,3 +34,6 @@ pub(crate) async fn post(url: String, key: Option<&str>, body: &str) -> reqwest:
     }
     request.send().await.unwrap()
 }
+
+/// A plain prompt.
+pub(crate) const PROMPT_PLAIN: &str = r#"{"contents":[{"parts":[{"text":"hello there"}]}]}"#;

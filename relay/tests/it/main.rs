@@ -4,4 +4,6 @@
 
 mod basics;
 mod common;
+mod hostile;
+mod limits;
 mod objects;

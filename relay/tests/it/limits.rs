@@ -1,0 +1,112 @@
+//! A relay key's tokens per minute, and the waiting room: bounded, and fair between keys.
+
+use crate::common::*;
+use steadfast_relay::{Config, Relay, RelayKeyConfig};
+use steadfast_sim::{Simulator, SimulatorConfig};
+
+const OTHER_KEY: &str = "relay-secret-not-real-0002";
+
+fn url(relay: &Relay) -> String {
+    format!(
+        "{}/v1beta/models/gemini-2.5-flash:generateContent",
+        relay.base_url()
+    )
+}
+
+fn words(n: usize) -> String {
+    let text = "word ".repeat(n);
+    format!(
+        r#"{{"contents":[{{"parts":[{{"text":"{}"}}]}}]}}"#,
+        text.trim_end()
+    )
+}
+
+#[tokio::test]
+async fn a_relay_key_over_its_tokens_per_minute_gets_a_429_naming_that_limit() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let relay = Relay::start(Config {
+        port: 0,
+        upstream: sim.base_url(),
+        keys: sim.keys().to_vec(),
+        relay_keys: vec![RelayKeyConfig {
+            tpm: Some(50),
+            ..relay_key()
+        }],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        post(url(&relay), Some(RELAY_KEY), &words(30))
+            .await
+            .status(),
+        200
+    );
+    // 30 + 30 > 50: wait for the minute.
+    let over = post(url(&relay), Some(RELAY_KEY), &words(30)).await;
+    assert_eq!(over.status(), 429);
+    assert!(over.headers().contains_key("retry-after"));
+    let text = over.text().await.unwrap();
+    assert!(text.contains("RelayKeyInputTokensPerMinute"), "{text}");
+    assert!(text.contains("\"quotaValue\":\"50\""), "{text}");
+    // More than the whole minute's tokens: no wait helps, and none is promised.
+    let never = post(url(&relay), Some(RELAY_KEY), &words(80)).await;
+    assert_eq!(never.status(), 429);
+    assert!(!never.headers().contains_key("retry-after"));
+    let text = never.text().await.unwrap();
+    assert!(text.contains("more than the relay key"), "{text}");
+    assert_eq!(
+        sim.stats().generate_requests,
+        1,
+        "refusals never went upstream"
+    );
+}
+
+#[tokio::test]
+async fn the_waiting_room_is_bounded_and_a_busy_key_cannot_keep_another_out() {
+    let sim = Simulator::start(SimulatorConfig {
+        latency: std::time::Duration::from_millis(600),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = Relay::start(Config {
+        port: 0,
+        upstream: sim.base_url(),
+        keys: sim.keys().to_vec(),
+        relay_keys: vec![relay_key(), RelayKeyConfig::new("other", OTHER_KEY)],
+        max_waiting: 4,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    // The busy key sends 10 at once: 4 are let in (the bound), 6 are refused at once.
+    let busy: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN)))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The room is full, yet the other key gets its share.
+    let other = post(url(&relay), Some(OTHER_KEY), PROMPT_PLAIN).await;
+    assert_eq!(other.status(), 200);
+    let mut statuses = Vec::new();
+    for answer in busy {
+        let answer = answer.await.unwrap();
+        statuses.push(answer.status().as_u16());
+        if answer.status() == 429 {
+            assert_eq!(answer.headers()["retry-after"], "1");
+            let text = answer.text().await.unwrap();
+            assert!(text.contains("max_waiting"), "{text}");
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(sim.stats().generate_requests, 5);
+}
