@@ -57,6 +57,12 @@ pub struct Config {
     /// Models to try, in order, after the one a request asks for.
     #[serde(default)]
     pub fallback: Vec<String>,
+    /// Limits of each project per model, as your Gemini tier gives them
+    /// (`[limits."gemini-2.5-flash"] rpm = 10`): the pool never sends past them, so the
+    /// upstream has nothing to refuse. Without them, limits are learned from the upstream's
+    /// 429s (QuotaFailure), and a limit learned never raises one set here.
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, LimitsConfig>,
     /// The length of the upstream's minute, for per-minute limits (60 s, Gemini's; shorter
     /// only in front of a simulator that runs a shorter one, such as `gemini-sim --minute 2s`).
     #[serde(default = "default_minute", with = "duration")]
@@ -164,6 +170,21 @@ impl fmt::Debug for RedisConfig {
     }
 }
 
+/// The limits of each project for one model.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Requests per minute.
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// Requests per day (reset at midnight Pacific time).
+    #[serde(default)]
+    pub rpd: Option<u32>,
+    /// Input tokens per minute.
+    #[serde(default)]
+    pub tpm: Option<u32>,
+}
+
 /// One upstream project.
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -234,6 +255,7 @@ impl fmt::Debug for Config {
             .field("deadline", &self.deadline)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("fallback", &self.fallback)
+            .field("limits", &self.limits)
             .field("quota_minute", &self.quota_minute)
             .field("max_waiting", &self.max_waiting)
             .field("max_connections", &self.max_connections)
@@ -342,6 +364,7 @@ impl Default for Config {
             deadline: default_deadline(),
             max_body_bytes: default_max_body(),
             fallback: Vec::new(),
+            limits: Default::default(),
             quota_minute: default_minute(),
             max_waiting: default_max_waiting(),
             max_connections: default_max_connections(),
@@ -448,6 +471,13 @@ impl Config {
                 return Err(ConfigError::new(
                     "redis.url: give a URL such as redis://127.0.0.1:6379",
                 ));
+            }
+        }
+        for (model, l) in &self.limits {
+            if [l.rpm, l.rpd, l.tpm].contains(&Some(0)) {
+                return Err(ConfigError::new(format!(
+                    "limits.\"{model}\": a limit of 0 would refuse every request; leave it out, or use at least 1"
+                )));
             }
         }
         for (i, k) in self.relay_keys.iter().enumerate() {

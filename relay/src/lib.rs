@@ -50,7 +50,7 @@ mod room;
 mod serve;
 
 pub use config::{
-    Config, ConfigError, DEFAULT_UPSTREAM, OnUnavailable, ProjectConfig, RedisConfig,
+    Config, ConfigError, DEFAULT_UPSTREAM, LimitsConfig, OnUnavailable, ProjectConfig, RedisConfig,
     RelayKeyConfig,
 };
 
@@ -60,7 +60,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use steadfast::limit::redis::RedisConnection;
-use steadfast_gemini::{Client, ClientPolicy, SharedQuotas};
+use steadfast_gemini::{Client, ClientPolicy, ModelLimits, SharedQuotas};
 use tokio::sync::watch;
 
 /// What every request handler shares for one version of the configuration. A reload builds a
@@ -104,6 +104,7 @@ fn same_client(a: &Config, b: &Config) -> bool {
         && a.keys == b.keys
         && a.projects == b.projects
         && a.fallback == b.fallback
+        && a.limits == b.limits
         && a.quota_minute == b.quota_minute
         && a.deadline == b.deadline
         && a.redis == b.redis
@@ -156,15 +157,24 @@ impl Shared {
 }
 
 fn build_client(config: &Config) -> Result<Client, ConfigError> {
+    let mut policy = ClientPolicy::default()
+        .fallback(config.fallback.iter().cloned())
+        .quota_minute(config.quota_minute)
+        .retry_with(|r| r.deadline(config.deadline));
+    for (model, l) in &config.limits {
+        policy = policy.limits(
+            model,
+            ModelLimits {
+                rpm: l.rpm,
+                rpd: l.rpd,
+                tpm: l.tpm,
+            },
+        );
+    }
     let mut builder = Client::builder()
         .base_url(&config.upstream)
         .keys(&config.keys)
-        .policy(
-            ClientPolicy::default()
-                .fallback(config.fallback.iter().cloned())
-                .quota_minute(config.quota_minute)
-                .retry_with(|r| r.deadline(config.deadline)),
-        );
+        .policy(policy);
     for project in &config.projects {
         builder = builder.project(&project.name, &project.keys);
     }

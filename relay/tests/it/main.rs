@@ -7,3 +7,5 @@ mod common;
 mod hostile;
 mod limits;
 mod objects;
+mod operations;
+mod shared;

@@ -1,0 +1,266 @@
+//! Operations: a reload under load loses no request; the command reloads on SIGHUP and when
+//! its file changes; SIGTERM lets a stream in flight finish.
+
+use crate::common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use steadfast_relay::{Config, Relay, RelayKeyConfig};
+use steadfast_sim::{Simulator, SimulatorConfig};
+
+const NEW_KEY: &str = "relay-secret-not-real-0003";
+
+fn url(base: &str) -> String {
+    format!("{base}/v1beta/models/gemini-2.5-flash:generateContent")
+}
+
+#[tokio::test]
+async fn a_reload_under_load_loses_no_request() {
+    let sim = Simulator::start(SimulatorConfig {
+        latency: Duration::from_millis(5),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = Config {
+        port: 0,
+        upstream: sim.base_url(),
+        keys: sim.keys().to_vec(),
+        relay_keys: vec![relay_key()],
+        ..Config::default()
+    };
+    let relay = Relay::start(config.clone()).await.unwrap();
+    let base = relay.base_url();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, stop) = (base.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    statuses.push(
+                        post(url(&base), Some(RELAY_KEY), PROMPT_PLAIN)
+                            .await
+                            .status()
+                            .as_u16(),
+                    );
+                }
+                statuses
+            })
+        })
+        .collect();
+    // Ten reloads: a new relay key each time, and every other time new limits and a new
+    // client (the fallback changes), while requests keep coming.
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let mut next = config.clone();
+        next.relay_keys.push(RelayKeyConfig::new("new", NEW_KEY));
+        if i % 2 == 0 {
+            next.fallback = vec!["gemini-2.0-flash".into()];
+        }
+        relay.reload(next).unwrap();
+    }
+    // A bad configuration is refused and leaves the running one in place.
+    let mut bad = config.clone();
+    bad.relay_keys.clear();
+    assert!(relay.reload(bad).is_err());
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in load {
+        all.extend(task.await.unwrap());
+    }
+    assert!(all.len() > 50, "{} requests", all.len());
+    assert!(
+        all.iter().all(|s| *s == 200),
+        "every request answered: {all:?}"
+    );
+    assert_eq!(sim.stats().generate_requests, all.len() as u64);
+    // The new key works; removing it refuses it.
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        200
+    );
+    relay.reload(config).unwrap();
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        400
+    );
+}
+
+/// The `gemini-relay` command, killed when dropped.
+struct RelayProcess(Child);
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gemini-relay` with `args` and reads its address from its first line.
+fn start_command(args: &[&str]) -> (RelayProcess, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-relay"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    for out in [
+        Box::new(stdout) as Box<dyn std::io::Read + Send>,
+        Box::new(stderr),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+    }
+    let first = received.recv_timeout(Duration::from_secs(30)).unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    (RelayProcess(child), base, received)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a line containing `needle`.
+fn line_with(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("relay-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("relay.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "port = 0\nupstream = \"{}\"\nkeys = [\"{}\"]\n[[relay_keys]]\nname = \"tests\"\nsecret = \"{RELAY_KEY}\"\n{extra}",
+                sim.base_url(),
+                sim.keys()[0]
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    let (command, base, lines) = start_command(&["--config", file.to_str().unwrap()]);
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        400
+    );
+    // A new key in the file, then SIGHUP.
+    write(&format!(
+        "[[relay_keys]]\nname = \"new\"\nsecret = \"{NEW_KEY}\"\n"
+    ));
+    signal(&command.0, "HUP");
+    line_with(&lines, "reloaded");
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        200
+    );
+    // A broken file: said, and the running configuration stays.
+    std::fs::write(&file, "port = \"not a number\"").unwrap();
+    signal(&command.0, "HUP");
+    line_with(&lines, "not reloaded");
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        200
+    );
+    // The file changes again, without a signal: read within the 2 s check.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    write("");
+    line_with(&lines, "the file changed");
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        400
+    );
+    assert_eq!(
+        post(url(&base), Some(RELAY_KEY), PROMPT_PLAIN)
+            .await
+            .status(),
+        200
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_stream_in_flight_finish_and_refuses_new_connections() {
+    let sim = Simulator::start(SimulatorConfig {
+        stream_pause: Duration::from_millis(100),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay_key = format!("tests={RELAY_KEY}");
+    let (mut command, base, lines) = start_command(&[
+        "--port",
+        "0",
+        "--upstream",
+        &sim.base_url(),
+        "--key",
+        &sim.keys()[0],
+        "--relay-key",
+        &relay_key,
+    ]);
+    let long = "word ".repeat(60);
+    let mut stream = post(
+        format!("{base}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+        Some(RELAY_KEY),
+        &format!(
+            r#"{{"contents":[{{"parts":[{{"text":"{}"}}]}}]}}"#,
+            long.trim_end()
+        ),
+    )
+    .await;
+    assert_eq!(stream.status(), 200);
+    let mut text = String::from_utf8(stream.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    signal(&command.0, "TERM");
+    line_with(&lines, "shutting down");
+    // New connections are refused once the listener is closed.
+    let mut refused = false;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .is_err()
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the listener still accepts after SIGTERM");
+    // The stream in flight runs to its end.
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        text.contains("\"finishReason\": \"STOP\"") || text.contains("\"finishReason\":\"STOP\""),
+        "{text}"
+    );
+    assert!(!text.contains("\"error\""), "{text}");
+    let status = command.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
