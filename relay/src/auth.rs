@@ -30,6 +30,21 @@ pub(crate) struct RelayKey {
 }
 
 impl RelayKey {
+    /// Who sends the bytes of a resumable upload that a relay key started through the relay:
+    /// the SDKs send them to the session's URL without a key, as its `upload_id` authorises
+    /// them. No limits (the start was counted); no model.
+    pub(crate) fn upload_session() -> Arc<RelayKey> {
+        Arc::new(RelayKey {
+            name: "(upload session)".to_owned(),
+            models: Vec::new(),
+            requests: None,
+            tokens: None,
+            rpm: None,
+            rpd: None,
+            tpm: None,
+        })
+    }
+
     /// Whether it may use `model`.
     pub(crate) fn allows(&self, model: &str) -> bool {
         let model = model.trim_start_matches("models/");

@@ -88,12 +88,17 @@ pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> 
 async fn handle(shared: &Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let query = parts.uri.query();
+    let path = parts.uri.path().trim_start_matches('/');
     let who = match shared.keys.identify(&parts.headers, query) {
         Credential::Known(name) => name,
+        // The bytes of an upload started through the relay come without a key (its
+        // `upload_id`, which only the client that started it knows, authorises them).
+        Credential::Missing if is_known_session(shared, path, query).await => {
+            crate::auth::RelayKey::upload_session()
+        }
         Credential::Missing => return Refusal::no_key().into_response(),
         Credential::Unknown => return Refusal::unknown_key().into_response(),
     };
-    let path = parts.uri.path().trim_start_matches('/');
     if !shared.config.forward_unknown_routes && !known(path) {
         return Refusal::new(
             404,
@@ -296,6 +301,14 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         }
     }
     response
+}
+
+/// Whether the request is a resumable upload's session that was started through the relay.
+async fn is_known_session(shared: &Shared, path: &str, query: Option<&str>) -> bool {
+    match owners::named_in_path(path, query) {
+        Some(name) if name.starts_with("upload/") => shared.owners.owner(&name).await.is_some(),
+        _ => false,
+    }
 }
 
 /// A refusal by a relay key's limiter.

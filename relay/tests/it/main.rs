@@ -8,4 +8,5 @@ mod hostile;
 mod limits;
 mod objects;
 mod operations;
+mod secrets;
 mod shared;

@@ -66,10 +66,10 @@ async fn upload(relay: &Relay, bytes: &[u8]) -> (Value, String) {
         .to_owned();
     let url = start.headers()["x-goog-upload-url"].to_str().unwrap();
     assert!(url.starts_with(&relay.base_url()), "rewritten: {url}");
-    // The session's own request: no relay key in it but the one the client sends.
+    // The session's own request carries no key, as the official SDKs send it: its
+    // `upload_id` authorises it.
     let done = http
         .post(url)
-        .header("x-goog-api-key", RELAY_KEY)
         .header("x-goog-upload-command", "upload, finalize")
         .header("x-goog-upload-offset", "0")
         .body(bytes.to_vec())
@@ -211,4 +211,31 @@ async fn when_the_owner_is_out_for_the_day_the_client_gets_that_429_not_a_403() 
     // The other project, with its whole day left, was never asked about the file.
     let other = if project == "alpha" { BETA } else { ALPHA };
     assert_eq!(sim.stats().by_key.get(other).copied().unwrap_or(0), 0);
+}
+
+/// Regression (found by the Python SDK through the relay): the SDKs send an upload's bytes to
+/// the session's URL without a key, and the relay answered them 403. A session started through
+/// the relay is accepted without a key; one the relay does not know is not.
+#[tokio::test]
+async fn an_uploads_bytes_need_no_key_but_only_for_a_session_the_relay_started() {
+    let (sim, relay) = two_projects(SimModel::new("gemini-2.5-flash")).await;
+    let (file, _) = upload(&relay, b"bytes sent without a key").await;
+    assert!(file["file"]["name"].as_str().unwrap().starts_with("files/"));
+    let stranger = reqwest::Client::new()
+        .post(format!(
+            "{}/upload/v1beta/files?upload_id=made-up-session-1&upload_protocol=resumable",
+            relay.base_url()
+        ))
+        .header("x-goog-upload-command", "upload, finalize")
+        .header("x-goog-upload-offset", "0")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 403);
+    assert_eq!(
+        sim.stats().requests,
+        2,
+        "the stranger sent nothing upstream"
+    );
 }

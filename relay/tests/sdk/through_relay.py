@@ -6,7 +6,8 @@ Usage: through_relay.py PATH_TO_GEMINI_SIM PATH_TO_GEMINI_RELAY
 It starts gemini-sim (two projects of one key each, a small per-day quota on gemini-2.0-flash,
 occasional 503s) and gemini-relay in front of it with one relay key, points the SDK at the relay
 with the relay key, and checks what a user of the SDK sees: plain, streamed, JSON-mode and
-function-calling generation, count_tokens, embeddings, models, errors raised as the SDK's own
+function-calling generation, count_tokens, embeddings, models, files and a cached content used
+through the project that holds them, errors raised as the SDK's own
 classes with the right codes (a bad relay key, an invalid request, a per-day quota gone with its
 Retry-After), and the relay's route headers. The SDK's own retries stay off, as by default: the
 injected 503s must never reach it. It prints one line per check and "N passed, M failed".
@@ -115,6 +116,40 @@ def raises(call, cls, code):
     except errors.APIError as e:
         raise AssertionError(f"{type(e).__name__} {e.code}, wanted {cls.__name__} {code}")
     raise AssertionError(f"no error, wanted {cls.__name__} {code}")
+
+
+@check
+def files_stay_with_the_project_that_took_them(client):
+    # Three uploads spread over both projects by headroom; each file is used, read and deleted
+    # through the project that holds it (another project's key would get a 403).
+    import io
+    files = [client.files.upload(
+        file=io.BytesIO(f"file number {i} has these words".encode()),
+        config=types.UploadFileConfig(mime_type="text/plain", display_name=f"notes-{i}"))
+        for i in range(3)]
+    for f in files:
+        expect(f.name.startswith("files/") and f.state == types.FileState.ACTIVE, f)
+        for _ in range(3):
+            r = client.models.generate_content(model=MODEL, contents=[f, "Summarise"])
+            expect(r.text.startswith("Simulated answer"), r.text)
+        expect(client.files.get(name=f.name).uri == f.uri, "get")
+        client.files.delete(name=f.name)
+
+
+@check
+def a_cached_content_stays_with_its_project(client):
+    doc = " ".join(f"w{i}" for i in range(1100))
+    c = client.caches.create(model=MODEL, config=types.CreateCachedContentConfig(
+        contents=[doc], ttl="600s", display_name="doc"))
+    expect(c.name.startswith("cachedContents/"), c)
+    for _ in range(4):
+        r = client.models.generate_content(
+            model=MODEL, contents="what does it say",
+            config=types.GenerateContentConfig(cached_content=c.name))
+        expect(r.usage_metadata.cached_content_token_count == 1100, r.usage_metadata)
+    u = client.caches.update(name=c.name, config=types.UpdateCachedContentConfig(ttl="60s"))
+    expect(u.expire_time < c.expire_time, (u.expire_time, c.expire_time))
+    client.caches.delete(name=c.name)
 
 
 @check
