@@ -54,7 +54,7 @@ async fn no_key_appears_in_the_log_or_in_any_answer() {
     let base = relay.base_url();
     let http = reqwest::Client::new();
     let mut seen = String::new();
-    let mut keep = |r: reqwest::Response| async move {
+    let keep = |r: reqwest::Response| async move {
         let mut text = format!("{}\n", r.status());
         for (name, value) in r.headers() {
             text.push_str(&format!(
