@@ -193,7 +193,16 @@ impl Refusal {
             }
         }
         if code == 429 || code == 503 {
-            r.retry_after = e.retry_after();
+            r.retry_after = match e.kind() {
+                // No project has a slot before the request's deadline: the wait for the
+                // earliest one.
+                ErrorKind::Policy(steadfast::Error::RetryDelayTooLong { retry_at, .. }) => Some(
+                    retry_at
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default(),
+                ),
+                _ => e.retry_after(),
+            };
         }
         r
     }

@@ -186,6 +186,7 @@ async fn handle(shared: &Shared, request: Request) -> Response {
             return Refusal::new(404, "NOT_FOUND", e.to_string()).into_response();
         }
     };
+    raw = raw.deadline(deadline);
     if let Some(query) = query {
         raw = raw.query(query);
     }

@@ -73,6 +73,7 @@ pub struct RawRequest {
     fallback: bool,
     tokens: Option<u32>,
     project: Option<String>,
+    deadline: Option<std::time::Duration>,
     body_for: Option<BodyFor>,
 }
 
@@ -217,6 +218,7 @@ impl RawRequest {
             fallback: true,
             tokens: None,
             project: None,
+            deadline: None,
             body_for: None,
         }
     }
@@ -299,6 +301,16 @@ impl RawRequest {
     /// A label that is not in the pool fails the call with a configuration error.
     pub fn project(mut self, label: impl Into<String>) -> Self {
         self.project = Some(label.into());
+        self
+    }
+
+    /// The longest the call may take to have its answer (the client policy's `deadline` ends
+    /// it too, whichever comes first). When no project can give a slot for it in time, the
+    /// call fails at once with [`steadfast::Error::RetryDelayTooLong`] saying the wait to the
+    /// earliest slot, instead of waiting into the deadline: a relay answers it as a 429 with
+    /// that `Retry-After`.
+    pub fn deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -567,6 +579,10 @@ impl Client {
                     tokens: request.estimated_tokens(),
                     note: Some(&note),
                     project: request.project.as_deref(),
+                    until: request
+                        .deadline
+                        .or(self.inner.policy.retry_config().deadline)
+                        .and_then(|d| tokio::time::Instant::now().checked_add(d)),
                 },
                 |key, model| async move {
                     let response = self.raw_once(&key, &model, request).await?;

@@ -99,6 +99,10 @@ pub(crate) struct Routing<'a> {
     pub(crate) note: Option<&'a RouteNote>,
     /// The label of the only project the call may go through (an object it names lives there).
     pub(crate) project: Option<&'a str>,
+    /// When the call must have its answer: a wait for a quota slot that would end later fails
+    /// at once with the wait ([`steadfast::Error::RetryDelayTooLong`], a 429 to a relay's
+    /// client, with the time to the earliest slot), rather than sleeping into the deadline.
+    pub(crate) until: Option<tokio::time::Instant>,
 }
 
 /// How long a failed (or abandoned) `models.get` look-up is remembered: no look-up for this
@@ -530,6 +534,23 @@ impl Client {
                     return Err(Error::from(steadfast::Error::RetryDelayTooLong {
                         requested: wait,
                         allowed: policy.hint_cap(),
+                        retry_at: std::time::SystemTime::now() + wait,
+                        status: Some(429),
+                    }));
+                }
+                Pick::Wait { wait, .. }
+                    if routing
+                        .until
+                        .is_some_and(|until| tokio::time::Instant::now() + wait > until) =>
+                {
+                    let allowed = routing
+                        .until
+                        .map(|until| until.saturating_duration_since(tokio::time::Instant::now()))
+                        .unwrap_or_default();
+                    tracing::debug!(target: "steadfast_gemini", model, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "no project has a slot before the call's deadline");
+                    return Err(Error::from(steadfast::Error::RetryDelayTooLong {
+                        requested: wait,
+                        allowed,
                         retry_at: std::time::SystemTime::now() + wait,
                         status: Some(429),
                     }));

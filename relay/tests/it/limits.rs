@@ -110,3 +110,61 @@ async fn the_waiting_room_is_bounded_and_a_busy_key_cannot_keep_another_out() {
     );
     assert_eq!(sim.stats().generate_requests, 5);
 }
+
+#[tokio::test]
+async fn when_no_project_can_serve_within_the_deadline_the_client_gets_a_429_with_the_wait() {
+    let mut model = steadfast_sim::SimModel::new("gemini-2.5-flash");
+    model.rpm = Some(2);
+    let sim = Simulator::start(SimulatorConfig {
+        models: vec![model],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = Relay::start(Config {
+        port: 0,
+        upstream: sim.base_url(),
+        keys: sim.keys().to_vec(),
+        relay_keys: vec![relay_key()],
+        limits: [(
+            "gemini-2.5-flash".to_owned(),
+            steadfast_relay::LimitsConfig {
+                rpm: Some(2),
+                ..Default::default()
+            },
+        )]
+        .into(),
+        deadline: std::time::Duration::from_secs(2),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    // Two a minute, paced: one now, the next in 30 s, past the deadline of 2 s.
+    assert_eq!(
+        post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN)
+            .await
+            .status(),
+        200
+    );
+    let refused = post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN).await;
+    assert_eq!(refused.status(), 429);
+    let after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (20..=31).contains(&after),
+        "the earliest slot, in {after} s"
+    );
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains("RetryInfo") && text.contains(&format!("\"{after}s\"")),
+        "{text}"
+    );
+    assert_eq!(
+        sim.stats().generate_requests,
+        1,
+        "nothing sent that would be refused"
+    );
+}
