@@ -144,17 +144,16 @@ async fn handle(shared: &Shared, request: Request) -> Response {
     {
         return refuse_over(&who, Limited::Requests, over);
     }
-    let max_body = shared.config.max_body_bytes;
-    let body = match axum::body::to_bytes(body, max_body).await {
+    let body = match read_body(
+        body,
+        &parts.headers,
+        shared.config.max_body_bytes,
+        shared.config.idle_timeout,
+    )
+    .await
+    {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return Refusal::new(
-                413,
-                "INVALID_ARGUMENT",
-                format!("the request body is larger than the relay accepts ({max_body} bytes)"),
-            )
-            .into_response();
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     // The relay's own time runs from here (the request received) to the answer's head, less
     // the upstream's time.
@@ -302,6 +301,68 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         }
     }
     response
+}
+
+/// Reads a request body of at most `max` bytes (a larger `Content-Length` is refused before
+/// reading), each part arriving within `idle` of the last: a client that stops sending its
+/// body gets a 408 instead of holding its connection and a place for ever.
+async fn read_body(
+    body: Body,
+    headers: &http::HeaderMap,
+    max: usize,
+    idle: std::time::Duration,
+) -> Result<Bytes, Refusal> {
+    let too_large = || {
+        Refusal::new(
+            413,
+            "INVALID_ARGUMENT",
+            format!("the request body is larger than the relay accepts ({max} bytes)"),
+        )
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => {
+                return Err(Refusal::new(
+                    408,
+                    "DEADLINE_EXCEEDED",
+                    format!("the request body stopped arriving for {idle:?} (idle_timeout)"),
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(Refusal::new(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "the request body could not be read",
+                ));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        let held = first.as_ref().map_or(0, Bytes::len) + more.len();
+        if held + chunk.len() > max {
+            return Err(too_large());
+        }
+        match &first {
+            None if more.is_empty() => first = Some(chunk),
+            _ => {
+                if let Some(f) = first.take() {
+                    more.extend_from_slice(&f);
+                }
+                more.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(more)))
 }
 
 /// Whether the request is a resumable upload's session that was started through the relay.

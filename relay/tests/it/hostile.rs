@@ -352,3 +352,83 @@ async fn every_answer_says_its_request_id_and_the_relays_own_time() {
     .await;
     assert!(refused.headers().contains_key("x-steadfast-request-id"));
 }
+
+#[tokio::test]
+async fn a_client_that_stops_sending_its_body_gets_a_408_and_nothing_goes_upstream() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let relay = relay_with(&sim, |c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut socket = TcpStream::connect(relay.local_addr()).await.unwrap();
+    let head = format!(
+        "POST /v1beta/models/gemini-2.5-flash:generateContent HTTP/1.1\r\nHost: relay\r\nx-goog-api-key: {RELAY_KEY}\r\nContent-Length: 100\r\n\r\n{{\"contents\""
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut out))
+        .await
+        .expect("answered and closed")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("idle_timeout"), "{text}");
+    assert_eq!(sim.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn a_slow_reader_gets_the_whole_stream_intact() {
+    let sim = Simulator::start(SimulatorConfig {
+        stream_pause: Duration::from_millis(1),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = relay_with(&sim, |_| {}).await;
+    let long = "word ".repeat(80);
+    let body = format!(
+        r#"{{"contents":[{{"parts":[{{"text":"{}"}}]}}]}}"#,
+        long.trim_end()
+    );
+    let direct = reqwest::Client::new()
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            sim.base_url()
+        ))
+        .header("x-goog-api-key", &sim.keys()[0])
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut answer = post(
+        format!(
+            "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            relay.base_url()
+        ),
+        Some(RELAY_KEY),
+        &body,
+    )
+    .await;
+    let mut text = Vec::new();
+    while let Some(chunk) = answer.chunk().await.unwrap() {
+        text.extend_from_slice(&chunk);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Byte for byte, but for the answer's id, new for each answer.
+    let without_id = |text: &str| {
+        text.split("\"responseId\":\"")
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part
+                } else {
+                    part.split_once('"').map_or(part, |(_, rest)| rest)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("")
+    };
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(without_id(&text), without_id(&direct));
+    assert_eq!(text.len(), direct.len());
+}
