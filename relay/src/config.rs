@@ -541,6 +541,9 @@ mod tests {
         let text = include_str!("../relay.example.toml");
         let config = Config::from_toml(text).unwrap();
         assert_eq!(config.projects[0].name, "research");
+        assert_eq!(config.limits["gemini-2.5-flash"].rpm, Some(10));
+        assert_eq!(config.relay_keys[1].tpm, Some(200_000));
+        assert!(config.redis.is_none(), "commented out");
         config.check().unwrap();
     }
 

@@ -5,10 +5,12 @@
 //! pool counts it against that model, and the fallback chain applies), `{version}/models/{model}`
 //! reads one model (no fallback), anything else (`files`, `cachedContents`, a route no version of
 //! ours knows) is forwarded as it is. The body is passed on as bytes, never parsed beyond what
-//! the pool needs (the text of a prompt, for its tokens per minute), and the answer is passed
-//! back as bytes, with these headers added for people debugging: `x-steadfast-model` (the
-//! model that answered), `x-steadfast-project` (the project's label, never a key) and
-//! `x-steadfast-attempts` (requests sent upstream).
+//! the pool needs (the text of a prompt, for its tokens per minute; the names of files and
+//! caches, when the bytes mention one), and the answer is passed back as bytes, with these
+//! headers added for people debugging: `x-steadfast-model` (the model that answered),
+//! `x-steadfast-project` (the project's label, never a key), `x-steadfast-attempts` (requests
+//! sent upstream), `x-steadfast-overhead-ms` (the relay's own time) and
+//! `x-steadfast-request-id`.
 
 use crate::auth::{Credential, Over};
 use crate::error::{Limited, Refusal};
