@@ -538,7 +538,13 @@ fn classify(code: u16, status: Option<&Status>) -> ErrorKind {
     let reason_is = |r: &str| {
         details.is_some_and(|d| d.error_info.iter().any(|i| i.reason.as_deref() == Some(r)))
     };
-    if reason_is("API_KEY_INVALID") || message.contains("API key not valid") || code == 401 {
+    // The message is Google's own sentence, matched at its start: a 400 that echoes a name
+    // the request gave ("Unknown name \"API key not valid\"") is about the request, and
+    // matching it anywhere let one request take every key out of the pool.
+    if reason_is("API_KEY_INVALID")
+        || (code == 400 && message.trim_start().starts_with("API key not valid"))
+        || code == 401
+    {
         return ErrorKind::InvalidApiKey;
     }
     match code {
@@ -582,7 +588,11 @@ fn about_the_key(message: &str, details: Option<&Details>) -> bool {
     let by_message = [
         "reported as leaked",
         "unregistered callers",
-        "api key",
+        "api key not valid",
+        "api key expired",
+        "api key was reported",
+        "requests from this api key",
+        "api keys are not supported",
         "has not been used in project",
         "it is disabled",
         "consumer 'api_key",

@@ -305,3 +305,25 @@ fn a_403_is_about_the_key_only_when_it_says_so() {
         assert!(!retried(&e));
     }
 }
+
+/// Regression (found by a review of the relay): a 400 that echoes a name the request gave was
+/// classified as an invalid key when the name was "API key not valid", so one request from
+/// anyone took every key of the pool out of service.
+#[test]
+fn a_400_that_echoes_the_words_of_an_invalid_key_is_about_the_request() {
+    let echoed = br#"{"error":{"code":400,"message":"Invalid JSON payload received. Unknown name \"API key not valid\": Cannot find field.","status":"INVALID_ARGUMENT"}}"#;
+    assert_eq!(
+        *Error::from_body(400, echoed).kind(),
+        ErrorKind::InvalidArgument
+    );
+    let file = br#"{"error":{"code":403,"message":"You do not have permission to access the File api key or it may not exist.","status":"PERMISSION_DENIED"}}"#;
+    assert_eq!(
+        *Error::from_body(403, file).kind(),
+        ErrorKind::PermissionDenied
+    );
+    let real = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}"#;
+    assert_eq!(
+        *Error::from_body(400, real).kind(),
+        ErrorKind::InvalidApiKey
+    );
+}

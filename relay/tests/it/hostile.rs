@@ -432,3 +432,33 @@ async fn a_slow_reader_gets_the_whole_stream_intact() {
     assert_eq!(without_id(&text), without_id(&direct));
     assert_eq!(text.len(), direct.len());
 }
+
+/// Regression (found by a review): a request whose body has a field named "API key not valid"
+/// gets the upstream's 400 echoing that name, which the client took for an invalid key: one
+/// request took every key of the pool out of service for good.
+#[tokio::test]
+async fn a_body_that_makes_the_upstream_echo_invalid_key_words_kills_no_key() {
+    let sim = Simulator::start(SimulatorConfig {
+        keys: vec![
+            "sim-key-one-0000000001".into(),
+            "sim-key-two-0000000001".into(),
+        ],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = relay_with(&sim, |_| {}).await;
+    let hostile = r#"{"contents":[{"parts":[{"text":"hi"}]}],"API key not valid":1}"#;
+    let refused = post(generate_url(&relay), Some(RELAY_KEY), hostile).await;
+    assert_eq!(refused.status(), 400);
+    let text = refused.text().await.unwrap();
+    assert!(!text.contains("API_KEY_INVALID"), "{text}");
+    for _ in 0..4 {
+        let answer = post(generate_url(&relay), Some(RELAY_KEY), PROMPT_PLAIN).await;
+        assert_eq!(
+            answer.status(),
+            200,
+            "the pool's keys are all still in service"
+        );
+    }
+}
