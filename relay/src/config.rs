@@ -242,7 +242,10 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("upstream", &self.upstream)
+            .field(
+                "upstream",
+                &steadfast::limit::redis::url_without_credentials(&self.upstream),
+            )
             .field("keys", &self.keys.len())
             .field(
                 "projects",
@@ -399,7 +402,21 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads a configuration from TOML text; the error names the field and the line.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::new(format!("relay config: {e}")))
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            // toml's own message quotes the offending line, which may hold a key or a secret:
+            // say where and what, never the line.
+            let place = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!(" at line {line}, column {column}")
+            });
+            ConfigError::new(format!(
+                "relay config{}: {}",
+                place.unwrap_or_default(),
+                e.message().trim_end()
+            ))
+        })
     }
 
     /// Reads a configuration file.
@@ -438,14 +455,21 @@ impl Config {
                 )));
             }
         }
-        for (field, value) in [
-            ("deadline", self.deadline),
-            ("idle_timeout", self.idle_timeout),
-            ("quota_minute", self.quota_minute),
+        const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+        for (field, value, most) in [
+            ("deadline", self.deadline, DAY),
+            ("idle_timeout", self.idle_timeout, DAY),
+            ("quota_minute", self.quota_minute, Duration::from_secs(3600)),
+            ("drain", self.drain, DAY),
         ] {
-            if value.is_zero() {
+            if value.is_zero() && field != "drain" {
                 return Err(ConfigError::new(format!(
                     "{field}: a duration of 0 would refuse everything; give one such as \"30s\""
+                )));
+            }
+            if value > most {
+                return Err(ConfigError::new(format!(
+                    "{field}: {value:?} is longer than the relay allows ({most:?})"
                 )));
             }
         }
@@ -557,6 +581,18 @@ mod tests {
         );
         let e = Config::from_toml("deadline = \"soon\"").unwrap_err();
         assert!(e.to_string().contains("not a duration"), "{e}");
+        // toml's message quotes the line; ours never does, as it may hold a secret.
+        let e = Config::from_toml(
+            "keys = [\"upstream-key-not-real-0001\"]\n[[relay_keys]]\nname = \"a\"\nsecert = \"relay-secret-not-real-0009\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("secert") && e.contains("line 4"), "{e}");
+        assert!(!e.contains("relay-secret-not-real-0009"), "{e}");
+        let e = Config::from_toml("keys = [\"upstream-key-not-real-0001\", 5]")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("upstream-key-not-real-0001"), "{e}");
     }
 
     #[test]

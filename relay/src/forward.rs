@@ -140,7 +140,8 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         .map_or(shared.config.deadline, |asked| {
             asked.min(shared.config.deadline)
         });
-    let until = tokio::time::Instant::now() + deadline;
+    let now = tokio::time::Instant::now();
+    let until = now.checked_add(deadline).unwrap_or(now);
     if let Some(limit) = &who.requests
         && let Err(over) = limit.take(1, until).await
     {

@@ -40,18 +40,20 @@ struct Args {
     )]
     keys: Vec<String>,
     /// A key clients use: NAME=SECRET (repeat for several)
-    #[arg(long = "relay-key", value_name = "NAME=SECRET", value_parser = relay_key)]
-    relay_keys: Vec<RelayKeyConfig>,
+    #[arg(long = "relay-key", value_name = "NAME=SECRET")]
+    relay_keys: Vec<String>,
     /// Start an embedded simulator upstream with small quotas and faults, and print a relay key
     /// and a curl line: the relay at work with no Google key
     #[arg(long)]
     demo: bool,
 }
 
+/// A relay key from `NAME=SECRET`; the error never quotes what was given (it may be a secret
+/// typed with the wrong separator).
 fn relay_key(text: &str) -> Result<RelayKeyConfig, String> {
     let (name, secret) = text
         .split_once('=')
-        .ok_or_else(|| "write NAME=SECRET".to_owned())?;
+        .ok_or_else(|| "--relay-key: write NAME=SECRET (the value given has no `=`)".to_owned())?;
     Ok(RelayKeyConfig::new(name, secret))
 }
 
@@ -85,7 +87,9 @@ fn configuration(args: &Args) -> Result<Config, String> {
     config
         .keys
         .extend(args.keys.iter().filter(|k| !k.trim().is_empty()).cloned());
-    config.relay_keys.extend(args.relay_keys.iter().cloned());
+    for given in &args.relay_keys {
+        config.relay_keys.push(relay_key(given)?);
+    }
     Ok(config)
 }
 
@@ -128,6 +132,8 @@ async fn run(args: Args) -> ExitCode {
         }
         _demo = Some(sim);
     }
+    #[cfg(unix)]
+    let _ = hangup_signal();
     let relay = match Relay::start(config.clone()).await {
         Ok(relay) => relay,
         Err(e) => {
@@ -146,20 +152,18 @@ async fn run(args: Args) -> ExitCode {
             relay.base_url()
         );
     }
-    if let Some(path) = args.config.clone() {
-        reload_on_change(&relay, &args, &path).await;
-    } else {
-        interrupted().await;
-    }
+    serve_until_interrupted(&relay, &args).await;
     println!("shutting down");
     relay.shutdown().await;
     ExitCode::SUCCESS
 }
 
-/// Serves until interrupted, reloading the configuration on SIGHUP and when `path` changes.
-async fn reload_on_change(relay: &Relay, args: &Args, path: &std::path::Path) {
+/// Serves until interrupted. With a config file, reloads it on SIGHUP and when it changes;
+/// without one, a SIGHUP is logged and changes nothing (it never ends the process).
+async fn serve_until_interrupted(relay: &Relay, args: &Args) {
     let stamp = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut seen = stamp(path);
+    let path = args.config.as_deref();
+    let mut seen = path.and_then(stamp);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
     let interrupted = interrupted();
     tokio::pin!(interrupted);
@@ -168,7 +172,7 @@ async fn reload_on_change(relay: &Relay, args: &Args, path: &std::path::Path) {
             () = &mut interrupted => return,
             () = hangup() => "SIGHUP",
             _ = tick.tick() => {
-                let now = stamp(path);
+                let now = path.and_then(stamp);
                 if now == seen {
                     continue;
                 }
@@ -176,26 +180,38 @@ async fn reload_on_change(relay: &Relay, args: &Args, path: &std::path::Path) {
                 "the file changed"
             }
         };
-        match configuration(args).map(|c| relay.reload(c)) {
-            Ok(Ok(())) => println!("reloaded {} ({why})", path.display()),
-            Ok(Err(e)) => eprintln!("gemini-relay: not reloaded ({why}): {e}"),
+        let Some(path) = path else {
+            eprintln!("gemini-relay: SIGHUP: no --config file to reload");
+            continue;
+        };
+        match configuration(args).and_then(|c| relay.reload(c).map_err(|e| e.to_string())) {
+            Ok(()) => println!("reloaded {} ({why})", path.display()),
             Err(e) => eprintln!("gemini-relay: not reloaded ({why}): {e}"),
         }
     }
 }
 
+/// The process's SIGHUP stream, installed at start so that a SIGHUP never ends the process
+/// (its default action) while requests are in flight.
+#[cfg(unix)]
+fn hangup_signal() -> Option<&'static tokio::sync::Mutex<tokio::signal::unix::Signal>> {
+    use std::sync::OnceLock;
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    static HUP: OnceLock<Option<tokio::sync::Mutex<Signal>>> = OnceLock::new();
+    HUP.get_or_init(|| {
+        signal(SignalKind::hangup())
+            .ok()
+            .map(tokio::sync::Mutex::new)
+    })
+    .as_ref()
+}
+
 /// The next SIGHUP (never, where there is none).
 async fn hangup() {
     #[cfg(unix)]
-    {
-        use std::sync::OnceLock;
-        use tokio::signal::unix::{Signal, SignalKind, signal};
-        use tokio::sync::Mutex;
-        static HUP: OnceLock<Option<Mutex<Signal>>> = OnceLock::new();
-        if let Some(hup) = HUP.get_or_init(|| signal(SignalKind::hangup()).ok().map(Mutex::new)) {
-            hup.lock().await.recv().await;
-            return;
-        }
+    if let Some(hup) = hangup_signal() {
+        hup.lock().await.recv().await;
+        return;
     }
     std::future::pending::<()>().await;
 }

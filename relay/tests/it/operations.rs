@@ -207,7 +207,7 @@ async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
 }
 
 #[tokio::test]
-async fn sigterm_lets_a_stream_in_flight_finish_and_refuses_new_connections() {
+async fn sighup_ends_nothing_and_sigterm_lets_a_stream_in_flight_finish() {
     let sim = Simulator::start(SimulatorConfig {
         stream_pause: Duration::from_millis(100),
         ..SimulatorConfig::default()
@@ -237,6 +237,10 @@ async fn sigterm_lets_a_stream_in_flight_finish_and_refuses_new_connections() {
     .await;
     assert_eq!(stream.status(), 200);
     let mut text = String::from_utf8(stream.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    // A SIGHUP without a config file changes nothing and ends nothing (its default action
+    // would end the process).
+    signal(&command.0, "HUP");
+    line_with(&lines, "no --config file");
     signal(&command.0, "TERM");
     line_with(&lines, "shutting down");
     // New connections are refused once the listener is closed.
@@ -263,4 +267,38 @@ async fn sigterm_lets_a_stream_in_flight_finish_and_refuses_new_connections() {
     assert!(!text.contains("\"error\""), "{text}");
     let status = command.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Regression (found by a review): a mistyped `--relay-key` and a config file with a mistake
+/// printed the secret in their error (clap quoted the value; toml quoted the line).
+#[test]
+fn a_mistaken_flag_or_file_never_prints_the_secret_it_holds() {
+    let secret = "relay-secret-not-real-0042";
+    let out = Command::new(env!("CARGO_BIN_EXE_gemini-relay"))
+        .args([
+            "--key",
+            "upstream-key-not-real-0001",
+            "--relay-key",
+            &format!("me:{secret}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("NAME=SECRET") && !said.contains(secret),
+        "{said}"
+    );
+    let dir = std::env::temp_dir().join(format!("relay-bad-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("relay.toml");
+    std::fs::write(&file, format!("keys = [\"upstream-key-not-real-0001\"]\n[[relay_keys]]\nname = \"me\"\nsecert = \"{secret}\"\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gemini-relay"))
+        .args(["--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("line 4") && !said.contains(secret), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
