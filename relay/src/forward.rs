@@ -14,6 +14,7 @@
 
 use crate::auth::{Credential, Over};
 use crate::error::{Limited, Refusal};
+use crate::frame::Framer;
 use crate::{Live, Shared, owners};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -240,7 +241,7 @@ async fn handle(shared: &Shared, request: Request) -> Response {
             .into_response();
         }
     }
-    let sse = query.is_some_and(|q| q.split('&').any(|p| p == "alt=sse"));
+    let sse = asks_for_sse(query);
     let sent = match tokio::time::timeout_at(until, shared.client.send_raw(raw)).await {
         Ok(sent) => sent,
         Err(_) => {
@@ -385,32 +386,45 @@ fn refuse_over(who: &crate::auth::RelayKey, limited: Limited, over: Over) -> Res
     .into_response()
 }
 
-/// A stream's body: after the first chunk, a failure becomes the in-stream error event the
-/// real API sends (an SSE `data:` event, or the array's last element), never a made-up
-/// ending.
+/// A stream's body, passed on whole event by whole event ([`Framer`]): after the first chunk,
+/// a failure becomes the in-stream error event the real API sends (an SSE `data:` event, or the
+/// array's last element) after the last whole event, never a made-up ending.
 fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool) -> Body {
     let stream = async_stream(move |yield_| async move {
+        let mut framer = Framer::new(sse);
         while let Some(item) = body.next().await {
-            match item {
-                Ok(bytes) => {
-                    if yield_.send(Ok(bytes)).await.is_err() {
-                        return;
-                    }
-                }
+            let out = match item {
+                Ok(bytes) => framer.push(bytes),
                 Err(e) => {
-                    let event = Refusal::upstream(&e).body().to_string();
-                    let last = if sse {
-                        Bytes::from(format!("data: {event}\r\n\r\n"))
-                    } else {
-                        Bytes::from(format!(",\r\n{event}]"))
-                    };
-                    let _ = yield_.send(Ok(last)).await;
+                    let last = framer.fail(&Refusal::upstream(&e).body().to_string());
+                    if !last.is_empty() {
+                        let _ = yield_.send(Ok(last)).await;
+                    }
                     return;
                 }
+            };
+            if !out.is_empty() && yield_.send(Ok(out)).await.is_err() {
+                return;
             }
+        }
+        let rest = framer.finish();
+        if !rest.is_empty() {
+            let _ = yield_.send(Ok(rest)).await;
         }
     });
     Body::from_stream(stream)
+}
+
+/// Whether the query asks for server-sent events (`alt=sse`), read as the client reads it:
+/// percent-decoded, `$alt` too.
+fn asks_for_sse(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&').any(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            crate::auth::percent_decode(name).trim_start_matches('$') == "alt"
+                && crate::auth::percent_decode(value) == "sse"
+        })
+    })
 }
 
 /// The upstream's resumable-upload URLs (`X-Goog-Upload-URL`, `X-Goog-Upload-Control-URL`)

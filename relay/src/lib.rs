@@ -45,6 +45,7 @@ mod auth;
 mod config;
 mod error;
 mod forward;
+mod frame;
 mod owners;
 mod room;
 mod serve;
@@ -121,10 +122,13 @@ impl Shared {
             Some(p) if same_client(&p.config, &config) => p.client.clone(),
             _ => build_client(&config)?,
         };
+        // A relay key's limiters are kept only where they are kept: same Redis, or none.
         let keys = auth::RelayKeys::new(
             &config.relay_keys,
             config.redis.as_ref(),
-            previous.map(|p| &p.keys),
+            previous
+                .filter(|p| p.config.redis == config.redis)
+                .map(|p| &p.keys),
         )?;
         let room = match previous {
             Some(p) if p.config.max_waiting == config.max_waiting => Arc::clone(&p.room),
@@ -132,9 +136,11 @@ impl Shared {
         };
         let owners = match previous {
             Some(p) if p.config.redis == config.redis => Arc::clone(&p.owners),
+            // A new Redis (or none): what this process knows comes along.
             _ => Arc::new(
                 owners::Owners::new(config.redis.as_ref())
-                    .map_err(|e| ConfigError::new(format!("redis.url: {e}")))?,
+                    .map_err(|e| ConfigError::new(format!("redis.url: {e}")))?
+                    .knowing(previous.map(|p| p.owners.as_ref())),
             ),
         };
         let redis = match &config.redis {

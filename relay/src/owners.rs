@@ -87,6 +87,16 @@ impl Owners {
         })
     }
 
+    /// These owners, knowing what `previous` knew in this process (on a reload that changes
+    /// Redis).
+    pub(crate) fn knowing(self, previous: Option<&Owners>) -> Owners {
+        if let Some(previous) = previous {
+            let known = lock(&previous.local).map.clone();
+            lock(&self.local).map.extend(known);
+        }
+        self
+    }
+
     fn redis_key(namespace: &str, name: &str) -> String {
         format!("{namespace}:owner:{name}")
     }

@@ -184,7 +184,8 @@ impl ClientBuilder {
     /// Declares a project of the pool and its keys: the keys share one quota per model, as the
     /// server counts it, and every request sent with any of them is counted against it.
     ///
-    /// `build` refuses an empty or repeated project name, a project without keys (an empty
+    /// `build` refuses an empty or repeated project name, one made of digits only (keys given
+    /// alone are labelled by number: `"1"`, `"2"`), a project without keys (an empty
     /// key counts as none), and a key given twice (in one project, in two, or also with
     /// [`key`](ClientBuilder::key)); its error names the key by its fingerprint only.
     ///
@@ -368,6 +369,11 @@ impl ClientBuilder {
                 return Err(Error::configuration(
                     "a project has an empty name: name each project declared with ClientBuilder::project",
                 ));
+            }
+            if name.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::configuration(format!(
+                    "the project `{name}` is named by a number, which is how keys given alone are labelled: give it a name with a letter"
+                )));
             }
             if self.projects[..i].iter().any(|(n, _)| n == name) {
                 return Err(Error::configuration(format!(

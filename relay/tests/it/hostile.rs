@@ -462,3 +462,50 @@ async fn a_body_that_makes_the_upstream_echo_invalid_key_words_kills_no_key() {
         );
     }
 }
+
+/// Regression (found by a review): a stream that failed in the middle of an event had the
+/// error event appended to the half event, so the client read broken JSON instead of the
+/// API's error. Now every `data:` line it reads is whole JSON, and the last is the error.
+#[tokio::test]
+async fn a_stream_that_fails_mid_event_ends_with_whole_events_only() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    let whole = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"one \"}]}}]}\r\n\r\n";
+    let half = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"tw";
+    let chunk = |t: &str| format!("{:x}\r\n{t}\r\n", t.len());
+    let (first, second) = (chunk(whole), chunk(half));
+    let upstream = Raw::start(move |_, _| {
+        vec![
+            write(head),
+            write(first.clone()),
+            Step::Sleep(Duration::from_millis(30)),
+            write(second.clone()),
+            Step::Sleep(Duration::from_millis(30)),
+            write("zz\r\n"),
+        ]
+    })
+    .await;
+    let relay = relay_in_front_of(
+        upstream.url.clone(),
+        vec!["upstream-key-not-real-01".into()],
+    )
+    .await;
+    let got = post(
+        format!(
+            "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?%61lt=sse",
+            relay.base_url()
+        ),
+        Some(RELAY_KEY),
+        PROMPT_PLAIN,
+    )
+    .await;
+    assert_eq!(got.status(), 200);
+    let text = got.text().await.unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
+        .collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert!(events[0]["candidates"].is_array());
+    assert!(events[1]["error"]["code"].is_u64(), "{text}");
+}
