@@ -102,11 +102,20 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         Credential::Missing => return Refusal::no_key().into_response(),
         Credential::Unknown => return Refusal::unknown_key().into_response(),
     };
-    if !shared.config.forward_unknown_routes && !known(path) {
+    if path.split('/').any(str::is_empty) {
+        return Refusal::new(404, "NOT_FOUND", format!("`/{path}` has an empty segment"))
+            .into_response();
+    }
+    // A key limited to some models may use only the routes the relay reads (a route it does
+    // not know could name a model the relay cannot see).
+    let unknown = !known(path);
+    if unknown && (!shared.config.forward_unknown_routes || !who.models.is_empty()) {
         return Refusal::new(
             404,
             "NOT_FOUND",
-            format!("the relay does not forward `/{path}` (forward_unknown_routes is off)"),
+            format!(
+                "the relay does not forward `/{path}` for this key (forward_unknown_routes is off, or the key is limited to some models)"
+            ),
         )
         .into_response();
     }
@@ -148,16 +157,31 @@ async fn handle(shared: &Shared, request: Request) -> Response {
     {
         return refuse_over(&who, Limited::Requests, over);
     }
-    let body = match read_body(
+    // A seat from here to the answer's start: a body still arriving counts, so that clients
+    // trickling bodies cannot hold more than the room.
+    let Some(seat) = shared.room.enter(&who.name) else {
+        tracing::info!(target: "steadfast_relay", relay_key = who.name.as_str(), "the waiting room is full for this relay key");
+        return Refusal::room_full().into_response();
+    };
+    let read = read_body(
         body,
         &parts.headers,
         shared.config.max_body_bytes,
         shared.config.idle_timeout,
-    )
-    .await
-    {
-        Ok(bytes) => bytes,
-        Err(refusal) => return refusal.into_response(),
+    );
+    let body = match tokio::time::timeout_at(until, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(refusal)) => return refusal.into_response(),
+        Err(_) => {
+            return Refusal::new(
+                408,
+                "DEADLINE_EXCEEDED",
+                format!(
+                    "the request body did not arrive within the request's deadline of {deadline:?}"
+                ),
+            )
+            .into_response();
+        }
     };
     // The relay's own time runs from here (the request received) to the answer's head, less
     // the upstream's time.
@@ -175,8 +199,12 @@ async fn handle(shared: &Shared, request: Request) -> Response {
             version,
             model,
             method: call,
-        } => RawRequest::model(method.clone(), model, &format!(":{call}"), Bytes::new())
-            .map(|r| r.version(version).streaming(streaming)),
+        } => RawRequest::model(method.clone(), model, &format!(":{call}"), Bytes::new()).map(|r| {
+            r.version(version)
+                .streaming(streaming)
+                // A key limited to some models is served by those only.
+                .fallback(who.models.is_empty() || fallback_allowed(shared, &who))
+        }),
         Target::Model { version, model } => {
             RawRequest::model(method.clone(), model, "", Bytes::new())
                 .map(|r| r.version(version).fallback(false))
@@ -213,19 +241,37 @@ async fn handle(shared: &Shared, request: Request) -> Response {
     {
         return refuse_over(&who, Limited::Tokens, over);
     }
-    let Some(seat) = shared.room.enter(&who.name) else {
-        tracing::info!(target: "steadfast_relay", relay_key = who.name.as_str(), "the waiting room is full for this relay key");
-        return Refusal::room_full().into_response();
-    };
     // An object lives in the project that created it: the request goes through that one.
-    let mut owners_found: Vec<String> = Vec::new();
-    for name in &named {
-        if let Some(project) = shared.owners.owner(name).await
-            && !owners_found.contains(&project)
-        {
-            owners_found.push(project);
-        }
+    if named.len() > MAX_NAMED {
+        return Refusal::new(
+            400,
+            "INVALID_ARGUMENT",
+            format!(
+                "the request names {} files and cached contents; the relay routes at most {MAX_NAMED}",
+                named.len()
+            ),
+        )
+        .into_response();
     }
+    let lookup = async {
+        let mut found: Vec<String> = Vec::new();
+        for name in &named {
+            if let Some(project) = shared.owners.owner(name).await
+                && !found.contains(&project)
+            {
+                found.push(project);
+            }
+        }
+        found
+    };
+    let Ok(owners_found) = tokio::time::timeout_at(until, lookup).await else {
+        return Refusal::new(
+            504,
+            "DEADLINE_EXCEEDED",
+            format!("no answer within the request's deadline of {deadline:?}"),
+        )
+        .into_response();
+    };
     match owners_found.as_slice() {
         [] => {}
         [project] => raw = raw.project(project.clone()),
@@ -367,6 +413,14 @@ async fn read_body(
         }
     }
     Ok(first.unwrap_or_else(|| Bytes::from(more)))
+}
+
+/// The most files and cached contents one request may name.
+const MAX_NAMED: usize = 100;
+
+/// Whether every fallback model of the configuration is one `who` may use.
+fn fallback_allowed(shared: &Shared, who: &crate::auth::RelayKey) -> bool {
+    shared.config.fallback.iter().all(|m| who.allows(m))
 }
 
 /// Whether the request is a resumable upload's session that was started through the relay.

@@ -168,3 +168,59 @@ async fn when_no_project_can_serve_within_the_deadline_the_client_gets_a_429_wit
         "nothing sent that would be refused"
     );
 }
+
+/// Regression (found by a review): a key limited to some models was served by the fallback
+/// chain's models, and could name any model through a route the relay does not read.
+#[tokio::test]
+async fn a_key_limited_to_some_models_is_served_by_those_only() {
+    let mut down = steadfast_sim::SimModel::new("gemini-2.5-flash");
+    down.overloaded = true;
+    let sim = Simulator::start(SimulatorConfig {
+        models: vec![down, steadfast_sim::SimModel::new("gemini-2.0-flash")],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = Relay::start(Config {
+        port: 0,
+        upstream: sim.base_url(),
+        keys: sim.keys().to_vec(),
+        relay_keys: vec![
+            RelayKeyConfig {
+                models: vec!["gemini-2.5-flash".into()],
+                ..relay_key()
+            },
+            RelayKeyConfig::new("other", OTHER_KEY),
+        ],
+        fallback: vec!["gemini-2.0-flash".into()],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let limited = post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN).await;
+    assert_eq!(limited.status(), 503, "not served by gemini-2.0-flash");
+    let free = post(url(&relay), Some(OTHER_KEY), PROMPT_PLAIN).await;
+    assert_eq!(free.status(), 200);
+    assert_eq!(free.headers()["x-steadfast-model"], "gemini-2.0-flash");
+    // A route the relay does not read is closed to the limited key, and a path with an empty
+    // segment to everyone.
+    for (path, key) in [
+        ("v1beta/tunedModels/x:generateContent", RELAY_KEY),
+        ("v1beta//models/gemini-2.0-flash:generateContent", OTHER_KEY),
+    ] {
+        let answer = post(
+            format!("{}/{path}", relay.base_url()),
+            Some(key),
+            PROMPT_PLAIN,
+        )
+        .await;
+        assert_eq!(answer.status(), 404, "{path}");
+    }
+    // At most 100 objects named in one request.
+    let parts: Vec<String> = (0..101)
+        .map(|i| format!(r#"{{"fileData":{{"fileUri":"files/f{i}","mimeType":"text/plain"}}}}"#))
+        .collect();
+    let many = format!(r#"{{"contents":[{{"parts":[{}]}}]}}"#, parts.join(","));
+    let answer = post(url(&relay), Some(OTHER_KEY), &many).await;
+    assert_eq!(answer.status(), 400);
+}
