@@ -1,5 +1,8 @@
 //! What the relay's tests share: a relay key, a prompt, a relay in front of an upstream.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 use steadfast_relay::{Config, Relay, RelayKeyConfig};
 
 /// The relay key of the tests (made up).
@@ -37,3 +40,66 @@ pub(crate) async fn post(url: String, key: Option<&str>, body: &str) -> reqwest:
 
 /// A plain prompt.
 pub(crate) const PROMPT_PLAIN: &str = r#"{"contents":[{"parts":[{"text":"hello there"}]}]}"#;
+
+/// The `gemini-relay` command, killed when dropped.
+pub(crate) struct RelayProcess(pub(crate) Child);
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gemini-relay` with `args` and reads its address from its first line.
+pub(crate) fn start_command(
+    args: &[&str],
+) -> (RelayProcess, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-relay"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    for out in [
+        Box::new(stdout) as Box<dyn std::io::Read + Send>,
+        Box::new(stderr),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+    }
+    let first = received.recv_timeout(Duration::from_secs(30)).unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    (RelayProcess(child), base, received)
+}
+
+/// Sends signal `name` (`HUP`, `TERM`) to the process.
+pub(crate) fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a line containing `needle`.
+pub(crate) fn line_with(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}

@@ -2,8 +2,7 @@
 //! its file changes; SIGTERM lets a stream in flight finish.
 
 use crate::common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use steadfast_relay::{Config, Relay, RelayKeyConfig};
 use steadfast_sim::{Simulator, SimulatorConfig};
@@ -70,7 +69,7 @@ async fn a_reload_under_load_loses_no_request() {
     for task in load {
         all.extend(task.await.unwrap());
     }
-    assert!(all.len() > 50, "{} requests", all.len());
+    assert!(all.len() > 20, "{} requests", all.len());
     assert!(
         all.iter().all(|s| *s == 200),
         "every request answered: {all:?}"
@@ -86,66 +85,6 @@ async fn a_reload_under_load_loses_no_request() {
         post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
         400
     );
-}
-
-/// The `gemini-relay` command, killed when dropped.
-struct RelayProcess(Child);
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `gemini-relay` with `args` and reads its address from its first line.
-fn start_command(args: &[&str]) -> (RelayProcess, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-relay"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (lines, received) = std::sync::mpsc::channel();
-    for out in [
-        Box::new(stdout) as Box<dyn std::io::Read + Send>,
-        Box::new(stderr),
-    ] {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-    }
-    let first = received.recv_timeout(Duration::from_secs(30)).unwrap();
-    let base = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
-    (RelayProcess(child), base, received)
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Waits for a line containing `needle`.
-fn line_with(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("no line with {needle:?}"));
-        if line.contains(needle) {
-            return line;
-        }
-    }
 }
 
 #[tokio::test]
@@ -171,12 +110,34 @@ async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
         post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
         400
     );
-    // A new key in the file, then SIGHUP.
+    // A new key in the file, then SIGHUP, while requests keep coming: none is lost.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (base, stop) = (base.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answer = post(url(&base), Some(RELAY_KEY), PROMPT_PLAIN).await;
+                    statuses.push(answer.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
     write(&format!(
         "[[relay_keys]]\nname = \"new\"\nsecret = \"{NEW_KEY}\"\n"
     ));
     signal(&command.0, "HUP");
     line_with(&lines, "reloaded");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in load {
+        all.extend(task.await.unwrap());
+    }
+    assert!(all.len() > 8 && all.iter().all(|s| *s == 200), "{all:?}");
     assert_eq!(
         post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
         200

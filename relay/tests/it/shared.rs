@@ -305,3 +305,42 @@ async fn redis_down_is_handled_as_each_mode_says() {
     assert_eq!(ready.status(), 503);
     assert!(ready.text().await.unwrap().contains("Redis"));
 }
+
+/// The same as two relays in one test process, with two `gemini-relay` processes: the quota is
+/// shared through Redis alone.
+#[tokio::test]
+async fn two_relay_processes_share_one_upstream_quota_through_redis() {
+    let redis = RedisServer::start();
+    let sim = sim_with_rpm(4, vec!["sim-key-processes-000001".into()]).await;
+    let dir = std::env::temp_dir().join(format!("relay-two-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("relay.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "port = 0\nupstream = \"{}\"\nkeys = [\"{}\"]\nquota_minute = \"1s\"\n[[relay_keys]]\nname = \"tests\"\nsecret = \"{RELAY_KEY}\"\n[limits.\"gemini-2.5-flash\"]\nrpm = 4\n[redis]\nurl = \"{}\"\n",
+            sim.base_url(),
+            sim.keys()[0],
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let (_a, a, _) = start_command(&["--config", file.to_str().unwrap()]);
+    let (_b, b, _) = start_command(&["--config", file.to_str().unwrap()]);
+    let calls: Vec<_> = (0..12)
+        .map(|i| {
+            let base = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let url = format!("{base}/v1beta/models/gemini-2.5-flash:generateContent");
+                post(url, Some(RELAY_KEY), PROMPT_PLAIN).await.status()
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.generate_requests, 12, "no call lost, none sent twice");
+    assert_eq!(stats.rate_limited, 0, "the upstream refused nothing");
+    let _ = std::fs::remove_dir_all(&dir);
+}
