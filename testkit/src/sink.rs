@@ -1,7 +1,7 @@
 //! A log sink: a writer that keeps everything written to it, to search a test's log output
 //! for what must never be there (a key, a prompt).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A cloneable writer whose clones share one buffer; give `move || sink.clone()` to
 /// `tracing_subscriber::fmt().with_writer(..)`.
@@ -35,4 +35,26 @@ impl std::io::Write for Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// One log for a whole test binary: every event of every target, at every level, written by a
+/// global `tracing` subscriber installed on the first call. Tests that search the log for what
+/// must never be there read this one, as several tests of one binary log at once.
+///
+/// Panics when another global subscriber was installed in the binary first.
+pub fn global_log() -> &'static Sink {
+    static LOG: OnceLock<Sink> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            panic!("another global tracing subscriber was installed in this test binary");
+        }
+        sink
+    })
 }

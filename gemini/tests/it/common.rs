@@ -2,11 +2,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::OnceLock;
 use std::time::Duration;
 use steadfast_gemini::{Client, ClientPolicy, Error};
 use steadfast_sim::Simulator;
-use steadfast_testkit::sink::Sink;
 
 /// The default client policy with millisecond backoff, so that retries cost no test time.
 pub fn fast() -> ClientPolicy {
@@ -37,23 +35,4 @@ impl SimClient for Simulator {
     }
 }
 
-/// The log of every test in this binary: one global subscriber at TRACE, without colours,
-/// writing to one sink, installed on first use. Tests that search the log for what must never
-/// be there (a key) read it; it holds the events of every test running meanwhile too, which
-/// only widens what is searched.
-pub fn global_log() -> &'static Sink {
-    static LOG: OnceLock<Sink> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let sink = Sink::default();
-        let writer = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        if tracing::subscriber::set_global_default(subscriber).is_err() {
-            panic!("another global tracing subscriber was installed in this test binary");
-        }
-        sink
-    })
-}
+pub use steadfast_testkit::sink::global_log;

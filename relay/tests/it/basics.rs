@@ -206,15 +206,12 @@ fn a_config_without_keys_says_what_is_missing() {
 async fn a_relay_key_over_its_limit_gets_a_gemini_shaped_429_and_nothing_goes_upstream() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
     let relay = Relay::start(Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
         relay_keys: vec![RelayKeyConfig {
             rpm: Some(2),
             models: vec!["gemini-2.5-flash".into()],
             ..relay_key()
         }],
-        ..Config::default()
+        ..config_for(&sim)
     })
     .await
     .unwrap();

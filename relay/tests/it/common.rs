@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use steadfast_relay::{Config, Relay, RelayKeyConfig};
+use steadfast_sim::Simulator;
 
 /// The relay key of the tests (made up).
 pub(crate) const RELAY_KEY: &str = "relay-secret-not-real-0001";
@@ -27,6 +28,25 @@ pub(crate) async fn relay_in_front_of(upstream: String, keys: Vec<String>) -> Re
     })
     .await
     .unwrap()
+}
+
+/// The configuration of a relay on a free port in front of `sim` (its keys, each a project of
+/// its own), with the relay key `tests`.
+pub(crate) fn config_for(sim: &Simulator) -> Config {
+    Config {
+        port: 0,
+        upstream: sim.base_url(),
+        keys: sim.keys().to_vec(),
+        relay_keys: vec![relay_key()],
+        ..Config::default()
+    }
+}
+
+/// A relay in front of `sim`, its configuration ([`config_for`]) changed by `change`.
+pub(crate) async fn relay_for(sim: &Simulator, change: impl FnOnce(&mut Config)) -> Relay {
+    let mut config = config_for(sim);
+    change(&mut config);
+    Relay::start(config).await.unwrap()
 }
 
 /// A POST of `body` with `key` in `x-goog-api-key`.

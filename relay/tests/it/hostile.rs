@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use std::time::Duration;
-use steadfast_relay::{Config, Relay};
+use steadfast_relay::Relay;
 use steadfast_sim::{Simulator, SimulatorConfig};
 use steadfast_testkit::raw::{Raw, Step, answer, write};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,22 +18,10 @@ fn generate_url(relay: &Relay) -> String {
     )
 }
 
-async fn relay_with(sim: &Simulator, change: impl FnOnce(&mut Config)) -> Relay {
-    let mut config = Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
-        relay_keys: vec![relay_key()],
-        ..Config::default()
-    };
-    change(&mut config);
-    Relay::start(config).await.unwrap()
-}
-
 #[tokio::test]
 async fn an_oversized_body_is_a_413_and_nothing_goes_upstream() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let relay = relay_with(&sim, |c| c.max_body_bytes = 1024).await;
+    let relay = relay_for(&sim, |c| c.max_body_bytes = 1024).await;
     let big = format!(
         r#"{{"contents":[{{"parts":[{{"text":"{}"}}]}}]}}"#,
         "x".repeat(4096)
@@ -51,7 +39,7 @@ async fn an_oversized_body_is_a_413_and_nothing_goes_upstream() {
 #[tokio::test]
 async fn an_oversized_head_is_a_431() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let relay = relay_with(&sim, |c| c.max_header_bytes = 2048).await;
+    let relay = relay_for(&sim, |c| c.max_header_bytes = 2048).await;
     let answer = reqwest::Client::new()
         .post(generate_url(&relay))
         .header("x-goog-api-key", RELAY_KEY)
@@ -67,7 +55,7 @@ async fn an_oversized_head_is_a_431() {
 #[tokio::test]
 async fn a_client_that_trickles_its_head_or_idles_is_closed_and_others_are_served() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let relay = relay_with(&sim, |c| c.idle_timeout = Duration::from_millis(300)).await;
+    let relay = relay_for(&sim, |c| c.idle_timeout = Duration::from_millis(300)).await;
     // Half a head, then nothing: closed without an answer (hyper's header read timeout).
     let partial = b"POST /v1beta/models/gemini-2.5-flash:generateContent HTTP/1.1\r\nHost: x\r\n";
     let trickled = tokio::spawn({
@@ -109,7 +97,7 @@ async fn a_client_that_trickles_its_head_or_idles_is_closed_and_others_are_serve
 #[tokio::test]
 async fn connections_over_the_cap_wait_until_one_closes() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let relay = relay_with(&sim, |c| c.max_connections = 2).await;
+    let relay = relay_for(&sim, |c| c.max_connections = 2).await;
     let held_a = TcpStream::connect(relay.local_addr()).await.unwrap();
     let held_b = TcpStream::connect(relay.local_addr()).await.unwrap();
     let request = format!(
@@ -145,7 +133,7 @@ async fn connections_over_the_cap_wait_until_one_closes() {
 #[tokio::test]
 async fn a_thousand_connections_at_once_are_all_answered() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let relay = relay_with(&sim, |_| {}).await;
+    let relay = relay_for(&sim, |_| {}).await;
     let request = format!(
         "POST /v1beta/models/gemini-2.5-flash:generateContent HTTP/1.1\r\nHost: relay\r\nx-goog-api-key: {RELAY_KEY}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{PROMPT_PLAIN}",
         PROMPT_PLAIN.len()
@@ -232,29 +220,33 @@ async fn garbage_resets_and_stalls_upstream_are_answered_in_the_apis_shape() {
     assert!(got.text().await.unwrap().contains("DEADLINE_EXCEEDED"));
 }
 
-/// A stream that fails after its first chunk ends with the real API's error as the last
-/// element of the JSON array (without `alt=sse`): the body stays one valid JSON array, and
-/// the answer is never restarted.
-#[tokio::test]
-async fn a_json_array_stream_that_fails_mid_way_ends_with_an_error_element() {
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-    let first = "[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"one \"}]}}]}";
-    let chunk = format!("{:x}\r\n{first}\r\n", first.len());
-    let upstream = Raw::start(move |_, _| {
-        vec![
-            write(head),
-            write(chunk.clone()),
-            Step::Sleep(Duration::from_millis(50)),
-            // A broken chunk, then the connection closes: a failure mid-stream.
-            write("zz\r\n"),
-        ]
-    })
-    .await;
+/// An upstream whose stream (of `content_type`) sends `parts` as chunks, 30 ms apart, then a
+/// broken chunk and closes: a failure mid-stream. And a relay in front of it.
+async fn failing_stream(content_type: &str, parts: &[&str]) -> (Raw, Relay) {
+    let mut steps = vec![write(format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ))];
+    for part in parts {
+        steps.push(write(format!("{:x}\r\n{part}\r\n", part.len())));
+        steps.push(Step::Sleep(Duration::from_millis(30)));
+    }
+    steps.push(write("zz\r\n"));
+    let upstream = Raw::start(move |_, _| steps.clone()).await;
     let relay = relay_in_front_of(
         upstream.url.clone(),
         vec!["upstream-key-not-real-01".into()],
     )
     .await;
+    (upstream, relay)
+}
+
+/// A stream that fails after its first chunk ends with the real API's error as the last
+/// element of the JSON array (without `alt=sse`): the body stays one valid JSON array, and
+/// the answer is never restarted.
+#[tokio::test]
+async fn a_json_array_stream_that_fails_mid_way_ends_with_an_error_element() {
+    let first = "[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"one \"}]}}]}";
+    let (upstream, relay) = failing_stream("application/json", &[first]).await;
     let answer = post(
         format!(
             "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent",
@@ -282,7 +274,7 @@ async fn a_json_array_stream_that_fails_mid_way_ends_with_an_error_element() {
 #[tokio::test]
 async fn unknown_routes_can_be_refused_and_known_ones_still_go() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let relay = relay_with(&sim, |c| c.forward_unknown_routes = false).await;
+    let relay = relay_for(&sim, |c| c.forward_unknown_routes = false).await;
     let http = reqwest::Client::new();
     let unknown = http
         .get(format!("{}/v1beta/batches", relay.base_url()))
@@ -316,7 +308,7 @@ async fn every_answer_says_its_request_id_and_the_relays_own_time() {
     })
     .await
     .unwrap();
-    let relay = relay_with(&sim, |_| {}).await;
+    let relay = relay_for(&sim, |_| {}).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let started = std::time::Instant::now();
@@ -356,7 +348,7 @@ async fn every_answer_says_its_request_id_and_the_relays_own_time() {
 #[tokio::test]
 async fn a_client_that_stops_sending_its_body_gets_a_408_and_nothing_goes_upstream() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let relay = relay_with(&sim, |c| c.idle_timeout = Duration::from_millis(300)).await;
+    let relay = relay_for(&sim, |c| c.idle_timeout = Duration::from_millis(300)).await;
     let mut socket = TcpStream::connect(relay.local_addr()).await.unwrap();
     let head = format!(
         "POST /v1beta/models/gemini-2.5-flash:generateContent HTTP/1.1\r\nHost: relay\r\nx-goog-api-key: {RELAY_KEY}\r\nContent-Length: 100\r\n\r\n{{\"contents\""
@@ -381,7 +373,7 @@ async fn a_slow_reader_gets_the_whole_stream_intact() {
     })
     .await
     .unwrap();
-    let relay = relay_with(&sim, |_| {}).await;
+    let relay = relay_for(&sim, |_| {}).await;
     let long = "word ".repeat(80);
     let body = format!(
         r#"{{"contents":[{{"parts":[{{"text":"{}"}}]}}]}}"#,
@@ -447,7 +439,7 @@ async fn a_body_that_makes_the_upstream_echo_invalid_key_words_kills_no_key() {
     })
     .await
     .unwrap();
-    let relay = relay_with(&sim, |_| {}).await;
+    let relay = relay_for(&sim, |_| {}).await;
     let hostile = r#"{"contents":[{"parts":[{"text":"hi"}]}],"API key not valid":1}"#;
     let refused = post(generate_url(&relay), Some(RELAY_KEY), hostile).await;
     assert_eq!(refused.status(), 400);
@@ -468,27 +460,9 @@ async fn a_body_that_makes_the_upstream_echo_invalid_key_words_kills_no_key() {
 /// API's error. Now every `data:` line it reads is whole JSON, and the last is the error.
 #[tokio::test]
 async fn a_stream_that_fails_mid_event_ends_with_whole_events_only() {
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     let whole = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"one \"}]}}]}\r\n\r\n";
     let half = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"tw";
-    let chunk = |t: &str| format!("{:x}\r\n{t}\r\n", t.len());
-    let (first, second) = (chunk(whole), chunk(half));
-    let upstream = Raw::start(move |_, _| {
-        vec![
-            write(head),
-            write(first.clone()),
-            Step::Sleep(Duration::from_millis(30)),
-            write(second.clone()),
-            Step::Sleep(Duration::from_millis(30)),
-            write("zz\r\n"),
-        ]
-    })
-    .await;
-    let relay = relay_in_front_of(
-        upstream.url.clone(),
-        vec!["upstream-key-not-real-01".into()],
-    )
-    .await;
+    let (_upstream, relay) = failing_stream("text/event-stream", &[whole, half]).await;
     let got = post(
         format!(
             "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?%61lt=sse",

@@ -25,14 +25,11 @@ fn words(n: usize) -> String {
 async fn a_relay_key_over_its_tokens_per_minute_gets_a_429_naming_that_limit() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
     let relay = Relay::start(Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
         relay_keys: vec![RelayKeyConfig {
             tpm: Some(50),
             ..relay_key()
         }],
-        ..Config::default()
+        ..config_for(&sim)
     })
     .await
     .unwrap();
@@ -71,12 +68,9 @@ async fn the_waiting_room_is_bounded_and_a_busy_key_cannot_keep_another_out() {
     .await
     .unwrap();
     let relay = Relay::start(Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
         relay_keys: vec![relay_key(), RelayKeyConfig::new("other", OTHER_KEY)],
         max_waiting: 4,
-        ..Config::default()
+        ..config_for(&sim)
     })
     .await
     .unwrap();
@@ -122,10 +116,6 @@ async fn when_no_project_can_serve_within_the_deadline_the_client_gets_a_429_wit
     .await
     .unwrap();
     let relay = Relay::start(Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
-        relay_keys: vec![relay_key()],
         limits: [(
             "gemini-2.5-flash".to_owned(),
             steadfast_relay::LimitsConfig {
@@ -135,7 +125,7 @@ async fn when_no_project_can_serve_within_the_deadline_the_client_gets_a_429_wit
         )]
         .into(),
         deadline: std::time::Duration::from_secs(2),
-        ..Config::default()
+        ..config_for(&sim)
     })
     .await
     .unwrap();
@@ -182,9 +172,6 @@ async fn a_key_limited_to_some_models_is_served_by_those_only() {
     .await
     .unwrap();
     let relay = Relay::start(Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
         relay_keys: vec![
             RelayKeyConfig {
                 models: vec!["gemini-2.5-flash".into()],
@@ -193,7 +180,7 @@ async fn a_key_limited_to_some_models_is_served_by_those_only() {
             RelayKeyConfig::new("other", OTHER_KEY),
         ],
         fallback: vec!["gemini-2.0-flash".into()],
-        ..Config::default()
+        ..config_for(&sim)
     })
     .await
     .unwrap();

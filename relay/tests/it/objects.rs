@@ -20,8 +20,6 @@ async fn two_projects(model: SimModel) -> (Simulator, Relay) {
     config.caches.min_tokens = Some(1);
     let sim = Simulator::start(config).await.unwrap();
     let relay = Relay::start(Config {
-        port: 0,
-        upstream: sim.base_url(),
         projects: vec![
             ProjectConfig {
                 name: "alpha".into(),
@@ -32,8 +30,7 @@ async fn two_projects(model: SimModel) -> (Simulator, Relay) {
                 keys: vec![BETA.into()],
             },
         ],
-        relay_keys: vec![relay_key()],
-        ..Config::default()
+        ..config_for(&sim)
     })
     .await
     .unwrap();

@@ -4,7 +4,7 @@
 use crate::common::*;
 use std::process::Command;
 use std::time::Duration;
-use steadfast_relay::{Config, Relay, RelayKeyConfig};
+use steadfast_relay::{Relay, RelayKeyConfig};
 use steadfast_sim::{Simulator, SimulatorConfig};
 
 const NEW_KEY: &str = "relay-secret-not-real-0003";
@@ -21,13 +21,7 @@ async fn a_reload_under_load_loses_no_request() {
     })
     .await
     .unwrap();
-    let config = Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
-        relay_keys: vec![relay_key()],
-        ..Config::default()
-    };
+    let config = config_for(&sim);
     let relay = Relay::start(config.clone()).await.unwrap();
     let base = relay.base_url();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

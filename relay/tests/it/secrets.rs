@@ -4,26 +4,9 @@
 //! upstream rejects (taken out of the pool and reported), a quota refusal, an upload, a reload.
 
 use crate::common::*;
-use std::sync::OnceLock;
 use steadfast_relay::{Config, Relay, RelayKeyConfig};
 use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
-use steadfast_testkit::sink::Sink;
-
-/// Every event of every target, at every level, from the whole test binary.
-fn global_log() -> &'static Sink {
-    static LOG: OnceLock<Sink> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let sink = Sink::default();
-        let writer = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        sink
-    })
-}
+use steadfast_testkit::sink::global_log;
 
 const GOOD: &str = "sim-key-good-secret-000001";
 const REJECTED: &str = "sim-key-rejected-secret-01";
@@ -44,11 +27,9 @@ async fn no_key_appears_in_the_log_or_in_any_answer() {
     .await
     .unwrap();
     let config = Config {
-        port: 0,
-        upstream: sim.base_url(),
         keys: vec![REJECTED.into(), GOOD.into()],
         relay_keys: vec![relay_key(), RelayKeyConfig::new("query", QUERY_KEY)],
-        ..Config::default()
+        ..config_for(&sim)
     };
     let relay = Relay::start(config.clone()).await.unwrap();
     let base = relay.base_url();

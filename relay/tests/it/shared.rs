@@ -34,10 +34,6 @@ async fn sim_with_rpm(rpm: u32, keys: Vec<String>) -> Simulator {
 
 fn shared_config(sim: &Simulator, redis: &RedisServer, rpm: u32) -> Config {
     Config {
-        port: 0,
-        upstream: sim.base_url(),
-        keys: sim.keys().to_vec(),
-        relay_keys: vec![relay_key()],
         quota_minute: Duration::from_secs(1),
         limits: [(
             "gemini-2.5-flash".to_owned(),
@@ -48,7 +44,7 @@ fn shared_config(sim: &Simulator, redis: &RedisServer, rpm: u32) -> Config {
         )]
         .into(),
         redis: Some(RedisConfig::new(&redis.url())),
-        ..Config::default()
+        ..config_for(sim)
     }
 }
 
