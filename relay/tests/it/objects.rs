@@ -20,6 +20,7 @@ async fn two_projects(model: SimModel) -> (Simulator, Relay) {
     config.caches.min_tokens = Some(1);
     let sim = Simulator::start(config).await.unwrap();
     let relay = Relay::start(Config {
+        keys: Vec::new(),
         projects: vec![
             ProjectConfig {
                 name: "alpha".into(),
