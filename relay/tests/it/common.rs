@@ -49,6 +49,26 @@ pub(crate) async fn relay_for(sim: &Simulator, change: impl FnOnce(&mut Config))
     Relay::start(config).await.unwrap()
 }
 
+/// Starts a resumable upload of `size` bytes of text through the relay at `base`: the project
+/// that took it and the session's URL (on the relay).
+pub(crate) async fn start_upload(base: &str, size: usize) -> (String, String) {
+    let start = reqwest::Client::new()
+        .post(format!("{base}/upload/v1beta/files"))
+        .header("x-goog-api-key", RELAY_KEY)
+        .header("x-goog-upload-protocol", "resumable")
+        .header("x-goog-upload-command", "start")
+        .header("x-goog-upload-header-content-length", size.to_string())
+        .header("x-goog-upload-header-content-type", "text/plain")
+        .header("content-type", "application/json")
+        .body(r#"{"file":{"display_name":"notes"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 200);
+    let header = |name: &str| start.headers()[name].to_str().unwrap().to_owned();
+    (header("x-steadfast-project"), header("x-goog-upload-url"))
+}
+
 /// A POST of `body` with `key` in `x-goog-api-key`.
 pub(crate) async fn post(url: String, key: Option<&str>, body: &str) -> reqwest::Response {
     let mut request = reqwest::Client::new().post(url).body(body.to_owned());

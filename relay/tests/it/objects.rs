@@ -42,32 +42,12 @@ async fn two_projects(model: SimModel) -> (Simulator, Relay) {
 /// project that took the upload.
 async fn upload(relay: &Relay, bytes: &[u8]) -> (Value, String) {
     let http = reqwest::Client::new();
-    let start = http
-        .post(format!("{}/upload/v1beta/files", relay.base_url()))
-        .header("x-goog-api-key", RELAY_KEY)
-        .header("x-goog-upload-protocol", "resumable")
-        .header("x-goog-upload-command", "start")
-        .header(
-            "x-goog-upload-header-content-length",
-            bytes.len().to_string(),
-        )
-        .header("x-goog-upload-header-content-type", "text/plain")
-        .header("content-type", "application/json")
-        .body(r#"{"file":{"display_name":"notes"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 200);
-    let project = start.headers()["x-steadfast-project"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let url = start.headers()["x-goog-upload-url"].to_str().unwrap();
+    let (project, url) = start_upload(&relay.base_url(), bytes.len()).await;
     assert!(url.starts_with(&relay.base_url()), "rewritten: {url}");
     // The session's own request carries no key, as the official SDKs send it: its
     // `upload_id` authorises it.
     let done = http
-        .post(url)
+        .post(&url)
         .header("x-goog-upload-command", "upload, finalize")
         .header("x-goog-upload-offset", "0")
         .body(bytes.to_vec())

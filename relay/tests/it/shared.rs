@@ -190,26 +190,7 @@ async fn a_file_uploaded_through_one_relay_is_used_through_its_project_by_anothe
     let http = reqwest::Client::new();
     // A file's metadata-only upload through relay A (a one-request upload: start, then the
     // bytes, as the SDKs do).
-    let start = http
-        .post(format!("{}/upload/v1beta/files", a.base_url()))
-        .header("x-goog-api-key", RELAY_KEY)
-        .header("x-goog-upload-protocol", "resumable")
-        .header("x-goog-upload-command", "start")
-        .header("x-goog-upload-header-content-length", "5")
-        .header("x-goog-upload-header-content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 200);
-    let project = start.headers()["x-steadfast-project"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let session = start.headers()["x-goog-upload-url"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (project, session) = start_upload(&a.base_url(), 5).await;
     // The session's bytes go through relay B: it knows the session's project from Redis.
     let session = session.replace(&a.base_url(), &b.base_url());
     let done = http
