@@ -292,6 +292,36 @@ fn limiter(
     }
 }
 
+/// The SHA-256 of the admin token, from the token or its digest.
+pub(crate) fn admin_digest(token: Option<&str>, sha256: Option<&str>) -> Option<[u8; 32]> {
+    match (token, sha256) {
+        (Some(t), _) => Some(digest(t)),
+        (None, Some(h)) => from_hex(h),
+        (None, None) => None,
+    }
+}
+
+/// Whether `headers` carry the admin token (`Authorization: Bearer TOKEN`), compared as digests
+/// in full.
+pub(crate) fn is_admin(headers: &http::HeaderMap, admin: Option<&[u8; 32]>) -> bool {
+    let Some(wanted) = admin else {
+        return false;
+    };
+    let Some(given) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let given = digest(given.trim());
+    given
+        .iter()
+        .zip(wanted)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
 /// The value of `key` in a query string, percent-decoded.
 fn query_key(query: &str) -> Option<String> {
     query.split('&').find_map(|pair| {

@@ -97,6 +97,61 @@ pub struct Config {
     /// with every relay process of one deployment (none by default: this process alone).
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// The request log, an SQLite file with one row per request (none by default; the
+    /// command's `--log FILE` turns it on).
+    #[serde(default)]
+    pub log: Option<LogConfig>,
+    /// The token of `/metrics`' neighbours that show more than counts: the dashboard and the
+    /// admin API (`/dashboard`, `/admin/…`), given as `Authorization: Bearer TOKEN`; its SHA-256
+    /// may be given instead (`admin_token_sha256`). Without either, they are off. `/metrics`
+    /// itself is open, as Prometheus scrapes it: it holds no key and no free text.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// The SHA-256 of the admin token, in hexadecimal, so that the file holds no secret.
+    #[serde(default)]
+    pub admin_token_sha256: Option<String>,
+}
+
+/// The request log.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The SQLite file (created with its folder when missing).
+    pub path: std::path::PathBuf,
+    /// Rows older than this are deleted (default 7 days).
+    #[serde(default = "default_log_age", with = "duration")]
+    pub max_age: Duration,
+    /// At most this many rows are kept, the newest (default 1 000 000).
+    #[serde(default = "default_log_rows")]
+    pub max_rows: u64,
+    /// Rows waiting for the writer, at most; beyond, rows are dropped and counted, never
+    /// waited for (default 10 000).
+    #[serde(default = "default_log_queue")]
+    pub queue: usize,
+}
+
+impl LogConfig {
+    /// A log at `path`, with the default age, rows and queue.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> LogConfig {
+        LogConfig {
+            path: path.into(),
+            max_age: default_log_age(),
+            max_rows: default_log_rows(),
+            queue: default_log_queue(),
+        }
+    }
+}
+
+fn default_log_age() -> Duration {
+    Duration::from_secs(7 * 24 * 60 * 60)
+}
+
+fn default_log_rows() -> u64 {
+    1_000_000
+}
+
+fn default_log_queue() -> usize {
+    10_000
 }
 
 /// Redis shared by the relay processes of one deployment.
@@ -267,6 +322,8 @@ impl fmt::Debug for Config {
             .field("drain", &self.drain)
             .field("forward_unknown_routes", &self.forward_unknown_routes)
             .field("redis", &self.redis)
+            .field("log", &self.log)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "(set)"))
             .finish()
     }
 }
@@ -376,6 +433,9 @@ impl Default for Config {
             drain: default_drain(),
             forward_unknown_routes: true,
             redis: None,
+            log: None,
+            admin_token: None,
+            admin_token_sha256: None,
         }
     }
 }
@@ -496,6 +556,31 @@ impl Config {
                     "redis.url: give a URL such as redis://127.0.0.1:6379",
                 ));
             }
+        }
+        if let Some(log) = &self.log
+            && (log.max_rows == 0 || log.queue == 0 || log.max_age.is_zero())
+        {
+            return Err(ConfigError::new(
+                "log: max_rows, queue and max_age must be more than 0",
+            ));
+        }
+        match (&self.admin_token, &self.admin_token_sha256) {
+            (Some(t), None) if t.len() < 16 => {
+                return Err(ConfigError::new(
+                    "admin_token: shorter than 16 characters; use a long random one",
+                ));
+            }
+            (None, Some(h)) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Err(ConfigError::new(
+                    "admin_token_sha256: must be 64 hexadecimal digits",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "give one of admin_token and admin_token_sha256, not both",
+                ));
+            }
+            _ => {}
         }
         for (model, l) in &self.limits {
             if [l.rpm, l.rpd, l.tpm].contains(&Some(0)) {

@@ -27,6 +27,10 @@ pub(crate) struct Refusal {
     message: String,
     details: Vec<Value>,
     retry_after: Option<std::time::Duration>,
+    /// The name of what happened, for the request log and the metrics: the error kind's
+    /// (`rate_limited_per_day`), or the relay's own (`relay_key_unknown`).
+    kind: String,
+    quota_id: Option<String>,
 }
 
 impl Refusal {
@@ -37,7 +41,15 @@ impl Refusal {
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
+            kind: status.to_ascii_lowercase(),
+            quota_id: None,
         }
+    }
+
+    /// Names what happened, for the request log and the metrics.
+    pub(crate) fn kind(mut self, kind: &str) -> Refusal {
+        self.kind = kind.to_owned();
+        self
     }
 
     /// A request without a relay key: the real API's answer to a request without a key.
@@ -47,6 +59,7 @@ impl Refusal {
             "PERMISSION_DENIED",
             "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
         )
+        .kind("relay_key_missing")
     }
 
     /// A key that is not a relay key: the real API's answer to an invalid key.
@@ -55,7 +68,8 @@ impl Refusal {
             400,
             "INVALID_ARGUMENT",
             "API key not valid. Please pass a valid API key.",
-        );
+        )
+        .kind("relay_key_unknown");
         r.details.push(json!({
             "@type": "type.googleapis.com/google.rpc.ErrorInfo",
             "reason": "API_KEY_INVALID",
@@ -106,6 +120,14 @@ impl Refusal {
             "violations": violations
         }));
         r.retry_after = retry_after;
+        r.kind = "relay_key_over_limit".to_owned();
+        r.quota_id = Some(
+            match limited {
+                Limited::Requests => "RelayKeyRequests",
+                Limited::Tokens => "RelayKeyInputTokensPerMinute",
+            }
+            .to_owned(),
+        );
         r
     }
 
@@ -117,7 +139,7 @@ impl Refusal {
             "the relay has as many requests waiting as it may hold (max_waiting); retry after the delay this answer gives",
         );
         r.retry_after = Some(std::time::Duration::from_secs(1));
-        r
+        r.kind("waiting_room_full")
     }
 
     /// Redis, which the relay's shared limits need, cannot be reached.
@@ -128,7 +150,7 @@ impl Refusal {
             "the relay cannot reach the Redis its shared limits are kept in",
         );
         r.retry_after = Some(std::time::Duration::from_secs(1));
-        r
+        r.kind("redis_unavailable")
     }
 
     /// What the routed path ended with, as the client would have seen it from Google.
@@ -154,7 +176,13 @@ impl Refusal {
             .message()
             .map(str::to_owned)
             .unwrap_or_else(|| e.to_string());
-        let mut r = Refusal::new(code, status, message);
+        let mut r = Refusal::new(code, status, message).kind(e.kind().name());
+        r.quota_id = upstream_status.and_then(|s| {
+            s.details
+                .quota_violations
+                .iter()
+                .find_map(|v| v.quota_id.clone())
+        });
         if let Some(s) = upstream_status {
             let violations: Vec<Value> = s
                 .details
@@ -266,6 +294,10 @@ impl IntoResponse for Refusal {
         {
             headers.insert(http::header::RETRY_AFTER, v);
         }
+        response.extensions_mut().insert(crate::record::ErrorNote {
+            kind: self.kind,
+            quota_id: self.quota_id,
+        });
         response
     }
 }

@@ -15,6 +15,7 @@
 use crate::auth::{Credential, Over};
 use crate::error::{Limited, Refusal};
 use crate::frame::Framer;
+use crate::record::{ErrorNote, Note};
 use crate::{Live, Shared, owners};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -81,14 +82,83 @@ pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> 
     let id = live.next_id.fetch_add(1, Ordering::Relaxed);
     let shared = live.current();
     let span = tracing::info_span!(target: "steadfast_relay", "request", id);
-    let mut response = handle(&shared, request).instrument(span).await;
+    let mut note = Note::new(id, request.uri().path().trim_start_matches('/'));
+    let mut response = handle(&shared, request, &mut note).instrument(span).await;
     response
         .headers_mut()
         .insert("x-steadfast-request-id", http::HeaderValue::from(id));
-    response
+    let error = response.extensions().get::<ErrorNote>().cloned();
+    note.head(response.status().as_u16(), error.as_ref());
+    let log = shared.log.clone();
+    match axum::body::HttpBody::size_hint(response.body()).exact() {
+        // The whole answer is in memory: it is over as far as the relay is concerned.
+        Some(n) => {
+            note.finish(n, log.as_ref());
+            response
+        }
+        None => {
+            let (parts, body) = response.into_parts();
+            let counted = Counted {
+                inner: body.into_data_stream(),
+                note: Some(note),
+                bytes: 0,
+                log,
+            };
+            Response::from_parts(parts, Body::from_stream(counted))
+        }
+    }
 }
 
-async fn handle(shared: &Shared, request: Request) -> Response {
+/// A streamed answer, counted as it goes: its bytes, and the tokens of its last
+/// `usageMetadata`; the note is finished when the stream ends or the client leaves.
+struct Counted<S> {
+    inner: S,
+    note: Option<Note>,
+    bytes: u64,
+    log: Option<Arc<crate::log::RequestLog>>,
+}
+
+impl<S> futures_util::Stream for Counted<S>
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(chunk))) => {
+                self.bytes += chunk.len() as u64;
+                if let Some((prompt, answer)) = crate::record::usage(chunk)
+                    && let Some(note) = self.note.as_mut()
+                {
+                    note.row.prompt_tokens = prompt.or(note.row.prompt_tokens);
+                    note.row.answer_tokens = answer.or(note.row.answer_tokens);
+                }
+            }
+            std::task::Poll::Ready(_) => {
+                if let Some(note) = self.note.take() {
+                    note.finish(self.bytes, self.log.as_ref());
+                }
+            }
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl<S> Drop for Counted<S> {
+    fn drop(&mut self) {
+        if let Some(note) = self.note.take() {
+            note.finish(self.bytes, self.log.as_ref());
+        }
+    }
+}
+
+async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response {
     let (parts, body) = request.into_parts();
     let query = parts.uri.query();
     let path = parts.uri.path().trim_start_matches('/');
@@ -119,10 +189,12 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         )
         .into_response();
     }
+    note.row.relay_key = who.name.clone();
     let model = match target(path) {
         Target::Call { model, .. } | Target::Model { model, .. } => Some(model),
         Target::Path(_) => None,
     };
+    note.row.model_asked = model.map(|m| m.trim_start_matches("models/").to_owned());
     if let Some(model) = model
         && !who.allows(model)
     {
@@ -183,6 +255,7 @@ async fn handle(shared: &Shared, request: Request) -> Response {
             .into_response();
         }
     };
+    note.row.bytes_in = body.len() as u64;
     // The relay's own time runs from here (the request received) to the answer's head, less
     // the upstream's time.
     let received = std::time::Instant::now();
@@ -308,6 +381,9 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         }
     };
     let route = answer.route.clone();
+    note.row.attempts = route.attempts;
+    note.row.project = Some(route.project.clone()).filter(|p| !p.is_empty());
+    note.row.model_served = Some(route.model.clone()).filter(|m| !m.is_empty());
     tracing::debug!(target: "steadfast_relay", relay_key = who.name.as_str(), model = route.model.as_str(), project = route.project.as_str(), attempts = route.attempts, "forwarded");
     let status = answer.status;
     let mut headers = answer.headers.clone();
@@ -329,10 +405,15 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         {
             shared.owners.forget(&name).await;
         }
+        if let Some((prompt, answer)) = crate::record::usage(&bytes) {
+            note.row.prompt_tokens = prompt;
+            note.row.answer_tokens = answer;
+        }
         Body::from(bytes)
     };
     rewrite_upload_url(&mut headers, &parts.headers);
     let overhead = received.elapsed().saturating_sub(route.upstream);
+    note.row.overhead_ms = Some(overhead.as_secs_f64() * 1000.0);
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;

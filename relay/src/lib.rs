@@ -41,18 +41,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod admin;
 mod auth;
 mod config;
 mod error;
 mod forward;
 mod frame;
+mod log;
+mod metrics;
 mod owners;
+mod record;
 mod room;
 mod serve;
+pub mod stats;
 
 pub use config::{
-    Config, ConfigError, DEFAULT_UPSTREAM, LimitsConfig, OnUnavailable, ProjectConfig, RedisConfig,
-    RelayKeyConfig,
+    Config, ConfigError, DEFAULT_UPSTREAM, LimitsConfig, LogConfig, OnUnavailable, ProjectConfig,
+    RedisConfig, RelayKeyConfig,
 };
 
 use axum::Router;
@@ -77,17 +82,82 @@ struct Shared {
     upstream: (String, u16),
     /// Redis, for `/readyz`, when configured.
     redis: Option<Arc<RedisConnection>>,
+    /// The request log, when configured.
+    log: Option<Arc<log::RequestLog>>,
+    /// The SHA-256 of the admin token, when one is configured.
+    admin: Option<[u8; 32]>,
 }
 
 /// The relay's state: the current configuration's [`Shared`], swapped by a reload.
-#[derive(Debug)]
 struct Live {
     current: RwLock<Arc<Shared>>,
     /// The number of the next request, for logs and `x-steadfast-request-id`.
     next_id: AtomicU64,
+    /// Where `POST /admin/reload` takes the configuration from.
+    source: RwLock<Option<ConfigSource>>,
 }
 
+impl std::fmt::Debug for ConfigSourceSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(source)"
+        } else {
+            "None"
+        })
+    }
+}
+
+/// For `Debug` of [`Live`].
+struct ConfigSourceSlot<'a>(&'a Option<ConfigSource>);
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = self
+            .source
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.debug_struct("Live")
+            .field("current", &self.current())
+            .field("next_id", &self.next_id)
+            .field("source", &ConfigSourceSlot(&source))
+            .finish()
+    }
+}
+
+/// Where a reload asked for over the admin API takes the configuration from.
+type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
 impl Live {
+    /// See [`Relay::reload`].
+    fn reload(&self, config: Config) -> Result<(), ConfigError> {
+        let current = self.current();
+        let old = &current.config;
+        if (
+            old.host,
+            old.port,
+            old.max_connections,
+            old.max_header_bytes,
+            old.idle_timeout,
+            old.drain,
+        ) != (
+            config.host,
+            config.port,
+            config.max_connections,
+            config.max_header_bytes,
+            config.idle_timeout,
+            config.drain,
+        ) {
+            tracing::warn!(target: "steadfast_relay", "the address and the server's limits change only with a restart; the rest of the new configuration is in use");
+        }
+        let next = Shared::build(config, Some(&current))?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        tracing::info!(target: "steadfast_relay", "configuration reloaded");
+        Ok(())
+    }
+
     fn current(&self) -> Arc<Shared> {
         Arc::clone(
             &self
@@ -143,6 +213,23 @@ impl Shared {
                     .knowing(previous.map(|p| p.owners.as_ref())),
             ),
         };
+        let keeping = config.log.as_ref().map(|l| log::Keeping {
+            path: l.path.clone(),
+            max_age: l.max_age,
+            max_rows: l.max_rows,
+            queue: l.queue,
+        });
+        let log = match (previous, keeping) {
+            (_, None) => None,
+            (Some(p), Some(_)) if p.config.log == config.log => p.log.clone(),
+            (_, Some(k)) => Some(Arc::new(
+                log::RequestLog::open(&k).map_err(|e| ConfigError::new(format!("log: {e}")))?,
+            )),
+        };
+        let admin = auth::admin_digest(
+            config.admin_token.as_deref(),
+            config.admin_token_sha256.as_deref(),
+        );
         let redis = match &config.redis {
             Some(r) => Some(Arc::new(
                 RedisConnection::open(&r.url, std::time::Duration::from_secs(2))
@@ -158,6 +245,8 @@ impl Shared {
             owners,
             upstream,
             redis,
+            log,
+            admin,
         })
     }
 }
@@ -274,13 +363,17 @@ impl Relay {
         };
         let address = SocketAddr::new(config.host, config.port);
         let shared = Shared::build(config, None)?;
+        metrics::install();
         let live = Arc::new(Live {
             current: RwLock::new(Arc::new(shared)),
             next_id: AtomicU64::new(1),
+            source: RwLock::new(None),
         });
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(ready))
+            .route("/metrics", get(metrics::scrape))
+            .merge(admin::routes())
             .fallback(forward::forward)
             .with_state(Arc::clone(&live));
         let listener = tokio::net::TcpListener::bind(address)
@@ -308,33 +401,17 @@ impl Relay {
     /// them is reported in the log and otherwise ignored. A configuration that does not check
     /// leaves the current one in place.
     pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
-        let current = self.live.current();
-        let old = &current.config;
-        if (
-            old.host,
-            old.port,
-            old.max_connections,
-            old.max_header_bytes,
-            old.idle_timeout,
-            old.drain,
-        ) != (
-            config.host,
-            config.port,
-            config.max_connections,
-            config.max_header_bytes,
-            config.idle_timeout,
-            config.drain,
-        ) {
-            tracing::warn!(target: "steadfast_relay", "the address and the server's limits change only with a restart; the rest of the new configuration is in use");
-        }
-        let next = Shared::build(config, Some(&current))?;
+        self.live.reload(config)
+    }
+
+    /// Where `POST /admin/reload` takes the configuration from (the command reads its file
+    /// again). Without one, that route answers 409.
+    pub fn reload_from(&self, source: impl Fn() -> Result<Config, String> + Send + Sync + 'static) {
         *self
             .live
-            .current
+            .source
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
-        tracing::info!(target: "steadfast_relay", "configuration reloaded");
-        Ok(())
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(source));
     }
 
     /// The address it listens on.

@@ -466,6 +466,15 @@ impl Client {
                     .iter()
                     .filter(|&&k| lock(&self.inner.dead[k]).is_some())
                     .count(),
+                rejected: p
+                    .keys
+                    .iter()
+                    .filter_map(|&k| {
+                        lock(&self.inner.dead[k])
+                            .as_ref()
+                            .map(|e| (self.inner.keys[k].label(), e.kind().name()))
+                    })
+                    .collect(),
                 models: entries
                     .iter()
                     .map(|(_, e)| e.quotas.snapshot(index))

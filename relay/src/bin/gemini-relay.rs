@@ -4,6 +4,7 @@
 //! gemini-relay --upstream http://127.0.0.1:8089 --key UPSTREAM_KEY --relay-key me=SECRET
 //! gemini-relay --config relay.toml
 //! gemini-relay --demo
+//! gemini-relay report --log gemini-relay.sqlite --hours 24 [--json]
 //! ```
 //!
 //! It prints `listening on http://127.0.0.1:PORT` once it accepts connections and serves until
@@ -14,13 +15,15 @@
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use steadfast_relay::{Config, Relay, RelayKeyConfig};
+use steadfast_relay::{Config, LogConfig, Relay, RelayKeyConfig};
 
 /// The Gemini REST API in front of a key pool with learned quotas, honest retries and model
 /// fallback: point any Gemini client at it by changing its base URL.
 #[derive(Debug, Parser)]
-#[command(name = "gemini-relay", version)]
+#[command(name = "gemini-relay", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// A TOML configuration file (relay/relay.example.toml shows every field)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -46,6 +49,77 @@ struct Args {
     /// and a curl line: the relay at work with no Google key
     #[arg(long)]
     demo: bool,
+    /// Keep the request log in this SQLite file (also `[log] path` in the config)
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// The token of the dashboard and the admin API (also GEMINI_RELAY_ADMIN_TOKEN)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GEMINI_RELAY_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// The request log's analytics for the last hours: errors by kind and hour, 429s per model
+    /// and project, the busiest relay keys, latency percentiles
+    Report {
+        /// The request log (an SQLite file the relay wrote)
+        #[arg(long, value_name = "FILE")]
+        log: PathBuf,
+        /// How many hours back
+        #[arg(long, value_name = "N", default_value_t = 24)]
+        hours: u64,
+        /// JSON instead of tables
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `gemini-relay report`.
+fn report(log: &std::path::Path, hours: u64, json: bool) -> ExitCode {
+    if !log.exists() {
+        eprintln!("gemini-relay report: {} does not exist", log.display());
+        return ExitCode::from(2);
+    }
+    let read = rusqlite_open(log).and_then(|c| {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+            - (hours.min(100_000) * 3_600_000) as i64;
+        steadfast_relay::stats::read(&c, since).map_err(|e| e.to_string())
+    });
+    match read {
+        Ok(stats) if json => match serde_json::to_string_pretty(&stats) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gemini-relay report: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(stats) => {
+            print!("{}", steadfast_relay::stats::table(&stats, hours));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gemini-relay report: {}: {e}", log.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn rusqlite_open(path: &std::path::Path) -> Result<rusqlite::Connection, String> {
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| e.to_string())?;
+    c.busy_timeout(std::time::Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    Ok(c)
 }
 
 /// A relay key from `NAME=SECRET`; the error never quotes what was given (it may be a secret
@@ -59,6 +133,9 @@ fn relay_key(text: &str) -> Result<RelayKeyConfig, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Report { log, hours, json }) = &args.command {
+        return report(log, *hours, *json);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,6 +166,13 @@ fn configuration(args: &Args) -> Result<Config, String> {
         .extend(args.keys.iter().filter(|k| !k.trim().is_empty()).cloned());
     for given in &args.relay_keys {
         config.relay_keys.push(relay_key(given)?);
+    }
+    if let Some(path) = &args.log {
+        config.log = Some(LogConfig::new(path));
+    }
+    if let Some(token) = &args.admin_token {
+        config.admin_token = Some(token.clone());
+        config.admin_token_sha256 = None;
     }
     Ok(config)
 }
@@ -130,6 +214,14 @@ async fn run(args: Args) -> ExitCode {
                 "demo-relay-key-0000000000000001",
             ));
         }
+        if config.log.is_none() {
+            config.log = Some(LogConfig::new(
+                std::env::temp_dir().join("gemini-relay-demo.sqlite"),
+            ));
+        }
+        if config.admin_token.is_none() && config.admin_token_sha256.is_none() {
+            config.admin_token = Some("demo-admin-token-0000000000001".into());
+        }
         _demo = Some(sim);
     }
     #[cfg(unix)]
@@ -141,12 +233,32 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.config.is_some() {
+        let args = Args {
+            command: None,
+            config: args.config.clone(),
+            port: args.port,
+            upstream: args.upstream.clone(),
+            keys: args.keys.clone(),
+            relay_keys: args.relay_keys.clone(),
+            demo: false,
+            log: args.log.clone(),
+            admin_token: args.admin_token.clone(),
+        };
+        relay.reload_from(move || configuration(&args));
+    }
     println!("listening on {}", relay.base_url());
     if args.demo {
         println!(
             "demo: an embedded simulator upstream (10 requests a minute on gemini-2.5-flash, 10 % of answers overloaded, falling back to gemini-2.0-flash)"
         );
         println!("relay key: demo-relay-key-0000000000000001");
+        if config.admin_token.as_deref() == Some("demo-admin-token-0000000000001") {
+            println!(
+                "dashboard: {}/dashboard (admin token: demo-admin-token-0000000000001)",
+                relay.base_url()
+            );
+        }
         println!(
             "try: curl -H 'x-goog-api-key: demo-relay-key-0000000000000001' -H 'Content-Type: application/json' -d '{{\"contents\":[{{\"parts\":[{{\"text\":\"hi\"}}]}}]}}' {}/v1beta/models/gemini-2.5-flash:generateContent",
             relay.base_url()

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod analytics;
 mod basics;
 mod common;
 mod hostile;

@@ -86,6 +86,9 @@ pub struct ProjectQuotas {
     pub keys: Vec<String>,
     /// How many of its keys are out of the pool (invalid or rejected).
     pub dead_keys: usize,
+    /// The keys out of the pool, as fingerprints, each with the name of the error that took
+    /// it out (`invalid_api_key`, `key_rejected`).
+    pub rejected: Vec<(String, &'static str)>,
     /// Per model called so far.
     pub models: Vec<ModelQuota>,
 }
