@@ -40,6 +40,12 @@ pub(crate) fn routes() -> Router<Arc<Live>> {
             "/dashboard/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
+        // Browsers ask for it with the page: answered here, not forwarded (and logged) as a
+        // request without a relay key.
+        .route(
+            "/favicon.ico",
+            get(|| async { http::StatusCode::NO_CONTENT }),
+        )
         .route("/admin/quotas", get(quotas))
         .route("/admin/stats", get(stats))
         .route("/admin/keys", get(keys))

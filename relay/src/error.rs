@@ -176,7 +176,18 @@ impl Refusal {
             .message()
             .map(str::to_owned)
             .unwrap_or_else(|| e.to_string());
-        let mut r = Refusal::new(code, status, message).kind(e.kind().name());
+        let kind = match e.kind() {
+            ErrorKind::Policy(p) => match p {
+                steadfast::Error::RetryDelayTooLong { .. } => "no_slot_before_deadline",
+                steadfast::Error::DeadlineExceeded { .. } => "deadline_exceeded",
+                steadfast::Error::AttemptTimedOut { .. } => "attempt_timed_out",
+                steadfast::Error::LimiterUnavailable => "redis_unavailable",
+                steadfast::Error::CircuitOpen { .. } => "breaker_open",
+                _ => "policy",
+            },
+            other => other.name(),
+        };
+        let mut r = Refusal::new(code, status, message).kind(kind);
         r.quota_id = upstream_status.and_then(|s| {
             s.details
                 .quota_violations

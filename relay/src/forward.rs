@@ -412,7 +412,11 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         Body::from(bytes)
     };
     rewrite_upload_url(&mut headers, &parts.headers);
-    let overhead = received.elapsed().saturating_sub(route.upstream);
+    // Waits for a slot are the quota's, not the relay's.
+    let overhead = received
+        .elapsed()
+        .saturating_sub(route.upstream)
+        .saturating_sub(route.waited);
     note.row.overhead_ms = Some(overhead.as_secs_f64() * 1000.0);
     let mut response = Response::new(body);
     *response.status_mut() = status;

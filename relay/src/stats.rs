@@ -116,6 +116,15 @@ pub fn advice(kind: &str) -> &'static str {
             "more requests wait than max_waiting allows: raise it, add quota, or slow the clients",
         ),
         "redis_unavailable" => Some("the relay cannot reach Redis: check it"),
+        "no_slot_before_deadline" => Some(
+            "no project had a slot before the request's deadline: add quota or projects, or lengthen the deadline",
+        ),
+        "deadline_exceeded" | "attempt_timed_out" => {
+            Some("the upstream did not answer in time: retry, or lengthen the deadline")
+        }
+        "breaker_open" => Some(
+            "the model failed too often lately: the breaker lets a probe through soon; add a fallback model",
+        ),
         _ => None,
     };
     if let Some(text) = relay {

@@ -54,8 +54,13 @@ pub struct Route {
     /// The time from the first request sent upstream to the answer of the last one (its
     /// headers and body, or a stream's first chunk): the upstream's time, with any waits
     /// between attempts. What the call took beyond it is the client's own (and a relay's)
-    /// overhead, and its waits for a quota slot before the first request.
+    /// overhead, and its waits for a quota slot before the first request ([`waited`]).
+    ///
+    /// [`waited`]: Route::waited
     pub upstream: std::time::Duration,
+    /// The time waited for a quota slot (the pool's, a shared one's, or Redis's answer) before
+    /// the first request was sent.
+    pub waited: std::time::Duration,
 }
 
 /// What the routed path has decided so far for one call, filled in by its attempts.
@@ -68,6 +73,14 @@ impl RouteNote {
         let mut note = lock(&self.0);
         note.0.attempts += 1;
         note.1.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    /// The call waited `d` for a slot; counted while no request has been sent.
+    pub(crate) fn waited(&self, d: std::time::Duration) {
+        let mut note = lock(&self.0);
+        if note.1.is_none() {
+            note.0.waited += d;
+        }
     }
 
     /// The request sent last has its answer (or failed).
@@ -561,7 +574,11 @@ impl Client {
                         counters: &entry.counters,
                         since: tokio::time::Instant::now(),
                     };
+                    let slept = tokio::time::Instant::now();
                     tokio::time::sleep(wait).await;
+                    if let Some(note) = note {
+                        note.waited(slept.elapsed());
+                    }
                     continue;
                 }
                 Pick::Closed(e) => return Err(e),
@@ -579,6 +596,9 @@ impl Client {
                         return Err(Error::from(steadfast::Error::LimiterUnavailable));
                     }
                     tokio::time::sleep(unavailable_pause).await;
+                    if let Some(note) = note {
+                        note.waited(unavailable_pause);
+                    }
                     unavailable_pause =
                         (unavailable_pause * 2).min(std::time::Duration::from_secs(1));
                     continue;
@@ -673,7 +693,11 @@ impl Client {
             }
             (None, None) => 1,
         };
+        let slot = tokio::time::Instant::now();
         entry.quotas.tokens(project, tokens).await?;
+        if let Some(note) = note {
+            note.waited(slot.elapsed());
+        }
         entry.counters.sent();
         if let Some(note) = note {
             note.sent();

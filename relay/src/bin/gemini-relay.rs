@@ -208,6 +208,8 @@ async fn run(args: Args) -> ExitCode {
         config.upstream = sim.base_url();
         config.keys = sim.keys().to_vec();
         config.fallback = vec!["gemini-2.0-flash".into()];
+        // A request waits for a slot up to 15 s; past that it gets a 429 saying when.
+        config.deadline = std::time::Duration::from_secs(15);
         if config.relay_keys.is_empty() {
             config.relay_keys.push(RelayKeyConfig::new(
                 "demo",
@@ -250,7 +252,7 @@ async fn run(args: Args) -> ExitCode {
     println!("listening on {}", relay.base_url());
     if args.demo {
         println!(
-            "demo: an embedded simulator upstream (10 requests a minute on gemini-2.5-flash, 10 % of answers overloaded, falling back to gemini-2.0-flash)"
+            "demo: an embedded simulator upstream (10 requests a minute on gemini-2.5-flash, 10 % of answers overloaded, falling back to gemini-2.0-flash; a request waits up to 15 s for a slot)"
         );
         println!("relay key: demo-relay-key-0000000000000001");
         if config.admin_token.as_deref() == Some("demo-admin-token-0000000000001") {

@@ -76,6 +76,7 @@ function drawQuotas(data) {
   box.replaceChildren(...lines);
   const rejected = [];
   for (const project of data.projects) for (const r of project.rejected) rejected.push([project.name, r.key, r.reason]);
+  if (rejected.length === 0) rejected.push(["", "none", ""]);
   rows(document.querySelector("#rejected tbody"), rejected, (r) => [[r[0]], [r[1]], [r[2]]]);
 }
 

@@ -211,3 +211,45 @@ async fn a_key_limited_to_some_models_is_served_by_those_only() {
     let answer = post(url(&relay), Some(OTHER_KEY), &many).await;
     assert_eq!(answer.status(), 400);
 }
+
+/// A wait for a quota slot is the quota's, not the relay's: `x-steadfast-overhead-ms` leaves
+/// it out.
+#[tokio::test]
+async fn the_overhead_header_leaves_out_the_wait_for_a_slot() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let relay = Relay::start(Config {
+        quota_minute: std::time::Duration::from_secs(1),
+        limits: [(
+            "gemini-2.5-flash".to_owned(),
+            steadfast_relay::LimitsConfig {
+                rpm: Some(2),
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..config_for(&sim)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN)
+            .await
+            .status(),
+        200
+    );
+    // Two a (one-second) minute, paced: the next slot is half a second away.
+    let started = std::time::Instant::now();
+    let waited = post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN).await;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(waited.status(), 200);
+    let overhead: f64 = waited.headers()["x-steadfast-overhead-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(took > 300.0, "the request waited for its slot ({took} ms)");
+    assert!(
+        overhead < took / 2.0,
+        "{overhead} ms of {took} ms is not the relay's"
+    );
+}

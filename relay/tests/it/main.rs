@@ -5,6 +5,7 @@
 mod analytics;
 mod basics;
 mod common;
+mod dashboard;
 mod hostile;
 mod limits;
 mod objects;
