@@ -13,6 +13,7 @@
 //! | zero quota | this project is skipped for this model for an hour; another project, else the next model |
 //! | a 403 about the request (a file it may not read) | returned: the key is fine |
 //! | overloaded, model not found, breaker open | the attempt's result; after the policy's last attempt, the next model |
+//! | no slot before the deadline (or a server's wait longer than allowed) | the next model |
 //! | anything else | the attempt's result |
 //!
 //! Sending again through another key or project is routing, not a retry: nothing was wrong
@@ -173,9 +174,12 @@ fn next_after(e: &Error) -> Next {
             ..
         }
         | ErrorKind::NoQuota => Next::Projects,
+        // A model with no slot in time (its quota's wait is longer than the deadline or the
+        // longest hint allowed) is as good as out for this call: the next model may have one.
         ErrorKind::Unavailable
         | ErrorKind::ModelNotFound
-        | ErrorKind::Policy(steadfast::Error::CircuitOpen { .. }) => Next::Model,
+        | ErrorKind::Policy(steadfast::Error::CircuitOpen { .. })
+        | ErrorKind::Policy(steadfast::Error::RetryDelayTooLong { .. }) => Next::Model,
         _ => Next::Stop,
     }
 }

@@ -253,3 +253,32 @@ async fn the_overhead_header_leaves_out_the_wait_for_a_slot() {
         "{overhead} ms of {took} ms is not the relay's"
     );
 }
+
+/// A model with no slot before the deadline is as good as out for the request: the fallback
+/// model answers at once (found running the demo, where requests past the quota got 429s
+/// though the fallback model had room).
+#[tokio::test]
+async fn a_model_with_no_slot_in_time_falls_back_to_the_next() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let relay = Relay::start(Config {
+        limits: [(
+            "gemini-2.5-flash".to_owned(),
+            steadfast_relay::LimitsConfig {
+                rpm: Some(2),
+                ..Default::default()
+            },
+        )]
+        .into(),
+        fallback: vec!["gemini-2.0-flash".into()],
+        deadline: std::time::Duration::from_secs(2),
+        ..config_for(&sim)
+    })
+    .await
+    .unwrap();
+    let first = post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN).await;
+    assert_eq!(first.headers()["x-steadfast-model"], "gemini-2.5-flash");
+    let second = post(url(&relay), Some(RELAY_KEY), PROMPT_PLAIN).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.headers()["x-steadfast-model"], "gemini-2.0-flash");
+    assert_eq!(sim.stats().by_model["gemini-2.5-flash"], 1);
+}
