@@ -246,6 +246,54 @@ async fn the_log_and_the_metrics_tell_what_a_scripted_run_did() {
     );
     assert!(scraped.contains("gemini_relay_overhead_seconds_bucket"));
     assert!(!scraped.contains(RELAY_KEY) && !scraped.contains(&sim.keys()[0]));
+
+    // `gemini-relay report` reads the same from the file: as JSON, and as tables.
+    let report = |json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gemini-relay"));
+        command.args([
+            "report",
+            "--log",
+            dir.join("log.sqlite").to_str().unwrap(),
+            "--hours",
+            "1",
+        ]);
+        if json {
+            command.arg("--json");
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&report(true)).unwrap();
+    assert_eq!(json["requests"], 8);
+    assert_eq!(json["errors"], 2);
+    assert_eq!(json["rate_limited"][0]["quota_id"], quota_id.as_str());
+    assert_eq!(json["keys"][0]["relay_key"], "analytics-a");
+    assert_eq!(json["keys"][0]["prompt_tokens"], prompt_tokens + 4);
+    let table = report(false);
+    for part in [
+        "8 requests, 2 errors",
+        "rate_limited_per_day",
+        "the daily quota is spent",
+        "analytics-b",
+        "p99",
+    ] {
+        assert!(table.contains(part), "{part} in\n{table}");
+    }
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_gemini-relay"))
+        .args([
+            "report",
+            "--log",
+            dir.join("nothing.sqlite").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -299,6 +347,19 @@ async fn a_locked_or_deleted_log_never_fails_a_request() {
         .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0))
         .unwrap();
     assert!((1..=3).contains(&n), "{n}");
+    drop(db);
+    // A log that cannot be written at all (its path is now a folder, as a disk that refuses
+    // every write): requests are answered, rows dropped.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(dir.join("log.sqlite")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            post(generate.clone(), Some(RELAY_KEY), PROMPT_PLAIN)
+                .await
+                .status(),
+            200
+        );
+    }
     let scraped = reqwest::get(format!("{}/metrics", relay.base_url()))
         .await
         .unwrap()
