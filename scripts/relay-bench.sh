@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The relay's added latency, throughput and memory against direct calls to gemini-sim, all on
+# this machine, in one run (issue 27; results in BENCHMARKS.md, "The relay").
+#
+# Usage: scripts/relay-bench.sh [SECONDS_PER_RUN] [REQUESTS_FOR_THE_MEMORY_RUN]
+#   defaults: 10 s, 1000000. Needs wrk (Debian's package), python3, redis-server, curl.
+#
+# Each figure is measured against direct calls to the simulator in the same run: one keep-alive
+# connection (p50, p99 of relay minus direct), 16 and 64 connections (requests a second), the
+# time to a stream's first chunk, the relay with Redis shared quotas, the relay without its
+# request log and without metrics, resident memory over a long mixed run, a 50 MB stream passing
+# through, and the relay's own x-steadfast-overhead-ms against the measured difference.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+total=${2:-1000000}
+for tool in wrk python3 redis-server curl; do
+  command -v "$tool" >/dev/null || { echo "relay-bench: $tool is needed (apt-get install wrk redis-server curl)" >&2; exit 1; }
+done
+cargo build --release -q -p steadfast-sim -p steadfast-relay
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+sim_bin=$target/release/gemini-sim
+relay_bin=$target/release/gemini-relay
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+SIM_KEY=sim-key-0000000000000001
+RELAY_KEY=relay-bench-key-000000000001
+sim_port=$(free_port)
+"$sim_bin" --port "$sim_port" >/dev/null & pids+=($!)
+wait_port "$sim_port"
+sim=http://127.0.0.1:$sim_port
+
+# A relay in front of UPSTREAM: NAME PORT UPSTREAM TOP_LEVEL_TOML TABLES_TOML; sets NAME_pid.
+start_relay() {
+  local name=$1 port=$2 upstream=$3 top=$4 tables=$5
+  cat > "$work/$name.toml" <<TOML
+port = $port
+upstream = "$upstream"
+keys = ["$SIM_KEY"]
+max_waiting = 100000
+$top
+[[relay_keys]]
+name = "bench"
+secret = "$RELAY_KEY"
+$tables
+TOML
+  "$relay_bin" --config "$work/$name.toml" >/dev/null &
+  pids+=($!)
+  eval "${name}_pid=$!"
+  wait_port "$port"
+}
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# wrk's latency line for a percentile, in ms: latency OUTPUT PERCENT
+latency() {
+  awk -v q="$2%" '$1 == q { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } printf "%.3f", v }' <<< "$1"
+}
+rps() { awk '/Requests\/sec/ { printf "%.0f", $2 }' <<< "$1"; }
+run() { # run URL KEY CONNECTIONS [SCRIPT]
+  KEY=$2 wrk -t"$(( $3 < 2 ? 1 : 2 ))" -c"$3" -d"${secs}s" --latency -s "scripts/bench/${4:-post.lua}" "$1"
+}
+
+gen=/v1beta/models/gemini-2.5-flash:generateContent
+p=$(free_port); start_relay relay "$p" "$sim" "" "[log]
+path = \"$work/relay.sqlite\""
+relay=http://127.0.0.1:$p
+p=$(free_port); start_relay bare "$p" "$sim" "metrics = false" ""
+bare=http://127.0.0.1:$p
+redis_port=$(free_port)
+redis-server --port "$redis_port" --save "" --appendonly no >/dev/null & pids+=($!)
+wait_port "$redis_port"
+p=$(free_port); start_relay shared "$p" "$sim" "" "[log]
+path = \"$work/shared.sqlite\"
+[redis]
+url = \"redis://127.0.0.1:$redis_port\"
+[limits.\"gemini-2.5-flash\"]
+rpm = 100000000"
+shared=http://127.0.0.1:$p
+
+echo "== warm-up"
+run "$sim$gen" "$SIM_KEY" 4 >/dev/null
+run "$relay$gen" "$RELAY_KEY" 4 >/dev/null
+warm_rss=$(rss_mb "$relay_pid")
+
+echo "== 1. one connection: direct, through the relay (log and metrics on), without the log and metrics, with Redis"
+d=$(run "$sim$gen" "$SIM_KEY" 1); r=$(run "$relay$gen" "$RELAY_KEY" 1)
+b=$(run "$bare$gen" "$RELAY_KEY" 1); s=$(run "$shared$gen" "$RELAY_KEY" 1)
+for what in d r b s; do
+  out=${!what}
+  printf '%s p50=%s ms p99=%s ms rps=%s\n' "$what" "$(latency "$out" 50)" "$(latency "$out" 99)" "$(rps "$out")"
+done
+python3 - "$(latency "$d" 50)" "$(latency "$d" 99)" "$(latency "$r" 50)" "$(latency "$r" 99)" \
+  "$(latency "$b" 50)" "$(latency "$b" 99)" "$(latency "$s" 50)" "$(latency "$s" 99)" <<'PY'
+import sys
+d50, d99, r50, r99, b50, b99, s50, s99 = map(float, sys.argv[1:])
+print(f"| added p50, one connection | {r50 - d50:.3f} ms (direct {d50:.3f}, relay {r50:.3f}) |")
+print(f"| added p99, one connection | {r99 - d99:.3f} ms (direct {d99:.3f}, relay {r99:.3f}) |")
+print(f"| added p50 / p99 without the log and metrics | {b50 - d50:.3f} / {b99 - d99:.3f} ms |")
+print(f"| added p50 / p99 with Redis shared quotas | {s50 - d50:.3f} / {s99 - d99:.3f} ms |")
+PY
+
+echo "== 2. throughput, 16 and 64 connections"
+for c in 16 64; do
+  d=$(run "$sim$gen" "$SIM_KEY" "$c"); r=$(run "$relay$gen" "$RELAY_KEY" "$c")
+  python3 -c "import sys; d, r = float(sys.argv[1]), float(sys.argv[2]); print(f'| throughput, {sys.argv[3]} connections | {r:.0f} a second through the relay, {d:.0f} direct: {100 * r / d:.0f} % |')" "$(rps "$d")" "$(rps "$r")" "$c"
+done
+
+echo "== 3. a stream's first chunk (curl, 300 each)"
+first_chunk() { # URL KEY
+  for _ in $(seq 300); do
+    curl -s -o /dev/null -w '%{time_starttransfer}\n' -H "x-goog-api-key: $2" -H 'Content-Type: application/json' \
+      -d '{"contents":[{"parts":[{"text":"tell me a story"}]}]}' "$1/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+  done | sort -n | awk '{ a[NR] = $1 * 1000 } END { printf "%.3f %.3f", a[int(NR * 0.5)], a[int(NR * 0.99)] }'
+}
+read -r fd50 fd99 <<< "$(first_chunk "$sim" "$SIM_KEY")"
+read -r fr50 fr99 <<< "$(first_chunk "$relay" "$RELAY_KEY")"
+python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| added time to first chunk | p50 {a[2] - a[0]:.3f} ms, p99 {a[3] - a[1]:.3f} ms (direct {a[0]:.3f} / {a[1]:.3f}) |')" "$fd50" "$fd99" "$fr50" "$fr99"
+
+echo "== 4. the overhead header against the measured difference (one connection)"
+KEY=$RELAY_KEY wrk -t1 -c1 -d"${secs}s" -s scripts/bench/overhead.lua "$relay$gen" | grep overhead_header
+
+echo "== 5. a 50 MB streamed answer through the relay"
+big_port=$(free_port)
+python3 scripts/bench/big_stream.py "$big_port" 50 & pids+=($!)
+wait_port "$big_port"
+p=$(free_port); start_relay big "$p" "http://127.0.0.1:$big_port" "" ""
+before=$(rss_mb "$big_pid")
+( curl -s -o /dev/null -w '%{size_download}\n' -H "x-goog-api-key: $RELAY_KEY" -d '{"contents":[{"parts":[{"text":"big"}]}]}' \
+  "http://127.0.0.1:$p/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" > "$work/big.size" ) &
+curl_pid=$!
+peak=$before
+while kill -0 "$curl_pid" 2>/dev/null; do
+  now=$(rss_mb "$big_pid"); peak=$(python3 -c "print(max($peak, $now))"); sleep 0.05
+done
+echo "| a 50 MB stream | $(cat "$work/big.size") bytes through; relay RSS $before MB before, $peak MB at most during |"
+
+echo "== 6. memory over $total mixed requests (16 connections)"
+per=$(( total / 2 ))
+served() { curl -s "$relay/metrics" | awk '/^gemini_relay_requests_total\{/ { n += $2 } END { printf "%d", n }'; }
+mixed_run() { # REQUESTS: runs the mix until the relay has answered that many more
+  local start; start=$(served)
+  KEY=$RELAY_KEY timeout 3600 wrk -t2 -c16 -d3600s -s scripts/bench/mixed.lua "$relay" >/dev/null &
+  local w=$!
+  while [ "$(served)" -lt $(( start + $1 )) ]; do sleep 1; done
+  kill "$w" 2>/dev/null || true; wait "$w" 2>/dev/null || true
+}
+mixed_run "$per"; half_rss=$(rss_mb "$relay_pid")
+mixed_run "$per"; end_rss=$(rss_mb "$relay_pid")
+echo "| resident memory | $warm_rss MB after the warm-up, $half_rss MB after $per mixed requests, $end_rss MB after $total ($(served) answered in all) |"
