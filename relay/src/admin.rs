@@ -113,6 +113,7 @@ async fn quotas(State(live): State<Arc<Live>>, headers: http::HeaderMap) -> Resp
             let models: Vec<Value> = p
                 .models
                 .iter()
+                .filter(|m| crate::metrics::shown(&shared, &m.model))
                 .map(|m| {
                     let limits: Vec<Value> = m
                         .limits
@@ -170,6 +171,15 @@ async fn stats(
             json!({"log": null, "hours": hours, "note": "the request log is off: set [log] in the config"}),
         );
     };
+    // One read at a time, and an answer less than a second old is given again: dashboards
+    // left open cost one read a second at most, whatever their number.
+    let mut cache = shared.stats_cache.lock().await;
+    if let Some((at, h, value)) = cache.as_ref()
+        && *h == hours
+        && at.elapsed() < std::time::Duration::from_secs(1)
+    {
+        return answer(http::StatusCode::OK, value.clone());
+    }
     let since = crate::log::now_ms() - i64::try_from(hours * 3_600_000).unwrap_or(i64::MAX);
     let path = log.path.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -182,17 +192,18 @@ async fn stats(
     })
     .await;
     match read {
-        Ok(Ok(stats)) => answer(
-            http::StatusCode::OK,
-            json!({
+        Ok(Ok(stats)) => {
+            let value = json!({
                 "hours": hours,
                 "stats": stats,
                 "log": {
                     "written": log.counts.written.load(std::sync::atomic::Ordering::Relaxed),
                     "dropped": log.counts.dropped.load(std::sync::atomic::Ordering::Relaxed),
                 },
-            }),
-        ),
+            });
+            *cache = Some((std::time::Instant::now(), hours, value.clone()));
+            answer(http::StatusCode::OK, value)
+        }
         Ok(Err(e)) => answer(
             http::StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": format!("the request log cannot be read now: {e}")}),

@@ -272,6 +272,14 @@ fn status_name(code: u16) -> &'static str {
 }
 
 impl Refusal {
+    /// What the request log and the metrics keep of it.
+    pub(crate) fn note(&self) -> crate::record::ErrorNote {
+        crate::record::ErrorNote {
+            kind: self.kind.clone(),
+            quota_id: self.quota_id.clone(),
+        }
+    }
+
     /// The error object, as a stream's error event carries it.
     pub(crate) fn body(&self) -> Value {
         let mut details = self.details.clone();

@@ -15,7 +15,7 @@
 use crate::auth::{Credential, Over};
 use crate::error::{Limited, Refusal};
 use crate::frame::Framer;
-use crate::record::{ErrorNote, Note};
+use crate::record::{ErrorNote, Note, StreamFailure};
 use crate::{Live, Shared, owners};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -82,18 +82,22 @@ pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> 
     let id = live.next_id.fetch_add(1, Ordering::Relaxed);
     let shared = live.current();
     let span = tracing::info_span!(target: "steadfast_relay", "request", id);
-    let mut note = Note::new(id, request.uri().path().trim_start_matches('/'));
+    let mut note = Note::new(
+        id,
+        request.uri().path().trim_start_matches('/'),
+        shared.log.clone(),
+    );
     let mut response = handle(&shared, request, &mut note).instrument(span).await;
     response
         .headers_mut()
         .insert("x-steadfast-request-id", http::HeaderValue::from(id));
     let error = response.extensions().get::<ErrorNote>().cloned();
     note.head(response.status().as_u16(), error.as_ref());
-    let log = shared.log.clone();
+    let failure = response.extensions().get::<StreamFailure>().cloned();
     match axum::body::HttpBody::size_hint(response.body()).exact() {
         // The whole answer is in memory: it is over as far as the relay is concerned.
         Some(n) => {
-            note.finish(n, log.as_ref());
+            note.finish(n, None);
             response
         }
         None => {
@@ -102,7 +106,7 @@ pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> 
                 inner: body.into_data_stream(),
                 note: Some(note),
                 bytes: 0,
-                log,
+                failure,
             };
             Response::from_parts(parts, Body::from_stream(counted))
         }
@@ -115,7 +119,7 @@ struct Counted<S> {
     inner: S,
     note: Option<Note>,
     bytes: u64,
-    log: Option<Arc<crate::log::RequestLog>>,
+    failure: Option<StreamFailure>,
 }
 
 impl<S> futures_util::Stream for Counted<S>
@@ -141,7 +145,7 @@ where
             }
             std::task::Poll::Ready(_) => {
                 if let Some(note) = self.note.take() {
-                    note.finish(self.bytes, self.log.as_ref());
+                    note.finish(self.bytes, self.failure.as_ref());
                 }
             }
             std::task::Poll::Pending => {}
@@ -153,7 +157,7 @@ where
 impl<S> Drop for Counted<S> {
     fn drop(&mut self) {
         if let Some(note) = self.note.take() {
-            note.finish(self.bytes, self.log.as_ref());
+            note.finish(self.bytes, self.failure.as_ref());
         }
     }
 }
@@ -381,14 +385,16 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         }
     };
     let route = answer.route.clone();
+    shared.served.insert(&route.model);
     note.row.attempts = route.attempts;
     note.row.project = Some(route.project.clone()).filter(|p| !p.is_empty());
     note.row.model_served = Some(route.model.clone()).filter(|m| !m.is_empty());
     tracing::debug!(target: "steadfast_relay", relay_key = who.name.as_str(), model = route.model.as_str(), project = route.project.as_str(), attempts = route.attempts, "forwarded");
     let status = answer.status;
     let mut headers = answer.headers.clone();
+    let failure = StreamFailure::default();
     let body = if streaming {
-        stream_body(answer.into_body(), sse)
+        stream_body(answer.into_body(), sse, failure.clone())
     } else {
         // Read already (a non-streaming answer is read whole inside the attempt).
         let bytes = match answer.bytes().await {
@@ -405,7 +411,11 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         {
             shared.owners.forget(&name).await;
         }
-        if let Some((prompt, answer)) = crate::record::usage(&bytes) {
+        // Tokens are read from the answers that report them, not from any body (a file's
+        // bytes could say anything).
+        if matches!(target(path), Target::Call { .. })
+            && let Some((prompt, answer)) = crate::record::usage(&bytes)
+        {
             note.row.prompt_tokens = prompt;
             note.row.answer_tokens = answer;
         }
@@ -421,6 +431,9 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    if streaming {
+        response.extensions_mut().insert(failure);
+    }
     let h = response.headers_mut();
     for (name, value) in [
         ("x-steadfast-model", route.model.as_str()),
@@ -528,14 +541,24 @@ fn refuse_over(who: &crate::auth::RelayKey, limited: Limited, over: Over) -> Res
 /// A stream's body, passed on whole event by whole event ([`Framer`]): after the first chunk,
 /// a failure becomes the in-stream error event the real API sends (an SSE `data:` event, or the
 /// array's last element) after the last whole event, never a made-up ending.
-fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool) -> Body {
+fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool, failure: StreamFailure) -> Body {
     let stream = async_stream(move |yield_| async move {
         let mut framer = Framer::new(sse);
         while let Some(item) = body.next().await {
             let out = match item {
-                Ok(bytes) => framer.push(bytes),
+                Ok(bytes) => {
+                    let out = framer.push(bytes);
+                    // The upstream's own in-stream error event passes as it came; the log
+                    // counts the request as failed by it.
+                    if let Some(error) = error_event(&out) {
+                        failure.set(Refusal::upstream(&error).note());
+                    }
+                    out
+                }
                 Err(e) => {
-                    let last = framer.fail(&Refusal::upstream(&e).body().to_string());
+                    let refusal = Refusal::upstream(&e);
+                    failure.set(refusal.note());
+                    let last = framer.fail(&refusal.body().to_string());
                     if !last.is_empty() {
                         let _ = yield_.send(Ok(last)).await;
                     }
@@ -552,6 +575,32 @@ fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool) -> Body {
         }
     });
     Body::from_stream(stream)
+}
+
+/// The upstream's error in whole events just passed on (an SSE `data:` event, or an array
+/// element, whose object is `{"error": …}`), read only when the bytes mention `"error"`.
+fn error_event(events: &[u8]) -> Option<steadfast_gemini::Error> {
+    const NEEDLE: &[u8] = b"\"error\"";
+    if !events.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+        return None;
+    }
+    let text = std::str::from_utf8(events).ok()?;
+    let candidates = text
+        .lines()
+        .map(|l| l.strip_prefix("data:").unwrap_or(l).trim())
+        .map(|l| {
+            l.trim_start_matches([',', '['])
+                .trim_end_matches([',', ']'])
+                .trim()
+        });
+    candidates
+        .filter(|c| c.starts_with("{\"error\""))
+        .find_map(|c| {
+            serde_json::from_str::<serde_json::Value>(c)
+                .ok()
+                .filter(|v| v.get("error").is_some())
+                .map(|_| steadfast_gemini::Error::from_stream_event(c.as_bytes()))
+        })
 }
 
 /// Whether the query asks for server-sent events (`alt=sse`), read as the client reads it:

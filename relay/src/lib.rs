@@ -86,6 +86,34 @@ struct Shared {
     log: Option<Arc<log::RequestLog>>,
     /// The SHA-256 of the admin token, when one is configured.
     admin: Option<[u8; 32]>,
+    /// The models that have answered, whose quotas `/metrics` and the admin API show.
+    served: Arc<Served>,
+    /// The admin API's last analytics: when, for how many hours, what.
+    stats_cache: tokio::sync::Mutex<Option<(std::time::Instant, u64, serde_json::Value)>>,
+}
+
+/// The models that have answered (at most 256 names): the ones whose quotas are shown, so
+/// that a model name a client made up never becomes a metric label.
+#[derive(Debug, Default)]
+struct Served(std::sync::Mutex<std::collections::BTreeSet<String>>);
+
+impl Served {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn insert(&self, model: &str) {
+        let mut set = self.lock();
+        if set.len() < 256 && !model.is_empty() && !set.contains(model) {
+            set.insert(model.to_owned());
+        }
+    }
+
+    fn contains(&self, model: &str) -> bool {
+        self.lock().contains(model)
+    }
 }
 
 /// The relay's state: the current configuration's [`Shared`], swapped by a reload.
@@ -188,9 +216,9 @@ impl Shared {
     fn build(config: Config, previous: Option<&Shared>) -> Result<Shared, ConfigError> {
         config.check()?;
         let upstream = upstream_address(&config.upstream)?;
-        let client = match previous {
-            Some(p) if same_client(&p.config, &config) => p.client.clone(),
-            _ => build_client(&config)?,
+        let (client, served) = match previous {
+            Some(p) if same_client(&p.config, &config) => (p.client.clone(), Arc::clone(&p.served)),
+            _ => (build_client(&config)?, Arc::default()),
         };
         // A relay key's limiters are kept only where they are kept: same Redis, or none.
         let keys = auth::RelayKeys::new(
@@ -247,6 +275,8 @@ impl Shared {
             redis,
             log,
             admin,
+            served,
+            stats_cache: tokio::sync::Mutex::new(None),
         })
     }
 }

@@ -53,7 +53,7 @@ pub(crate) struct Row {
 }
 
 /// The schema's migrations, in order: `user_version` is how many have run.
-const MIGRATIONS: &[&str] = &["CREATE TABLE requests (
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS requests (
         id INTEGER PRIMARY KEY,
         at_ms INTEGER NOT NULL,
         request_id INTEGER NOT NULL,
@@ -74,7 +74,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE requests (
         bytes_in INTEGER NOT NULL,
         bytes_out INTEGER NOT NULL
     );
-    CREATE INDEX requests_at ON requests (at_ms);"];
+    CREATE INDEX IF NOT EXISTS requests_at ON requests (at_ms);"];
 
 /// What the log has done, for `/metrics` and the admin API.
 #[derive(Debug, Default)]
@@ -148,12 +148,25 @@ pub(crate) fn connect(path: &Path) -> Result<rusqlite::Connection, String> {
         connection.busy_timeout(Duration::from_millis(200))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        let version: i64 = connection.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            connection.execute_batch(&format!(
-                "BEGIN; {migration}; PRAGMA user_version = {}; COMMIT;",
-                i + 1
-            ))?;
+        // The WAL is truncated back to this after a checkpoint.
+        connection.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
+        // Each migration runs in a write transaction that reads the version first, so that two
+        // processes opening a new file at once migrate it once.
+        for (i, migration) in MIGRATIONS.iter().enumerate() {
+            connection.execute_batch("BEGIN IMMEDIATE")?;
+            let version: i64 = connection.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let step = if version <= i as i64 {
+                connection.execute_batch(&format!("{migration}; PRAGMA user_version = {};", i + 1))
+            } else {
+                Ok(())
+            };
+            match step {
+                Ok(()) => connection.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = connection.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     };
@@ -177,8 +190,16 @@ const RETENTION_EVERY: Duration = Duration::from_secs(60);
 impl Writer {
     fn run(mut self, rows: Receiver<Row>) {
         let mut batch = Vec::with_capacity(BATCH);
-        while let Ok(first) = rows.recv() {
-            batch.push(first);
+        loop {
+            // Idle, retention still runs every minute.
+            match rows.recv_timeout(RETENTION_EVERY) {
+                Ok(first) => batch.push(first),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.retain_now();
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            }
             while batch.len() < BATCH {
                 match rows.try_recv() {
                     Ok(row) => batch.push(row),
@@ -202,11 +223,15 @@ impl Writer {
                 .last_retention
                 .is_none_or(|t| t.elapsed() >= RETENTION_EVERY)
             {
-                self.last_retention = Some(std::time::Instant::now());
-                if let Err(e) = self.retain() {
-                    tracing::warn!(target: "steadfast_relay", error = %e, "the request log's old rows could not be deleted");
-                }
+                self.retain_now();
             }
+        }
+    }
+
+    fn retain_now(&mut self) {
+        self.last_retention = Some(std::time::Instant::now());
+        if let Err(e) = self.retain() {
+            tracing::warn!(target: "steadfast_relay", error = %e, "the request log's old rows could not be deleted");
         }
     }
 
@@ -236,15 +261,27 @@ impl Writer {
         let (max_age, max_rows) = (self.keeping.max_age, self.keeping.max_rows);
         let connection = self.connection()?;
         let oldest = now_ms() - i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
-        connection
-            .execute("DELETE FROM requests WHERE at_ms < ?1", [oldest])
-            .map_err(|e| e.to_string())?;
-        connection
-            .execute(
-                "DELETE FROM requests WHERE id <= (SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        let newest_kept: Option<i64> = connection
+            .query_row(
+                "SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?1",
                 [i64::try_from(max_rows).unwrap_or(i64::MAX)],
+                |r| r.get(0),
             )
-            .map_err(|e| e.to_string())?;
+            .ok();
+        // In chunks, so that no transaction (nor the WAL) is as large as a backlog.
+        loop {
+            let deleted = connection
+                .execute(
+                    "DELETE FROM requests WHERE id IN (SELECT id FROM requests
+                     WHERE at_ms < ?1 OR id <= ?2 LIMIT 5000)",
+                    [oldest, newest_kept.unwrap_or(0)],
+                )
+                .map_err(|e| e.to_string())?;
+            if deleted < 5000 {
+                break;
+            }
+        }
+        let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         Ok(())
     }
 }
@@ -273,8 +310,8 @@ pub(crate) fn insert(connection: &rusqlite::Connection, r: &Row) -> rusqlite::Re
         r.ttfb_ms,
         r.total_ms,
         r.overhead_ms,
-        r.prompt_tokens.map(|n| n as i64),
-        r.answer_tokens.map(|n| n as i64),
+        r.prompt_tokens.and_then(|n| i64::try_from(n).ok()),
+        r.answer_tokens.and_then(|n| i64::try_from(n).ok()),
         r.bytes_in as i64,
         r.bytes_out as i64,
     ])?;

@@ -28,8 +28,28 @@ pub(crate) fn install() {
             .install_recorder()
             .ok()?;
         describe();
+        // Histograms keep their samples until they are summarised: do it every few seconds
+        // whether or not anyone scrapes, so that memory stays flat.
+        let upkeep = recorder.clone();
+        let _ = std::thread::Builder::new()
+            .name("gemini-relay-metrics".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            });
         Some(recorder)
     });
+}
+
+/// Whether a model's quotas are shown (in `/metrics` and the admin API): models of the
+/// configuration (limits, fallback) and models that have answered. A name a client made up
+/// never becomes a label.
+pub(crate) fn shown(shared: &crate::Shared, model: &str) -> bool {
+    shared.config.limits.contains_key(model)
+        || shared.config.fallback.iter().any(|m| m == model)
+        || shared.served.contains(model)
 }
 
 fn describe() {
@@ -115,7 +135,11 @@ pub(crate) async fn scrape(
     };
     let shared = live.current();
     for project in shared.client.quotas().projects {
-        for model in project.models {
+        for model in project
+            .models
+            .into_iter()
+            .filter(|m| shown(&shared, &m.model))
+        {
             let labels = [
                 ("project", project.name.clone()),
                 ("model", model.model.clone()),

@@ -51,11 +51,15 @@ pub(crate) fn endpoint(path: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-/// What one request has done so far.
+/// What one request has done so far. Finished once: by [`Note::finish`] when its answer is
+/// over, or, when the request is dropped before (the client left while it waited, or the drain
+/// time ended it), on drop, as a 499 `client_closed`.
 #[derive(Debug)]
 pub(crate) struct Note {
     pub(crate) row: Row,
     pub(crate) received: Instant,
+    log: Option<Arc<RequestLog>>,
+    finished: bool,
 }
 
 /// What an error answer was, kept on the response (an extension) for the note.
@@ -65,8 +69,29 @@ pub(crate) struct ErrorNote {
     pub(crate) quota_id: Option<String>,
 }
 
+/// Where a stream's producer leaves the error that ended it after its head was sent (an
+/// extension of the response), so that the note counts the request as failed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamFailure(pub(crate) Arc<std::sync::Mutex<Option<ErrorNote>>>);
+
+impl StreamFailure {
+    pub(crate) fn set(&self, error: ErrorNote) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+    }
+
+    fn take(&self) -> Option<ErrorNote> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
 impl Note {
-    pub(crate) fn new(request_id: u64, path: &str) -> Note {
+    pub(crate) fn new(request_id: u64, path: &str, log: Option<Arc<RequestLog>>) -> Note {
         Note {
             row: Row {
                 at_ms: crate::log::now_ms(),
@@ -75,6 +100,8 @@ impl Note {
                 ..Row::default()
             },
             received: Instant::now(),
+            log,
+            finished: false,
         }
     }
 
@@ -88,13 +115,34 @@ impl Note {
         }
     }
 
-    /// The answer is over (sent whole, or the client left): into the log and the counts.
-    pub(crate) fn finish(mut self, bytes_out: u64, log: Option<&Arc<RequestLog>>) {
+    /// The answer is over (sent whole, or the client left after its head): into the log and
+    /// the counts. A stream that failed after its head counts with its error.
+    pub(crate) fn finish(mut self, bytes_out: u64, failure: Option<&StreamFailure>) {
+        if let Some(e) = failure.and_then(StreamFailure::take) {
+            self.row.error_kind = Some(e.kind);
+            self.row.quota_id = e.quota_id;
+        }
         self.row.bytes_out = bytes_out;
+        self.done();
+    }
+
+    fn done(&mut self) {
+        self.finished = true;
         self.row.total_ms = ms(self.received.elapsed());
         count(&self.row);
-        if let Some(log) = log {
-            log.record(self.row);
+        if let Some(log) = &self.log {
+            log.record(std::mem::take(&mut self.row));
+        }
+    }
+}
+
+impl Drop for Note {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped before its answer: the client closed the connection (nginx's 499).
+            self.row.status = 499;
+            self.row.error_kind = Some("client_closed".to_owned());
+            self.done();
         }
     }
 }
@@ -148,6 +196,8 @@ fn count(r: &Row) {
 /// The prompt's and the answer's tokens in the last `usageMetadata` of `bytes` (a JSON answer,
 /// or a piece of a stream): only that object is read.
 pub(crate) fn usage(bytes: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
+    // Counts past 2^53 are not tokens anyone spent: a body made to break the sums.
+    const MOST: u64 = 1 << 53;
     const KEY: &[u8] = b"\"usageMetadata\"";
     let at = bytes.windows(KEY.len()).rposition(|w| w == KEY)?;
     let rest = &bytes[at + KEY.len()..];
@@ -160,7 +210,11 @@ pub(crate) fn usage(bytes: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
     }
     let mut values = serde_json::Deserializer::from_slice(&rest[colon + 1..]).into_iter::<Usage>();
     let usage = values.next()?.ok()?;
-    Some((usage.prompt_token_count, usage.candidates_token_count))
+    let sane = |n: Option<u64>| n.filter(|n| *n < MOST);
+    Some((
+        sane(usage.prompt_token_count),
+        sane(usage.candidates_token_count),
+    ))
 }
 
 #[cfg(test)]

@@ -163,23 +163,32 @@ fn percentiles(
     column: &str,
     since_ms: i64,
 ) -> rusqlite::Result<Percentiles> {
-    let mut statement = connection.prepare(&format!(
-        "SELECT {column} FROM requests WHERE at_ms >= ?1 AND {column} IS NOT NULL ORDER BY {column}"
-    ))?;
-    let values: Vec<f64> = statement
-        .query_map([since_ms], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let at = |q: f64| -> Option<f64> {
-        if values.is_empty() {
-            return None;
+    // Counted, then each percentile read by its rank: SQLite sorts, no list is held here.
+    let n: i64 = connection.query_row(
+        &format!("SELECT COUNT(*) FROM requests WHERE at_ms >= ?1 AND {column} IS NOT NULL"),
+        [since_ms],
+        |r| r.get(0),
+    )?;
+    let at = |q: f64| -> rusqlite::Result<Option<f64>> {
+        if n == 0 {
+            return Ok(None);
         }
-        let i = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1;
-        Some(values[i])
+        let rank = ((n as f64 * q).ceil() as i64).clamp(1, n) - 1;
+        connection
+            .query_row(
+                &format!(
+                    "SELECT {column} FROM requests WHERE at_ms >= ?1 AND {column} IS NOT NULL
+                     ORDER BY {column} LIMIT 1 OFFSET ?2"
+                ),
+                [since_ms, rank],
+                |r| r.get(0),
+            )
+            .map(Some)
     };
     Ok(Percentiles {
-        p50: at(0.50),
-        p95: at(0.95),
-        p99: at(0.99),
+        p50: at(0.50)?,
+        p95: at(0.95)?,
+        p99: at(0.99)?,
     })
 }
 
@@ -236,8 +245,8 @@ pub fn read(connection: &Connection, since_ms: i64) -> rusqlite::Result<Stats> {
         .collect::<Result<_, _>>()?;
     let keys = connection
         .prepare(
-            "SELECT relay_key, COUNT(*), COUNT(error_kind), COALESCE(SUM(prompt_tokens), 0),
-             COALESCE(SUM(answer_tokens), 0) FROM requests WHERE at_ms >= ?1
+            "SELECT relay_key, COUNT(*), COUNT(error_kind), TOTAL(prompt_tokens),
+             TOTAL(answer_tokens) FROM requests WHERE at_ms >= ?1
              GROUP BY relay_key ORDER BY COUNT(*) DESC, relay_key",
         )?
         .query_map([since_ms], |r| {
@@ -245,8 +254,8 @@ pub fn read(connection: &Connection, since_ms: i64) -> rusqlite::Result<Stats> {
                 relay_key: r.get(0)?,
                 requests: r.get::<_, i64>(1)? as u64,
                 errors: r.get::<_, i64>(2)? as u64,
-                prompt_tokens: r.get::<_, i64>(3)? as u64,
-                answer_tokens: r.get::<_, i64>(4)? as u64,
+                prompt_tokens: r.get::<_, f64>(3)? as u64,
+                answer_tokens: r.get::<_, f64>(4)? as u64,
             })
         })?
         .collect::<Result<_, _>>()?;

@@ -94,22 +94,29 @@ fn report(log: &std::path::Path, hours: u64, json: bool) -> ExitCode {
     });
     match read {
         Ok(stats) if json => match serde_json::to_string_pretty(&stats) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
-            }
+            Ok(text) => out(&format!("{text}\n")),
             Err(e) => {
                 eprintln!("gemini-relay report: {e}");
                 ExitCode::FAILURE
             }
         },
-        Ok(stats) => {
-            print!("{}", steadfast_relay::stats::table(&stats, hours));
-            ExitCode::SUCCESS
-        }
+        Ok(stats) => out(&steadfast_relay::stats::table(&stats, hours)),
         Err(e) => {
             eprintln!("gemini-relay report: {}: {e}", log.display());
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes `text` to standard output; a reader that stops early (`| head`) is no failure.
+fn out(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gemini-relay report: {e}");
+            ExitCode::FAILURE
         }
     }
 }

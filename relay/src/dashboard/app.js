@@ -167,17 +167,23 @@ async function refresh() {
   }
 }
 
+// The next refresh is asked for only when the last one is over, so that a slow answer never
+// piles requests up.
 let timer = null;
+async function loop() {
+  await refresh();
+  if (sessionStorage.getItem("relay-admin-token")) timer = setTimeout(loop, REFRESH_MS);
+}
+
 function signIn() {
   document.getElementById("signin").hidden = true;
   document.getElementById("board").hidden = false;
-  refresh();
-  timer = setInterval(refresh, REFRESH_MS);
+  loop();
 }
 
 function signOut() {
   sessionStorage.removeItem("relay-admin-token");
-  if (timer) clearInterval(timer);
+  if (timer) clearTimeout(timer);
   document.getElementById("signin").hidden = false;
   document.getElementById("board").hidden = true;
 }

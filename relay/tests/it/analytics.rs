@@ -377,3 +377,87 @@ async fn a_locked_or_deleted_log_never_fails_a_request() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Regressions (found by a review): a request whose client left before its answer was in no
+/// row and no count; a stream that failed after its head was logged as a success; a model name
+/// a client made up became a metric label.
+#[tokio::test]
+async fn a_client_gone_a_stream_failed_and_a_made_up_model_are_told_as_they_are() {
+    let dir = temp("log-edge");
+    let sim = Simulator::start(SimulatorConfig {
+        latency: Duration::from_millis(400),
+        faults: steadfast_sim::Faults {
+            stream_error: 1.0,
+            ..Default::default()
+        },
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = Relay::start(Config {
+        log: Some(LogConfig::new(dir.join("log.sqlite"))),
+        ..config_for(&sim)
+    })
+    .await
+    .unwrap();
+    let base = relay.base_url();
+    // The client gives up after 100 ms, while the relay waits for the upstream.
+    let gone = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap()
+        .post(format!(
+            "{base}/v1beta/models/gemini-2.5-flash:generateContent"
+        ))
+        .header("x-goog-api-key", RELAY_KEY)
+        .body(PROMPT_PLAIN)
+        .send()
+        .await;
+    assert!(gone.is_err());
+    // Every stream fails after its first event.
+    let stream = post(
+        format!("{base}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+        Some(RELAY_KEY),
+        &prompt("tell me a long story about the sea and the wind"),
+    )
+    .await;
+    assert_eq!(stream.status(), 200);
+    assert!(stream.text().await.unwrap().contains("\"error\""));
+    // A model nobody serves.
+    let made_up = post(
+        format!("{base}/v1beta/models/made-up-model-by-a-client:generateContent"),
+        Some(RELAY_KEY),
+        PROMPT_PLAIN,
+    )
+    .await;
+    assert_eq!(made_up.status(), 404);
+    let db = rows(&dir.join("log.sqlite"), 3);
+    let told: Vec<(i64, Option<String>, String)> = db
+        .prepare("SELECT status, error_kind, endpoint FROM requests ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        told.contains(&(499, Some("client_closed".into()), "generateContent".into())),
+        "{told:?}"
+    );
+    assert!(
+        told.iter().any(|(status, kind, endpoint)| *status == 200
+            && kind.is_some()
+            && endpoint == "streamGenerateContent"),
+        "{told:?}"
+    );
+    let scraped = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !scraped.contains("made-up-model-by-a-client"),
+        "a client's text in a label"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
