@@ -97,6 +97,10 @@ pub struct Config {
     /// with every relay process of one deployment (none by default: this process alone).
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// Whether the relay keeps Prometheus metrics and serves `/metrics` (default true; false
+    /// spares their cost, as the benchmarks measure it).
+    #[serde(default = "default_true")]
+    pub metrics: bool,
     /// The request log, an SQLite file with one row per request (none by default; the
     /// command's `--log FILE` turns it on).
     #[serde(default)]
@@ -322,6 +326,7 @@ impl fmt::Debug for Config {
             .field("drain", &self.drain)
             .field("forward_unknown_routes", &self.forward_unknown_routes)
             .field("redis", &self.redis)
+            .field("metrics", &self.metrics)
             .field("log", &self.log)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "(set)"))
             .finish()
@@ -433,6 +438,7 @@ impl Default for Config {
             drain: default_drain(),
             forward_unknown_routes: true,
             redis: None,
+            metrics: true,
             log: None,
             admin_token: None,
             admin_token_sha256: None,

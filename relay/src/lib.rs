@@ -392,8 +392,11 @@ impl Relay {
             drain: config.drain,
         };
         let address = SocketAddr::new(config.host, config.port);
+        let metrics = config.metrics;
         let shared = Shared::build(config, None)?;
-        metrics::install();
+        if metrics {
+            metrics::install();
+        }
         let live = Arc::new(Live {
             current: RwLock::new(Arc::new(shared)),
             next_id: AtomicU64::new(1),

@@ -126,6 +126,13 @@ pub(crate) async fn scrape(
     [(http::HeaderName, &'static str); 1],
     String,
 ) {
+    if !live.current().config.metrics {
+        return (
+            http::StatusCode::NOT_FOUND,
+            [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "metrics are off in this relay's configuration (metrics = false)".to_owned(),
+        );
+    }
     let Some(Some(handle)) = HANDLE.get() else {
         return (
             http::StatusCode::SERVICE_UNAVAILABLE,
