@@ -110,19 +110,15 @@ for c in 16 64; do
   python3 -c "import sys; d, r = float(sys.argv[1]), float(sys.argv[2]); print(f'| throughput, {sys.argv[3]} connections | {r:.0f} a second through the relay, {d:.0f} direct: {100 * r / d:.0f} % |')" "$(rps "$d")" "$(rps "$r")" "$c"
 done
 
-echo "== 3. a stream's first chunk (curl, 300 each)"
-first_chunk() { # URL KEY
-  for _ in $(seq 300); do
-    curl -s -o /dev/null -w '%{time_starttransfer}\n' -H "x-goog-api-key: $2" -H 'Content-Type: application/json' \
-      -d '{"contents":[{"parts":[{"text":"tell me a story"}]}]}' "$1/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
-  done | sort -n | awk '{ a[NR] = $1 * 1000 } END { printf "%.3f %.3f", a[int(NR * 0.5)], a[int(NR * 0.99)] }'
-}
-read -r fd50 fd99 <<< "$(first_chunk "$sim" "$SIM_KEY")"
-read -r fr50 fr99 <<< "$(first_chunk "$relay" "$RELAY_KEY")"
-python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| added time to first chunk | p50 {a[2] - a[0]:.3f} ms, p99 {a[3] - a[1]:.3f} ms (direct {a[0]:.3f} / {a[1]:.3f}) |')" "$fd50" "$fd99" "$fr50" "$fr99"
+echo "== 3. a stream's first event (one keep-alive connection, 500 each)"
+read -r fd50 fd99 <<< "$(python3 scripts/bench/probe.py first-event "$sim" "$SIM_KEY")"
+read -r fr50 fr99 _ _ <<< "$(python3 scripts/bench/probe.py first-event "$relay" "$RELAY_KEY")"
+python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| added time to the first event | p50 {a[2] - a[0]:.3f} ms, p99 {a[3] - a[1]:.3f} ms (direct {a[0]:.3f} / {a[1]:.3f}) |')" "$fd50" "$fd99" "$fr50" "$fr99"
 
-echo "== 4. the overhead header against the measured difference (one connection)"
-KEY=$RELAY_KEY wrk -t1 -c1 -d"${secs}s" -s scripts/bench/overhead.lua "$relay$gen" | grep overhead_header
+echo "== 4. the overhead header against the measured difference (one keep-alive connection, 500 each)"
+read -r pd50 pd99 <<< "$(python3 scripts/bench/probe.py round-trip "$sim" "$SIM_KEY")"
+read -r pr50 pr99 o50 o99 <<< "$(python3 scripts/bench/probe.py round-trip "$relay" "$RELAY_KEY")"
+python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| overhead header | says p50 {a[4]:.3f} / p99 {a[5]:.3f} ms; measured relay minus direct p50 {a[2] - a[0]:.3f} ms (direct {a[0]:.3f}, relay {a[2]:.3f}) |')" "$pd50" "$pd99" "$pr50" "$pr99" "$o50" "$o99"
 
 echo "== 5. a 50 MB streamed answer through the relay"
 big_port=$(free_port)
