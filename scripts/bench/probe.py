@@ -25,7 +25,7 @@ for i in range(n + 50):
     if stream:
         seen = b""
         while b"\n\n" not in seen:
-            line = response.fp.readline()
+            line = response.readline()
             if not line:
                 break
             seen += line.replace(b"\r\n", b"\n")
