@@ -14,11 +14,6 @@
 
 use clap::Parser;
 
-/// mimalloc rather than the system's allocator: measured with scripts/relay-bench.sh, the
-/// relay spent about a tenth of its time in glibc's malloc and free, and its resident memory
-/// kept growing over a million requests (BENCHMARKS.md, "The relay").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use steadfast_relay::{Config, LogConfig, Relay, RelayKeyConfig};
