@@ -13,7 +13,6 @@
 //! the command line; a file that does not check leaves the running configuration in place.
 
 use clap::Parser;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use steadfast_relay::{Config, LogConfig, Relay, RelayKeyConfig};
