@@ -197,8 +197,9 @@ async fn an_overloaded_model_falls_back_and_the_route_says_so() {
     );
 }
 
-#[tokio::test]
-async fn a_project_out_of_its_minute_sends_the_request_through_another() {
+/// A simulator whose two keys are two projects (alpha, beta) of one `gemini-2.5-flash`
+/// request per `minute` each, and a client of both.
+async fn two_projects_of_one_request_a_minute(minute: std::time::Duration) -> (Simulator, Client) {
     let mut model = SimModel::new("gemini-2.5-flash");
     model.rpm = Some(1);
     let sim = Simulator::start(SimulatorConfig {
@@ -207,6 +208,7 @@ async fn a_project_out_of_its_minute_sends_the_request_through_another() {
             "sim-key-b-000000000000".into(),
         ],
         models: vec![model],
+        minute,
         ..SimulatorConfig::default()
     })
     .await
@@ -215,9 +217,16 @@ async fn a_project_out_of_its_minute_sends_the_request_through_another() {
         .base_url(sim.base_url())
         .project("alpha", ["sim-key-a-000000000000"])
         .project("beta", ["sim-key-b-000000000000"])
-        .policy(fast())
+        .policy(fast().quota_minute(minute))
         .build()
         .unwrap();
+    (sim, client)
+}
+
+#[tokio::test]
+async fn a_project_out_of_its_minute_sends_the_request_through_another() {
+    let (sim, client) =
+        two_projects_of_one_request_a_minute(std::time::Duration::from_secs(60)).await;
     let send = || async {
         let request =
             RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT)
@@ -238,26 +247,8 @@ async fn a_project_out_of_its_minute_sends_the_request_through_another() {
 
 #[tokio::test]
 async fn a_pinned_call_goes_only_through_its_project_and_waits_for_it() {
-    let mut model = SimModel::new("gemini-2.5-flash");
-    model.rpm = Some(1);
-    let sim = Simulator::start(SimulatorConfig {
-        keys: vec![
-            "sim-key-a-000000000000".into(),
-            "sim-key-b-000000000000".into(),
-        ],
-        models: vec![model],
-        minute: std::time::Duration::from_millis(300),
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::builder()
-        .base_url(sim.base_url())
-        .project("alpha", ["sim-key-a-000000000000"])
-        .project("beta", ["sim-key-b-000000000000"])
-        .policy(fast().quota_minute(std::time::Duration::from_millis(300)))
-        .build()
-        .unwrap();
+    let (sim, client) =
+        two_projects_of_one_request_a_minute(std::time::Duration::from_millis(300)).await;
     let send = |project: &str| {
         let request =
             RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT)

@@ -5,16 +5,10 @@
 use crate::common::*;
 use std::time::Duration;
 use steadfast_relay::{Config, LogConfig, Relay, RelayKeyConfig};
-use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
+use steadfast_sim::{Simulator, SimulatorConfig};
 
 const KEY_B: &str = "relay-secret-not-real-analytics-b";
 const SECRET_PROMPT: &str = "the-prompt-must-never-be-logged";
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("relay-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// Rows in the log, waiting up to 10 s for `n`.
 fn rows(path: &std::path::Path, n: i64) -> rusqlite::Connection {
@@ -43,14 +37,7 @@ fn prompt(text: &str) -> String {
 #[tokio::test]
 async fn the_log_and_the_metrics_tell_what_a_scripted_run_did() {
     let dir = temp("analytics");
-    let mut daily = SimModel::new("gemini-2.5-flash");
-    daily.rpd = Some(3);
-    let sim = Simulator::start(SimulatorConfig {
-        models: vec![daily, SimModel::new("gemini-2.0-flash")],
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = sim_with_daily(3).await;
     let relay = Relay::start(Config {
         relay_keys: vec![
             RelayKeyConfig::new("analytics-a", RELAY_KEY),

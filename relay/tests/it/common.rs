@@ -69,6 +69,40 @@ pub(crate) async fn start_upload(base: &str, size: usize) -> (String, String) {
     (header("x-steadfast-project"), header("x-goog-upload-url"))
 }
 
+/// A simulator serving `gemini-2.5-flash` with `rpd` requests a day per project, and
+/// `gemini-2.0-flash` without limits.
+pub(crate) async fn sim_with_daily(rpd: u32) -> Simulator {
+    let mut daily = steadfast_sim::SimModel::new("gemini-2.5-flash");
+    daily.rpd = Some(rpd);
+    Simulator::start(steadfast_sim::SimulatorConfig {
+        models: vec![daily, steadfast_sim::SimModel::new("gemini-2.0-flash")],
+        ..steadfast_sim::SimulatorConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// The relay's configured limits: `rpm` requests a minute on `gemini-2.5-flash`.
+pub(crate) fn flash_rpm(
+    rpm: u32,
+) -> std::collections::BTreeMap<String, steadfast_relay::LimitsConfig> {
+    [(
+        "gemini-2.5-flash".to_owned(),
+        steadfast_relay::LimitsConfig {
+            rpm: Some(rpm),
+            ..Default::default()
+        },
+    )]
+    .into()
+}
+
+/// A folder of its own under the system's temporary one, empty.
+pub(crate) fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("relay-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 /// A POST of `body` with `key` in `x-goog-api-key`.
 pub(crate) async fn post(url: String, key: Option<&str>, body: &str) -> reqwest::Response {
     let mut request = reqwest::Client::new().post(url).body(body.to_owned());

@@ -9,7 +9,6 @@ use fantoccini::{ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use steadfast_relay::{Config, LogConfig, Relay};
-use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
 
 const ADMIN: &str = "admin-token-not-real-000000001";
 
@@ -83,17 +82,9 @@ async fn wait_rows(path: &std::path::Path, n: i64) {
 
 #[tokio::test]
 async fn the_dashboard_shows_what_the_log_holds_in_a_real_browser() {
-    let dir = std::env::temp_dir().join(format!("relay-dashboard-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = temp("dashboard");
     let log = dir.join("log.sqlite");
-    let mut daily = SimModel::new("gemini-2.5-flash");
-    daily.rpd = Some(2);
-    let sim = Simulator::start(SimulatorConfig {
-        models: vec![daily, SimModel::new("gemini-2.0-flash")],
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = sim_with_daily(2).await;
     let relay = Relay::start(Config {
         log: Some(LogConfig::new(&log)),
         admin_token: Some(ADMIN.into()),

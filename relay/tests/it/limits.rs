@@ -116,14 +116,7 @@ async fn when_no_project_can_serve_within_the_deadline_the_client_gets_a_429_wit
     .await
     .unwrap();
     let relay = Relay::start(Config {
-        limits: [(
-            "gemini-2.5-flash".to_owned(),
-            steadfast_relay::LimitsConfig {
-                rpm: Some(2),
-                ..Default::default()
-            },
-        )]
-        .into(),
+        limits: flash_rpm(2),
         deadline: std::time::Duration::from_secs(2),
         ..config_for(&sim)
     })
@@ -219,14 +212,7 @@ async fn the_overhead_header_leaves_out_the_wait_for_a_slot() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
     let relay = Relay::start(Config {
         quota_minute: std::time::Duration::from_secs(1),
-        limits: [(
-            "gemini-2.5-flash".to_owned(),
-            steadfast_relay::LimitsConfig {
-                rpm: Some(2),
-                ..Default::default()
-            },
-        )]
-        .into(),
+        limits: flash_rpm(2),
         ..config_for(&sim)
     })
     .await
@@ -261,14 +247,7 @@ async fn the_overhead_header_leaves_out_the_wait_for_a_slot() {
 async fn a_model_with_no_slot_in_time_falls_back_to_the_next() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
     let relay = Relay::start(Config {
-        limits: [(
-            "gemini-2.5-flash".to_owned(),
-            steadfast_relay::LimitsConfig {
-                rpm: Some(2),
-                ..Default::default()
-            },
-        )]
-        .into(),
+        limits: flash_rpm(2),
         fallback: vec!["gemini-2.0-flash".into()],
         deadline: std::time::Duration::from_secs(2),
         ..config_for(&sim)

@@ -5,9 +5,7 @@
 use crate::common::*;
 use serde_json::json;
 use std::time::Duration;
-use steadfast_relay::{
-    Config, LimitsConfig, OnUnavailable, ProjectConfig, RedisConfig, Relay, RelayKeyConfig,
-};
+use steadfast_relay::{Config, OnUnavailable, ProjectConfig, RedisConfig, Relay, RelayKeyConfig};
 use steadfast_sim::{SimModel, Simulator, SimulatorConfig};
 use steadfast_testkit::redis::RedisServer;
 
@@ -35,14 +33,7 @@ async fn sim_with_rpm(rpm: u32, keys: Vec<String>) -> Simulator {
 fn shared_config(sim: &Simulator, redis: &RedisServer, rpm: u32) -> Config {
     Config {
         quota_minute: Duration::from_secs(1),
-        limits: [(
-            "gemini-2.5-flash".to_owned(),
-            LimitsConfig {
-                rpm: Some(rpm),
-                ..LimitsConfig::default()
-            },
-        )]
-        .into(),
+        limits: flash_rpm(rpm),
         redis: Some(RedisConfig::new(&redis.url())),
         ..config_for(sim)
     }
