@@ -247,8 +247,13 @@ impl ModelQuotas {
             let mut blocked = false;
             if let Some(rpm) = u.learned.rpm {
                 let rpm = rpm as usize;
-                if u.sent.len() >= rpm {
-                    let frees = u.sent[u.sent.len() - rpm].0 + window;
+                if let Some(oldest) = u
+                    .sent
+                    .len()
+                    .checked_sub(rpm)
+                    .and_then(|i| u.sent.sent_at(i))
+                {
+                    let frees = oldest + window;
                     wait_for(frees.saturating_duration_since(now), true);
                     blocked = true;
                 }
@@ -264,10 +269,10 @@ impl ModelQuotas {
                 }
                 if used + u64::from(tokens) > u64::from(tpm) {
                     let mut freed = 0;
-                    for (t, n) in &u.sent {
-                        freed += u64::from(*n);
+                    for (t, n) in u.sent.iter() {
+                        freed += u64::from(n);
                         if used - freed + u64::from(tokens) <= u64::from(tpm) {
-                            wait_for((*t + window).saturating_duration_since(now), true);
+                            wait_for((t + window).saturating_duration_since(now), true);
                             break;
                         }
                     }
