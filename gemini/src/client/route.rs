@@ -150,6 +150,10 @@ pub(crate) struct ModelEntry {
     breaker: Option<SlidingWindowBreaker>,
     /// What was sent and what came back.
     pub(crate) counters: ModelCounters,
+    /// Whether the model has answered once: an entry for a model that never did and that the
+    /// server does not serve is not kept (a client of a relay could otherwise grow the map with
+    /// every name it makes up).
+    answered: std::sync::atomic::AtomicBool,
 }
 
 /// Every model's entry, behind one lock taken once per call.
@@ -289,9 +293,19 @@ impl Client {
                 None => None,
             },
             counters: ModelCounters::new(model),
+            answered: std::sync::atomic::AtomicBool::new(false),
         });
         entries.insert(model.to_owned(), Arc::clone(&entry));
         Ok(entry)
+    }
+
+    /// Drops the entry of `model` (when it is still `entry`): a model the server does not serve
+    /// and that never answered.
+    fn forget_model(&self, model: &str, entry: &Arc<ModelEntry>) {
+        let mut entries = lock(&self.inner.models.entries);
+        if entries.get(model).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            entries.remove(model);
+        }
     }
 
     /// The model's input token limit, from `models.get` (`None` when unknown). Known limits are
@@ -462,6 +476,11 @@ impl Client {
                 // Whatever the server echoed, none of the client's keys leaves in an error.
                 Err(e) => e.redact_keys(&self.inner.keys),
             };
+            if *error.kind() == ErrorKind::ModelNotFound
+                && !entry.answered.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                self.forget_model(model, &entry);
+            }
             match next_after(&error) {
                 Next::Projects if model_is_some(chain) && self.inner.policy.key_rotation => {
                     last = Some(error);
@@ -631,6 +650,9 @@ impl Client {
             entry.counters.outcome(&result);
             let error = match result {
                 Ok(value) => {
+                    entry
+                        .answered
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     if let Some(note) = note {
                         note.answered(&projects[project].name, &key, model);
                     }

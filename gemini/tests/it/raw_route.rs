@@ -443,3 +443,32 @@ async fn framing_headers_are_not_handed_on() {
     assert!(answer.headers.get("connection").is_none());
     assert_eq!(answer.headers.get("x-custom").unwrap(), "kept");
 }
+
+/// Regression (found by a review of the relay): every model name a caller asked for kept an
+/// entry in the client for good, so made-up names grew its memory. A model the server does not
+/// serve and that never answered is not kept; one that answered is.
+#[tokio::test]
+async fn made_up_model_names_leave_nothing_behind() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = sim.client_with(fast()).unwrap();
+    for i in 0..20 {
+        let request = RawRequest::model(
+            Method::POST,
+            &format!("made-up-model-{i}"),
+            ":generateContent",
+            PROMPT,
+        )
+        .unwrap();
+        let e = client.send_raw(request).await.unwrap_err();
+        assert_eq!(*e.kind(), ErrorKind::ModelNotFound, "{e}");
+    }
+    let real =
+        RawRequest::model(Method::POST, "gemini-2.5-flash", ":generateContent", PROMPT).unwrap();
+    client.send_raw(real).await.unwrap();
+    let kept: Vec<String> = client.quotas().projects[0]
+        .models
+        .iter()
+        .map(|m| m.model.clone())
+        .collect();
+    assert_eq!(kept, ["gemini-2.5-flash"]);
+}
