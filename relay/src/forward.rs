@@ -194,7 +194,8 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         .into_response();
     }
     note.row.relay_key = who.name.clone();
-    let model = match target(path) {
+    let target = target(path);
+    let model = match target {
         Target::Call { model, .. } | Target::Model { model, .. } => Some(model),
         Target::Path(_) => None,
     };
@@ -265,13 +266,13 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let received = std::time::Instant::now();
     let method = parts.method.clone();
     let streaming = matches!(
-        target(path),
+        target,
         Target::Call {
             method: "streamGenerateContent",
             ..
         }
     );
-    let built = match target(path) {
+    let built = match target {
         Target::Call {
             version,
             model,
@@ -364,7 +365,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             .into_response();
         }
     }
-    let sse = asks_for_sse(query);
+    let sse = raw.asks_for_sse();
     let sent = match tokio::time::timeout_at(until, shared.client.send_raw(raw)).await {
         Ok(sent) => sent,
         Err(_) => {
@@ -401,7 +402,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             Ok(bytes) => bytes,
             Err(e) => return Refusal::upstream(&e).into_response(),
         };
-        if method == http::Method::POST && matches!(target(path), Target::Path(_)) {
+        if method == http::Method::POST && matches!(target, Target::Path(_)) {
             for name in owners::created(&headers, Some(&bytes)) {
                 shared.owners.pin(&name, &route.project).await;
             }
@@ -413,7 +414,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         }
         // Tokens are read from the answers that report them, not from any body (a file's
         // bytes could say anything).
-        if matches!(target(path), Target::Call { .. })
+        if matches!(target, Target::Call { .. })
             && let Some((prompt, answer)) = crate::record::usage(&bytes)
         {
             note.row.prompt_tokens = prompt;
@@ -601,18 +602,6 @@ fn error_event(events: &[u8]) -> Option<steadfast_gemini::Error> {
                 .filter(|v| v.get("error").is_some())
                 .map(|_| steadfast_gemini::Error::from_stream_event(c.as_bytes()))
         })
-}
-
-/// Whether the query asks for server-sent events (`alt=sse`), read as the client reads it:
-/// percent-decoded, `$alt` too.
-fn asks_for_sse(query: Option<&str>) -> bool {
-    query.is_some_and(|q| {
-        q.split('&').any(|p| {
-            let (name, value) = p.split_once('=').unwrap_or((p, ""));
-            crate::auth::percent_decode(name).trim_start_matches('$') == "alt"
-                && crate::auth::percent_decode(value) == "sse"
-        })
-    })
 }
 
 /// The upstream's resumable-upload URLs (`X-Goog-Upload-URL`, `X-Goog-Upload-Control-URL`)

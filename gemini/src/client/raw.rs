@@ -320,6 +320,17 @@ impl RawRequest {
         self
     }
 
+    /// Whether the query asks for server-sent events (`alt=sse`, however it is encoded:
+    /// `%61lt=sse`, `$alt=sse`): a stream is then read as events, else as a JSON array.
+    pub fn asks_for_sse(&self) -> bool {
+        self.query.as_deref().is_some_and(|q| {
+            q.split('&').any(|p| {
+                let (name, value) = p.split_once('=').unwrap_or((p, ""));
+                decoded(name).trim_start_matches('$') == "alt" && decoded(value) == "sse"
+            })
+        })
+    }
+
     /// The model asked for, when the request is about one.
     pub fn model_name(&self) -> Option<&str> {
         match &self.target {
@@ -517,12 +528,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn send_raw(&self, request: RawRequest) -> Result<RawResponse, Error> {
-        let sse = request.query.as_deref().is_some_and(|q| {
-            q.split('&').any(|p| {
-                let (name, value) = p.split_once('=').unwrap_or((p, ""));
-                decoded(name).trim_start_matches('$') == "alt" && decoded(value) == "sse"
-            })
-        });
+        let sse = request.asks_for_sse();
         let streaming = request.streaming;
         let ((status, headers, body), route) = self
             .routed(&request, None, |response| async move {
