@@ -403,6 +403,7 @@ impl State {
                     chunks: vec![answer],
                     failure: None,
                     sse,
+                    done: false,
                 }
             } else {
                 Reply::Json(200, answer)
@@ -497,6 +498,7 @@ impl State {
             chunks,
             failure,
             sse,
+            done: false,
         }
     }
 

@@ -23,6 +23,10 @@
 //! - models with their real token limits and methods (`gemini-2.5-flash`, `gemini-2.5-pro`,
 //!   `gemini-2.0-flash`, `gemini-embedding-001`, `text-embedding-004`), embeddings of their
 //!   real size (3 072, 768) honouring `outputDimensionality`;
+//! - Gemini's OpenAI-compatible routes under `/v1beta/openai/` (`chat/completions`, plain and
+//!   streamed, `embeddings`, `models`), for the OpenAI SDKs: the key as `Authorization: Bearer`,
+//!   the request translated to the native one and answered by the same quotas, markers and
+//!   faults, errors in the real routes' `[{"error": …}]` shape;
 //! - the Files API (resumable uploads with the real `X-Goog-Upload-*` headers, get, paged list,
 //!   delete) and `cachedContents` (create, get, list, TTL or expiry update, delete), per project,
 //!   in bounded memory ([`FileLimits`], [`CacheLimits`]); a prompt's `fileData` must name a live
@@ -77,6 +81,7 @@ mod content;
 mod errors;
 mod files;
 mod generate;
+mod openai;
 mod quota;
 mod request;
 mod resources;
@@ -454,11 +459,13 @@ pub(crate) enum Reply {
     Json(u16, Value),
     Raw(u16, &'static str, Vec<u8>),
     /// Chunks of a stream, an error to end it with after the first chunk, and its framing:
-    /// server-sent events (`alt=sse`) or one JSON array.
+    /// server-sent events (`alt=sse`) or one JSON array; `done`: server-sent events that end
+    /// with `data: [DONE]` when no error ended them (the OpenAI-compatible routes).
     Stream {
         chunks: Vec<Value>,
         failure: Option<Value>,
         sse: bool,
+        done: bool,
     },
     /// Another reply with extra response headers (a 405's `Allow`, an upload URL).
     Headers(Vec<(&'static str, String)>, Box<Reply>),

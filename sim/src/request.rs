@@ -1,5 +1,6 @@
 //! What a request is, once the server has read it: the model method it asks for
-//! ([`Action`]), the headers the resource routes read ([`RequestHeaders`]), and its query.
+//! ([`Action`]), the headers the resource and OpenAI-compatible routes read
+//! ([`RequestHeaders`]), and its query.
 
 use super::validate::Message;
 
@@ -45,12 +46,27 @@ impl Action {
     }
 }
 
-/// The request headers the resource routes read: `Host` (to build URLs) and the
-/// `X-Goog-Upload-*` headers, names lowercased.
-#[derive(Debug, Default, Clone)]
+/// The request headers the resource routes read: `Host` (to build URLs), `Authorization` (the
+/// OpenAI-compatible routes' key) and the `X-Goog-Upload-*` headers, names lowercased.
+#[derive(Default, Clone)]
 pub(crate) struct RequestHeaders {
     host: Option<String>,
+    authorization: Option<String>,
     upload: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for RequestHeaders {
+    /// Names only: `Authorization` carries a key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestHeaders")
+            .field("host", &self.host)
+            .field("authorization", &self.authorization.as_ref().map(|_| "…"))
+            .field(
+                "upload",
+                &self.upload.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl RequestHeaders {
@@ -60,12 +76,27 @@ impl RequestHeaders {
             |v: &hyper::header::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
         RequestHeaders {
             host: headers.get(hyper::header::HOST).map(text),
+            authorization: headers.get(hyper::header::AUTHORIZATION).map(text),
             upload: headers
                 .iter()
                 .filter(|(name, _)| name.as_str().starts_with("x-goog-upload-"))
                 .map(|(name, value)| (name.as_str().to_owned(), text(value)))
                 .collect(),
         }
+    }
+
+    /// The `Authorization` header, as sent.
+    pub(super) fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+
+    /// The key of an `Authorization: Bearer KEY` header.
+    pub(super) fn bearer(&self) -> Option<&str> {
+        self.authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
     }
 
     pub(super) fn upload(&self, name: &str) -> Option<&str> {

@@ -171,12 +171,14 @@ impl State {
                 mut chunks,
                 failure,
                 sse,
+                done,
             } => {
                 chunks.iter_mut().for_each(annotate);
                 Reply::Stream {
                     chunks,
                     failure,
                     sse,
+                    done,
                 }
             }
             other => other,

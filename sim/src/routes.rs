@@ -1,4 +1,4 @@
-//! Routing, in the order the real service checks a request: the URL and method (404, 405), the
+//! Routing (the OpenAI-compatible routes under `/v1beta/openai/` are in `openai.rs`), in the order the real service checks a request: the URL and method (404, 405), the
 //! key (403 without one, 400 `API_KEY_INVALID` for an unknown one), the model and whether it
 //! supports the method (404), then the payload (400 for bad JSON, unknown fields or a missing
 //! required field). Served under `/v1beta/` and `/v1/`; the key comes from `x-goog-api-key` or
@@ -28,12 +28,21 @@ impl State {
     ) -> Reply {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let from_query = query_param(query, "key");
-        let key = key.or(from_query.as_deref());
+        let openai = path.strip_prefix("/v1beta/openai/");
+        // The compatible routes take the key as OpenAI's SDKs send it, too.
+        let bearer = openai.and_then(|_| headers.bearer());
+        let key = key.or(bearer).or(from_query.as_deref());
         let known_key = key.is_some_and(|k| self.config.keys.iter().any(|c| c == k));
         self.bump(|s| {
             s.requests += 1;
             count_bounded(&mut s.by_key, key.unwrap_or(""), known_key || key.is_none());
         });
+        if let Some(rest) = openai {
+            let authorization = headers.authorization();
+            return self
+                .openai(method, rest, path, key, authorization, known_key, body)
+                .await;
+        }
         if let Some(reply) = self.resources(method, path, query, key, headers, body) {
             return reply;
         }
@@ -79,18 +88,13 @@ impl State {
             Route::Get(model) => (model, None),
             Route::Call(model, action) => (model, Some(action)),
         };
-        let known_model = self.model(model).is_some();
-        self.bump(|s| count_bounded(&mut s.by_model, model, known_model));
-        let Some(spec) = self.model(model) else {
-            let method = action.map_or("get", Action::method_name);
-            return errors::model_not_found(model, version, method);
+        let spec = match self.model_for(model, version, action) {
+            Ok(spec) => spec,
+            Err(reply) => return reply,
         };
         let Some(action) = action else {
             return Reply::Json(200, model_json(spec));
         };
-        if !spec.supports(action) {
-            return errors::model_not_found(model, version, action.method_name());
-        }
         let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {
@@ -104,15 +108,51 @@ impl State {
                 }
             }
         };
-        if let Err(message) = validate::check(action.message(), &body) {
+        let sse = query_param(query, "alt").as_deref() == Some("sse");
+        self.checked_call(spec, key, action, &body, sse).await
+    }
+
+    /// The model a request names, counted; 404 when it is not served or does not support
+    /// `action` (`None`: `models.get`).
+    pub(super) fn model_for(
+        &self,
+        model: &str,
+        version: &str,
+        action: Option<Action>,
+    ) -> Result<&SimModel, Reply> {
+        let known_model = self.model(model).is_some();
+        self.bump(|s| count_bounded(&mut s.by_model, model, known_model));
+        let Some(spec) = self.model(model) else {
+            let method = action.map_or("get", Action::method_name);
+            return Err(errors::model_not_found(model, version, method));
+        };
+        match action {
+            Some(action) if !spec.supports(action) => Err(errors::model_not_found(
+                model,
+                version,
+                action.method_name(),
+            )),
+            _ => Ok(spec),
+        }
+    }
+
+    /// Checks a request body against its message (400 for unknown or missing fields), then
+    /// answers it.
+    pub(super) async fn checked_call(
+        &self,
+        spec: &SimModel,
+        key: &str,
+        action: Action,
+        body: &Value,
+        sse: bool,
+    ) -> Reply {
+        if let Err(message) = validate::check(action.message(), body) {
             return errors::invalid_payload(&message);
         }
-        if let Err(reply) = required(action, &body) {
+        if let Err(reply) = required(action, body) {
             return reply;
         }
-        let sse = query_param(query, "alt").as_deref() == Some("sse");
-        self.call_with_resources(spec, key, action, &body, sse)
-            .await
+        self.call_with_resources(spec, key, action, body, sse).await
     }
 
     fn list(&self, query: &str) -> Reply {

@@ -522,7 +522,9 @@ fn to_response(reply: Reply, state: &State) -> Response<Body> {
             chunks,
             failure,
             sse,
+            done,
         } => {
+            let done = done && sse && failure.is_none();
             let pause = state.config.stream_pause;
             let items: Vec<&serde_json::Value> = chunks.iter().chain(failure.iter()).collect();
             let last = items.len().saturating_sub(1);
@@ -540,11 +542,14 @@ fn to_response(reply: Reply, state: &State) -> Response<Body> {
                     })
                 })
                 .collect();
-            let events = if events.is_empty() && !sse {
+            let mut events = if events.is_empty() && !sse {
                 vec![Bytes::from_static(b"[]")]
             } else {
                 events
             };
+            if done {
+                events.push(Bytes::from_static(b"data: [DONE]\r\n\r\n"));
+            }
             let stream = futures_util::stream::iter(events).then(move |event| async move {
                 tokio::time::sleep(pause).await;
                 Ok::<_, std::io::Error>(Frame::data(event))
