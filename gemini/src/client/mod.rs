@@ -563,12 +563,21 @@ impl Client {
         url: &str,
         body: Option<(String, bytes_crate::Bytes)>,
         headers: &[(http::HeaderName, http::HeaderValue)],
+        bearer: bool,
     ) -> Result<reqwest::Response, Error> {
         let mut request = self.inner.http.request(method, url);
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        request = request.header("x-goog-api-key", key.expose());
+        request = if bearer {
+            // Gemini's OpenAI-compatible routes document the key this way.
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .map_err(|_| Error::configuration("an API key is not a valid header value"))?;
+            value.set_sensitive(true);
+            request.header(http::header::AUTHORIZATION, value)
+        } else {
+            request.header("x-goog-api-key", key.expose())
+        };
         if let Some((content_type, body)) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, content_type)

@@ -37,8 +37,25 @@ enum Target {
         model: String,
         action: String,
     },
+    /// `v1beta/openai/{route}`, Gemini's OpenAI-compatible routes: the model is the body's
+    /// `model` field (a fallback model is written into it); the key travels as
+    /// `Authorization: Bearer`, as those routes document it.
+    OpenAi {
+        route: String,
+        model: Option<String>,
+    },
     /// Any other path (`v1beta/files/abc`, `upload/v1beta/files`): no model, no fallback.
     Path(String),
+}
+
+/// The two fields of an OpenAI-compatible body the routed path reads: which model, and
+/// whether the answer is streamed. Every other field is skipped unread.
+#[derive(serde::Deserialize)]
+struct OpenAiHead {
+    #[serde(default)]
+    model: serde_json::Value,
+    #[serde(default)]
+    stream: serde_json::Value,
 }
 
 /// Builds the body for the model that is sent (a `batchEmbedContents` body names its model in
@@ -175,6 +192,58 @@ impl RawRequest {
                 action: action.to_owned(),
             },
         );
+        if !body.is_empty() {
+            request.body = Some(("application/json".to_owned(), body));
+        }
+        Ok(request)
+    }
+
+    /// A request to one of Gemini's OpenAI-compatible routes, `v1beta/openai/{route}`:
+    /// `"chat/completions"`, `"embeddings"`, `"models"`, `"models/{id}"`. Of the body, only
+    /// its `model` and `stream` fields are read: the model is the one the pool counts the call
+    /// against (and, when it fails as the client policy says, the next model of the fallback
+    /// chain is written into the body's `model`), and `"stream": true` makes the call a
+    /// [streaming](RawRequest::streaming) one, whose answer is server-sent events ending with
+    /// `data: [DONE]`. The pool's key is sent as `Authorization: Bearer`, as those routes
+    /// document it.
+    ///
+    /// A body that is not JSON, or whose `model` is not a string, is sent as it is: the API
+    /// answers it with its own 400.
+    ///
+    /// ```
+    /// use steadfast_gemini::RawRequest;
+    /// let body = br#"{"model": "gemini-2.5-flash", "stream": true, "messages": [{"role": "user", "content": "hi"}]}"#;
+    /// let request = RawRequest::openai(http::Method::POST, "chat/completions", body.to_vec())?;
+    /// assert_eq!(request.target_path(), "v1beta/openai/chat/completions");
+    /// assert_eq!(request.model_name(), Some("gemini-2.5-flash"));
+    /// assert!(request.is_streaming() && request.asks_for_sse());
+    /// # Ok::<(), steadfast_gemini::Error>(())
+    /// ```
+    ///
+    /// Refused: a route that [`path`](RawRequest::path) would refuse.
+    pub fn openai(
+        method: http::Method,
+        route: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<RawRequest, Error> {
+        let checked = RawRequest::path(method.clone(), &format!("v1beta/openai/{route}"))?;
+        let body: Bytes = body.into();
+        let head = serde_json::from_slice::<OpenAiHead>(&body).ok();
+        let model = head
+            .as_ref()
+            .and_then(|h| h.model.as_str())
+            .map(|m| m.trim_start_matches("models/"))
+            .filter(|m| !m.is_empty() && !m.chars().any(char::is_control))
+            .map(str::to_owned);
+        let streaming = head.is_some_and(|h| h.stream == serde_json::Value::Bool(true));
+        let mut request = RawRequest::new(
+            checked.method,
+            Target::OpenAi {
+                route: route.to_owned(),
+                model,
+            },
+        );
+        request.streaming = streaming;
         if !body.is_empty() {
             request.body = Some(("application/json".to_owned(), body));
         }
@@ -320,9 +389,14 @@ impl RawRequest {
         self
     }
 
-    /// Whether the query asks for server-sent events (`alt=sse`, however it is encoded:
-    /// `%61lt=sse`, `$alt=sse`): a stream is then read as events, else as a JSON array.
+    /// Whether a stream's answer is server-sent events: the query asks for them (`alt=sse`,
+    /// however it is encoded: `%61lt=sse`, `$alt=sse`), or the request is to an
+    /// OpenAI-compatible route, which streams nothing else. Otherwise a stream is one JSON
+    /// array.
     pub fn asks_for_sse(&self) -> bool {
+        if matches!(self.target, Target::OpenAi { .. }) {
+            return true;
+        }
         self.query.as_deref().is_some_and(|q| {
             q.split('&').any(|p| {
                 let (name, value) = p.split_once('=').unwrap_or((p, ""));
@@ -331,12 +405,25 @@ impl RawRequest {
         })
     }
 
-    /// The model asked for, when the request is about one.
+    /// The model asked for, when the request is about one (for an OpenAI-compatible route,
+    /// the body's `model`).
     pub fn model_name(&self) -> Option<&str> {
         match &self.target {
             Target::Model { model, .. } => Some(model),
+            Target::OpenAi { model, .. } => model.as_deref(),
             Target::Path(_) => None,
         }
+    }
+
+    /// Whether the answer is a stream ([`streaming`](RawRequest::streaming), or
+    /// `"stream": true` in an OpenAI-compatible body).
+    pub fn is_streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// Whether it goes to one of the OpenAI-compatible routes ([`RawRequest::openai`]).
+    pub fn is_openai(&self) -> bool {
+        matches!(self.target, Target::OpenAi { .. })
     }
 
     /// The path sent for the model asked for, relative to the base URL, without the query.
@@ -354,6 +441,7 @@ impl RawRequest {
             Target::Model {
                 version, action, ..
             } => format!("{version}/models/{served}{action}"),
+            Target::OpenAi { route, .. } => format!("v1beta/openai/{route}"),
             Target::Path(path) => path.clone(),
         }
     }
@@ -377,7 +465,11 @@ impl RawRequest {
             (Target::Model { action, .. }, Some((_, body)))
                 if action == ":generateContent" || action == ":streamGenerateContent" =>
             {
-                Some(text_tokens(body))
+                Some(text_tokens(body, &["text"]))
+            }
+            // A message's `content` is a string, or parts whose `text` is.
+            (Target::OpenAi { route, .. }, Some((_, body))) if route == "chat/completions" => {
+                Some(text_tokens(body, &["text", "content"]))
             }
             _ => None,
         }
@@ -385,47 +477,63 @@ impl RawRequest {
 }
 
 /// A guess at a generate request's input tokens from its JSON, as the typed path guesses (the
-/// larger of the words and a quarter of the characters of its text parts, at least 1): only
-/// the values of `text` fields are read, so inline data (an image in base64) counts nothing.
-/// A body that is not JSON counts a quarter of its bytes.
-fn text_tokens(body: &[u8]) -> u32 {
+/// larger of the words and a quarter of the characters of its text, at least 1): only the
+/// strings of the fields named in `counted` (directly, or in an array) are read, so inline data
+/// (an image in base64) counts nothing. A body that is not JSON counts a quarter of its bytes.
+fn text_tokens(body: &[u8], counted: &[&str]) -> u32 {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     #[derive(Default)]
     struct Count {
         chars: u64,
         words: u64,
     }
-    struct Walk<'c>(&'c mut Count);
-    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    /// Walks a value; `counting`: its strings are text to count.
+    struct Walk<'c, 'k> {
+        count: &'c mut Count,
+        counted: &'k [&'k str],
+        counting: bool,
+    }
+    impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
         type Value = ();
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
             d.deserialize_any(self)
         }
     }
-    impl<'de> Visitor<'de> for Walk<'_> {
+    impl<'de> Visitor<'de> for Walk<'_, '_> {
         type Value = ();
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("JSON")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if key == "text" {
-                    let text: std::borrow::Cow<'de, str> = map.next_value()?;
-                    self.0.chars += text.chars().count() as u64;
-                    self.0.words += text.split_whitespace().count() as u64;
-                } else if key == "inlineData" || key == "inline_data" {
+                if key == "inlineData" || key == "inline_data" {
                     map.next_value::<IgnoredAny>()?;
                 } else {
-                    map.next_value_seed(Walk(self.0))?;
+                    map.next_value_seed(Walk {
+                        count: &mut *self.count,
+                        counted: self.counted,
+                        counting: self.counted.contains(&key.as_ref()),
+                    })?;
                 }
             }
             Ok(())
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(Walk(self.0))?.is_some() {}
+            while seq
+                .next_element_seed(Walk {
+                    count: &mut *self.count,
+                    counted: self.counted,
+                    counting: self.counting,
+                })?
+                .is_some()
+            {}
             Ok(())
         }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        fn visit_str<E>(self, text: &str) -> Result<(), E> {
+            if self.counting {
+                self.count.chars += text.chars().count() as u64;
+                self.count.words += text.split_whitespace().count() as u64;
+            }
             Ok(())
         }
         fn visit_bool<E>(self, _: bool) -> Result<(), E> {
@@ -446,7 +554,12 @@ fn text_tokens(body: &[u8]) -> u32 {
     }
     let mut count = Count::default();
     let mut json = serde_json::Deserializer::from_slice(body);
-    let tokens = match Walk(&mut count).deserialize(&mut json) {
+    let walk = Walk {
+        count: &mut count,
+        counted,
+        counting: false,
+    };
+    let tokens = match walk.deserialize(&mut json) {
         Ok(()) => count.words.max(count.chars.div_ceil(4)),
         Err(_) => (body.len() as u64).div_ceil(4),
     };
@@ -570,10 +683,10 @@ impl Client {
         F: Fn(reqwest::Response) -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
     {
-        let chain = match (&request.target, request.fallback) {
-            (Target::Model { model, .. }, true) => self.chain(model),
-            (Target::Model { model, .. }, false) => vec![model.clone()],
-            (Target::Path(_), _) => vec![String::new()],
+        let chain = match (request.model_name(), request.fallback) {
+            (Some(model), true) => self.chain(model),
+            (Some(model), false) => vec![model.to_owned()],
+            (None, _) => vec![String::new()],
         };
         let note = RouteNote::default();
         let finish = &finish;
@@ -607,14 +720,46 @@ impl Client {
         model: &str,
         request: &RawRequest,
     ) -> Result<reqwest::Response, Error> {
-        let body = match (&request.body_for, &request.body) {
-            (Some(build), Some((content_type, _))) => Some((content_type.clone(), build(model)?)),
-            (Some(build), None) => Some(("application/json".to_owned(), build(model)?)),
-            (None, body) => body.clone(),
+        let body = match (&request.body_for, &request.body, &request.target) {
+            (Some(build), Some((content_type, _)), _) => {
+                Some((content_type.clone(), build(model)?))
+            }
+            (Some(build), None, _) => Some(("application/json".to_owned(), build(model)?)),
+            // A fallback model answers an OpenAI-compatible request: its name goes in the body.
+            (
+                None,
+                Some((content_type, body)),
+                Target::OpenAi {
+                    model: Some(asked), ..
+                },
+            ) if !model.is_empty() && model != asked => {
+                Some((content_type.clone(), with_model(body, model)))
+            }
+            (None, body, _) => body.clone(),
         };
         let url = format!("{}/{}", self.inner.base_url, request.tail_for(model));
-        self.send_raw_http(key, request.method.clone(), &url, body, &request.headers)
-            .await
+        let bearer = matches!(request.target, Target::OpenAi { .. });
+        self.send_raw_http(
+            key,
+            request.method.clone(),
+            &url,
+            body,
+            &request.headers,
+            bearer,
+        )
+        .await
+    }
+}
+
+/// An OpenAI-compatible body with its `model` field set to `model` (the body as it was when it
+/// is not a JSON object).
+fn with_model(body: &Bytes, model: &str) -> Bytes {
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
+        Ok(mut object) => {
+            object.insert("model".to_owned(), serde_json::Value::from(model));
+            serde_json::to_vec(&object).map_or_else(|_| body.clone(), Bytes::from)
+        }
+        Err(_) => body.clone(),
     }
 }
 

@@ -472,3 +472,130 @@ async fn made_up_model_names_leave_nothing_behind() {
         .collect();
     assert_eq!(kept, ["gemini-2.5-flash"]);
 }
+
+/// An OpenAI-compatible chat body for `model`.
+fn chat_body(model: &str, stream: bool) -> Vec<u8> {
+    format!(
+        r#"{{"model":"{model}","stream":{stream},"messages":[{{"role":"user","content":"hello there"}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn an_openai_chat_is_routed_by_the_model_in_its_body_with_a_bearer_key() {
+    let server = Raw::start(|_, _| {
+        vec![write(answer(
+            "200 OK",
+            "",
+            br#"{"object":"chat.completion","choices":[]}"#,
+        ))]
+    })
+    .await;
+    let client = raw_client(&server.url);
+    let request = RawRequest::openai(
+        Method::POST,
+        "chat/completions",
+        chat_body("models/gemini-2.5-pro", false),
+    )
+    .unwrap()
+    .header(
+        HeaderName::from_static("authorization"),
+        HeaderValue::from_static("Bearer caller-secret-1"),
+    );
+    assert_eq!(request.model_name(), Some("gemini-2.5-pro"));
+    assert!(!request.is_streaming());
+    let answer = client.send_raw(request).await.unwrap();
+    assert_eq!(answer.route.model, "gemini-2.5-pro");
+    let seen = server.seen();
+    let head = &seen[0].head;
+    assert!(
+        seen[0]
+            .request_line()
+            .starts_with("POST /v1beta/openai/chat/completions "),
+        "{head}"
+    );
+    assert!(!head.contains("caller-secret"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("authorization: bearer test-key-not-real-0000000000"),
+        "{head}"
+    );
+    assert!(!lower.contains("x-goog-api-key"), "{head}");
+    // Counted against the model of its body.
+    assert_eq!(client.stats().models["gemini-2.5-pro"].requests, 1);
+}
+
+#[tokio::test]
+async fn an_openai_chat_falls_back_with_the_next_model_written_into_its_body() {
+    let mut down = SimModel::new("gemini-2.5-pro");
+    down.overloaded = true;
+    let sim = Simulator::start(SimulatorConfig {
+        models: vec![down, SimModel::new("gemini-2.5-flash")],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = sim
+        .client_with(
+            fast()
+                .retry_with(|r| r.attempts(2))
+                .fallback(["gemini-2.5-flash"]),
+        )
+        .unwrap();
+    for stream in [false, true] {
+        let request = RawRequest::openai(
+            Method::POST,
+            "chat/completions",
+            chat_body("gemini-2.5-pro", stream),
+        )
+        .unwrap();
+        assert_eq!(request.is_streaming(), stream);
+        let answer = client.send_raw(request).await.unwrap();
+        assert_eq!(answer.route.model, "gemini-2.5-flash");
+        assert_eq!(answer.route.attempts, 3);
+        let text = String::from_utf8(answer.bytes().await.unwrap().to_vec()).unwrap();
+        assert!(text.contains(r#""model":"gemini-2.5-flash""#), "{text}");
+        assert!(text.contains("Simulated answer "), "{text}");
+        if stream {
+            assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+            assert_eq!(text.matches("[DONE]").count(), 1, "{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_openai_error_answer_is_classified_like_a_native_one() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = sim.client_with(fast()).unwrap();
+    let request = RawRequest::openai(
+        Method::POST,
+        "chat/completions",
+        br#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"[sim:permission]"}]}"#
+            .to_vec(),
+    )
+    .unwrap();
+    let e = client.send_raw(request).await.unwrap_err();
+    assert_eq!(e.code(), Some(403));
+    assert_eq!(
+        e.status().and_then(|s| s.status.as_deref()),
+        Some("PERMISSION_DENIED")
+    );
+    // A body that is not JSON goes as it is, and the API's 400 comes back.
+    let request =
+        RawRequest::openai(Method::POST, "chat/completions", b"{not json".to_vec()).unwrap();
+    assert_eq!(request.model_name(), None);
+    let e = client.send_raw(request).await.unwrap_err();
+    assert_eq!(e.code(), Some(400));
+    assert!(RawRequest::openai(Method::POST, "../models", Vec::new()).is_err());
+}
+
+#[tokio::test]
+async fn openai_message_text_counts_as_input_tokens_and_image_data_does_not() {
+    let image = "A".repeat(400_000);
+    let body = format!(
+        r#"{{"model":"gemini-2.5-flash","messages":[{{"role":"system","content":"one two"}},{{"role":"user","content":[{{"type":"text","text":"three four five"}},{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{image}"}}}}]}}]}}"#
+    );
+    let request = RawRequest::openai(Method::POST, "chat/completions", body).unwrap();
+    // Five words, 22 characters: the larger of 5 and 22/4.
+    assert_eq!(request.estimated_tokens(), Some(6));
+}
