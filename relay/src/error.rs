@@ -62,6 +62,22 @@ impl Refusal {
         .kind("relay_key_missing")
     }
 
+    /// An OpenAI-compatible request without a relay key: 401 UNAUTHENTICATED, as those routes
+    /// answer it (and the OpenAI SDKs raise `AuthenticationError`); with an `Authorization`
+    /// header that is not `Bearer KEY`, their 400.
+    pub(crate) fn openai_no_key(has_authorization: bool) -> Refusal {
+        if has_authorization {
+            return Refusal::new(400, "INVALID_ARGUMENT", "Invalid Authorization header.")
+                .kind("relay_key_missing");
+        }
+        Refusal::new(
+            401,
+            "UNAUTHENTICATED",
+            "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        )
+        .kind("relay_key_missing")
+    }
+
     /// A key that is not a relay key: the real API's answer to an invalid key.
     pub(crate) fn unknown_key() -> Refusal {
         let mut r = Refusal::new(
@@ -300,7 +316,7 @@ impl Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let body = self.body().to_string();
-        let mut response = Response::new(Body::from(body));
+        let mut response = Response::new(Body::from(body.clone()));
         *response.status_mut() =
             http::StatusCode::from_u16(self.code).unwrap_or(http::StatusCode::BAD_GATEWAY);
         let headers = response.headers_mut();
@@ -317,6 +333,20 @@ impl IntoResponse for Refusal {
             kind: self.kind,
             quota_id: self.quota_id,
         });
+        response.extensions_mut().insert(RefusalBody(body));
         response
+    }
+}
+
+/// The body of a refusal, kept on its response for [`openai_shape`].
+#[derive(Debug, Clone)]
+struct RefusalBody(String);
+
+/// A refusal's body as the OpenAI-compatible routes give errors: the same `google.rpc.Status`
+/// object inside a one-element array, `[{"error": …}]`. Answers that are not the relay's
+/// refusals (the upstream's own, passed on) are left as they are.
+pub(crate) fn openai_shape(response: &mut Response) {
+    if let Some(RefusalBody(body)) = response.extensions_mut().remove::<RefusalBody>() {
+        *response.body_mut() = Body::from(format!("[{body}]"));
     }
 }

@@ -37,11 +37,16 @@ enum Target<'a> {
     },
     /// `{version}/models/{model}`.
     Model { version: &'a str, model: &'a str },
+    /// `v1beta/openai/{route}`: an OpenAI-compatible route, whose model is in the body.
+    OpenAi(&'a str),
     /// Anything else.
     Path(&'a str),
 }
 
 fn target(path: &str) -> Target<'_> {
+    if let Some(route) = path.strip_prefix(OPENAI) {
+        return Target::OpenAi(route);
+    }
     let mut parts = path.splitn(3, '/');
     let (Some(version), Some("models"), Some(rest)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -63,9 +68,19 @@ fn target(path: &str) -> Target<'_> {
     }
 }
 
-/// Whether the relay knows the route: models, files (uploads and downloads included) and
-/// cached contents. Any other is forwarded only when the configuration allows it.
+/// Where Gemini's OpenAI-compatible routes are.
+const OPENAI: &str = "v1beta/openai/";
+
+/// Whether the relay knows the route: models, files (uploads and downloads included), cached
+/// contents, and the OpenAI-compatible `chat/completions`, `embeddings` and `models`. Any other
+/// is forwarded only when the configuration allows it.
 fn known(path: &str) -> bool {
+    if let Some(route) = path.strip_prefix(OPENAI) {
+        return matches!(route, "chat/completions" | "embeddings" | "models")
+            || route
+                .strip_prefix("models/")
+                .is_some_and(|m| !m.is_empty() && !m.contains('/'));
+    }
     let parts: Vec<&str> = path.splitn(4, '/').collect();
     match parts.as_slice() {
         [version, collection, ..] if version.starts_with('v') => {
@@ -87,7 +102,15 @@ pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> 
         request.uri().path().trim_start_matches('/'),
         shared.log.clone(),
     );
+    let openai = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .starts_with(OPENAI);
     let mut response = handle(&shared, request, &mut note).instrument(span).await;
+    if openai {
+        crate::error::openai_shape(&mut response);
+    }
     response
         .headers_mut()
         .insert("x-steadfast-request-id", http::HeaderValue::from(id));
@@ -173,6 +196,12 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         Credential::Missing if is_known_session(shared, path, query).await => {
             crate::auth::RelayKey::upload_session()
         }
+        // The OpenAI SDKs send the key as `Authorization: Bearer`; those routes answer a
+        // request without one with a 401, and a header of another scheme with a 400.
+        Credential::Missing if path.starts_with(OPENAI) => {
+            return Refusal::openai_no_key(parts.headers.contains_key(http::header::AUTHORIZATION))
+                .into_response();
+        }
         Credential::Missing => return Refusal::no_key().into_response(),
         Credential::Unknown => return Refusal::unknown_key().into_response(),
     };
@@ -197,6 +226,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let target = target(path);
     let model = match target {
         Target::Call { model, .. } | Target::Model { model, .. } => Some(model),
+        Target::OpenAi(route) => route.strip_prefix("models/"),
         Target::Path(_) => None,
     };
     note.row.model_asked = model.map(|m| m.trim_start_matches("models/").to_owned());
@@ -272,6 +302,42 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             ..
         }
     );
+    // An OpenAI-compatible request names its model in its body: only that field (and
+    // `stream`) is read, here, before the body moves.
+    let openai = match target {
+        Target::OpenAi(route) if method == http::Method::POST => {
+            match RawRequest::openai(method.clone(), route, body.clone()) {
+                Ok(r) => match r.model_name() {
+                    Some(_) => Some(r),
+                    None => {
+                        return Refusal::new(
+                            400,
+                            "INVALID_ARGUMENT",
+                            "the request body must be a JSON object whose `model` is a model name",
+                        )
+                        .into_response();
+                    }
+                },
+                Err(e) => return Refusal::new(404, "NOT_FOUND", e.to_string()).into_response(),
+            }
+        }
+        _ => None,
+    };
+    if let Some(model) = openai.as_ref().and_then(RawRequest::model_name) {
+        note.row.model_asked = Some(model.to_owned());
+        if !who.allows(model) {
+            return Refusal::new(
+                403,
+                "PERMISSION_DENIED",
+                format!(
+                    "the relay key `{}` may not use the model `{model}`",
+                    who.name
+                ),
+            )
+            .into_response();
+        }
+    }
+    let streaming = streaming || openai.as_ref().is_some_and(RawRequest::is_streaming);
     let built = match target {
         Target::Call {
             version,
@@ -287,6 +353,12 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             RawRequest::model(method.clone(), model, "", Bytes::new())
                 .map(|r| r.version(version).fallback(false))
         }
+        Target::OpenAi(route) => openai
+            .map_or_else(
+                || RawRequest::openai(method.clone(), route, Bytes::new()),
+                Ok,
+            )
+            .map(|r| r.fallback(who.models.is_empty() || fallback_allowed(shared, &who))),
         Target::Path(path) => RawRequest::path(method.clone(), path),
     };
     let mut raw = match built {
@@ -414,7 +486,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         }
         // Tokens are read from the answers that report them, not from any body (a file's
         // bytes could say anything).
-        if matches!(target, Target::Call { .. })
+        if matches!(target, Target::Call { .. } | Target::OpenAi(_))
             && let Some((prompt, answer)) = crate::record::usage(&bytes)
         {
             note.row.prompt_tokens = prompt;

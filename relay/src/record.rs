@@ -26,6 +26,9 @@ const ENDPOINTS: &[&str] = &[
     "upload",
     "download",
     "cachedContents",
+    "openai.chat.completions",
+    "openai.embeddings",
+    "openai.models",
 ];
 
 /// The endpoint's name for a request path (a fixed list, so that a label never carries what a
@@ -40,6 +43,9 @@ pub(crate) fn endpoint(path: &str) -> &'static str {
             Some((_, method)) => method,
             None => "models.get",
         },
+        [_, "openai", "chat", "completions"] => "openai.chat.completions",
+        [_, "openai", "embeddings"] => "openai.embeddings",
+        [_, "openai", "models", ..] => "openai.models",
         [_, "files", ..] => "files",
         [_, "cachedContents", ..] => "cachedContents",
         _ => "other",
@@ -194,27 +200,41 @@ fn count(r: &Row) {
 }
 
 /// The prompt's and the answer's tokens in the last `usageMetadata` of `bytes` (a JSON answer,
-/// or a piece of a stream): only that object is read.
+/// or a piece of a stream), or, on the OpenAI-compatible routes, in the last `usage`: only that
+/// object is read.
 pub(crate) fn usage(bytes: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
-    // Counts past 2^53 are not tokens anyone spent: a body made to break the sums.
-    const MOST: u64 = 1 << 53;
-    const KEY: &[u8] = b"\"usageMetadata\"";
-    let at = bytes.windows(KEY.len()).rposition(|w| w == KEY)?;
-    let rest = &bytes[at + KEY.len()..];
-    let colon = rest.iter().position(|b| *b == b':')?;
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Usage {
         prompt_token_count: Option<u64>,
         candidates_token_count: Option<u64>,
     }
-    let mut values = serde_json::Deserializer::from_slice(&rest[colon + 1..]).into_iter::<Usage>();
-    let usage = values.next()?.ok()?;
+    #[derive(serde::Deserialize)]
+    struct OpenAiUsage {
+        prompt_tokens: Option<u64>,
+        completion_tokens: Option<u64>,
+    }
+    if let Some(u) = last_object::<Usage>(bytes, b"\"usageMetadata\"") {
+        return Some(sane(u.prompt_token_count, u.candidates_token_count));
+    }
+    let u = last_object::<OpenAiUsage>(bytes, b"\"usage\"")?;
+    Some(sane(u.prompt_tokens, u.completion_tokens))
+}
+
+/// Counts past 2^53 are not tokens anyone spent: a body made to break the sums.
+fn sane(prompt: Option<u64>, answer: Option<u64>) -> (Option<u64>, Option<u64>) {
+    const MOST: u64 = 1 << 53;
     let sane = |n: Option<u64>| n.filter(|n| *n < MOST);
-    Some((
-        sane(usage.prompt_token_count),
-        sane(usage.candidates_token_count),
-    ))
+    (sane(prompt), sane(answer))
+}
+
+/// The value after the last `key` (a quoted field name) of `bytes`, read as a `T`.
+fn last_object<T: serde::de::DeserializeOwned>(bytes: &[u8], key: &[u8]) -> Option<T> {
+    let at = bytes.windows(key.len()).rposition(|w| w == key)?;
+    let rest = &bytes[at + key.len()..];
+    let colon = rest.iter().position(|b| *b == b':')?;
+    let mut values = serde_json::Deserializer::from_slice(&rest[colon + 1..]).into_iter::<T>();
+    values.next()?.ok()
 }
 
 #[cfg(test)]
@@ -237,6 +257,12 @@ mod tests {
         assert_eq!(endpoint("upload/v1beta/files"), "upload");
         assert_eq!(endpoint("v1beta/cachedContents/x"), "cachedContents");
         assert_eq!(endpoint("v1beta/tunedModels/x"), "other");
+        assert_eq!(
+            endpoint("v1beta/openai/chat/completions"),
+            "openai.chat.completions"
+        );
+        assert_eq!(endpoint("v1beta/openai/models/m"), "openai.models");
+        assert_eq!(endpoint("v1beta/openai/images/generations"), "other");
     }
 
     #[test]
@@ -246,5 +272,9 @@ mod tests {
         let stream = b"data: {\"usageMetadata\":{\"promptTokenCount\":5}}\r\n\r\ndata: {\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":9}}\r\n\r\n";
         assert_eq!(usage(stream), Some((Some(5), Some(9))));
         assert_eq!(usage(b"{}"), None);
+        let openai = br#"data: {"choices":[],"usage":{"prompt_tokens":6,"completion_tokens":8,"total_tokens":14}}"#;
+        assert_eq!(usage(openai), Some((Some(6), Some(8))));
+        // A text that quotes the word is not the field.
+        assert_eq!(usage(br#"{"content":"the \"usage\": 5"}"#), None);
     }
 }

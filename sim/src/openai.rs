@@ -85,6 +85,14 @@ fn invalid(message: &str) -> Reply {
     errors::status(400, "INVALID_ARGUMENT", message, vec![])
 }
 
+/// Who calls: the key the request carries in any form, the `Authorization` header as sent, and
+/// whether the key is one the simulator accepts.
+pub(super) struct Caller<'a> {
+    pub(super) key: Option<&'a str>,
+    pub(super) authorization: Option<&'a str>,
+    pub(super) known: bool,
+}
+
 /// A chat request, translated.
 struct Chat {
     model: String,
@@ -94,33 +102,24 @@ struct Chat {
 }
 
 impl State {
-    /// Answers a request to `/v1beta/openai/{rest}`. `key` is the key the request carries in
-    /// any form; `authorization` the header as sent, when there was one.
+    /// Answers a request to `/v1beta/openai/{rest}` (`path` is the whole path).
     pub(super) async fn openai(
         &self,
         method: &str,
         rest: &str,
         path: &str,
-        key: Option<&str>,
-        authorization: Option<&str>,
-        known_key: bool,
+        caller: Caller<'_>,
         body: &[u8],
     ) -> Reply {
-        wrapped(
-            self.openai_inner(method, rest, path, key, authorization, known_key, body)
-                .await,
-        )
+        wrapped(self.openai_inner(method, rest, path, caller, body).await)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn openai_inner(
         &self,
         method: &str,
         rest: &str,
         path: &str,
-        key: Option<&str>,
-        authorization: Option<&str>,
-        known_key: bool,
+        caller: Caller<'_>,
         body: &[u8],
     ) -> Reply {
         enum Route<'a> {
@@ -145,13 +144,13 @@ impl State {
         if method != allowed {
             return errors::wrong_method(method, path, allowed);
         }
-        if let Some(header) = authorization {
+        if let Some(header) = caller.authorization {
             let token = header.strip_prefix("Bearer ").map(str::trim);
             if token.is_none_or(str::is_empty) {
                 return invalid("Invalid Authorization header.");
             }
         }
-        let Some(key) = key.filter(|k| !k.is_empty()) else {
+        let Some(key) = caller.key.filter(|k| !k.is_empty()) else {
             return errors::status(
                 401,
                 "UNAUTHENTICATED",
@@ -159,7 +158,7 @@ impl State {
                 vec![],
             );
         };
-        if !known_key {
+        if !caller.known {
             return errors::api_key_invalid();
         }
         match route {

@@ -38,10 +38,12 @@ impl State {
             count_bounded(&mut s.by_key, key.unwrap_or(""), known_key || key.is_none());
         });
         if let Some(rest) = openai {
-            let authorization = headers.authorization();
-            return self
-                .openai(method, rest, path, key, authorization, known_key, body)
-                .await;
+            let caller = super::openai::Caller {
+                key,
+                authorization: headers.authorization(),
+                known: known_key,
+            };
+            return self.openai(method, rest, path, caller, body).await;
         }
         if let Some(reply) = self.resources(method, path, query, key, headers, body) {
             return reply;

@@ -9,6 +9,7 @@ mod dashboard;
 mod hostile;
 mod limits;
 mod objects;
+mod openai;
 mod operations;
 mod secrets;
 mod shared;

@@ -1,6 +1,6 @@
 //! No key, upstream or relay, in any byte the relay writes: its log (every level), its answers'
 //! headers and bodies, errors included. The run touches every path that handles a key: a
-//! success, a stream, a relay key in `?key=`, an unknown relay key, an upstream key the
+//! success, a stream, a relay key in `?key=`, the OpenAI-compatible route (keys as bearer tokens), an unknown relay key, an upstream key the
 //! upstream rejects (taken out of the pool and reported), a quota refusal, an upload, a reload.
 
 use crate::common::*;
@@ -17,7 +17,7 @@ const UNKNOWN: &str = "not-a-relay-key-secret-0001";
 async fn no_key_appears_in_the_log_or_in_any_answer() {
     let log = global_log();
     let mut model = SimModel::new("gemini-2.5-flash");
-    model.rpd = Some(4);
+    model.rpd = Some(5);
     let sim = Simulator::start(SimulatorConfig {
         // The simulator accepts only GOOD: REJECTED is an invalid key.
         keys: vec![GOOD.into()],
@@ -87,6 +87,20 @@ async fn no_key_appears_in_the_log_or_in_any_answer() {
             .unwrap(),
     )
     .await;
+    // The OpenAI-compatible route: the relay key as a bearer token, the upstream's too.
+    let chat = format!("{base}/v1beta/openai/chat/completions");
+    let chat_body = r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}"#;
+    for key in [RELAY_KEY, UNKNOWN] {
+        seen += &keep(
+            http.post(chat.clone())
+                .bearer_auth(key)
+                .body(chat_body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    }
     // The day's quota runs out: a 429 with the upstream's QuotaFailure.
     for _ in 0..3 {
         seen += &keep(post(generate.clone(), Some(RELAY_KEY), PROMPT_PLAIN).await).await;
