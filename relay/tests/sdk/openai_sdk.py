@@ -237,6 +237,19 @@ def run(where, base, key):
     return failed
 
 
+def run_example(relay_url):
+    """examples/openai_sdk.py against the relay: it runs to its end."""
+    example = __file__.rsplit("/relay/", 1)[0] + "/examples/openai_sdk.py"
+    done = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "RELAY_URL": relay_url,
+                               "RELAY_KEY": RELAY_KEY})
+    if done.returncode == 0 and "refused: 404 NOT_FOUND" in done.stdout:
+        print("ok   relay: examples/openai_sdk.py")
+        return 0
+    print(f"FAIL relay: examples/openai_sdk.py\n{done.stdout}\n{done.stderr}")
+    return 1
+
+
 def main():
     sim_path = sys.argv[1]
     relay_path = sys.argv[2] if len(sys.argv) > 2 else None
@@ -264,6 +277,8 @@ def main():
                      "--relay-key", f"sdk={RELAY_KEY}"])
                 processes.append(relay)
                 failed += run(where, relay_url, RELAY_KEY)
+                total += 1
+                failed += run_example(relay_url)
             total += len(CHECKS)
     finally:
         for p in reversed(processes):
