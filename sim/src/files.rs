@@ -344,6 +344,7 @@ impl State {
             expires: now
                 .checked_add(self.config.files.ttl)
                 .unwrap_or_else(|| far_future(now)),
+            generated: false,
         };
         let answer = json!({ "file": file.json(&self.storage) });
         stored.serial += 1;
@@ -363,6 +364,26 @@ impl State {
             .find(|f| f.name == name && f.project == project)
         {
             Some(f) => Reply::Json(200, f.json(&self.storage)),
+            None => not_found(id),
+        }
+    }
+
+    /// A generated file's bytes (`alt=media`); an uploaded file cannot be downloaded, as the
+    /// real service answers.
+    pub(super) fn download_file(&self, key: &str, id: &str, query: &str) -> Reply {
+        if super::request::query_param(query, "alt").as_deref() != Some("media") {
+            return bad("Download a file's bytes with alt=media.");
+        }
+        let project = project_of(&self.config, key);
+        let stored = self.storage.lock();
+        let name = format!("files/{id}");
+        match stored
+            .files
+            .values()
+            .find(|f| f.name == name && f.project == project)
+        {
+            Some(f) if f.generated => Reply::Raw(200, "application/octet-stream", f.bytes.clone()),
+            Some(_) => bad("Only generated files can be downloaded; uploaded files cannot."),
             None => not_found(id),
         }
     }

@@ -76,6 +76,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batches;
 mod caches;
 mod content;
 mod errors;
@@ -90,6 +91,7 @@ mod server;
 mod store;
 mod validate;
 
+pub use batches::BatchLimits;
 pub use caches::CacheLimits;
 pub use files::FileLimits;
 use quota::Quotas;
@@ -265,6 +267,8 @@ pub struct SimulatorConfig {
     pub files: FileLimits,
     /// What `cachedContents` may store (number, bytes, the smallest cache).
     pub caches: CacheLimits,
+    /// The Batch API's limits and pace: how long a batch waits and runs.
+    pub batches: BatchLimits,
 }
 
 /// The key the default configuration accepts.
@@ -298,6 +302,7 @@ impl Default for SimulatorConfig {
             stream_pause: Duration::from_millis(2),
             files: FileLimits::default(),
             caches: CacheLimits::default(),
+            batches: BatchLimits::default(),
         }
     }
 }

@@ -12,6 +12,9 @@ pub(super) enum Action {
     CountTokens,
     Embed,
     BatchEmbed,
+    /// One request of a batch: a `generateContent` outside the per-minute and per-day quotas
+    /// and the injected faults. Never parsed from a URL.
+    Batched,
 }
 
 impl Action {
@@ -33,12 +36,13 @@ impl Action {
             Action::CountTokens => "countTokens",
             Action::Embed => "embedContent",
             Action::BatchEmbed => "batchEmbedContents",
+            Action::Batched => "batchGenerateContent",
         }
     }
 
     pub(super) fn message(self) -> Message {
         match self {
-            Action::Generate | Action::Stream => Message::GenerateContentRequest,
+            Action::Generate | Action::Stream | Action::Batched => Message::GenerateContentRequest,
             Action::CountTokens => Message::CountTokensRequest,
             Action::Embed => Message::EmbedContentRequest,
             Action::BatchEmbed => Message::BatchEmbedContentsRequest,

@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | `/upload/v1beta/files` | `POST` (resumable: `start`, then `upload`, `finalize`, `query`, `cancel` on the session's URL) |
 //! | `/v1beta/files`, `/v1beta/files/{id}` | `GET`; `GET`, `DELETE` |
+//! | `/v1beta/files/{id}:download?alt=media` (also under `/download/`) | `GET`: a generated file's bytes |
 //! | `/v1beta/cachedContents`, `/v1beta/cachedContents/{id}` | `GET`, `POST`; `GET`, `PATCH`, `DELETE` |
 //!
 //! The same routes are served under `v1` (`/upload/v1/files`, `/v1/files`, …), where Google's
@@ -46,6 +47,18 @@ impl State {
                 return Some(self.upload_session(&id, headers, body));
             }
             return Some(self.with_key(key, |key| self.upload_start(key, headers, body)));
+        }
+        // A generated file's bytes, under the API or its download prefix.
+        let plain = path.strip_prefix("/download").unwrap_or(path);
+        if let Some(id) = plain
+            .strip_prefix("/v1beta/files/")
+            .or_else(|| plain.strip_prefix("/v1/files/"))
+            .and_then(|rest| rest.strip_suffix(":download"))
+        {
+            if method != "GET" {
+                return Some(errors::wrong_method(method, path, "GET"));
+            }
+            return Some(self.with_key(key, |key| self.download_file(key, id, query)));
         }
         let rest = path
             .strip_prefix("/v1beta/")
@@ -114,7 +127,7 @@ impl State {
         sse: bool,
     ) -> Reply {
         let inner = match action {
-            Action::Generate | Action::Stream => body,
+            Action::Generate | Action::Stream | Action::Batched => body,
             Action::CountTokens => get(body, "generateContentRequest").unwrap_or(body),
             Action::Embed | Action::BatchEmbed => {
                 return self.call(spec, key, action, body, sse).await;

@@ -14,6 +14,8 @@ enum Route<'a> {
     List,
     Get(&'a str),
     Call(&'a str, Action),
+    /// `models/{model}:batchGenerateContent`.
+    Batch(&'a str),
 }
 
 impl State {
@@ -45,6 +47,9 @@ impl State {
             };
             return self.openai(method, rest, path, caller, body).await;
         }
+        if let Some(reply) = self.batches(method, path, query, key).await {
+            return reply;
+        }
         if let Some(reply) = self.resources(method, path, query, key, headers, body) {
             return reply;
         }
@@ -61,6 +66,11 @@ impl State {
         } else if let Some(name) = rest.strip_prefix("models/") {
             match name.split_once(':') {
                 None if !name.is_empty() && !name.contains('/') => Route::Get(name),
+                Some((model, "batchGenerateContent"))
+                    if !model.is_empty() && !model.contains('/') =>
+                {
+                    Route::Batch(model)
+                }
                 Some((model, action)) if !model.is_empty() && !model.contains('/') => {
                     match Action::parse(action) {
                         Some(action) => Route::Call(model, action),
@@ -73,11 +83,15 @@ impl State {
             return errors::no_such_url(path);
         };
         match (&route, method) {
-            (Route::List | Route::Get(_), "GET") | (Route::Call(..), "POST") => {}
+            (Route::List | Route::Get(_), "GET") | (Route::Call(..) | Route::Batch(_), "POST") => {}
             // Like the real front end: a GET on a POST-only method is not found at all.
-            (Route::Call(..), "GET" | "HEAD") => return errors::no_such_url(path),
+            (Route::Call(..) | Route::Batch(_), "GET" | "HEAD") => {
+                return errors::no_such_url(path);
+            }
             (Route::List | Route::Get(_), _) => return errors::wrong_method(method, path, "GET"),
-            (Route::Call(..), _) => return errors::wrong_method(method, path, "POST"),
+            (Route::Call(..) | Route::Batch(_), _) => {
+                return errors::wrong_method(method, path, "POST");
+            }
         }
         let Some(key) = key.filter(|k| !k.is_empty()) else {
             return errors::no_key();
@@ -89,6 +103,7 @@ impl State {
             Route::List => return self.list(query),
             Route::Get(model) => (model, None),
             Route::Call(model, action) => (model, Some(action)),
+            Route::Batch(model) => (model, Some(Action::Batched)),
         };
         let spec = match self.model_for(model, version, action) {
             Ok(spec) => spec,
@@ -110,6 +125,9 @@ impl State {
                 }
             }
         };
+        if action == Action::Batched {
+            return self.create_batch(model, key, &body);
+        }
         let sse = query_param(query, "alt").as_deref() == Some("sse");
         self.checked_call(spec, key, action, &body, sse).await
     }
@@ -203,10 +221,12 @@ fn required(action: Action, body: &Value) -> Result<(), Reply> {
         validate::get(body, name).is_none_or(|v| v.as_array().is_some_and(Vec::is_empty))
     };
     match action {
-        Action::Generate | Action::Stream if empty("contents") => Err(errors::invalid_field(
-            "GenerateContentRequest.contents",
-            "contents is not specified",
-        )),
+        Action::Generate | Action::Stream | Action::Batched if empty("contents") => {
+            Err(errors::invalid_field(
+                "GenerateContentRequest.contents",
+                "contents is not specified",
+            ))
+        }
         Action::CountTokens if empty("contents") && empty("generateContentRequest") => Err(
             errors::invalid_field("CountTokensRequest.contents", "contents is not specified"),
         ),
@@ -218,7 +238,7 @@ fn required(action: Action, body: &Value) -> Result<(), Reply> {
             "BatchEmbedContentsRequest.requests",
             "requests is not specified",
         )),
-        Action::Generate | Action::Stream => generation_config(body),
+        Action::Generate | Action::Stream | Action::Batched => generation_config(body),
         _ => Ok(()),
     }
 }

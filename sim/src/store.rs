@@ -17,6 +17,7 @@ pub(super) struct Stored {
     pub(super) files: BTreeMap<u64, StoredFile>,
     pub(super) sessions: HashMap<String, Session>,
     pub(super) caches: BTreeMap<u64, StoredCache>,
+    pub(super) batches: BTreeMap<u64, super::batches::StoredBatch>,
     /// Resources created so far: ids, order of listing.
     pub(super) serial: u64,
 }
@@ -269,6 +270,8 @@ pub(crate) struct StoredFile {
     pub(super) uri: String,
     pub(super) created: Instant,
     pub(super) expires: Instant,
+    /// Written by the service (a batch's output), not uploaded: it can be downloaded.
+    pub(super) generated: bool,
 }
 
 impl StoredFile {
@@ -278,8 +281,12 @@ impl StoredFile {
             "name": self.name, "mimeType": self.mime_type, "sizeBytes": self.bytes.len().to_string(),
             "createTime": created, "updateTime": created,
             "expirationTime": timestamp(storage.wall(self.expires)),
-            "uri": self.uri, "state": "ACTIVE", "source": "UPLOADED",
+            "uri": self.uri, "state": "ACTIVE",
+            "source": if self.generated { "GENERATED" } else { "UPLOADED" },
         });
+        if self.generated {
+            file["downloadUri"] = json!(format!("{}:download?alt=media", self.uri));
+        }
         if let Some(name) = &self.display_name {
             file["displayName"] = json!(name);
         }

@@ -1,0 +1,680 @@
+//! The Batch API: `models/{model}:batchGenerateContent` queues many generate requests as one
+//! job, whose long-running operation is read at `batches/{id}`, listed at `batches`, cancelled
+//! at `batches/{id}:cancel` and deleted with `DELETE batches/{id}`.
+//!
+//! A batch takes its requests inlined (`inputConfig.requests.requests[]`, each a `request` and
+//! its `metadata`) or from an uploaded JSON Lines file (`inputConfig.fileName`, a line
+//! `{"key": …, "request": {…}}` per request). It moves through its states in the simulator's
+//! time ([`BatchLimits`]): `BATCH_STATE_PENDING` for [`BatchLimits::queued`], then
+//! `BATCH_STATE_RUNNING` for [`BatchLimits::per_request`] per request (its `batchStats` counting
+//! them off), then `BATCH_STATE_SUCCEEDED`; `BATCH_STATE_CANCELLED` once cancelled, and
+//! `BATCH_STATE_EXPIRED` when it would not be done within [`BatchLimits::expire_after`].
+//!
+//! Each request is answered as a `generateContent` of its own (validation, markers, generated
+//! content), but outside the model's per-minute and per-day quotas and without injected faults:
+//! batches have limits of their own. A request that fails (an unknown field, a `[sim:…]`
+//! marker) fails alone: its place in the output holds its `error`, and the batch still
+//! succeeds. Inlined requests get inlined responses, in order, with their `metadata`; a file
+//! gets a file (`responsesFile`, source `GENERATED`), downloadable at
+//! `files/{id}:download?alt=media`, a line `{"key": …, "response": {…}}` or `{"key": …,
+//! "error": {…}}` per request.
+//!
+//! Batches belong to the key's project; another project's batch is a 404, as for a name that
+//! does not exist. A project holds at most [`BatchLimits::max_running`] unfinished batches and
+//! [`BatchLimits::max_enqueued`] unfinished requests (429 RESOURCE_EXHAUSTED with a
+//! QuotaFailure beyond); the simulator keeps at most [`BatchLimits::max_kept`] batches, dropping
+//! the oldest finished ones first.
+
+use super::request::Action;
+use super::store::{empty, new_id, page_token, paging, project_of, timestamp};
+use super::{Reply, State, errors};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Limits and pace of the Batch API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Unfinished (pending or running) batches a project may have at once: 100, as the real
+    /// service allows.
+    pub max_running: usize,
+    /// Requests in unfinished batches a project may have at once (100 000 by default).
+    pub max_enqueued: usize,
+    /// Requests in one batch (10 000 by default).
+    pub max_requests: usize,
+    /// Batches kept in all, finished ones included (200 by default): beyond, the oldest
+    /// finished one is dropped.
+    pub max_kept: usize,
+    /// How long a batch waits before it runs (1 s by default).
+    pub queued: Duration,
+    /// How long each of its requests takes while it runs (5 ms by default).
+    pub per_request: Duration,
+    /// A batch not done this long after its creation is expired (48 hours, as the real
+    /// service's).
+    pub expire_after: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_running: 100,
+            max_enqueued: 100_000,
+            max_requests: 10_000,
+            max_kept: 200,
+            queued: Duration::from_secs(1),
+            per_request: Duration::from_millis(5),
+            expire_after: Duration::from_secs(48 * 3600),
+        }
+    }
+}
+
+/// One request of a batch: its key or metadata, and the request (or why it cannot be one).
+#[derive(Clone)]
+pub(crate) struct Item {
+    metadata: Option<Value>,
+    key: Option<String>,
+    request: Result<Value, Value>,
+}
+
+/// A batch job.
+pub(crate) struct StoredBatch {
+    pub(super) project: String,
+    pub(super) name: String,
+    display_name: String,
+    model: String,
+    created: Instant,
+    items: Vec<Item>,
+    /// The input file, when the requests came from one (the output is then a file).
+    from_file: bool,
+    cancelled: Option<Instant>,
+    /// The outcomes, in order, once the batch is done.
+    results: Option<Vec<Result<Value, Value>>>,
+    output_file: Option<String>,
+}
+
+/// Where a batch is at `now`.
+enum Phase {
+    Pending,
+    Running { done: usize },
+    Succeeded { at: Instant },
+    Cancelled { at: Instant },
+    Expired { at: Instant },
+}
+
+impl StoredBatch {
+    fn phase(&self, limits: &BatchLimits, now: Instant) -> Phase {
+        if let Some(at) = self.cancelled {
+            return Phase::Cancelled { at };
+        }
+        let start = self.created + limits.queued;
+        let work = limits
+            .per_request
+            .saturating_mul(u32::try_from(self.items.len()).unwrap_or(u32::MAX));
+        let end = start.checked_add(work);
+        let expiry = self.created.checked_add(limits.expire_after);
+        match (end, expiry) {
+            (Some(end), Some(expiry)) if end > expiry && now >= expiry => {
+                return Phase::Expired { at: expiry };
+            }
+            (None, Some(expiry)) if now >= expiry => return Phase::Expired { at: expiry },
+            (Some(end), _) if now >= end => return Phase::Succeeded { at: end },
+            _ => {}
+        }
+        if now < start {
+            return Phase::Pending;
+        }
+        let per = limits.per_request.as_nanos().max(1);
+        let done = ((now - start).as_nanos() / per).min(self.items.len() as u128) as usize;
+        Phase::Running { done }
+    }
+
+    fn unfinished(&self, limits: &BatchLimits, now: Instant) -> bool {
+        matches!(
+            self.phase(limits, now),
+            Phase::Pending | Phase::Running { .. }
+        )
+    }
+}
+
+fn not_found() -> Reply {
+    errors::status(404, "NOT_FOUND", "Requested entity was not found.", vec![])
+}
+
+fn bad(message: &str) -> Reply {
+    errors::status(400, "INVALID_ARGUMENT", message, vec![])
+}
+
+/// A status object for a request that could not be run.
+fn status(code: u16, status: &str, message: &str) -> Value {
+    json!({"code": code, "message": message, "status": status})
+}
+
+impl State {
+    /// The batch routes: `None` for any other path.
+    pub(super) async fn batches(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        key: Option<&str>,
+    ) -> Option<Reply> {
+        let rest = path
+            .strip_prefix("/v1beta/")
+            .or_else(|| path.strip_prefix("/v1/"))?;
+        let name = match rest.strip_prefix("batches") {
+            Some("") => None,
+            Some(name) => Some(name.strip_prefix('/')?),
+            None => return None,
+        };
+        let (id, cancel) = match name.map(|n| n.split_once(':').unwrap_or((n, ""))) {
+            None => (None, false),
+            Some((id, "")) => (Some(id), false),
+            Some((id, "cancel")) => (Some(id), true),
+            Some(_) => return Some(errors::no_such_url(path)),
+        };
+        if id.is_some_and(|id| id.is_empty() || id.contains('/')) {
+            return Some(errors::no_such_url(path));
+        }
+        let allow = match (id, cancel) {
+            (None, _) => "GET",
+            (Some(_), false) => "GET, DELETE",
+            (Some(_), true) => "POST",
+        };
+        if !allow.split(", ").any(|m| m == method) {
+            return Some(errors::wrong_method(method, path, allow));
+        }
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return Some(errors::no_key());
+        };
+        if !self.config.keys.iter().any(|k| k == key) {
+            return Some(errors::api_key_invalid());
+        }
+        let project = project_of(&self.config, key);
+        Some(match (id, cancel, method) {
+            (None, _, _) => self.list_batches(&project, query).await,
+            (Some(id), true, _) => self.cancel_batch(&project, id),
+            (Some(id), false, "GET") => self.get_batch(&project, id).await,
+            (Some(id), false, _) => self.delete_batch(&project, id),
+        })
+    }
+
+    /// `models/{model}:batchGenerateContent`: queues a batch.
+    pub(super) fn create_batch(&self, model: &str, key: &str, body: &Value) -> Reply {
+        let limits = &self.config.batches;
+        let Some(batch) = body.get("batch").filter(|b| b.is_object()) else {
+            return bad("* BatchGenerateContentRequest.batch: batch is not specified");
+        };
+        if let Some(unknown) = batch.as_object().and_then(|o| {
+            o.keys().find(|k| {
+                !matches!(
+                    k.as_str(),
+                    "displayName"
+                        | "display_name"
+                        | "inputConfig"
+                        | "input_config"
+                        | "priority"
+                        | "model"
+                        | "webhookConfig"
+                )
+            })
+        }) {
+            return errors::invalid_payload(&format!(
+                "Invalid JSON payload received. Unknown name \"{}\" at 'batch': Cannot find field.",
+                unknown.chars().take(100).collect::<String>()
+            ));
+        }
+        let display_name = batch
+            .get("displayName")
+            .or_else(|| batch.get("display_name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let input = batch
+            .get("inputConfig")
+            .or_else(|| batch.get("input_config"));
+        let Some(input) = input else {
+            return bad(
+                "* BatchGenerateContentRequest.batch.input_config: input_config is not specified",
+            );
+        };
+        let file = input
+            .get("fileName")
+            .or_else(|| input.get("file_name"))
+            .and_then(Value::as_str);
+        let inlined = input
+            .get("requests")
+            .and_then(|r| r.get("requests"))
+            .and_then(Value::as_array);
+        let project = project_of(&self.config, key);
+        let items = match (file, inlined) {
+            (Some(_), Some(_)) => {
+                return bad("input_config takes either file_name or requests, not both");
+            }
+            (None, None) => {
+                return bad("input_config needs file_name or requests.requests");
+            }
+            (None, Some(requests)) => requests
+                .iter()
+                .map(|r| Item {
+                    metadata: r.get("metadata").cloned(),
+                    key: None,
+                    request: r
+                        .get("request")
+                        .filter(|q| q.is_object())
+                        .cloned()
+                        .ok_or_else(|| {
+                            status(
+                                400,
+                                "INVALID_ARGUMENT",
+                                "The entry has no `request` object.",
+                            )
+                        }),
+                })
+                .collect::<Vec<_>>(),
+            (Some(name), None) => match self.file_lines(&project, name) {
+                Ok(items) => items,
+                Err(reply) => return reply,
+            },
+        };
+        if items.is_empty() {
+            return bad("A batch needs at least one request.");
+        }
+        if items.len() > limits.max_requests {
+            return bad(&format!(
+                "A batch takes at most {} requests; this one has {}.",
+                limits.max_requests,
+                items.len()
+            ));
+        }
+        let now = Instant::now();
+        let mut stored = self.storage.lock();
+        let mine_unfinished: Vec<usize> = stored
+            .batches
+            .values()
+            .filter(|b| b.project == project && b.unfinished(limits, now))
+            .map(|b| b.items.len())
+            .collect();
+        let over = if mine_unfinished.len() >= limits.max_running {
+            Some(("ConcurrentBatchesPerProject", limits.max_running))
+        } else if mine_unfinished.iter().sum::<usize>() + items.len() > limits.max_enqueued {
+            Some(("EnqueuedBatchRequestsPerProject", limits.max_enqueued))
+        } else {
+            None
+        };
+        if let Some((quota, value)) = over {
+            self.bump(|s| s.rate_limited += 1);
+            return errors::status(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "You exceeded your current quota for batches; wait for a batch to finish, or cancel one.",
+                vec![
+                    json!({"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [{"quotaMetric": "generativelanguage.googleapis.com/batch_requests",
+                                    "quotaId": quota, "quotaValue": value.to_string(),
+                                    "quotaDimensions": {"model": model}}]}),
+                ],
+            );
+        }
+        // Room for one more: drop the oldest finished batches.
+        while stored.batches.len() >= limits.max_kept {
+            let oldest = stored
+                .batches
+                .iter()
+                .find(|(_, b)| !b.unfinished(limits, now))
+                .map(|(serial, _)| *serial);
+            match oldest {
+                Some(serial) => {
+                    stored.batches.remove(&serial);
+                }
+                None => {
+                    return errors::status(
+                        429,
+                        "RESOURCE_EXHAUSTED",
+                        "The simulator holds as many unfinished batches as it may (BatchLimits::max_kept).",
+                        vec![],
+                    );
+                }
+            }
+        }
+        stored.serial += 1;
+        let serial = stored.serial;
+        let batch = StoredBatch {
+            project,
+            name: format!("batches/{}", new_id(self.config.seed, serial, 16)),
+            display_name,
+            model: format!("models/{model}"),
+            created: now,
+            items,
+            from_file: file.is_some(),
+            cancelled: None,
+            results: None,
+            output_file: None,
+        };
+        let answer = self.batch_json(&batch, now);
+        stored.batches.insert(serial, batch);
+        self.bump(|s| s.answered += 1);
+        Reply::Json(200, answer)
+    }
+
+    /// The requests of an uploaded JSON Lines file of `project`.
+    fn file_lines(&self, project: &str, name: &str) -> Result<Vec<Item>, Reply> {
+        let id = name.trim_start_matches("files/");
+        let stored = self.storage.lock();
+        let Some(file) = stored
+            .files
+            .values()
+            .find(|f| f.name == format!("files/{id}") && f.project == project)
+        else {
+            return Err(errors::status(
+                403,
+                "PERMISSION_DENIED",
+                &format!("You do not have permission to access the File {id} or it may not exist."),
+                vec![],
+            ));
+        };
+        let text = String::from_utf8_lossy(&file.bytes);
+        Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(n, line)| match serde_json::from_str::<Value>(line) {
+                Ok(v) => Item {
+                    metadata: None,
+                    key: v.get("key").and_then(Value::as_str).map(str::to_owned),
+                    request: v
+                        .get("request")
+                        .filter(|r| r.is_object())
+                        .cloned()
+                        .ok_or_else(|| {
+                            status(
+                                400,
+                                "INVALID_ARGUMENT",
+                                &format!("Line {} has no `request` object.", n + 1),
+                            )
+                        }),
+                },
+                Err(_) => Item {
+                    metadata: None,
+                    key: None,
+                    request: Err(status(
+                        400,
+                        "INVALID_ARGUMENT",
+                        &format!("Line {} is not JSON.", n + 1),
+                    )),
+                },
+            })
+            .collect())
+    }
+
+    /// A batch as its long-running operation, at `now`.
+    fn batch_json(&self, batch: &StoredBatch, now: Instant) -> Value {
+        let limits = &self.config.batches;
+        let phase = batch.phase(limits, now);
+        let total = batch.items.len();
+        let (state, done_count, end) = match phase {
+            Phase::Pending => ("BATCH_STATE_PENDING", 0, None),
+            Phase::Running { done } => ("BATCH_STATE_RUNNING", done, None),
+            Phase::Succeeded { at } => ("BATCH_STATE_SUCCEEDED", total, Some(at)),
+            Phase::Cancelled { at } => ("BATCH_STATE_CANCELLED", 0, Some(at)),
+            Phase::Expired { at } => ("BATCH_STATE_EXPIRED", 0, Some(at)),
+        };
+        let failed = batch
+            .results
+            .as_ref()
+            .map_or(0, |r| r.iter().filter(|o| o.is_err()).count());
+        let mut stats = json!({"requestCount": total.to_string(),
+                               "pendingRequestCount": (total - done_count).to_string()});
+        if done_count > 0 {
+            stats["successfulRequestCount"] =
+                json!((done_count - failed.min(done_count)).to_string());
+        }
+        if failed > 0 {
+            stats["failedRequestCount"] = json!(failed.to_string());
+        }
+        let created = timestamp(self.storage.wall(batch.created));
+        let updated = end.map_or_else(
+            || timestamp(self.storage.wall(now)),
+            |at| timestamp(self.storage.wall(at)),
+        );
+        let mut metadata = json!({
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
+            "model": batch.model, "displayName": batch.display_name, "name": batch.name,
+            "createTime": created, "updateTime": updated,
+            "batchStats": stats, "state": state,
+        });
+        if let Some(at) = end {
+            metadata["endTime"] = json!(timestamp(self.storage.wall(at)));
+        }
+        let mut operation = json!({"name": batch.name, "metadata": metadata,
+                                   "done": end.is_some()});
+        let output = match (&batch.output_file, &batch.results) {
+            (Some(file), _) => Some(json!({"responsesFile": file})),
+            (None, Some(results)) => {
+                let inlined: Vec<Value> = results
+                    .iter()
+                    .zip(&batch.items)
+                    .map(|(outcome, item)| {
+                        let mut entry = match outcome {
+                            Ok(response) => json!({"response": response}),
+                            Err(error) => json!({"error": error}),
+                        };
+                        if let Some(m) = &item.metadata {
+                            entry["metadata"] = m.clone();
+                        }
+                        entry
+                    })
+                    .collect();
+                Some(json!({"inlinedResponses": {"inlinedResponses": inlined}}))
+            }
+            (None, None) => None,
+        };
+        if let Some(output) = output {
+            operation["metadata"]["output"] = output.clone();
+            let mut response = output;
+            response["@type"] = json!(
+                "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput"
+            );
+            operation["response"] = response;
+        }
+        operation
+    }
+
+    /// Runs the requests of the batch numbered `serial` when it is done and has no results
+    /// yet: outside the store's lock (a request may read files), then stores them.
+    async fn settle(&self, serial: u64) {
+        let now = Instant::now();
+        let todo = {
+            let stored = self.storage.lock();
+            match stored.batches.get(&serial) {
+                Some(b)
+                    if b.results.is_none()
+                        && matches!(
+                            b.phase(&self.config.batches, now),
+                            Phase::Succeeded { .. }
+                        ) =>
+                {
+                    Some((b.model.clone(), b.project.clone(), b.items.clone()))
+                }
+                _ => None,
+            }
+        };
+        let Some((model, project, items)) = todo else {
+            return;
+        };
+        let key = self
+            .config
+            .keys
+            .iter()
+            .find(|k| project_of(&self.config, k) == project)
+            .cloned()
+            .unwrap_or_default();
+        let spec = self.model(model.trim_start_matches("models/"));
+        let mut results = Vec::with_capacity(items.len());
+        for item in &items {
+            let outcome = match (&item.request, spec) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), None) => Err(status(404, "NOT_FOUND", "The batch's model is not served.")),
+                (Ok(request), Some(spec)) => {
+                    match self
+                        .checked_call(spec, &key, Action::Batched, request, false)
+                        .await
+                    {
+                        Reply::Json(200, answer) => Ok(answer),
+                        // The status without its details: Google's SDKs read a batch's
+                        // errors as code, message and status.
+                        Reply::Json(_, error) => Err(match error.get("error") {
+                            Some(e) => status(
+                                e["code"]
+                                    .as_u64()
+                                    .and_then(|c| u16::try_from(c).ok())
+                                    .unwrap_or(500),
+                                e["status"].as_str().unwrap_or("INTERNAL"),
+                                e["message"].as_str().unwrap_or(""),
+                            ),
+                            None => status(500, "INTERNAL", "Internal error."),
+                        }),
+                        _ => Err(status(500, "INTERNAL", "Internal error.")),
+                    }
+                }
+            };
+            results.push(outcome);
+        }
+        let mut stored = self.storage.lock();
+        let seed = self.config.seed;
+        let ttl = self.config.files.ttl;
+        let origin = format!("http://{}", self.addr);
+        let Some(batch) = stored.batches.get_mut(&serial) else {
+            return;
+        };
+        if batch.results.is_some() {
+            return;
+        }
+        let file = batch.from_file.then(|| {
+            let lines: String = results
+                .iter()
+                .zip(&batch.items)
+                .map(|(outcome, item)| {
+                    let mut line = match outcome {
+                        Ok(response) => json!({"response": response}),
+                        Err(error) => json!({"error": error}),
+                    };
+                    if let Some(key) = &item.key {
+                        line["key"] = json!(key);
+                    }
+                    format!("{line}\n")
+                })
+                .collect();
+            (
+                format!("batch-{}", new_id(seed, serial ^ 0x5eed, 12)),
+                lines,
+            )
+        });
+        batch.results = Some(results);
+        if let Some((id, lines)) = file {
+            batch.output_file = Some(format!("files/{id}"));
+            let project = batch.project.clone();
+            let created = Instant::now();
+            let file = super::store::StoredFile {
+                project,
+                name: format!("files/{id}"),
+                display_name: Some(format!("{} output", batch.name)),
+                mime_type: "application/jsonl".to_owned(),
+                bytes: lines.into_bytes(),
+                uri: format!("{origin}/v1beta/files/{id}"),
+                created,
+                expires: created.checked_add(ttl).unwrap_or(created),
+                generated: true,
+            };
+            stored.serial += 1;
+            let serial = stored.serial;
+            stored.files.insert(serial, file);
+        }
+    }
+
+    /// The serial of `project`'s batch `id`.
+    fn find_batch(&self, project: &str, id: &str) -> Option<u64> {
+        let name = format!("batches/{id}");
+        self.storage
+            .lock()
+            .batches
+            .iter()
+            .find(|(_, b)| b.name == name && b.project == project)
+            .map(|(serial, _)| *serial)
+    }
+
+    async fn get_batch(&self, project: &str, id: &str) -> Reply {
+        let Some(serial) = self.find_batch(project, id) else {
+            return not_found();
+        };
+        self.settle(serial).await;
+        let stored = self.storage.lock();
+        match stored.batches.get(&serial) {
+            Some(batch) => Reply::Json(200, self.batch_json(batch, Instant::now())),
+            None => not_found(),
+        }
+    }
+
+    async fn list_batches(&self, project: &str, query: &str) -> Reply {
+        let (size, start) = match paging(query, 50, 1000) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let serials: Vec<u64> = self
+            .storage
+            .lock()
+            .batches
+            .range(start..)
+            .filter(|(_, b)| b.project == project)
+            .take(size + 1)
+            .map(|(serial, _)| *serial)
+            .collect();
+        for serial in serials.iter().take(size) {
+            self.settle(*serial).await;
+        }
+        let now = Instant::now();
+        let stored = self.storage.lock();
+        let operations: Vec<Value> = serials
+            .iter()
+            .take(size)
+            .filter_map(|serial| stored.batches.get(serial))
+            .map(|b| self.batch_json(b, now))
+            .collect();
+        let mut page = json!({});
+        if !operations.is_empty() {
+            page["operations"] = json!(operations);
+        }
+        if let Some(next) = serials.get(size) {
+            page["nextPageToken"] = json!(page_token(*next));
+        }
+        Reply::Json(200, page)
+    }
+
+    fn cancel_batch(&self, project: &str, id: &str) -> Reply {
+        let Some(serial) = self.find_batch(project, id) else {
+            return not_found();
+        };
+        let now = Instant::now();
+        let mut stored = self.storage.lock();
+        let Some(batch) = stored.batches.get_mut(&serial) else {
+            return not_found();
+        };
+        if !batch.unfinished(&self.config.batches, now) {
+            return errors::status(
+                400,
+                "FAILED_PRECONDITION",
+                "The batch is already done and cannot be cancelled.",
+                vec![],
+            );
+        }
+        batch.cancelled = Some(now);
+        empty()
+    }
+
+    fn delete_batch(&self, project: &str, id: &str) -> Reply {
+        let Some(serial) = self.find_batch(project, id) else {
+            return not_found();
+        };
+        self.storage.lock().batches.remove(&serial);
+        empty()
+    }
+}
