@@ -84,7 +84,10 @@ fn known(path: &str) -> bool {
     let parts: Vec<&str> = path.splitn(4, '/').collect();
     match parts.as_slice() {
         [version, collection, ..] if version.starts_with('v') => {
-            matches!(*collection, "models" | "files" | "cachedContents")
+            matches!(
+                *collection,
+                "models" | "files" | "cachedContents" | "batches"
+            )
         }
         ["upload" | "download", version, "files", ..] => version.starts_with('v'),
         _ => false,
@@ -339,6 +342,12 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     }
     let streaming = streaming || openai.as_ref().is_some_and(RawRequest::is_streaming);
     let built = match target {
+        // A batch is queued, not answered: it is not counted against the model's per-minute
+        // quota, and no fallback model takes it (as the client's own `create_batch` sends it).
+        Target::Call {
+            method: "batchGenerateContent",
+            ..
+        } => RawRequest::path(method.clone(), path),
         Target::Call {
             version,
             model,
@@ -474,7 +483,20 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             Ok(bytes) => bytes,
             Err(e) => return Refusal::upstream(&e).into_response(),
         };
-        if method == http::Method::POST && matches!(target, Target::Path(_)) {
+        // Objects created here (files, caches, batches), and a batch's output file once an
+        // answer about the batch names it, live in the project that answered.
+        let creates = method == http::Method::POST
+            && matches!(
+                target,
+                Target::Path(_)
+                    | Target::Call {
+                        method: "batchGenerateContent",
+                        ..
+                    }
+            );
+        let about_batch =
+            owners::named_in_path(path, query).is_some_and(|n| n.starts_with("batches/"));
+        if (creates || about_batch) && !route.project.is_empty() {
             for name in owners::created(&headers, Some(&bytes)) {
                 shared.owners.pin(&name, &route.project).await;
             }

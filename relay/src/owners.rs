@@ -1,17 +1,18 @@
-//! Owners: the project that created each file, cached content and upload session.
+//! Owners: the project that created each file, cached content, batch and upload session.
 //!
 //! Gemini keeps these objects in the project that created them; another project's key gets a
 //! 403 for them. So the relay remembers, for each object created through it, its project
-//! (`files/abc`, `cachedContents/xyz`, and `upload/ID` for a resumable upload's session), and
-//! sends every request that names the object, in its path or in its body (`fileData.fileUri`,
-//! `cachedContent`), through that project only ([`RawRequest::project`]). When that project
+//! (`files/abc`, `cachedContents/xyz`, `batches/b1`, and `upload/ID` for a resumable upload's
+//! session; a batch's output file once an answer names it), and sends every request that names
+//! the object, in its path or in its body (`fileData.fileUri`, `cachedContent`, a batch's
+//! input `fileName`), through that project only ([`RawRequest::project`]). When that project
 //! is out of quota the client gets that 429, never another project's 403.
 //!
 //! Owners are kept in this process and, when Redis is configured, in Redis too, so that every
 //! relay process of a deployment routes an object the same way (`{namespace}:owner:{name}`;
 //! the name of an object, never a key). An entry lives as long as its object can: 48 hours
 //! for files and upload sessions, 30 days for cached contents (whose expiry a client may
-//! extend); deleting the object through the relay forgets it.
+//! extend) and batches; deleting the object through the relay forgets it.
 //!
 //! [`RawRequest::project`]: steadfast_gemini::RawRequest::project
 
@@ -61,7 +62,7 @@ fn lock(local: &Mutex<Local>) -> std::sync::MutexGuard<'_, Local> {
 
 /// How long an object of this name lives.
 fn life(name: &str) -> Duration {
-    if name.starts_with("cachedContents/") {
+    if name.starts_with("cachedContents/") || name.starts_with("batches/") {
         CACHE_LIFE
     } else {
         FILE_LIFE
@@ -184,9 +185,10 @@ fn id_len(text: &str) -> usize {
         .count()
 }
 
-/// `files/{id}` or `cachedContents/{id}` at the start of `text`, without what follows the id.
+/// `files/{id}`, `cachedContents/{id}` or `batches/{id}` at the start of `text`, without what
+/// follows the id.
 fn object_at(text: &str) -> Option<String> {
-    for collection in ["files/", "cachedContents/"] {
+    for collection in ["files/", "cachedContents/", "batches/"] {
         if let Some(rest) = text.strip_prefix(collection) {
             let n = id_len(rest);
             if n > 0 {
@@ -198,7 +200,8 @@ fn object_at(text: &str) -> Option<String> {
 }
 
 /// The object a request path names: `{v}/files/{id}`, `{v}/files/{id}:download`,
-/// `download/{v}/files/{id}:download`, `{v}/cachedContents/{id}`, or a resumable upload's
+/// `download/{v}/files/{id}:download`, `{v}/cachedContents/{id}`, `{v}/batches/{id}` (and
+/// `:cancel`), or a resumable upload's
 /// session (`upload/{v}/files?upload_id=…`, as `upload/{id}`).
 pub(crate) fn named_in_path(path: &str, query: Option<&str>) -> Option<String> {
     let parts: Vec<&str> = path.split('/').collect();
@@ -248,7 +251,10 @@ fn walk(value: &serde_json::Value, found: &mut Vec<String>) {
                             found.push(name);
                         }
                     }
-                    ("cachedContent" | "cached_content", serde_json::Value::String(name)) => {
+                    (
+                        "cachedContent" | "cached_content" | "fileName" | "file_name",
+                        serde_json::Value::String(name),
+                    ) => {
                         if let Some(name) = object_at(name) {
                             found.push(name);
                         }
@@ -263,7 +269,8 @@ fn walk(value: &serde_json::Value, found: &mut Vec<String>) {
 }
 
 /// What an answer created: the object named by a create call's body (`{"file":{"name":…}}`
-/// for an upload or a file's metadata, `{"name":"cachedContents/…"}` for a cache), and a new
+/// for an upload or a file's metadata, `{"name":"cachedContents/…"}` for a cache,
+/// `{"name":"batches/…"}` for a batch), a batch's output file (`responsesFile`), and a new
 /// upload session (`upload_id` in `X-Goog-Upload-URL`).
 pub(crate) fn created(headers: &http::HeaderMap, body: Option<&[u8]>) -> Vec<String> {
     let mut names = Vec::new();
@@ -278,7 +285,12 @@ pub(crate) fn created(headers: &http::HeaderMap, body: Option<&[u8]>) -> Vec<Str
     if let Some(body) = body
         && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
     {
-        for name in [&value["file"]["name"], &value["name"]] {
+        for name in [
+            &value["file"]["name"],
+            &value["name"],
+            &value["metadata"]["output"]["responsesFile"],
+            &value["response"]["responsesFile"],
+        ] {
             if let Some(name) = name.as_str().and_then(object_at) {
                 names.push(name);
             }

@@ -26,6 +26,7 @@ const ENDPOINTS: &[&str] = &[
     "upload",
     "download",
     "cachedContents",
+    "batches",
     "openai.chat.completions",
     "openai.embeddings",
     "openai.models",
@@ -48,6 +49,7 @@ pub(crate) fn endpoint(path: &str) -> &'static str {
         [_, "openai", "models", ..] => "openai.models",
         [_, "files", ..] => "files",
         [_, "cachedContents", ..] => "cachedContents",
+        [_, "batches", ..] => "batches",
         _ => "other",
     };
     ENDPOINTS

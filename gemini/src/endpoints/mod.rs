@@ -11,6 +11,7 @@
 //! | [`Client::list_models`] | `GET models` (every page, as a stream) |
 //! | [`Client::upload_file`] | `POST /upload/v1beta/files` (resumable: start, then chunks; see [`files`]) |
 //! | [`Client::get_file`], [`Client::list_files`], [`Client::delete_file`] | `GET files/{id}`, `GET files` (every page), `DELETE files/{id}` |
+//! | [`Client::create_batch`], [`Client::get_batch`], [`Client::wait_for_batch`], [`Client::batch_results`], [`Client::list_batches`], [`Client::cancel_batch`], [`Client::delete_batch`] | `models/{model}:batchGenerateContent`, `batches` (see [`batches`]) |
 //! | [`Client::create_cached_content`], [`Client::get_cached_content`], [`Client::list_cached_contents`], [`Client::update_cached_content_ttl`], [`Client::delete_cached_content`] | `cachedContents` (see [`caches`]) |
 //!
 //! Model names may be given with or without the `models/` prefix, file names with or without
@@ -18,6 +19,7 @@
 //! policy (retries, key pool, deadline); files and caches belong to no model, so they never
 //! fall back to another one.
 
+pub mod batches;
 pub mod caches;
 pub mod files;
 mod pages;

@@ -38,6 +38,7 @@
 //! ```
 
 mod base64;
+mod batches;
 mod caches;
 mod enums;
 mod files;
@@ -45,6 +46,10 @@ mod grounding;
 mod json;
 
 pub use base64::Base64Error;
+pub use batches::{
+    Batch, BatchError, BatchInput, BatchOutput, BatchRequest, BatchResult, BatchState, BatchStats,
+};
+pub(crate) use batches::{ListOperations, Operation, ResultWire};
 pub use caches::{
     CachedContent, CachedContentUsageMetadata, ListCachedContentsResponse, MAX_PROTO_DURATION,
     duration_string,

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod batch_api;
 mod client_policy;
 mod erased_errors;
 mod files_caches;
