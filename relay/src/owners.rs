@@ -332,6 +332,18 @@ mod tests {
         assert_eq!(named_in_body(body), ["cachedContents/c1", "files/f1"]);
         assert!(named_in_body(br#"{"contents":[{"parts":[{"text":"hi"}]}]}"#).is_empty());
         assert!(named_in_body(b"files/ but not JSON").is_empty());
+        // Batches, and a batch's input file.
+        assert_eq!(
+            named_in_path("v1beta/batches/b-1:cancel", None).as_deref(),
+            Some("batches/b-1")
+        );
+        let create = br#"{"batch":{"inputConfig":{"fileName":"files/in-1"}}}"#;
+        assert_eq!(named_in_body(create), ["files/in-1"]);
+        let done = br#"{"name":"batches/b-1","metadata":{"output":{"responsesFile":"files/out-1"}},"response":{"responsesFile":"files/out-1"}}"#;
+        assert_eq!(
+            created(&http::HeaderMap::new(), Some(done)),
+            ["batches/b-1", "files/out-1", "files/out-1"]
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Files, cached contents and upload sessions stay with the project that created them: the
+//! Files, cached contents, batches and upload sessions stay with the project that created them: the
 //! simulator, like Gemini, answers 403 to another project's key, so a request that went
 //! anywhere else would fail.
 
@@ -18,6 +18,8 @@ async fn two_projects(model: SimModel) -> (Simulator, Relay) {
         ..SimulatorConfig::default()
     };
     config.caches.min_tokens = Some(1);
+    config.batches.queued = std::time::Duration::from_millis(30);
+    config.batches.per_request = std::time::Duration::from_millis(1);
     let sim = Simulator::start(config).await.unwrap();
     let relay = Relay::start(Config {
         keys: Vec::new(),
@@ -215,5 +217,145 @@ async fn an_uploads_bytes_need_no_key_but_only_for_a_session_the_relay_started()
         sim.stats().requests,
         2,
         "the stranger sent nothing upstream"
+    );
+}
+
+/// A request through the relay with the relay key.
+async fn call(
+    relay: &Relay,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}/v1beta/{path}", relay.base_url()))
+        .header("x-goog-api-key", RELAY_KEY);
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    request.send().await.unwrap()
+}
+
+/// Polls a batch through the relay until it is done, checking that `project` answers each
+/// poll; the last answer.
+async fn poll_until_done(relay: &Relay, name: &str, project: &str) -> Value {
+    loop {
+        let answer = call(relay, reqwest::Method::GET, name, None).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["x-steadfast-project"], project, "{name}");
+        let batch: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        if batch["done"] == json!(true) {
+            return batch;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_polled_read_and_cancelled_only_through_the_project_that_created_it() {
+    let (sim, relay) = two_projects(SimModel::new("gemini-2.5-flash")).await;
+    let inline = json!({"batch": {"displayName": "two", "inputConfig": {"requests": {"requests": [
+        {"request": {"contents": [{"parts": [{"text": "first"}]}]}, "metadata": {"key": "a"}},
+        {"request": {"contents": [{"parts": [{"text": "[sim:invalid] second"}]}]}, "metadata": {"key": "b"}}
+    ]}}}});
+    let mut created = Vec::new();
+    for _ in 0..4 {
+        let answer = call(
+            &relay,
+            reqwest::Method::POST,
+            "models/gemini-2.5-flash:batchGenerateContent",
+            Some(inline.clone()),
+        )
+        .await;
+        assert_eq!(answer.status(), 200);
+        let project = answer.headers()["x-steadfast-project"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let batch: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        created.push((batch["name"].as_str().unwrap().to_owned(), project));
+    }
+    let projects: std::collections::BTreeSet<_> = created.iter().map(|(_, p)| p.clone()).collect();
+    assert_eq!(projects.len(), 2, "spread over both projects");
+    for (name, project) in &created {
+        let done = poll_until_done(&relay, name, project).await;
+        let results = &done["response"]["inlinedResponses"]["inlinedResponses"];
+        assert_eq!(results[0]["metadata"]["key"], "a");
+        assert!(results[0]["response"]["candidates"].is_array());
+        assert_eq!(results[1]["error"]["code"], 400, "a partial failure");
+    }
+    // A batch from an uploaded file runs in the file's project, and its output file is read
+    // there too.
+    let lines =
+        "{\"key\":\"k1\",\"request\":{\"contents\":[{\"parts\":[{\"text\":\"from a file\"}]}]}}\n";
+    let (file, file_project) = upload(&relay, lines.as_bytes()).await;
+    let body = json!({"batch": {"displayName": "file", "inputConfig": {"fileName": file["file"]["name"]}}});
+    let answer = call(
+        &relay,
+        reqwest::Method::POST,
+        "models/gemini-2.5-flash:batchGenerateContent",
+        Some(body),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["x-steadfast-project"],
+        file_project.as_str()
+    );
+    let batch: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    let done = poll_until_done(&relay, batch["name"].as_str().unwrap(), &file_project).await;
+    let output = done["response"]["responsesFile"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        let read = call(
+            &relay,
+            reqwest::Method::GET,
+            &format!("{output}:download?alt=media"),
+            None,
+        )
+        .await;
+        assert_eq!(read.status(), 200);
+        assert_eq!(read.headers()["x-steadfast-project"], file_project.as_str());
+        let text = read.text().await.unwrap();
+        assert!(
+            text.contains(r#""key":"k1""#) && text.contains("from a file"),
+            "{text}"
+        );
+    }
+    // Cancelled and deleted through its project, then forgotten.
+    let pending = call(
+        &relay,
+        reqwest::Method::POST,
+        "models/gemini-2.5-flash:batchGenerateContent",
+        Some(inline),
+    )
+    .await;
+    let project = pending.headers()["x-steadfast-project"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let name = serde_json::from_str::<Value>(&pending.text().await.unwrap()).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = call(
+        &relay,
+        reqwest::Method::POST,
+        &format!("{name}:cancel"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(cancelled.headers()["x-steadfast-project"], project.as_str());
+    let deleted = call(&relay, reqwest::Method::DELETE, &name, None).await;
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(deleted.headers()["x-steadfast-project"], project.as_str());
+    let stats = sim.stats();
+    assert_eq!(stats.rate_limited, 0);
+    assert_eq!(
+        stats.generate_requests, 0,
+        "batches are not interactive calls"
     );
 }
