@@ -6,8 +6,8 @@ Usage: through_relay.py PATH_TO_GEMINI_SIM PATH_TO_GEMINI_RELAY
 It starts gemini-sim (two projects of one key each, a small per-day quota on gemini-2.0-flash,
 occasional 503s) and gemini-relay in front of it with one relay key, points the SDK at the relay
 with the relay key, and checks what a user of the SDK sees: plain, streamed, JSON-mode and
-function-calling generation, count_tokens, embeddings, models, files and a cached content used
-through the project that holds them, errors raised as the SDK's own
+function-calling generation, count_tokens, embeddings, models, files, a cached content and
+batches used through the project that holds them, errors raised as the SDK's own
 classes with the right codes (a bad relay key, an invalid request, a per-day quota gone with its
 Retry-After), and the relay's route headers. The SDK's own retries stay off, as by default: the
 injected 503s must never reach it. It prints one line per check and "N passed, M failed".
@@ -150,6 +150,29 @@ def a_cached_content_stays_with_its_project(client):
     u = client.caches.update(name=c.name, config=types.UpdateCachedContentConfig(ttl="60s"))
     expect(u.expire_time < c.expire_time, (u.expire_time, c.expire_time))
     client.caches.delete(name=c.name)
+
+
+@check
+def batches_stay_with_the_project_that_created_them(client):
+    # Four batches spread over both projects; every poll goes to the batch's own project
+    # (another project's key would get a 404), until each has its results.
+    import time
+    jobs = [client.batches.create(model=MODEL, src=[
+        {"contents": [{"parts": [{"text": f"batch {i} first"}]}], "metadata": {"key": "a"}},
+        {"contents": [{"parts": [{"text": f"batch {i} second"}]}], "metadata": {"key": "b"}}])
+        for i in range(4)]
+    for i, job in enumerate(jobs):
+        while True:
+            j = client.batches.get(name=job.name)
+            if j.state == types.JobState.JOB_STATE_SUCCEEDED:
+                break
+            expect(j.state in (types.JobState.JOB_STATE_PENDING, types.JobState.JOB_STATE_RUNNING),
+                   j.state)
+            time.sleep(0.1)
+        texts = [r.response.text for r in j.dest.inlined_responses]
+        expect(texts == [f"Simulated answer to: batch {i} first",
+                         f"Simulated answer to: batch {i} second"], texts)
+        client.batches.delete(name=job.name)
 
 
 @check

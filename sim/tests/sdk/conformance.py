@@ -6,7 +6,8 @@ Usage: conformance.py PATH_TO_GEMINI_SIM
 It starts gemini-sim on a free port, points google-genai at it, checks every endpoint the SDK
 calls for a Gemini API user (plain and streamed generation, generation config, JSON mode,
 function calls, count_tokens, embed_content, models.list and models.get, files upload, get, list
-and delete, cached contents create, use, update and delete) and that error answers
+and delete, cached contents create, use, update and delete, batches inlined and from a
+file, listed, cancelled and deleted) and that error answers
 raise the SDK's own error classes with the right code and status. It prints one line per check
 and a closing "N passed, M failed" line, and exits non-zero on any failure.
 """
@@ -351,6 +352,47 @@ def cached_content_create_use_update_delete(client):
     raises(lambda: client.models.generate_content(
         model=MODEL, contents="again", config=types.GenerateContentConfig(cached_content=c.name)),
         errors.ClientError, 403, "PERMISSION_DENIED")
+
+
+@check
+def batches_inlined_and_from_a_file(client):
+    import io
+    import time
+    job = client.batches.create(model=MODEL, src=[
+        {"contents": [{"parts": [{"text": "first"}], "role": "user"}], "metadata": {"key": "a"}},
+        {"contents": [{"parts": [{"text": "[sim:invalid] second"}], "role": "user"}],
+         "metadata": {"key": "b"}}], config={"display_name": "two"})
+    expect(job.name.startswith("batches/") and job.display_name == "two", job)
+    expect(job.state == types.JobState.JOB_STATE_PENDING, job.state)
+    seen = []
+    while True:
+        j = client.batches.get(name=job.name)
+        if not seen or seen[-1] != j.state:
+            seen.append(j.state)
+        if j.state == types.JobState.JOB_STATE_SUCCEEDED:
+            break
+        time.sleep(0.1)
+    expect(seen[0] == types.JobState.JOB_STATE_PENDING, seen)
+    first, second = j.dest.inlined_responses
+    expect(first.metadata == {"key": "a"} and first.response.text == "Simulated answer to: first",
+           first)
+    expect(second.error is not None and second.error.code == 400, second)
+    expect(job.name in [b.name for b in client.batches.list()], "listed")
+    f = client.files.upload(
+        file=io.BytesIO(b'{"key":"k1","request":{"contents":[{"parts":[{"text":"from a file"}]}]}}\n'),
+        config=types.UploadFileConfig(mime_type="application/jsonl"))
+    from_file = client.batches.create(model=MODEL, src=f.name)
+    while client.batches.get(name=from_file.name).state != types.JobState.JOB_STATE_SUCCEEDED:
+        time.sleep(0.1)
+    out = client.batches.get(name=from_file.name).dest.file_name
+    line = json.loads(client.files.download(file=out))
+    expect(line["key"] == "k1" and "from a file" in json.dumps(line["response"]), line)
+    pending = client.batches.create(model=MODEL, src=[{"contents": [{"parts": [{"text": "x"}]}]}])
+    client.batches.cancel(name=pending.name)
+    expect(client.batches.get(name=pending.name).state == types.JobState.JOB_STATE_CANCELLED,
+           "cancelled")
+    client.batches.delete(name=pending.name)
+    raises(lambda: client.batches.get(name=pending.name), errors.ClientError, 404, "NOT_FOUND")
 
 
 def main():
