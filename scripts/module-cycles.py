@@ -16,7 +16,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CRATES = ["core", "macros", "gemini", "sim", "testkit", "examples"]
+CRATES = ["core", "macros", "gemini", "sim", "relay", "testkit", "examples"]
 
 
 def modules(src):

@@ -26,7 +26,9 @@
 //! the oldest finished ones first.
 
 use super::request::Action;
-use super::store::{empty, new_id, page_token, paging, project_of, timestamp};
+use super::store::{
+    Item, StoredBatch, empty, new_id, page_token, paging, project_of, timestamp,
+};
 use super::{Reply, State, errors};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -66,30 +68,6 @@ impl Default for BatchLimits {
             expire_after: Duration::from_secs(48 * 3600),
         }
     }
-}
-
-/// One request of a batch: its key or metadata, and the request (or why it cannot be one).
-#[derive(Clone)]
-pub(crate) struct Item {
-    metadata: Option<Value>,
-    key: Option<String>,
-    request: Result<Value, Value>,
-}
-
-/// A batch job.
-pub(crate) struct StoredBatch {
-    pub(super) project: String,
-    pub(super) name: String,
-    display_name: String,
-    model: String,
-    created: Instant,
-    items: Vec<Item>,
-    /// The input file, when the requests came from one (the output is then a file).
-    from_file: bool,
-    cancelled: Option<Instant>,
-    /// The outcomes, in order, once the batch is done.
-    results: Option<Vec<Result<Value, Value>>>,
-    output_file: Option<String>,
 }
 
 /// Where a batch is at `now`.

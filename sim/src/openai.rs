@@ -30,7 +30,6 @@
 //! `modalities` are accepted and ignored; any other field is a 400 naming it.
 
 use super::request::Action;
-use super::routes::model_json;
 use super::validate::int;
 use super::{Reply, State, errors};
 use base64::Engine as _;
@@ -172,7 +171,7 @@ impl State {
                 match self.model(name) {
                     Some(spec) => {
                         let mut model = listed(&spec.name);
-                        model["display_name"] = model_json(spec)["displayName"].clone();
+                        model["display_name"] = json!(spec.display_name());
                         Reply::Json(200, model)
                     }
                     None => errors::model_not_found(name, VERSION, "get"),

@@ -17,7 +17,7 @@ pub(super) struct Stored {
     pub(super) files: BTreeMap<u64, StoredFile>,
     pub(super) sessions: HashMap<String, Session>,
     pub(super) caches: BTreeMap<u64, StoredCache>,
-    pub(super) batches: BTreeMap<u64, super::batches::StoredBatch>,
+    pub(super) batches: BTreeMap<u64, StoredBatch>,
     /// Resources created so far: ids, order of listing.
     pub(super) serial: u64,
 }
@@ -332,6 +332,30 @@ impl StoredCache {
             "usageMetadata": {"totalTokenCount": self.tokens},
         })
     }
+}
+
+/// One request of a batch: its key or metadata, and the request (or why it cannot be one).
+#[derive(Clone)]
+pub(crate) struct Item {
+    pub(super) metadata: Option<Value>,
+    pub(super) key: Option<String>,
+    pub(super) request: Result<Value, Value>,
+}
+
+/// A batch job.
+pub(crate) struct StoredBatch {
+    pub(super) project: String,
+    pub(super) name: String,
+    pub(super) display_name: String,
+    pub(super) model: String,
+    pub(super) created: Instant,
+    pub(super) items: Vec<Item>,
+    /// The input file, when the requests came from one (the output is then a file).
+    pub(super) from_file: bool,
+    pub(super) cancelled: Option<Instant>,
+    /// The outcomes, in order, once the batch is done.
+    pub(super) results: Option<Vec<Result<Value, Value>>>,
+    pub(super) output_file: Option<String>,
 }
 
 #[cfg(test)]
