@@ -19,16 +19,21 @@
 //! `files/{id}:download?alt=media`, a line `{"key": …, "response": {…}}` or `{"key": …,
 //! "error": {…}}` per request.
 //!
+//! A request's error is a `google.rpc.Status` as the service writes one inside a batch: its
+//! `code` is the RPC code (3 for INVALID_ARGUMENT, 7 for PERMISSION_DENIED, …), not the HTTP
+//! status the same request would have had alone.
+//!
 //! Batches belong to the key's project; another project's batch is a 404, as for a name that
 //! does not exist. A project holds at most [`BatchLimits::max_running`] unfinished batches and
 //! [`BatchLimits::max_enqueued`] unfinished requests (429 RESOURCE_EXHAUSTED with a
-//! QuotaFailure beyond); the simulator keeps at most [`BatchLimits::max_kept`] batches, dropping
-//! the oldest finished ones first.
+//! QuotaFailure beyond); the simulator keeps at most [`BatchLimits::max_kept`] batches and
+//! [`BatchLimits::max_bytes`] of their input, dropping the oldest finished ones first. An output
+//! file counts against [`FileLimits`](super::FileLimits) like an upload (the oldest generated
+//! files make room first); when it cannot be stored, the batch fails
+//! (`BATCH_STATE_FAILED`, with the reason in the operation's `error`).
 
 use super::request::Action;
-use super::store::{
-    Item, StoredBatch, empty, new_id, page_token, paging, project_of, timestamp,
-};
+use super::store::{Item, StoredBatch, empty, new_id, page_token, paging, project_of, timestamp};
 use super::{Reply, State, errors};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -47,6 +52,9 @@ pub struct BatchLimits {
     /// Batches kept in all, finished ones included (200 by default): beyond, the oldest
     /// finished one is dropped.
     pub max_kept: usize,
+    /// Bytes of input the kept batches may hold in all (64 MiB by default): beyond, the oldest
+    /// finished ones are dropped, and a batch that still does not fit is refused (429).
+    pub max_bytes: usize,
     /// How long a batch waits before it runs (1 s by default).
     pub queued: Duration,
     /// How long each of its requests takes while it runs (5 ms by default).
@@ -63,6 +71,7 @@ impl Default for BatchLimits {
             max_enqueued: 100_000,
             max_requests: 10_000,
             max_kept: 200,
+            max_bytes: 64 * 1024 * 1024,
             queued: Duration::from_secs(1),
             per_request: Duration::from_millis(5),
             expire_after: Duration::from_secs(48 * 3600),
@@ -75,6 +84,7 @@ enum Phase {
     Pending,
     Running { done: usize },
     Succeeded { at: Instant },
+    Failed { at: Instant },
     Cancelled { at: Instant },
     Expired { at: Instant },
 }
@@ -84,7 +94,10 @@ impl StoredBatch {
         if let Some(at) = self.cancelled {
             return Phase::Cancelled { at };
         }
-        let start = self.created + limits.queued;
+        // A wait too long for the clock: pending for good.
+        let Some(start) = self.created.checked_add(limits.queued) else {
+            return Phase::Pending;
+        };
         let work = limits
             .per_request
             .saturating_mul(u32::try_from(self.items.len()).unwrap_or(u32::MAX));
@@ -95,6 +108,9 @@ impl StoredBatch {
                 return Phase::Expired { at: expiry };
             }
             (None, Some(expiry)) if now >= expiry => return Phase::Expired { at: expiry },
+            (Some(end), _) if now >= end && self.failure.is_some() => {
+                return Phase::Failed { at: end };
+            }
             (Some(end), _) if now >= end => return Phase::Succeeded { at: end },
             _ => {}
         }
@@ -122,8 +138,20 @@ fn bad(message: &str) -> Reply {
     errors::status(400, "INVALID_ARGUMENT", message, vec![])
 }
 
-/// A status object for a request that could not be run.
-fn status(code: u16, status: &str, message: &str) -> Value {
+/// A status object for a request that could not be run, with the RPC code of its status.
+fn status(status: &str, message: &str) -> Value {
+    let code = match status {
+        "CANCELLED" => 1,
+        "INVALID_ARGUMENT" => 3,
+        "DEADLINE_EXCEEDED" => 4,
+        "NOT_FOUND" => 5,
+        "PERMISSION_DENIED" => 7,
+        "RESOURCE_EXHAUSTED" => 8,
+        "FAILED_PRECONDITION" => 9,
+        "UNAVAILABLE" => 14,
+        "UNAUTHENTICATED" => 16,
+        _ => 13,
+    };
     json!({"code": code, "message": message, "status": status})
 }
 
@@ -231,6 +259,13 @@ impl State {
             (None, None) => {
                 return bad("input_config needs file_name or requests.requests");
             }
+            (None, Some(requests)) if requests.len() > limits.max_requests => {
+                return bad(&format!(
+                    "A batch takes at most {} requests; this one has {}.",
+                    limits.max_requests,
+                    requests.len()
+                ));
+            }
             (None, Some(requests)) => requests
                 .iter()
                 .map(|r| Item {
@@ -241,15 +276,11 @@ impl State {
                         .filter(|q| q.is_object())
                         .cloned()
                         .ok_or_else(|| {
-                            status(
-                                400,
-                                "INVALID_ARGUMENT",
-                                "The entry has no `request` object.",
-                            )
+                            status("INVALID_ARGUMENT", "The entry has no `request` object.")
                         }),
                 })
                 .collect::<Vec<_>>(),
-            (Some(name), None) => match self.file_lines(&project, name) {
+            (Some(name), None) => match self.file_lines(&project, name, limits.max_requests) {
                 Ok(items) => items,
                 Err(reply) => return reply,
             },
@@ -264,6 +295,10 @@ impl State {
                 items.len()
             ));
         }
+        let bytes = match (file, inlined) {
+            (Some(name), _) => self.file_size(&project, name),
+            _ => input.to_string().len(),
+        };
         let now = Instant::now();
         let mut stored = self.storage.lock();
         let mine_unfinished: Vec<usize> = stored
@@ -294,7 +329,12 @@ impl State {
             );
         }
         // Room for one more: drop the oldest finished batches.
-        while stored.batches.len() >= limits.max_kept {
+        let held = |stored: &super::store::Stored| -> usize {
+            stored.batches.values().map(|b| b.bytes).sum()
+        };
+        while stored.batches.len() >= limits.max_kept
+            || held(&stored).saturating_add(bytes) > limits.max_bytes
+        {
             let oldest = stored
                 .batches
                 .iter()
@@ -308,7 +348,7 @@ impl State {
                     return errors::status(
                         429,
                         "RESOURCE_EXHAUSTED",
-                        "The simulator holds as many unfinished batches as it may (BatchLimits::max_kept).",
+                        "The simulator holds as many unfinished batches, or bytes of them, as it may (BatchLimits::max_kept, max_bytes).",
                         vec![],
                     );
                 }
@@ -327,6 +367,8 @@ impl State {
             cancelled: None,
             results: None,
             output_file: None,
+            bytes,
+            failure: None,
         };
         let answer = self.batch_json(&batch, now);
         stored.batches.insert(serial, batch);
@@ -334,27 +376,46 @@ impl State {
         Reply::Json(200, answer)
     }
 
-    /// The requests of an uploaded JSON Lines file of `project`.
-    fn file_lines(&self, project: &str, name: &str) -> Result<Vec<Item>, Reply> {
-        let id = name.trim_start_matches("files/");
-        let stored = self.storage.lock();
-        let Some(file) = stored
+    /// The size of `project`'s file `name` (0 when it has none).
+    fn file_size(&self, project: &str, name: &str) -> usize {
+        let name = format!("files/{}", name.trim_start_matches("files/"));
+        self.storage
+            .lock()
             .files
             .values()
-            .find(|f| f.name == format!("files/{id}") && f.project == project)
-        else {
-            return Err(errors::status(
-                403,
-                "PERMISSION_DENIED",
-                &format!("You do not have permission to access the File {id} or it may not exist."),
-                vec![],
-            ));
+            .find(|f| f.name == name && f.project == project)
+            .map_or(0, |f| f.bytes.len())
+    }
+
+    /// The requests of an uploaded JSON Lines file of `project`: at most `most` + 1 of them
+    /// are read (one more is a batch too large).
+    fn file_lines(&self, project: &str, name: &str, most: usize) -> Result<Vec<Item>, Reply> {
+        let id = name.trim_start_matches("files/");
+        // The bytes are copied out, and read after the store's lock is released.
+        let bytes = {
+            let stored = self.storage.lock();
+            let Some(file) = stored
+                .files
+                .values()
+                .find(|f| f.name == format!("files/{id}") && f.project == project)
+            else {
+                return Err(errors::status(
+                    403,
+                    "PERMISSION_DENIED",
+                    &format!(
+                        "You do not have permission to access the File {id} or it may not exist."
+                    ),
+                    vec![],
+                ));
+            };
+            file.bytes.clone()
         };
-        let text = String::from_utf8_lossy(&file.bytes);
+        let text = String::from_utf8_lossy(&bytes);
         Ok(text
             .lines()
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
+            .take(most.saturating_add(1))
             .map(|(n, line)| match serde_json::from_str::<Value>(line) {
                 Ok(v) => Item {
                     metadata: None,
@@ -365,7 +426,6 @@ impl State {
                         .cloned()
                         .ok_or_else(|| {
                             status(
-                                400,
                                 "INVALID_ARGUMENT",
                                 &format!("Line {} has no `request` object.", n + 1),
                             )
@@ -375,7 +435,6 @@ impl State {
                     metadata: None,
                     key: None,
                     request: Err(status(
-                        400,
                         "INVALID_ARGUMENT",
                         &format!("Line {} is not JSON.", n + 1),
                     )),
@@ -392,7 +451,12 @@ impl State {
         let (state, done_count, end) = match phase {
             Phase::Pending => ("BATCH_STATE_PENDING", 0, None),
             Phase::Running { done } => ("BATCH_STATE_RUNNING", done, None),
+            // Its results are being computed by another request: still running.
+            Phase::Succeeded { .. } if batch.results.is_none() => {
+                ("BATCH_STATE_RUNNING", total.saturating_sub(1), None)
+            }
             Phase::Succeeded { at } => ("BATCH_STATE_SUCCEEDED", total, Some(at)),
+            Phase::Failed { at } => ("BATCH_STATE_FAILED", 0, Some(at)),
             Phase::Cancelled { at } => ("BATCH_STATE_CANCELLED", 0, Some(at)),
             Phase::Expired { at } => ("BATCH_STATE_EXPIRED", 0, Some(at)),
         };
@@ -425,9 +489,12 @@ impl State {
         }
         let mut operation = json!({"name": batch.name, "metadata": metadata,
                                    "done": end.is_some()});
+        if let Some(failure) = &batch.failure {
+            operation["error"] = failure.clone();
+        }
         let output = match (&batch.output_file, &batch.results) {
             (Some(file), _) => Some(json!({"responsesFile": file})),
-            (None, Some(results)) => {
+            (None, Some(results)) if !batch.from_file && batch.failure.is_none() => {
                 let inlined: Vec<Value> = results
                     .iter()
                     .zip(&batch.items)
@@ -444,7 +511,7 @@ impl State {
                     .collect();
                 Some(json!({"inlinedResponses": {"inlinedResponses": inlined}}))
             }
-            (None, None) => None,
+            (None, _) => None,
         };
         if let Some(output) = output {
             operation["metadata"]["output"] = output.clone();
@@ -459,8 +526,7 @@ impl State {
 
     /// Runs the requests of the batch numbered `serial` when it is done and has no results
     /// yet: outside the store's lock (a request may read files), then stores them.
-    async fn settle(&self, serial: u64) {
-        let now = Instant::now();
+    async fn settle(&self, serial: u64, now: Instant) {
         let todo = {
             let stored = self.storage.lock();
             match stored.batches.get(&serial) {
@@ -491,27 +557,23 @@ impl State {
         for item in &items {
             let outcome = match (&item.request, spec) {
                 (Err(e), _) => Err(e.clone()),
-                (Ok(_), None) => Err(status(404, "NOT_FOUND", "The batch's model is not served.")),
+                (Ok(_), None) => Err(status("NOT_FOUND", "The batch's model is not served.")),
                 (Ok(request), Some(spec)) => {
                     match self
                         .checked_call(spec, &key, Action::Batched, request, false)
                         .await
                     {
                         Reply::Json(200, answer) => Ok(answer),
-                        // The status without its details: Google's SDKs read a batch's
-                        // errors as code, message and status.
+                        // The status without its details, with its RPC code: Google's SDKs
+                        // read a batch's errors as code, message and status.
                         Reply::Json(_, error) => Err(match error.get("error") {
                             Some(e) => status(
-                                e["code"]
-                                    .as_u64()
-                                    .and_then(|c| u16::try_from(c).ok())
-                                    .unwrap_or(500),
                                 e["status"].as_str().unwrap_or("INTERNAL"),
                                 e["message"].as_str().unwrap_or(""),
                             ),
-                            None => status(500, "INTERNAL", "Internal error."),
+                            None => status("INTERNAL", "Internal error."),
                         }),
-                        _ => Err(status(500, "INTERNAL", "Internal error.")),
+                        _ => Err(status("INTERNAL", "Internal error.")),
                     }
                 }
             };
@@ -548,25 +610,69 @@ impl State {
             )
         });
         batch.results = Some(results);
-        if let Some((id, lines)) = file {
-            batch.output_file = Some(format!("files/{id}"));
-            let project = batch.project.clone();
-            let created = Instant::now();
-            let file = super::store::StoredFile {
-                project,
-                name: format!("files/{id}"),
-                display_name: Some(format!("{} output", batch.name)),
-                mime_type: "application/jsonl".to_owned(),
-                bytes: lines.into_bytes(),
-                uri: format!("{origin}/v1beta/files/{id}"),
-                created,
-                expires: created.checked_add(ttl).unwrap_or(created),
-                generated: true,
-            };
-            stored.serial += 1;
-            let serial = stored.serial;
-            stored.files.insert(serial, file);
+        let Some((id, lines)) = file else {
+            return;
+        };
+        let bytes = lines.into_bytes();
+        let project = batch.project.clone();
+        let batch_name = batch.name.clone();
+        // Room for the output under the file limits: the oldest generated files go first.
+        let limits = &self.config.files;
+        let total = |stored: &super::store::Stored| -> u64 {
+            stored
+                .files
+                .values()
+                .map(|f| f.bytes.len() as u64)
+                .sum::<u64>()
+                + stored.sessions.values().map(|s| s.size).sum::<u64>()
+        };
+        let size = bytes.len() as u64;
+        while stored.files.len() + stored.sessions.len() >= limits.max_files
+            || total(&stored).saturating_add(size) > limits.max_total_bytes
+        {
+            let oldest = stored
+                .files
+                .iter()
+                .find(|(_, f)| f.generated)
+                .map(|(serial, _)| *serial);
+            match oldest {
+                Some(serial) => {
+                    stored.files.remove(&serial);
+                }
+                None => break,
+            }
         }
+        let fits = stored.files.len() + stored.sessions.len() < limits.max_files
+            && total(&stored).saturating_add(size) <= limits.max_total_bytes
+            && size <= limits.max_file_bytes;
+        let Some(batch) = stored.batches.get_mut(&serial) else {
+            return;
+        };
+        if !fits {
+            batch.failure = Some(status(
+                "RESOURCE_EXHAUSTED",
+                "The batch's output file does not fit in the simulator's file storage (SimulatorConfig::files).",
+            ));
+            return;
+        }
+        batch.output_file = Some(format!("files/{id}"));
+        let created = Instant::now();
+        let file = super::store::StoredFile {
+            project,
+            name: format!("files/{id}"),
+            display_name: Some(format!("{batch_name} output")),
+            mime_type: "application/jsonl".to_owned(),
+            bytes,
+            uri: format!("{origin}/v1beta/files/{id}"),
+            created,
+            expires: created
+                .checked_add(ttl)
+                .unwrap_or_else(|| super::files::far_future(created)),
+            generated: true,
+        };
+        stored.serial += 1;
+        let file_serial = stored.serial;
+        stored.files.insert(file_serial, file);
     }
 
     /// The serial of `project`'s batch `id`.
@@ -584,10 +690,11 @@ impl State {
         let Some(serial) = self.find_batch(project, id) else {
             return not_found();
         };
-        self.settle(serial).await;
+        let now = Instant::now();
+        self.settle(serial, now).await;
         let stored = self.storage.lock();
         match stored.batches.get(&serial) {
-            Some(batch) => Reply::Json(200, self.batch_json(batch, Instant::now())),
+            Some(batch) => Reply::Json(200, self.batch_json(batch, now)),
             None => not_found(),
         }
     }
@@ -606,10 +713,10 @@ impl State {
             .take(size + 1)
             .map(|(serial, _)| *serial)
             .collect();
-        for serial in serials.iter().take(size) {
-            self.settle(*serial).await;
-        }
         let now = Instant::now();
+        for serial in serials.iter().take(size) {
+            self.settle(*serial, now).await;
+        }
         let stored = self.storage.lock();
         let operations: Vec<Value> = serials
             .iter()

@@ -511,7 +511,7 @@ impl State {
 }
 
 /// A time far enough ahead to mean "never" for a file the simulator keeps.
-fn far_future(now: Instant) -> Instant {
+pub(super) fn far_future(now: Instant) -> Instant {
     now.checked_add(Duration::from_secs(100 * 365 * 86_400))
         .unwrap_or(now)
 }

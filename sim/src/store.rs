@@ -356,6 +356,10 @@ pub(crate) struct StoredBatch {
     /// The outcomes, in order, once the batch is done.
     pub(super) results: Option<Vec<Result<Value, Value>>>,
     pub(super) output_file: Option<String>,
+    /// The bytes of its input, counted against [`BatchLimits::max_bytes`](super::BatchLimits).
+    pub(super) bytes: usize,
+    /// Why it failed as a whole (its output could not be stored), once it did.
+    pub(super) failure: Option<Value>,
 }
 
 #[cfg(test)]

@@ -235,7 +235,9 @@ impl RawRequest {
             .map(|m| m.trim_start_matches("models/"))
             .filter(|m| !m.is_empty() && !m.chars().any(char::is_control))
             .map(str::to_owned);
-        let streaming = head.is_some_and(|h| h.stream == serde_json::Value::Bool(true));
+        // Only chat completions stream; a `stream` field elsewhere is the API's to refuse.
+        let streaming = route == "chat/completions"
+            && head.is_some_and(|h| h.stream == serde_json::Value::Bool(true));
         let mut request = RawRequest::new(
             checked.method,
             Target::OpenAi {

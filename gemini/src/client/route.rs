@@ -415,6 +415,7 @@ impl Client {
 
     /// Runs `op(key, model)` under the client policy, across projects, keys and the models of
     /// `chain` (`[""]` for calls about no model, such as listing models).
+    #[cfg(test)]
     pub(crate) async fn execute<T, F, Fut>(
         &self,
         chain: &[String],
@@ -429,7 +430,9 @@ impl Client {
             .await
     }
 
-    /// The routed path itself: [`execute`](Client::execute), with what [`Routing`] carries.
+    /// The routed path itself: runs `op(key, model)` under the client policy, across projects,
+    /// keys and the models of `chain` (`[""]` for calls about no model, such as listing
+    /// models), with what [`Routing`] carries.
     pub(crate) async fn execute_noted<T, F, Fut>(
         &self,
         chain: &[String],

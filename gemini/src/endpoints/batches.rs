@@ -147,11 +147,19 @@ impl Client {
         }
         let body = serde_json::to_vec(&input.to_json(display_name))
             .map_err(|e| Error::configuration(format!("the batch cannot be encoded: {e}")))?;
-        let raw = RawRequest::path(
+        let mut raw = RawRequest::path(
             reqwest::Method::POST,
             &format!("v1beta/{}:batchGenerateContent", model_path(model)?),
         )?
         .body("application/json", body);
+        // A batch from a file runs in the file's project: only its keys can read the file.
+        if let BatchInput::File {
+            project: Some(project),
+            ..
+        } = &input
+        {
+            raw = raw.project(project.clone());
+        }
         self.operation(&raw).await
     }
 
@@ -162,7 +170,8 @@ impl Client {
     }
 
     /// Polls the batch every `every` until it is done (succeeded, failed, cancelled or
-    /// expired), calling `progress` with each state read; the last one is returned. Each poll
+    /// expired, or over by the service's word, [`Batch::done`]), calling `progress` with each
+    /// state read; the last one is returned. Each poll
     /// runs under the client policy; an error ends the wait.
     pub async fn wait_for_batch(
         &self,
@@ -174,7 +183,7 @@ impl Client {
         loop {
             let now = self.get_batch(batch.clone()).await?;
             progress(&now);
-            if now.state.is_done() {
+            if now.state.is_done() || now.done {
                 return Ok(now);
             }
             tokio::time::sleep(every).await;
@@ -182,13 +191,15 @@ impl Client {
     }
 
     /// `batches.list`: every batch of the key's project, page after page, as a stream (read
-    /// it as [`Client::list_files`]'s). With a pool of several projects, one project's.
+    /// it as [`Client::list_files`]'s). With a pool of several projects, one project's: the
+    /// one that answers the first page, which answers the rest, and which each [`Batch`]
+    /// names.
     pub fn list_batches(&self) -> impl Stream<Item = Result<Batch, Error>> + Send + '_ {
-        self.pages("batches", 50, |page: ListOperations| {
+        self.pages("batches", 50, |page: ListOperations, project| {
             (
                 page.operations
                     .into_iter()
-                    .map(|op| op.into_batch(String::new()))
+                    .map(|op| op.into_batch(project.to_owned()))
                     .collect(),
                 page.next_page_token,
             )

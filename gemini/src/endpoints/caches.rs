@@ -89,9 +89,11 @@ impl Client {
     pub fn list_cached_contents(
         &self,
     ) -> impl Stream<Item = Result<CachedContent, Error>> + Send + '_ {
-        self.pages("cachedContents", 100, |page: ListCachedContentsResponse| {
-            (page.cached_contents, page.next_page_token)
-        })
+        self.pages(
+            "cachedContents",
+            100,
+            |page: ListCachedContentsResponse, _| (page.cached_contents, page.next_page_token),
+        )
     }
 
     /// `cachedContents.patch` with `updateMask=ttl`: the cache now expires `ttl` from now.

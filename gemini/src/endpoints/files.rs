@@ -18,6 +18,7 @@
 //! a new upload session on the next attempt (so a lost final answer can leave a duplicate file
 //! behind, as with any non-idempotent call that is retried).
 
+use crate::client::route::{RouteNote, Routing};
 use crate::client::{ApiKey, body};
 use crate::types::{File, ListFilesResponse};
 use crate::{Client, Error, ErrorKind, RawRequest};
@@ -87,11 +88,21 @@ impl Client {
         }
         let start = serde_json::json!({ "file": file }).to_string();
         let start = Bytes::from(start.into_bytes());
-        self.execute(&[String::new()], None, |key, _| {
-            let (bytes, start) = (bytes.clone(), start.clone());
-            async move { self.upload_once(&key, mime, bytes, start).await }
+        let note = RouteNote::default();
+        let routing = Routing {
+            note: Some(&note),
+            ..Routing::default()
+        };
+        let file = self
+            .execute_noted(&[String::new()], None, routing, |key, _| {
+                let (bytes, start) = (bytes.clone(), start.clone());
+                async move { self.upload_once(&key, mime, bytes, start).await }
+            })
+            .await?;
+        Ok(File {
+            project: note.take().project,
+            ..file
         })
-        .await
     }
 
     /// One whole upload: a session, then its chunks.
@@ -216,7 +227,11 @@ impl Client {
             reqwest::Method::GET,
             &format!("v1beta/{}", file_path(name)?),
         )?;
-        self.call_json(&raw, None).await
+        let (file, route) = self.call_json_routed::<File>(&raw).await?;
+        Ok(File {
+            project: route.project,
+            ..file
+        })
     }
 
     /// `files.list`: every file of the key's project, page after page (100 a page), as a
@@ -249,8 +264,16 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn list_files(&self) -> impl Stream<Item = Result<File, Error>> + Send + '_ {
-        self.pages("files", 100, |page: ListFilesResponse| {
-            (page.files, page.next_page_token)
+        self.pages("files", 100, |page: ListFilesResponse, project| {
+            let files = page
+                .files
+                .into_iter()
+                .map(|f| File {
+                    project: project.to_owned(),
+                    ..f
+                })
+                .collect();
+            (files, page.next_page_token)
         })
     }
 

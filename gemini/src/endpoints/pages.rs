@@ -8,8 +8,9 @@ use std::collections::{HashSet, VecDeque};
 
 impl Client {
     /// Every item of `GET {path}`, `page_size` a page, each page under the client policy;
-    /// `split` takes a page apart into its items and the next page's token. An error ends the
-    /// stream.
+    /// `split` takes a page apart into its items and the next page's token, given the label of
+    /// the project that answered. The pages after the first go to that project (a page token
+    /// is one project's, and so are the items listed). An error ends the stream.
     ///
     /// A page token the server already gave ends the stream with an
     /// [`Undecodable`](ErrorKind::Undecodable) error: following it would list the same pages
@@ -19,7 +20,7 @@ impl Client {
         &self,
         path: &'static str,
         page_size: u32,
-        split: fn(P) -> (Vec<T>, Option<String>),
+        split: fn(P, &str) -> (Vec<T>, Option<String>),
     ) -> impl Stream<Item = Result<T, Error>> + Send + '_
     where
         P: DeserializeOwned + Send + 'static,
@@ -32,6 +33,8 @@ impl Client {
             seen: HashSet<String>,
             /// An error to yield once the buffered items are out.
             buffered_error: Option<Error>,
+            /// The project that answered the first page.
+            project: Option<String>,
             done: bool,
         }
         let start = Pages {
@@ -39,6 +42,7 @@ impl Client {
             next: None,
             seen: HashSet::new(),
             buffered_error: None,
+            project: None,
             done: false,
         };
         stream::unfold(start, move |mut pages| async move {
@@ -57,12 +61,19 @@ impl Client {
                     None => format!("pageSize={page_size}"),
                 };
                 let page = match RawRequest::path(reqwest::Method::GET, &format!("v1beta/{path}")) {
-                    Ok(raw) => self.call_json::<P>(&raw.query(&query), None).await,
+                    Ok(raw) => {
+                        let raw = match &pages.project {
+                            Some(project) => raw.project(project.clone()),
+                            None => raw,
+                        };
+                        self.call_json_routed::<P>(&raw.query(&query)).await
+                    }
                     Err(e) => Err(e),
                 };
                 match page {
-                    Ok(page) => {
-                        let (items, next) = split(page);
+                    Ok((page, route)) => {
+                        let project = pages.project.get_or_insert(route.project);
+                        let (items, next) = split(page, project);
                         pages.buffered.extend(items);
                         pages.next = next.filter(|t| !t.is_empty());
                         pages.done = pages.next.is_none();

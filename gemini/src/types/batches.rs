@@ -56,12 +56,27 @@ pub enum BatchInput {
     /// Sent in the create request itself (up to 20 MB in all); the results come back inlined,
     /// in the same order.
     Inlined(Vec<BatchRequest>),
-    /// An uploaded JSON Lines file (`files/…`, see [`BatchRequest::jsonl`]) of the same
-    /// project; the results come back as a file.
-    File(String),
+    /// An uploaded JSON Lines file (`files/…`, see [`BatchRequest::jsonl`]); the results come
+    /// back as a file. The batch is created through the project that holds the file, when it
+    /// is known ([`BatchInput::file`] takes it from the [`File`](super::File)); another
+    /// project's keys cannot read it.
+    File {
+        /// `files/{id}`.
+        name: String,
+        /// The label of the project that holds it.
+        project: Option<String>,
+    },
 }
 
 impl BatchInput {
+    /// The requests in an uploaded file, created through the project that holds it.
+    pub fn file(file: &super::File) -> Self {
+        BatchInput::File {
+            name: file.name.clone(),
+            project: Some(file.project.clone()).filter(|p| !p.is_empty()),
+        }
+    }
+
     /// The `batch` object of a `batchGenerateContent` request.
     pub(crate) fn to_json(&self, display_name: &str) -> Value {
         let input = match self {
@@ -69,7 +84,7 @@ impl BatchInput {
                 .iter()
                 .map(|r| json!({"request": r.request, "metadata": {"key": r.key}}))
                 .collect::<Vec<_>>()}}),
-            BatchInput::File(name) => json!({"fileName": name}),
+            BatchInput::File { name, .. } => json!({"fileName": name}),
         };
         json!({"batch": {"displayName": display_name, "inputConfig": input}})
     }
@@ -136,7 +151,9 @@ pub struct BatchStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BatchError {
-    /// The HTTP code the request would have had alone (400, 403, 500, …).
+    /// The `google.rpc.Code` (3 INVALID_ARGUMENT, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED,
+    /// 13 INTERNAL, …): inside a batch the service writes RPC codes, not the HTTP status the
+    /// request would have had alone; [`status`](BatchError::status) names it.
     pub code: Option<u16>,
     /// What went wrong, as the service wrote it.
     pub message: String,
@@ -183,6 +200,9 @@ pub struct Batch {
     pub model: Option<String>,
     /// Where it is.
     pub state: BatchState,
+    /// Whether the service says the job is over (its operation's `done`), whatever `state`
+    /// says: a state this version does not know is over when this is.
+    pub done: bool,
     /// How far it has come.
     pub stats: BatchStats,
     /// When it was created, updated last and done (RFC 3339).
@@ -206,6 +226,8 @@ pub struct Batch {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Operation {
     name: String,
+    #[serde(default)]
+    done: bool,
     #[serde(default)]
     metadata: Metadata,
     #[serde(default)]
@@ -315,6 +337,7 @@ impl Operation {
                 .state
                 .as_deref()
                 .map_or(BatchState::Other(String::new()), BatchState::parse),
+            done: self.done,
             stats: BatchStats {
                 requests: count(s.request_count.as_ref()),
                 pending: count(s.pending_request_count.as_ref()),

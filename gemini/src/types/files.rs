@@ -71,6 +71,12 @@ pub struct File {
     /// Fields this crate does not name, kept as sent.
     #[serde(flatten, serialize_with = "json::without_typed::<File, _>")]
     pub extra: Map<String, Value>,
+    /// The label of the project that holds it ([`Route::project`](crate::Route::project)), as
+    /// the client's `upload_file`, `get_file` and `list_files` set it: only that project's keys
+    /// can use it (for a batch's input, [`BatchInput::file`](super::BatchInput::file)). Empty
+    /// when not known; never sent.
+    #[serde(skip)]
+    pub project: String,
 }
 
 impl File {

@@ -84,8 +84,21 @@ async fn a_batch_moves_through_its_states_and_its_results_match_its_requests() {
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r.key.as_deref(), Some(format!("q{i}").as_str()));
         match i {
-            3 => assert_eq!(r.outcome.as_ref().unwrap_err().code, Some(400)),
-            7 => assert_eq!(r.outcome.as_ref().unwrap_err().code, Some(403)),
+            // RPC codes, as the service writes them inside a batch.
+            3 => {
+                let e = r.outcome.as_ref().unwrap_err();
+                assert_eq!(
+                    (e.code, e.status.as_deref()),
+                    (Some(3), Some("INVALID_ARGUMENT"))
+                );
+            }
+            7 => {
+                let e = r.outcome.as_ref().unwrap_err();
+                assert_eq!(
+                    (e.code, e.status.as_deref()),
+                    (Some(7), Some("PERMISSION_DENIED"))
+                );
+            }
             _ => assert_eq!(
                 r.outcome.as_ref().unwrap().text(),
                 format!("Simulated answer to: question {i}")
@@ -115,11 +128,7 @@ async fn a_batch_from_a_file_gives_its_results_in_a_file() {
         .await
         .unwrap();
     let batch = client
-        .create_batch(
-            "gemini-2.5-flash",
-            "from a file",
-            BatchInput::File(file.name),
-        )
+        .create_batch("gemini-2.5-flash", "from a file", BatchInput::file(&file))
         .await
         .unwrap();
     let done = client
@@ -252,6 +261,32 @@ async fn every_call_about_a_batch_goes_to_the_project_that_holds_it() {
     let projects: std::collections::BTreeSet<_> =
         batches.iter().map(|b| b.project.clone()).collect();
     assert_eq!(projects.len(), 2, "the pool spread them: {projects:?}");
+    // Listed through one project, which each listed batch names.
+    let listed: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(client.list_batches()).await;
+    let listed: Vec<_> = listed.into_iter().map(Result::unwrap).collect();
+    assert_eq!(listed.len(), 2);
+    for b in &listed {
+        assert_eq!(client.get_batch(b).await.unwrap().name, b.name);
+    }
+    // A batch from a file runs in the file's project (the other one cannot read the file).
+    for i in 0..2 {
+        let input = BatchRequest::jsonl(&requests(2)).unwrap();
+        let file = client
+            .upload_file("application/jsonl", input, Some(&format!("in-{i}")))
+            .await
+            .unwrap();
+        assert!(!file.project.is_empty());
+        let batch = client
+            .create_batch("gemini-2.5-flash", "from a file", BatchInput::file(&file))
+            .await
+            .unwrap();
+        assert_eq!(batch.project, file.project);
+        let done = client
+            .wait_for_batch(&batch, Duration::from_millis(5), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(client.batch_results(&done).await.unwrap().len(), 2);
+    }
     for batch in &batches {
         // Without the pin, every other poll would ask the other project, which answers 404.
         for _ in 0..3 {
@@ -264,4 +299,81 @@ async fn every_call_about_a_batch_goes_to_the_project_that_holds_it() {
             .unwrap();
         assert_eq!(client.batch_results(&done).await.unwrap().len(), 2);
     }
+}
+
+#[tokio::test]
+async fn hostile_batches_are_refused_or_fail_cleanly() {
+    let sim = Simulator::start(SimulatorConfig {
+        batches: BatchLimits {
+            max_requests: 5,
+            // A batch that never starts: no clock overflow, no panic.
+            queued: Duration::MAX,
+            ..BatchLimits::default()
+        },
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = sim
+        .client_with(fast().retry_with(|r| r.attempts(1)))
+        .unwrap();
+    // Many junk lines: refused after reading one more than the limit, not all of them.
+    let junk = "0\n".repeat(200_000);
+    let file = client
+        .upload_file("application/jsonl", junk.into_bytes(), None)
+        .await
+        .unwrap();
+    let e = client
+        .create_batch("gemini-2.5-flash", "junk", BatchInput::file(&file))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(400));
+    assert!(e.to_string().contains("at most 5"), "{e}");
+    let e = client
+        .create_batch("gemini-2.5-flash", "six", BatchInput::Inlined(requests(6)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(400));
+    let waiting = client
+        .create_batch("gemini-2.5-flash", "two", BatchInput::Inlined(requests(2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get_batch(&waiting).await.unwrap().state,
+        BatchState::Pending
+    );
+
+    // An output file that does not fit in the simulator's storage fails the batch, with why.
+    let input = BatchRequest::jsonl(&requests(3)).unwrap();
+    let sim = Simulator::start(SimulatorConfig {
+        batches: paced(5, 1),
+        files: steadfast_sim::FileLimits {
+            max_total_bytes: input.len() as u64 + 64,
+            ..steadfast_sim::FileLimits::default()
+        },
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = sim.client_with(fast()).unwrap();
+    let file = client
+        .upload_file("application/jsonl", input, None)
+        .await
+        .unwrap();
+    let batch = client
+        .create_batch("gemini-2.5-flash", "too big", BatchInput::file(&file))
+        .await
+        .unwrap();
+    let done = client
+        .wait_for_batch(&batch, Duration::from_millis(5), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.state, BatchState::Failed);
+    assert!(
+        done.error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("does not fit")),
+        "{done:?}"
+    );
+    assert!(client.batch_results(&done).await.is_err());
 }

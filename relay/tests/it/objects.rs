@@ -282,7 +282,10 @@ async fn a_batch_is_polled_read_and_cancelled_only_through_the_project_that_crea
         let results = &done["response"]["inlinedResponses"]["inlinedResponses"];
         assert_eq!(results[0]["metadata"]["key"], "a");
         assert!(results[0]["response"]["candidates"].is_array());
-        assert_eq!(results[1]["error"]["code"], 400, "a partial failure");
+        assert_eq!(
+            results[1]["error"]["code"], 3,
+            "a partial failure (INVALID_ARGUMENT)"
+        );
     }
     // A batch from an uploaded file runs in the file's project, and its output file is read
     // there too.

@@ -376,7 +376,7 @@ def batches_inlined_and_from_a_file(client):
     first, second = j.dest.inlined_responses
     expect(first.metadata == {"key": "a"} and first.response.text == "Simulated answer to: first",
            first)
-    expect(second.error is not None and second.error.code == 400, second)
+    expect(second.error is not None and second.error.code == 3, second)  # INVALID_ARGUMENT
     expect(job.name in [b.name for b in client.batches.list()], "listed")
     f = client.files.upload(
         file=io.BytesIO(b'{"key":"k1","request":{"contents":[{"parts":[{"text":"from a file"}]}]}}\n'),
