@@ -6,6 +6,10 @@ use futures_util::{Stream, stream};
 use serde::de::DeserializeOwned;
 use std::collections::{HashSet, VecDeque};
 
+/// Takes a page apart into its items and the next page's token, given the label of the project
+/// that answered.
+type Split<P, T> = fn(P, &str) -> (Vec<T>, Option<String>);
+
 impl Client {
     /// Every item of `GET {path}`, `page_size` a page, each page under the client policy;
     /// `split` takes a page apart into its items and the next page's token, given the label of
@@ -20,7 +24,7 @@ impl Client {
         &self,
         path: &'static str,
         page_size: u32,
-        split: fn(P, &str) -> (Vec<T>, Option<String>),
+        split: Split<P, T>,
     ) -> impl Stream<Item = Result<T, Error>> + Send + '_
     where
         P: DeserializeOwned + Send + 'static,
