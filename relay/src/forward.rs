@@ -76,10 +76,12 @@ const OPENAI: &str = "v1beta/openai/";
 /// is forwarded only when the configuration allows it.
 fn known(path: &str) -> bool {
     if let Some(route) = path.strip_prefix(OPENAI) {
+        // `models/{id}`, where the id may be the listing's own `models/{name}`.
         return matches!(route, "chat/completions" | "embeddings" | "models")
-            || route
-                .strip_prefix("models/")
-                .is_some_and(|m| !m.is_empty() && !m.contains('/'));
+            || route.strip_prefix("models/").is_some_and(|m| {
+                let m = m.strip_prefix("models/").unwrap_or(m);
+                !m.is_empty() && !m.contains('/')
+            });
     }
     let parts: Vec<&str> = path.splitn(4, '/').collect();
     match parts.as_slice() {
@@ -226,14 +228,23 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         .into_response();
     }
     note.row.relay_key = who.name.clone();
+    // A key limited to some models sees only the batches it queued (another key's could hold
+    // answers of models it may not use).
+    if !who.models.is_empty()
+        && let Err(refusal) = batch_access(shared, &who, path, query).await
+    {
+        return refusal.into_response();
+    }
     let target = target(path);
-    let model = match target {
-        Target::Call { model, .. } | Target::Model { model, .. } => Some(model),
-        Target::OpenAi(route) => route.strip_prefix("models/"),
+    let model: Option<std::borrow::Cow<'_, str>> = match target {
+        Target::Call { model, .. } | Target::Model { model, .. } => Some(model.into()),
+        Target::OpenAi(route) => route.strip_prefix("models/").map(decoded_slashes),
         Target::Path(_) => None,
     };
-    note.row.model_asked = model.map(|m| m.trim_start_matches("models/").to_owned());
-    if let Some(model) = model
+    note.row.model_asked = model
+        .as_deref()
+        .map(|m| m.trim_start_matches("models/").to_owned());
+    if let Some(model) = model.as_deref()
         && !who.allows(model)
     {
         return Refusal::new(
@@ -294,6 +305,17 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         }
     };
     note.row.bytes_in = body.len() as u64;
+    let batch = match target {
+        Target::Call {
+            method: "batchGenerateContent",
+            model,
+            ..
+        } => match batch_charge(&who, model, &body) {
+            Ok(charge) => Some(charge),
+            Err(refusal) => return refusal.into_response(),
+        },
+        _ => None,
+    };
     // The relay's own time runs from here (the request received) to the answer's head, less
     // the upstream's time.
     let received = std::time::Instant::now();
@@ -340,7 +362,10 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             .into_response();
         }
     }
-    let streaming = streaming || openai.as_ref().is_some_and(RawRequest::is_streaming);
+    // A file's bytes (a batch's output, say) pass through as they come, never held whole.
+    let download = method == http::Method::GET
+        && matches!(target, Target::Path(p) if p.ends_with(":download"));
+    let streaming = streaming || download || openai.as_ref().is_some_and(RawRequest::is_streaming);
     let built = match target {
         // A batch is queued, not answered: it is not counted against the model's per-minute
         // quota, and no fallback model takes it (as the client's own `create_batch` sends it).
@@ -364,7 +389,15 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         }
         Target::OpenAi(route) => openai
             .map_or_else(
-                || RawRequest::openai(method.clone(), route, Bytes::new()),
+                // The OpenAI SDKs send the listing's `models/…` ids with the slash encoded:
+                // sent on as a path segment (which the path's own checks then read).
+                || {
+                    let route = match route.strip_prefix("models/") {
+                        Some(id) => format!("models/{}", decoded_slashes(id)),
+                        None => route.to_owned(),
+                    };
+                    RawRequest::openai(method.clone(), &route, Bytes::new())
+                },
                 Ok,
             )
             .map(|r| r.fallback(who.models.is_empty() || fallback_allowed(shared, &who))),
@@ -377,6 +410,9 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         }
     };
     raw = raw.deadline(deadline);
+    if download {
+        raw = raw.streaming(true);
+    }
     if let Some(query) = query {
         raw = raw.query(query);
     }
@@ -394,8 +430,19 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     for (name, value) in &parts.headers {
         raw = raw.header(name.clone(), value.clone());
     }
+    // A batch's requests count for a relay key as its requests, their text as its tokens.
+    let mut batch_tokens = None;
+    if let Some(charge) = batch {
+        if let Some(limit) = &who.requests
+            && charge.requests > 1
+            && let Err(over) = limit.take(charge.requests - 1, until).await
+        {
+            return refuse_over(&who, Limited::Requests, over);
+        }
+        batch_tokens = charge.tokens;
+    }
     if let Some(limit) = &who.tokens
-        && let Some(tokens) = raw.estimated_tokens()
+        && let Some(tokens) = batch_tokens.or_else(|| raw.estimated_tokens())
         && let Err(over) = limit.take(tokens, until).await
     {
         return refuse_over(&who, Limited::Tokens, over);
@@ -475,7 +522,9 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let status = answer.status;
     let mut headers = answer.headers.clone();
     let failure = StreamFailure::default();
-    let body = if streaming {
+    let body = if download {
+        bytes_body(answer.into_body(), failure.clone())
+    } else if streaming {
         stream_body(answer.into_body(), sse, failure.clone())
     } else {
         // Read already (a non-streaming answer is read whole inside the attempt).
@@ -498,6 +547,12 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             owners::named_in_path(path, query).is_some_and(|n| n.starts_with("batches/"));
         if (creates || about_batch) && !route.project.is_empty() {
             for name in owners::created(&headers, Some(&bytes)) {
+                if creates && name.starts_with("batches/") {
+                    shared
+                        .owners
+                        .pin(&format!("creator:{name}"), &who.name)
+                        .await;
+                }
                 shared.owners.pin(&name, &route.project).await;
             }
         }
@@ -608,6 +663,148 @@ async fn read_body(
     Ok(first.unwrap_or_else(|| Bytes::from(more)))
 }
 
+/// Whether `who`, a key limited to some models, may use this batch route: not the listing
+/// (it would show other keys' batches), and only the batches it queued itself (another's is
+/// answered as one that does not exist).
+async fn batch_access(
+    shared: &Shared,
+    who: &crate::auth::RelayKey,
+    path: &str,
+    query: Option<&str>,
+) -> Result<(), Refusal> {
+    let parts: Vec<&str> = path.split('/').collect();
+    if let [version, "batches"] = parts.as_slice()
+        && version.starts_with('v')
+    {
+        return Err(Refusal::new(
+            403,
+            "PERMISSION_DENIED",
+            format!(
+                "the relay key `{}` is limited to some models and cannot list batches (other keys' would be listed)",
+                who.name
+            ),
+        ));
+    }
+    let Some(name) = owners::named_in_path(path, query).filter(|n| n.starts_with("batches/"))
+    else {
+        return Ok(());
+    };
+    match shared.owners.owner(&format!("creator:{name}")).await {
+        Some(creator) if creator == who.name => Ok(()),
+        _ => Err(Refusal::new(
+            404,
+            "NOT_FOUND",
+            "Requested entity was not found.",
+        )),
+    }
+}
+
+/// An OpenAI model id with its slashes decoded (`models%2Fgemini-2.5-flash`, as the OpenAI SDKs
+/// send the listing's ids).
+fn decoded_slashes(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.contains("%2F") || id.contains("%2f") {
+        id.replace("%2F", "/").replace("%2f", "/").into()
+    } else {
+        id.into()
+    }
+}
+
+/// What a batch costs a relay key.
+struct BatchCharge {
+    /// Its requests (at least 1).
+    requests: u32,
+    /// The text of its requests, as the client estimates a prompt's tokens.
+    tokens: Option<u32>,
+}
+
+/// What queuing the batch in `body` costs `who`, or why `who` may not queue it: a key with
+/// limits or a model list cannot queue a batch from a file (the relay cannot see its requests),
+/// nor one whose inlined requests name a model it may not use. A key with neither is charged
+/// one request, like any call.
+fn batch_charge(
+    who: &crate::auth::RelayKey,
+    model: &str,
+    body: &Bytes,
+) -> Result<BatchCharge, Box<Refusal>> {
+    let limited = !who.models.is_empty() || who.requests.is_some() || who.tokens.is_some();
+    if !limited {
+        return Ok(BatchCharge {
+            requests: 1,
+            tokens: None,
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        batch: Batch,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Batch {
+        #[serde(alias = "input_config")]
+        input_config: Input,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Input {
+        #[serde(default, alias = "file_name")]
+        file_name: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        requests: Option<Requests>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Requests {
+        #[serde(default)]
+        requests: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        request: Option<Named>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(default)]
+        model: Option<String>,
+    }
+    let refuse = |message: String| {
+        Box::new(Refusal::new(403, "PERMISSION_DENIED", message).kind("relay_key_batch_refused"))
+    };
+    let parsed: Body = serde_json::from_slice(body).map_err(|_| {
+        Box::new(Refusal::new(
+            400,
+            "INVALID_ARGUMENT",
+            "the batch could not be read: the relay counts a limited relay key's batch by its requests",
+        ))
+    })?;
+    let input = parsed.batch.input_config;
+    if input.file_name.is_some() {
+        return Err(refuse(format!(
+            "the relay key `{}` has limits or a model list, and a batch from a file hides its requests from the relay: send them inlined",
+            who.name
+        )));
+    }
+    let entries = input.requests.map(|r| r.requests).unwrap_or_default();
+    for named in entries
+        .iter()
+        .filter_map(|e| e.request.as_ref()?.model.as_deref())
+    {
+        if !who.allows(named) {
+            return Err(refuse(format!(
+                "the relay key `{}` may not use the model `{}` named in the batch",
+                who.name,
+                named.chars().take(100).collect::<String>()
+            )));
+        }
+    }
+    let tokens = RawRequest::model(http::Method::POST, model, ":generateContent", body.clone())
+        .ok()
+        .and_then(|r| r.estimated_tokens());
+    Ok(BatchCharge {
+        requests: u32::try_from(entries.len()).unwrap_or(u32::MAX).max(1),
+        tokens,
+    })
+}
+
 /// The most files and cached contents one request may name.
 const MAX_NAMED: usize = 100;
 
@@ -670,6 +867,17 @@ fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool, failure: StreamFa
         }
     });
     Body::from_stream(stream)
+}
+
+/// A body of bytes with no events (a downloaded file), passed on as it comes: a failure after
+/// its head aborts the answer (the client sees a body cut short, never one that looks whole).
+fn bytes_body(body: steadfast_gemini::RawBody, failure: StreamFailure) -> Body {
+    Body::from_stream(body.map(move |item| {
+        item.map_err(|e| {
+            failure.set(Refusal::upstream(&e).note());
+            std::io::Error::other("the upstream failed while sending the file")
+        })
+    }))
 }
 
 /// The upstream's error in whole events just passed on (an SSE `data:` event, or an array

@@ -1,4 +1,6 @@
-//! Owners: the project that created each file, cached content, batch and upload session.
+//! Owners: the project that created each file, cached content, batch and upload session; for a
+//! batch, also the relay key that queued it (`creator:batches/…`, the key's name), so that a key
+//! limited to some models sees only its own batches.
 //!
 //! Gemini keeps these objects in the project that created them; another project's key gets a
 //! 403 for them. So the relay remembers, for each object created through it, its project
@@ -62,7 +64,10 @@ fn lock(local: &Mutex<Local>) -> std::sync::MutexGuard<'_, Local> {
 
 /// How long an object of this name lives.
 fn life(name: &str) -> Duration {
-    if name.starts_with("cachedContents/") || name.starts_with("batches/") {
+    if name.starts_with("cachedContents/")
+        || name.starts_with("batches/")
+        || name.starts_with("creator:batches/")
+    {
         CACHE_LIFE
     } else {
         FILE_LIFE

@@ -25,6 +25,7 @@
 //! | `tools` (functions), `tool_choice` (`none`, `auto`, `required`, one function) | `functionDeclarations`, `functionCallingConfig` |
 //! | `reasoning_effort` (`none`, `low`, `medium`, `high`) | `thinkingConfig.thinkingBudget` (0, 1 024, 8 192, 24 576) |
 //! | `stream`, `stream_options.include_usage` | `streamGenerateContent`; a last chunk with the usage |
+//! | `extra_body.google.thinking_config` (`thinking_budget`, `include_thoughts`), `extra_body.google.cached_content` | `thinkingConfig`, `cachedContent` |
 //!
 //! `user`, `metadata`, `store`, `parallel_tool_calls`, `logit_bias`, `service_tier` and
 //! `modalities` are accepted and ignored; any other field is a 400 naming it.
@@ -63,6 +64,7 @@ const CHAT_FIELDS: &[&str] = &[
     "logit_bias",
     "service_tier",
     "modalities",
+    "extra_body",
 ];
 
 /// The fields an embeddings request may have.
@@ -167,6 +169,8 @@ impl State {
                        "data": self.config.models.iter().map(|m| listed(&m.name)).collect::<Vec<_>>()}),
             ),
             Route::Model(id) => {
+                // The OpenAI SDKs send the listing's `models/…` ids with the slash encoded.
+                let id = super::request::percent_decode(id);
                 let name = id.trim_start_matches("models/");
                 match self.model(name) {
                     Some(spec) => {
@@ -592,7 +596,22 @@ fn chat(body: &Value) -> Result<Chat, Reply> {
             config.insert("thinkingConfig".into(), json!({"thinkingBudget": budget}));
         }
     }
+    // Gemini's own options, as its compatibility guide writes them.
+    let google = &body["extra_body"]["google"];
+    if let Some(thinking) = google.get("thinking_config").filter(|t| t.is_object()) {
+        let mut t = Map::new();
+        if let Some(budget) = thinking.get("thinking_budget") {
+            t.insert("thinkingBudget".into(), budget.clone());
+        }
+        if let Some(include) = thinking.get("include_thoughts") {
+            t.insert("includeThoughts".into(), include.clone());
+        }
+        config.insert("thinkingConfig".into(), Value::Object(t));
+    }
     let mut native = json!({"contents": contents});
+    if let Some(cache) = google.get("cached_content").and_then(Value::as_str) {
+        native["cachedContent"] = json!(cache);
+    }
     if !system.is_empty() {
         native["systemInstruction"] = json!({"parts": system});
     }

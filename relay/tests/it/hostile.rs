@@ -277,7 +277,7 @@ async fn unknown_routes_can_be_refused_and_known_ones_still_go() {
     let relay = relay_for(&sim, |c| c.forward_unknown_routes = false).await;
     let http = reqwest::Client::new();
     let unknown = http
-        .get(format!("{}/v1beta/batches", relay.base_url()))
+        .get(format!("{}/v1beta/tunedModels", relay.base_url()))
         .header("x-goog-api-key", RELAY_KEY)
         .send()
         .await

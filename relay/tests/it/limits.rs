@@ -261,3 +261,102 @@ async fn a_model_with_no_slot_in_time_falls_back_to_the_next() {
     assert_eq!(second.headers()["x-steadfast-model"], "gemini-2.0-flash");
     assert_eq!(sim.stats().by_model["gemini-2.5-flash"], 1);
 }
+
+/// A batch of `n` inlined prompts, each naming `model` when given.
+fn batch_of(n: usize, model: Option<&str>) -> String {
+    let entries: Vec<String> = (0..n)
+        .map(|i| {
+            let named = model.map_or(String::new(), |m| format!(r#""model":"{m}","#));
+            format!(r#"{{"request":{{{named}"contents":[{{"parts":[{{"text":"prompt {i}"}}]}}]}},"metadata":{{"key":"k{i}"}}}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"batch":{{"displayName":"b","inputConfig":{{"requests":{{"requests":[{}]}}}}}}}}"#,
+        entries.join(",")
+    )
+}
+
+/// Found by review: a batch queued through the relay was charged one request and no token,
+/// whatever it held, and a key limited to some models could name others inside it, queue a
+/// file it could not be checked in, and read other keys' batches.
+#[tokio::test]
+async fn a_limited_relay_key_is_charged_for_a_batchs_requests_and_sees_only_its_own() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let relay = Relay::start(Config {
+        relay_keys: vec![
+            RelayKeyConfig {
+                rpm: Some(10),
+                models: vec!["gemini-2.5-flash".into()],
+                ..relay_key()
+            },
+            RelayKeyConfig::new("other", OTHER_KEY),
+        ],
+        ..config_for(&sim)
+    })
+    .await
+    .unwrap();
+    let create = format!(
+        "{}/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+        relay.base_url()
+    );
+    // Twenty requests are more than ten a minute: refused, whatever one call would cost.
+    let big = post(create.clone(), Some(RELAY_KEY), &batch_of(20, None)).await;
+    assert_eq!(big.status(), 429);
+    // A model it may not use, named inside: refused.
+    let pro = post(
+        create.clone(),
+        Some(RELAY_KEY),
+        &batch_of(2, Some("models/gemini-2.5-pro")),
+    )
+    .await;
+    assert_eq!(pro.status(), 403);
+    // A file hides its requests: refused.
+    let file = post(
+        create.clone(),
+        Some(RELAY_KEY),
+        r#"{"batch":{"inputConfig":{"fileName":"files/abc"}}}"#,
+    )
+    .await;
+    assert_eq!(file.status(), 403);
+    // Within its limits: queued, and readable by it.
+    let own = post(
+        create.clone(),
+        Some(RELAY_KEY),
+        &batch_of(3, Some("gemini-2.5-flash")),
+    )
+    .await;
+    assert_eq!(own.status(), 200);
+    let own: serde_json::Value = serde_json::from_str(&own.text().await.unwrap()).unwrap();
+    let get = |key: &'static str, name: String| {
+        let url = format!("{}/v1beta/{name}", relay.base_url());
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("x-goog-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let own_name = own["name"].as_str().unwrap().to_owned();
+    assert_eq!(get(RELAY_KEY, own_name.clone()).await, 200);
+    // Another key's batch is one that does not exist, and the listing is closed to it.
+    let theirs = post(create.clone(), Some(OTHER_KEY), &batch_of(20, None)).await;
+    assert_eq!(
+        theirs.status(),
+        200,
+        "an unlimited key is charged as before"
+    );
+    let theirs: serde_json::Value = serde_json::from_str(&theirs.text().await.unwrap()).unwrap();
+    let their_name = theirs["name"].as_str().unwrap().to_owned();
+    assert_eq!(get(RELAY_KEY, their_name.clone()).await, 404);
+    assert_eq!(get(OTHER_KEY, their_name).await, 200);
+    assert_eq!(get(RELAY_KEY, "batches".into()).await, 403);
+    assert_eq!(get(OTHER_KEY, "batches".into()).await, 200);
+    // The model list's own ids (`models/…`) can be read back, by the limited key too.
+    assert_eq!(
+        get(RELAY_KEY, "openai/models/models/gemini-2.5-flash".into()).await,
+        200
+    );
+}

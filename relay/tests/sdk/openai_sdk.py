@@ -149,6 +149,16 @@ def tool_call_and_result(client, where):
 
 
 @check
+def gemini_options_in_extra_body(client, where):
+    # Gemini's compatibility guide: its own options under extra_body.google.
+    r = ask(client, "think before answering", extra_body={"extra_body": {"google": {
+        "thinking_config": {"thinking_budget": 512, "include_thoughts": True}}}})
+    expect(r.usage.completion_tokens_details.reasoning_tokens > 0, r.usage)
+    expect(r.choices[0].message.content == "Simulated answer to: think before answering",
+           r.choices[0].message.content)
+
+
+@check
 def embeddings(client, where):
     r = client.embeddings.create(model=EMBEDDING, input=["first text", "second"],
                                  encoding_format="float", dimensions=8)
@@ -167,6 +177,8 @@ def models_list_and_retrieve(client, where):
     expect(f"models/{MODEL}" in ids and f"models/{EMBEDDING}" in ids, ids)
     m = client.models.retrieve(MODEL)
     expect(m.id == f"models/{MODEL}" and m.owned_by == "google", m)
+    # By the id the listing gives (`models/…`).
+    expect(client.models.retrieve(f"models/{MODEL}").id == m.id, "retrieved by its listed id")
     raises(lambda: client.models.retrieve("no-such-model"), openai.NotFoundError, 404)
 
 
