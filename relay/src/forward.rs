@@ -247,15 +247,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     if let Some(model) = model.as_deref()
         && !who.allows(model)
     {
-        return Refusal::new(
-            403,
-            "PERMISSION_DENIED",
-            format!(
-                "the relay key `{}` may not use the model `{model}`",
-                who.name
-            ),
-        )
-        .into_response();
+        return model_refused(&who, model);
     }
     // The request's deadline: the relay's, or shorter when the client asks (`X-Server-Timeout`,
     // in seconds, as Google's APIs read it). It bounds everything before the answer starts:
@@ -351,15 +343,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     if let Some(model) = openai.as_ref().and_then(RawRequest::model_name) {
         note.row.model_asked = Some(model.to_owned());
         if !who.allows(model) {
-            return Refusal::new(
-                403,
-                "PERMISSION_DENIED",
-                format!(
-                    "the relay key `{}` may not use the model `{model}`",
-                    who.name
-                ),
-            )
-            .into_response();
+            return model_refused(&who, model);
         }
     }
     // A file's bytes (a batch's output, say) pass through as they come, never held whole.
@@ -707,6 +691,19 @@ fn decoded_slashes(id: &str) -> std::borrow::Cow<'_, str> {
     } else {
         id.into()
     }
+}
+
+/// A relay key's refusal of a model it may not use.
+fn model_refused(who: &crate::auth::RelayKey, model: &str) -> Response {
+    Refusal::new(
+        403,
+        "PERMISSION_DENIED",
+        format!(
+            "the relay key `{}` may not use the model `{model}`",
+            who.name
+        ),
+    )
+    .into_response()
 }
 
 /// What a batch costs a relay key.

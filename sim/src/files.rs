@@ -355,14 +355,8 @@ impl State {
     }
 
     pub(super) fn get_file(&self, key: &str, id: &str) -> Reply {
-        let project = project_of(&self.config, key);
         let stored = self.storage.lock();
-        let name = format!("files/{id}");
-        match stored
-            .files
-            .values()
-            .find(|f| f.name == name && f.project == project)
-        {
+        match key_file(&stored, &project_of(&self.config, key), id) {
             Some(f) => Reply::Json(200, f.json(&self.storage)),
             None => not_found(id),
         }
@@ -374,14 +368,8 @@ impl State {
         if super::request::query_param(query, "alt").as_deref() != Some("media") {
             return bad("Download a file's bytes with alt=media.");
         }
-        let project = project_of(&self.config, key);
         let stored = self.storage.lock();
-        let name = format!("files/{id}");
-        match stored
-            .files
-            .values()
-            .find(|f| f.name == name && f.project == project)
-        {
+        match key_file(&stored, &project_of(&self.config, key), id) {
             Some(f) if f.generated => Reply::Raw(200, "application/octet-stream", f.bytes.clone()),
             Some(_) => bad("Only generated files can be downloaded; uploaded files cannot."),
             None => not_found(id),
@@ -511,6 +499,15 @@ impl State {
 }
 
 /// A time far enough ahead to mean "never" for a file the simulator keeps.
+/// `project`'s file `files/{id}`.
+fn key_file<'a>(stored: &'a Stored, project: &str, id: &str) -> Option<&'a StoredFile> {
+    let name = format!("files/{id}");
+    stored
+        .files
+        .values()
+        .find(|f| f.name == name && f.project == project)
+}
+
 pub(super) fn far_future(now: Instant) -> Instant {
     now.checked_add(Duration::from_secs(100 * 365 * 86_400))
         .unwrap_or(now)

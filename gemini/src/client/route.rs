@@ -430,6 +430,24 @@ impl Client {
             .await
     }
 
+    /// [`execute_noted`](Client::execute_noted) for a call about no model, with the route it
+    /// took (the project that answered, above all).
+    pub(crate) async fn execute_routed<T, F, Fut>(&self, op: F) -> Result<(T, Route), Error>
+    where
+        F: Fn(ApiKey, String) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let note = RouteNote::default();
+        let routing = Routing {
+            note: Some(&note),
+            ..Routing::default()
+        };
+        let value = self
+            .execute_noted(&[String::new()], None, routing, op)
+            .await?;
+        Ok((value, note.take()))
+    }
+
     /// The routed path itself: runs `op(key, model)` under the client policy, across projects,
     /// keys and the models of `chain` (`[""]` for calls about no model, such as listing
     /// models), with what [`Routing`] carries.

@@ -18,7 +18,6 @@
 //! a new upload session on the next attempt (so a lost final answer can leave a duplicate file
 //! behind, as with any non-idempotent call that is retried).
 
-use crate::client::route::{RouteNote, Routing};
 use crate::client::{ApiKey, body};
 use crate::types::{File, ListFilesResponse};
 use crate::{Client, Error, ErrorKind, RawRequest};
@@ -88,19 +87,14 @@ impl Client {
         }
         let start = serde_json::json!({ "file": file }).to_string();
         let start = Bytes::from(start.into_bytes());
-        let note = RouteNote::default();
-        let routing = Routing {
-            note: Some(&note),
-            ..Routing::default()
-        };
-        let file = self
-            .execute_noted(&[String::new()], None, routing, |key, _| {
+        let (file, route) = self
+            .execute_routed(|key, _| {
                 let (bytes, start) = (bytes.clone(), start.clone());
                 async move { self.upload_once(&key, mime, bytes, start).await }
             })
             .await?;
         Ok(File {
-            project: note.take().project,
+            project: route.project,
             ..file
         })
     }
@@ -227,11 +221,8 @@ impl Client {
             reqwest::Method::GET,
             &format!("v1beta/{}", file_path(name)?),
         )?;
-        let (file, route) = self.call_json_routed::<File>(&raw).await?;
-        Ok(File {
-            project: route.project,
-            ..file
-        })
+        let (file, project) = self.call_json_routed::<File>(&raw).await?;
+        Ok(File { project, ..file })
     }
 
     /// `files.list`: every file of the key's project, page after page (100 a page), as a

@@ -79,17 +79,19 @@ impl Client {
         Ok(value)
     }
 
-    /// [`call_json`](Client::call_json) with the route the call took.
+    /// [`call_json`](Client::call_json), with the label of the project that answered.
     pub(crate) async fn call_json_routed<Resp: DeserializeOwned>(
         &self,
         raw: &RawRequest,
-    ) -> Result<(Resp, crate::Route), Error> {
-        self.routed(raw, None, |response| async move {
-            let status = response.status().as_u16();
-            let bytes = self.success_body(response).await?;
-            serde_json::from_slice(&bytes).map_err(|e| Error::undecodable(status, &bytes, e))
-        })
-        .await
+    ) -> Result<(Resp, String), Error> {
+        let (value, route) = self
+            .routed(raw, None, |response| async move {
+                let status = response.status().as_u16();
+                let bytes = self.success_body(response).await?;
+                serde_json::from_slice(&bytes).map_err(|e| Error::undecodable(status, &bytes, e))
+            })
+            .await?;
+        Ok((value, route.project))
     }
 
     /// One request with `key`, no policy: send, then decode the success body.

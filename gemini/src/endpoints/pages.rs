@@ -75,8 +75,8 @@ impl Client {
                     Err(e) => Err(e),
                 };
                 match page {
-                    Ok((page, route)) => {
-                        let project = pages.project.get_or_insert(route.project);
+                    Ok((page, answered)) => {
+                        let project = pages.project.get_or_insert(answered);
                         let (items, next) = split(page, project);
                         pages.buffered.extend(items);
                         pages.next = next.filter(|t| !t.is_empty());
