@@ -71,6 +71,9 @@ path = \"$work/relay.sqlite\""
 relay=http://127.0.0.1:$p
 p=$(free_port); start_relay bare "$p" "$sim" "metrics = false" ""
 bare=http://127.0.0.1:$p
+p=$(free_port); start_relay one "$p" "$sim" "threads = 1" "[log]
+path = \"$work/one.sqlite\""
+one=http://127.0.0.1:$p
 redis_port=$(free_port)
 redis-server --port "$redis_port" --save "" --appendonly no >/dev/null & pids+=($!)
 wait_port "$redis_port"
@@ -104,16 +107,32 @@ print(f"| added p50 / p99 without the log and metrics | {b50 - d50:.3f} / {b99 -
 print(f"| added p50 / p99 with Redis shared quotas | {s50 - d50:.3f} / {s99 - d99:.3f} ms |")
 PY
 
-echo "== 2. throughput, 16 and 64 connections"
+echo "== 2. throughput, 16 and 64 connections (and 16 with threads = 1)"
 for c in 16 64; do
   d=$(run "$sim$gen" "$SIM_KEY" "$c"); r=$(run "$relay$gen" "$RELAY_KEY" "$c")
   python3 -c "import sys; d, r = float(sys.argv[1]), float(sys.argv[2]); print(f'| throughput, {sys.argv[3]} connections | {r:.0f} a second through the relay, {d:.0f} direct: {100 * r / d:.0f} % |')" "$(rps "$d")" "$(rps "$r")" "$c"
 done
+d=$(run "$sim$gen" "$SIM_KEY" 16); r=$(run "$one$gen" "$RELAY_KEY" 16)
+python3 -c "import sys; d, r = float(sys.argv[1]), float(sys.argv[2]); print(f'| throughput, 16 connections, threads = 1 | {r:.0f} a second through the relay, {d:.0f} direct: {100 * r / d:.0f} % |')" "$(rps "$d")" "$(rps "$r")"
 
 echo "== 3. a stream's first event (one keep-alive connection, 500 each)"
 read -r fd50 fd99 <<< "$(python3 scripts/bench/probe.py first-event "$sim" "$SIM_KEY")"
 read -r fr50 fr99 _ _ <<< "$(python3 scripts/bench/probe.py first-event "$relay" "$RELAY_KEY")"
 python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| added time to the first event | p50 {a[2] - a[0]:.3f} ms, p99 {a[3] - a[1]:.3f} ms (direct {a[0]:.3f} / {a[1]:.3f}) |')" "$fd50" "$fd99" "$fr50" "$fr99"
+
+echo "== 3b. the same, and a round trip after 3 ms of idleness, with both CPUs kept busy by two nice-19 loops (no idle CPU to wake)"
+busy() { python3 scripts/bench/probe.py "$@"; }
+read -r id50 _ <<< "$(python3 scripts/bench/probe.py idle-trip "$sim" "$SIM_KEY")"
+read -r ir50 _ _ _ <<< "$(python3 scripts/bench/probe.py idle-trip "$relay" "$RELAY_KEY")"
+nice -n 19 sh -c 'while :; do :; done' & spin1=$!
+nice -n 19 sh -c 'while :; do :; done' & spin2=$!
+pids+=("$spin1" "$spin2")
+read -r bd50 bd99 <<< "$(busy first-event "$sim" "$SIM_KEY")"
+read -r br50 br99 _ _ <<< "$(busy first-event "$relay" "$RELAY_KEY")"
+read -r bid50 _ <<< "$(busy idle-trip "$sim" "$SIM_KEY")"
+read -r bir50 _ _ _ <<< "$(busy idle-trip "$relay" "$RELAY_KEY")"
+kill "$spin1" "$spin2"
+python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| added time to the first event, CPUs kept busy | p50 {a[2] - a[0]:.3f} ms, p99 {a[3] - a[1]:.3f} ms |'); print(f'| added round trip after 3 ms idle | idle CPUs {a[5] - a[4]:.3f} ms, busy CPUs {a[7] - a[6]:.3f} ms |')" "$bd50" "$bd99" "$br50" "$br99" "$id50" "$ir50" "$bid50" "$bir50"
 
 echo "== 4. the overhead header against the measured difference (one keep-alive connection, 500 each)"
 read -r pd50 pd99 <<< "$(python3 scripts/bench/probe.py round-trip "$sim" "$SIM_KEY")"

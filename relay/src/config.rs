@@ -76,6 +76,12 @@ pub struct Config {
     /// Client connections open at once (default 4096); more wait in the listen queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Worker threads of the command's runtime (default: one per CPU the process may use).
+    /// Read when `gemini-relay` starts (a reload does not change it; `Relay::start` runs on the
+    /// caller's runtime). On a machine the relay shares with its upstream or its load, fewer
+    /// threads serve more: BENCHMARKS.md, section 8, measures 1 against 2 on two cores.
+    #[serde(default)]
+    pub threads: Option<usize>,
     /// The largest request head, request line and headers together (default 64 KiB; more is a
     /// 431).
     #[serde(default = "default_max_header")]
@@ -321,6 +327,7 @@ impl fmt::Debug for Config {
             .field("quota_minute", &self.quota_minute)
             .field("max_waiting", &self.max_waiting)
             .field("max_connections", &self.max_connections)
+            .field("threads", &self.threads)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("idle_timeout", &self.idle_timeout)
             .field("drain", &self.drain)
@@ -433,6 +440,7 @@ impl Default for Config {
             quota_minute: default_minute(),
             max_waiting: default_max_waiting(),
             max_connections: default_max_connections(),
+            threads: None,
             max_header_bytes: default_max_header(),
             idle_timeout: default_idle(),
             drain: default_drain(),
@@ -520,6 +528,13 @@ impl Config {
                     "{field}: {value} is too small; use at least {least}"
                 )));
             }
+        }
+        if let Some(threads) = self.threads
+            && !(1..=1024).contains(&threads)
+        {
+            return Err(ConfigError::new(format!(
+                "threads: {threads} is not a number of worker threads; use 1 to 1024, or leave it out for one per CPU"
+            )));
         }
         const DAY: Duration = Duration::from_secs(24 * 60 * 60);
         for (field, value, most) in [
@@ -660,6 +675,22 @@ mod tests {
         assert_eq!(config.relay_keys[1].tpm, Some(200_000));
         assert!(config.redis.is_none(), "commented out");
         config.check().unwrap();
+    }
+
+    #[test]
+    fn threads_are_a_number_of_workers() {
+        let base = "keys = [\"upstream-key-not-real-0001\"]\n[[relay_keys]]\nname = \"a\"\nsecret = \"relay-secret-not-real-0009\"\n";
+        let ok = Config::from_toml(&format!("threads = 1\n{base}")).unwrap();
+        assert_eq!(ok.threads, Some(1));
+        ok.check().unwrap();
+        for bad in ["threads = 0", "threads = 5000"] {
+            let e = Config::from_toml(&format!("{bad}\n{base}"))
+                .and_then(|c| c.check().map(|()| c))
+                .unwrap_err();
+            assert!(e.to_string().contains("threads"), "{e}");
+        }
+        let e = Config::from_toml(&format!("threads = -1\n{base}")).unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 """One keep-alive connection, N requests: the time to the first event of a streamed answer, or
 the round trip of a plain one, and the relay's x-steadfast-overhead-ms when it says one.
 
-Usage: probe.py first-event|round-trip URL KEY [N]
+Usage: probe.py first-event|round-trip|idle-trip URL KEY [N]
+(idle-trip: a round trip after 3 ms without a request, so that every process on the path
+sleeps in between.)
 Prints: p50 p99 [overhead_p50 overhead_p99] (milliseconds)."""
 import http.client
 import sys
@@ -19,6 +21,8 @@ stream = mode == "first-event"
 path = "/v1beta/models/gemini-2.5-flash:" + ("streamGenerateContent?alt=sse" if stream else "generateContent")
 times, overheads = [], []
 for i in range(n + 50):
+    if mode == "idle-trip":
+        time.sleep(0.003)
     start = time.perf_counter()
     conn.request("POST", path, body, headers)
     response = conn.getresponse()

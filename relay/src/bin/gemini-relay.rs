@@ -143,10 +143,15 @@ fn main() -> ExitCode {
     if let Some(Command::Report { log, hours, json }) = &args.command {
         return report(log, *hours, *json);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The runtime's size is the configuration's (`threads`); a configuration that cannot be
+    // read is reported by `run`, with the default runtime.
+    let threads = configuration(&args).ok().and_then(|c| c.threads);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gemini-relay: cannot start the runtime: {e}");
