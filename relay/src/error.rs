@@ -17,6 +17,8 @@ pub(crate) enum Limited {
     Requests,
     /// Input tokens per minute.
     Tokens,
+    /// Requests per minute or per day, for a batch of this many.
+    Batch(u32),
 }
 
 /// An error answer of the relay.
@@ -112,6 +114,10 @@ impl Refusal {
                     "the request's input tokens are more than the relay key `{}` may use in a minute",
                     key.name
                 ),
+                (Limited::Batch(n), None) => format!(
+                    "the batch's {n} requests are more than the relay key `{}` may send in a minute or a day: send fewer in a batch",
+                    key.name
+                ),
                 _ => format!(
                     "the relay key `{}` is over its own limit; retry after the delay this answer gives",
                     key.name
@@ -119,7 +125,7 @@ impl Refusal {
             },
         );
         let limits = match limited {
-            Limited::Requests => vec![
+            Limited::Requests | Limited::Batch(_) => vec![
                 ("RelayKeyRequestsPerMinute", key.rpm),
                 ("RelayKeyRequestsPerDay", key.rpd),
             ],
@@ -139,7 +145,7 @@ impl Refusal {
         r.kind = "relay_key_over_limit".to_owned();
         r.quota_id = Some(
             match limited {
-                Limited::Requests => "RelayKeyRequests",
+                Limited::Requests | Limited::Batch(_) => "RelayKeyRequests",
                 Limited::Tokens => "RelayKeyInputTokensPerMinute",
             }
             .to_owned(),

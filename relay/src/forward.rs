@@ -2,11 +2,15 @@
 //! routed path ([`Client::send_raw`]) as bytes, after its relay key is checked.
 //!
 //! The path says what the request is: `{version}/models/{model}:{method}` is about a model (the
-//! pool counts it against that model, and the fallback chain applies), `{version}/models/{model}`
-//! reads one model (no fallback), anything else (`files`, `cachedContents`, a route no version of
-//! ours knows) is forwarded as it is. The body is passed on as bytes, never parsed beyond what
-//! the pool needs (the text of a prompt, for its tokens per minute; the names of files and
-//! caches, when the bytes mention one), and the answer is passed back as bytes, with these
+//! pool counts it against that model, and the fallback chain applies), except a batch's
+//! creation (`batchGenerateContent`, `asyncBatchEmbedContent`: queued, not answered, so sent
+//! as a path); `{version}/models/{model}` reads one model (no fallback);
+//! `v1beta/openai/{route}` is an OpenAI-compatible call, whose model is the body's; anything
+//! else (`files`, `cachedContents`, `batches`, a route no version of ours knows) is forwarded as
+//! it is. The body is passed on as bytes, never parsed beyond what the pool and the relay keys
+//! need (the text of a prompt, for its tokens per minute; an OpenAI body's `model` and
+//! `stream`; a limited key's batch, for its requests and models; the names of files and caches,
+//! when the bytes mention one), and the answer is passed back as bytes, with these
 //! headers added for people debugging: `x-steadfast-model` (the model that answered),
 //! `x-steadfast-project` (the project's label, never a key), `x-steadfast-attempts` (requests
 //! sent upstream), `x-steadfast-overhead-ms` (the relay's own time) and
@@ -112,6 +116,8 @@ pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> 
         .path()
         .trim_start_matches('/')
         .starts_with(OPENAI);
+    // A file's bytes (a batch's output, say) are not answers: their usage is not counted.
+    let answers = !request.uri().path().ends_with(":download");
     let mut response = handle(&shared, request, &mut note).instrument(span).await;
     if openai {
         crate::error::openai_shape(&mut response);
@@ -135,6 +141,7 @@ pub(crate) async fn forward(State(live): State<Arc<Live>>, request: Request) -> 
                 note: Some(note),
                 bytes: 0,
                 failure,
+                answers,
             };
             Response::from_parts(parts, Body::from_stream(counted))
         }
@@ -148,6 +155,8 @@ struct Counted<S> {
     note: Option<Note>,
     bytes: u64,
     failure: Option<StreamFailure>,
+    /// Whether the bytes are answers, whose usage is counted (not a downloaded file).
+    answers: bool,
 }
 
 impl<S> futures_util::Stream for Counted<S>
@@ -164,7 +173,8 @@ where
         match &polled {
             std::task::Poll::Ready(Some(Ok(chunk))) => {
                 self.bytes += chunk.len() as u64;
-                if let Some((prompt, answer)) = crate::record::usage(chunk)
+                if self.answers
+                    && let Some((prompt, answer)) = crate::record::usage(chunk)
                     && let Some(note) = self.note.as_mut()
                 {
                     note.row.prompt_tokens = prompt.or(note.row.prompt_tokens);
@@ -265,7 +275,16 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         });
     let now = tokio::time::Instant::now();
     let until = now.checked_add(deadline).unwrap_or(now);
-    if let Some(limit) = &who.requests
+    // A batch is charged its requests once its body is read; anything else one request now.
+    let queues_batch = matches!(
+        target,
+        Target::Call {
+            method: "batchGenerateContent" | "asyncBatchEmbedContent",
+            ..
+        }
+    );
+    if !queues_batch
+        && let Some(limit) = &who.requests
         && let Err(over) = limit.take(1, until).await
     {
         return refuse_over(&who, Limited::Requests, over);
@@ -299,7 +318,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     note.row.bytes_in = body.len() as u64;
     let batch = match target {
         Target::Call {
-            method: "batchGenerateContent",
+            method: "batchGenerateContent" | "asyncBatchEmbedContent",
             model,
             ..
         } => match batch_charge(&who, model, &body) {
@@ -322,7 +341,9 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     // An OpenAI-compatible request names its model in its body: only that field (and
     // `stream`) is read, here, before the body moves.
     let openai = match target {
-        Target::OpenAi(route) if method == http::Method::POST => {
+        Target::OpenAi(route @ ("chat/completions" | "embeddings"))
+            if method == http::Method::POST =>
+        {
             match RawRequest::openai(method.clone(), route, body.clone()) {
                 Ok(r) => match r.model_name() {
                     Some(_) => Some(r),
@@ -354,7 +375,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         // A batch is queued, not answered: it is not counted against the model's per-minute
         // quota, and no fallback model takes it (as the client's own `create_batch` sends it).
         Target::Call {
-            method: "batchGenerateContent",
+            method: "batchGenerateContent" | "asyncBatchEmbedContent",
             ..
         } => RawRequest::path(method.clone(), path),
         Target::Call {
@@ -418,10 +439,9 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let mut batch_tokens = None;
     if let Some(charge) = batch {
         if let Some(limit) = &who.requests
-            && charge.requests > 1
-            && let Err(over) = limit.take(charge.requests - 1, until).await
+            && let Err(over) = limit.take(charge.requests, until).await
         {
-            return refuse_over(&who, Limited::Requests, over);
+            return refuse_over(&who, Limited::Batch(charge.requests), over);
         }
         batch_tokens = charge.tokens;
     }
@@ -523,19 +543,21 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
                 target,
                 Target::Path(_)
                     | Target::Call {
-                        method: "batchGenerateContent",
+                        method: "batchGenerateContent" | "asyncBatchEmbedContent",
                         ..
                     }
             );
-        let about_batch =
-            owners::named_in_path(path, query).is_some_and(|n| n.starts_with("batches/"));
-        if (creates || about_batch) && !route.project.is_empty() {
+        let batch = owners::named_in_path(path, query).filter(|n| n.starts_with("batches/"));
+        if (creates || batch.is_some()) && !route.project.is_empty() {
+            // Who queued a batch, and so whose its output file is.
+            let creator = match &batch {
+                Some(batch) => shared.owners.owner(&format!("creator:{batch}")).await,
+                None => Some(who.name.clone()),
+            };
             for name in owners::created(&headers, Some(&bytes)) {
-                if creates && name.starts_with("batches/") {
-                    shared
-                        .owners
-                        .pin(&format!("creator:{name}"), &who.name)
-                        .await;
+                let batch_or_output = name.starts_with("batches/") || batch.is_some();
+                if batch_or_output && let Some(creator) = &creator {
+                    shared.owners.pin(&format!("creator:{name}"), creator).await;
                 }
                 shared.owners.pin(&name, &route.project).await;
             }
@@ -544,6 +566,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             && let Some(name) = owners::named_in_path(path, query)
         {
             shared.owners.forget(&name).await;
+            shared.owners.forget(&format!("creator:{name}")).await;
         }
         // Tokens are read from the answers that report them, not from any body (a file's
         // bytes could say anything).
@@ -648,8 +671,8 @@ async fn read_body(
 }
 
 /// Whether `who`, a key limited to some models, may use this batch route: not the listing
-/// (it would show other keys' batches), and only the batches it queued itself (another's is
-/// answered as one that does not exist).
+/// (it would show other keys' batches), and only the batches it queued itself and their
+/// output files (another key's is answered as one that does not exist).
 async fn batch_access(
     shared: &Shared,
     who: &crate::auth::RelayKey,
@@ -669,12 +692,14 @@ async fn batch_access(
             ),
         ));
     }
-    let Some(name) = owners::named_in_path(path, query).filter(|n| n.starts_with("batches/"))
-    else {
+    let Some(name) = owners::named_in_path(path, query) else {
         return Ok(());
     };
-    match shared.owners.owner(&format!("creator:{name}")).await {
-        Some(creator) if creator == who.name => Ok(()),
+    let creator = shared.owners.owner(&format!("creator:{name}")).await;
+    match (name.starts_with("batches/"), creator) {
+        (_, Some(creator)) if creator == who.name => Ok(()),
+        // A file no batch wrote (an upload) is the project's, as before.
+        (false, None) => Ok(()),
         _ => Err(Refusal::new(
             404,
             "NOT_FOUND",
@@ -739,6 +764,8 @@ fn batch_charge(
     struct Batch {
         #[serde(alias = "input_config")]
         input_config: Input,
+        #[serde(default)]
+        model: Option<String>,
     }
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -773,6 +800,15 @@ fn batch_charge(
             "the batch could not be read: the relay counts a limited relay key's batch by its requests",
         ))
     })?;
+    if let Some(named) = parsed.batch.model.as_deref()
+        && !who.allows(named)
+    {
+        return Err(refuse(format!(
+            "the relay key `{}` may not use the model `{}` named in the batch",
+            who.name,
+            named.chars().take(100).collect::<String>()
+        )));
+    }
     let input = parsed.batch.input_config;
     if input.file_name.is_some() {
         return Err(refuse(format!(

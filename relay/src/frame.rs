@@ -11,8 +11,9 @@ use bytes::{Bytes, BytesMut};
 /// The framing of one stream.
 #[derive(Debug)]
 pub(crate) enum Framer {
-    /// `alt=sse`: events end with a blank line.
-    Sse { held: BytesMut },
+    /// `alt=sse`: events end with a blank line. `done`: the OpenAI routes' last event,
+    /// `data: [DONE]`, has been passed on (nothing may follow it).
+    Sse { held: BytesMut, done: bool },
     /// A JSON array of objects.
     Array {
         held: BytesMut,
@@ -31,6 +32,7 @@ impl Framer {
         if sse {
             Framer::Sse {
                 held: BytesMut::new(),
+                done: false,
             }
         } else {
             Framer::Array {
@@ -47,10 +49,10 @@ impl Framer {
     /// What of `chunk` (after what was held) may be passed on now: up to the last boundary.
     pub(crate) fn push(&mut self, chunk: Bytes) -> Bytes {
         match self {
-            Framer::Sse { held } => {
+            Framer::Sse { held, done } => {
                 let start = held.len();
                 let boundary = last_sse_boundary(held, &chunk);
-                match boundary {
+                let out = match boundary {
                     Some(end) if start == 0 && end == chunk.len() => chunk,
                     Some(end) => {
                         held.extend_from_slice(&chunk);
@@ -61,7 +63,12 @@ impl Framer {
                         held.extend_from_slice(&chunk);
                         Bytes::new()
                     }
+                };
+                const DONE: &[u8] = b"data: [DONE]";
+                if !out.is_empty() && out.windows(DONE.len()).any(|w| w == DONE) {
+                    *done = true;
                 }
+                out
             }
             Framer::Array {
                 held,
@@ -123,18 +130,22 @@ impl Framer {
     /// The end of a stream that ended cleanly: whatever is held.
     pub(crate) fn finish(&mut self) -> Bytes {
         match self {
-            Framer::Sse { held } | Framer::Array { held, .. } => held.split().freeze(),
+            Framer::Sse { held, .. } | Framer::Array { held, .. } => held.split().freeze(),
         }
     }
 
     /// The end of a stream that failed: the part of an event held is dropped and `error` (the
     /// API's error object, as JSON) follows as the stream's last event or element; nothing
-    /// follows an array already closed.
+    /// follows an array already closed, or a `data: [DONE]`.
     pub(crate) fn fail(&mut self, error: &str) -> Bytes {
         match self {
-            Framer::Sse { held } => {
+            Framer::Sse { held, done } => {
                 held.clear();
-                Bytes::from(format!("data: {error}\r\n\r\n"))
+                if *done {
+                    Bytes::new()
+                } else {
+                    Bytes::from(format!("data: {error}\r\n\r\n"))
+                }
             }
             Framer::Array {
                 held,
@@ -178,6 +189,17 @@ fn last_sse_boundary(held: &[u8], chunk: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_follows_an_openai_streams_done() {
+        let mut f = Framer::new(true);
+        let out = f.push(Bytes::from_static(b"data: {\"a\":1}\n\ndata: [DONE]\n\n"));
+        assert!(out.ends_with(b"[DONE]\n\n"));
+        assert!(f.fail("{\"error\":{}}").is_empty(), "no error after [DONE]");
+        let mut f = Framer::new(true);
+        f.push(Bytes::from_static(b"data: {\"a\":1}\n\n"));
+        assert!(!f.fail("{\"error\":{}}").is_empty(), "an error before it");
+    }
 
     fn run(framer: &mut Framer, chunks: &[&str]) -> String {
         let mut out = Vec::new();

@@ -299,6 +299,12 @@ impl State {
             (Some(name), _) => self.file_size(&project, name),
             _ => input.to_string().len(),
         };
+        if bytes > limits.max_bytes {
+            return bad(&format!(
+                "The batch's input has {bytes} bytes, more than the simulator keeps for batches in all (BatchLimits::max_bytes, {}).",
+                limits.max_bytes
+            ));
+        }
         let now = Instant::now();
         let mut stored = self.storage.lock();
         let mine_unfinished: Vec<usize> = stored
@@ -605,7 +611,8 @@ impl State {
                 })
                 .collect();
             (
-                format!("batch-{}", new_id(seed, serial ^ 0x5eed, 12)),
+                // As long as the real service's (`batch-` and 36 characters).
+                format!("batch-{}", new_id(seed, serial ^ 0x5eed, 36)),
                 lines,
             )
         });
@@ -627,7 +634,20 @@ impl State {
                 + stored.sessions.values().map(|s| s.size).sum::<u64>()
         };
         let size = bytes.len() as u64;
-        while stored.files.len() + stored.sessions.len() >= limits.max_files
+        // Whether it could fit at all, with every generated file gone: if not, none is dropped.
+        let uploaded = |stored: &super::store::Stored| -> (usize, u64) {
+            let kept = stored.files.values().filter(|f| !f.generated);
+            let (n, b) = kept.fold((0, 0u64), |(n, b), f| (n + 1, b + f.bytes.len() as u64));
+            let sessions: u64 = stored.sessions.values().map(|s| s.size).sum();
+            (n + stored.sessions.len(), b + sessions)
+        };
+        let (held_files, held_bytes) = uploaded(&stored);
+        let could = size <= limits.max_file_bytes
+            && held_files < limits.max_files
+            && held_bytes.saturating_add(size) <= limits.max_total_bytes;
+        while could
+            && (stored.files.len() + stored.sessions.len() >= limits.max_files
+                || total(&stored).saturating_add(size) > limits.max_total_bytes)
             || total(&stored).saturating_add(size) > limits.max_total_bytes
         {
             let oldest = stored

@@ -41,13 +41,27 @@ const MAX_DEPTH: usize = 8;
 /// `propertyOrdering`) or the JSON Schema of `responseJsonSchema` / `parametersJsonSchema`
 /// (`"type": "object"`, `$ref` into `$defs`, `anyOf`, `const`, `enum`, bounds).
 pub(super) fn from_schema(schema: &Value, random: &mut Random) -> Value {
-    generate(schema, schema, random, 0)
+    let mut budget = MAX_NODES;
+    generate(schema, schema, random, 0, &mut budget)
 }
 
-fn generate(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> Value {
-    if depth > MAX_DEPTH {
+/// The most values one generated answer holds, and the most items of one array: a schema
+/// asking for more (`minItems: 1e12`, arrays nested in arrays) gets fewer, not an answer too
+/// large for memory.
+const MAX_NODES: usize = 10_000;
+const MAX_ITEMS: usize = 100;
+
+fn generate(
+    schema: &Value,
+    root: &Value,
+    random: &mut Random,
+    depth: usize,
+    budget: &mut usize,
+) -> Value {
+    if depth > MAX_DEPTH || *budget == 0 {
         return Value::Null;
     }
+    *budget -= 1;
     let Value::Object(s) = schema else {
         // `true` or an empty schema: anything goes.
         return json!("sim");
@@ -61,7 +75,7 @@ fn generate(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> 
                     .unwrap_or(&Value::Null)
             })
             .unwrap_or(&Value::Null);
-        return generate(target, root, random, depth + 1);
+        return generate(target, root, random, depth + 1, budget);
     }
     if let Some(value) = s.get("const") {
         return value.clone();
@@ -78,7 +92,7 @@ fn generate(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> 
                 .find(|o| type_of(o).as_deref() != Some("null"))
                 .or(options.first());
             if let Some(chosen) = chosen {
-                return generate(chosen, root, random, depth + 1);
+                return generate(chosen, root, random, depth + 1, budget);
             }
         }
     }
@@ -109,7 +123,10 @@ fn generate(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> 
             }
             for name in names {
                 if let Some(property) = properties.and_then(|p| p.get(name)) {
-                    out.insert(name.to_owned(), generate(property, root, random, depth + 1));
+                    out.insert(
+                        name.to_owned(),
+                        generate(property, root, random, depth + 1, budget),
+                    );
                 }
             }
             Value::Object(out)
@@ -117,11 +134,16 @@ fn generate(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> 
         "array" => {
             let min = number("minItems").unwrap_or(1.0).max(0.0) as usize;
             let max = number("maxItems").map_or(usize::MAX, |m| m.max(0.0) as usize);
-            let n = 2usize.max(min).min(max);
+            let n = 2usize.max(min).min(max).min(MAX_ITEMS);
             let items = s.get("items").unwrap_or(&Value::Null);
-            (0..n)
-                .map(|_| generate(items, root, random, depth + 1))
-                .collect()
+            let mut out = Vec::with_capacity(n.min(16));
+            for _ in 0..n {
+                if *budget == 0 {
+                    break;
+                }
+                out.push(generate(items, root, random, depth + 1, budget));
+            }
+            Value::Array(out)
         }
         "integer" => {
             // In i128: a schema's bounds may be anywhere in i64, and their span past it.
@@ -206,6 +228,27 @@ pub(super) fn response_id(seed: u64, serial: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schema_asking_for_too_much_gets_a_bounded_answer() {
+        let mut random = Random::seeded(1);
+        let huge = json!({"type": "array", "minItems": 1e12, "items": {"type": "string"}});
+        assert_eq!(
+            from_schema(&huge, &mut random).as_array().map(Vec::len),
+            Some(MAX_ITEMS)
+        );
+        let nested = json!({"type": "array", "minItems": 100,
+            "items": {"type": "array", "minItems": 100,
+                "items": {"type": "array", "minItems": 100, "items": {"type": "integer"}}}});
+        let answer = from_schema(&nested, &mut random);
+        let count = |v: &Value| -> usize {
+            fn walk(v: &Value) -> usize {
+                1 + v.as_array().map_or(0, |a| a.iter().map(walk).sum())
+            }
+            walk(v)
+        };
+        assert!(count(&answer) <= MAX_NODES, "{}", count(&answer));
+    }
 
     fn sample(schema: Value) -> Value {
         from_schema(&schema, &mut Random::seeded(1))

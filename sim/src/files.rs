@@ -498,7 +498,6 @@ impl State {
     }
 }
 
-/// A time far enough ahead to mean "never" for a file the simulator keeps.
 /// `project`'s file `files/{id}`.
 fn key_file<'a>(stored: &'a Stored, project: &str, id: &str) -> Option<&'a StoredFile> {
     let name = format!("files/{id}");
@@ -508,6 +507,7 @@ fn key_file<'a>(stored: &'a Stored, project: &str, id: &str) -> Option<&'a Store
         .find(|f| f.name == name && f.project == project)
 }
 
+/// A time far enough ahead to mean "never" for a file the simulator keeps.
 pub(super) fn far_future(now: Instant) -> Instant {
     now.checked_add(Duration::from_secs(100 * 365 * 86_400))
         .unwrap_or(now)

@@ -58,6 +58,9 @@ struct OpenAiHead {
     stream: serde_json::Value,
 }
 
+/// The longest model name read from an OpenAI-compatible body.
+const MAX_MODEL_NAME: usize = 200;
+
 /// Builds the body for the model that is sent (a `batchEmbedContents` body names its model in
 /// every entry).
 type BodyFor = Arc<dyn Fn(&str) -> Result<Bytes, Error> + Send + Sync>;
@@ -207,8 +210,9 @@ impl RawRequest {
     /// `data: [DONE]`. The pool's key is sent as `Authorization: Bearer`, as those routes
     /// document it.
     ///
-    /// A body that is not JSON, or whose `model` is not a string, is sent as it is: the API
-    /// answers it with its own 400.
+    /// A body that is not JSON, or whose `model` is not a model name (letters, digits, `-`,
+    /// `.`, `_`, up to 200 characters), is sent as it is, under no model: the API answers it
+    /// with its own 400.
     ///
     /// ```
     /// use steadfast_gemini::RawRequest;
@@ -233,7 +237,9 @@ impl RawRequest {
             .as_ref()
             .and_then(|h| h.model.as_str())
             .map(|m| m.trim_start_matches("models/"))
-            .filter(|m| !m.is_empty() && !m.chars().any(char::is_control))
+            // A model name as the native routes take it, of a sane length: anything else is
+            // not counted under a name (the API answers it with its own 400).
+            .filter(|m| m.len() <= MAX_MODEL_NAME && model_path(m).is_ok())
             .map(str::to_owned);
         // Only chat completions stream; a `stream` field elsewhere is the API's to refuse.
         let streaming = route == "chat/completions"

@@ -183,7 +183,10 @@ impl Client {
         loop {
             let now = self.get_batch(batch.clone()).await?;
             progress(&now);
-            if now.state.is_done() || now.done {
+            // A batch may read as succeeded a moment before its output is there.
+            let output_pending =
+                now.state == crate::types::BatchState::Succeeded && now.output.is_none();
+            if (now.state.is_done() || now.done) && !output_pending {
                 return Ok(now);
             }
             tokio::time::sleep(every).await;
@@ -262,7 +265,7 @@ impl Client {
                 )));
             }
         };
-        let id = super::files::file_path(&file)?;
+        let id = output_file_path(&file)?;
         let mut raw = RawRequest::path(reqwest::Method::GET, &format!("v1beta/{id}:download"))?
             .query("alt=media")
             .streaming(true);
@@ -287,6 +290,25 @@ impl Client {
     }
 }
 
+/// A batch's output file as the service names it (`files/batch-` and 36 characters, longer
+/// than an uploaded file's id), refusing names that would change the path.
+fn output_file_path(name: &str) -> Result<String, Error> {
+    let id = name.strip_prefix("files/").unwrap_or(name);
+    let valid = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(Error::undecodable(
+            200,
+            b"",
+            "the batch names an output file the client cannot read: not `files/` and lowercase letters, digits and '-'",
+        ));
+    }
+    Ok(format!("files/{id}"))
+}
+
 /// The results in a JSON Lines body, one per line, each line at most `max` bytes.
 fn lines(
     body: crate::RawBody,
@@ -295,6 +317,8 @@ fn lines(
     struct Lines {
         body: crate::RawBody,
         held: Vec<u8>,
+        /// How much of `held` is known to hold no newline.
+        scanned: usize,
         ready: std::collections::VecDeque<Result<BatchResult, Error>>,
         done: bool,
     }
@@ -311,6 +335,7 @@ fn lines(
     let start = Lines {
         body,
         held: Vec::new(),
+        scanned: 0,
         ready: std::collections::VecDeque::new(),
         done: false,
     };
@@ -330,10 +355,17 @@ fn lines(
             match s.body.next().await {
                 Some(Ok(chunk)) => {
                     s.held.extend_from_slice(&chunk);
-                    while let Some(at) = s.held.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = s.held.drain(..=at).collect();
-                        s.ready.extend(parse(&line));
+                    // Each byte is looked at once; the lines found are taken off together.
+                    let mut start = 0;
+                    while let Some(found) = s.held[s.scanned..].iter().position(|b| *b == b'\n') {
+                        let at = s.scanned + found;
+                        let line = &s.held[start..=at];
+                        s.ready.extend(parse(line));
+                        start = at + 1;
+                        s.scanned = start;
                     }
+                    s.held.drain(..start);
+                    s.scanned = s.held.len();
                     if s.held.len() > max {
                         s.ready.push_back(Err(Error::undecodable(
                             200,

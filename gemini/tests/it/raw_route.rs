@@ -599,3 +599,31 @@ async fn openai_message_text_counts_as_input_tokens_and_image_data_does_not() {
     // Five words, 22 characters: the larger of 5 and 22/4.
     assert_eq!(request.estimated_tokens(), Some(6));
 }
+
+/// Found by review: any string was taken as an OpenAI body's model, so a 30 MB "model" went
+/// into logs and errors. Only a model name as the native routes take it is read.
+#[test]
+fn an_openai_body_names_a_model_only_with_a_model_name() {
+    let named = |model: &str| {
+        let body = serde_json::json!({"model": model, "messages": []}).to_string();
+        RawRequest::openai(Method::POST, "chat/completions", body)
+            .unwrap()
+            .model_name()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        named("models/gemini-2.5-flash").as_deref(),
+        Some("gemini-2.5-flash")
+    );
+    for bad in ["a b", "../x", "", &"m".repeat(201), "gemini\u{0}"] {
+        assert_eq!(named(bad), None, "{bad:?}");
+    }
+    // `stream` counts on chat completions only.
+    let embed = RawRequest::openai(
+        Method::POST,
+        "embeddings",
+        br#"{"model":"gemini-embedding-001","input":"x","stream":true}"#.to_vec(),
+    )
+    .unwrap();
+    assert!(!embed.is_streaming());
+}

@@ -360,3 +360,121 @@ async fn a_limited_relay_key_is_charged_for_a_batchs_requests_and_sees_only_its_
         200
     );
 }
+
+/// Found by the second review: an embedding batch (`asyncBatchEmbedContent`) went around a
+/// limited key's batch rules, a batch larger than the key's minute cost a request per retry
+/// with no word of why, and a batch's output file was readable by a key limited to other
+/// models.
+#[tokio::test]
+async fn embedding_batches_are_charged_and_another_keys_output_is_not_readable() {
+    let mut config = SimulatorConfig::default();
+    config.batches.queued = std::time::Duration::from_millis(10);
+    config.batches.per_request = std::time::Duration::from_millis(1);
+    let sim = Simulator::start(config).await.unwrap();
+    let relay = Relay::start(Config {
+        relay_keys: vec![
+            RelayKeyConfig {
+                rpm: Some(10),
+                models: vec!["gemini-2.5-flash".into(), "gemini-embedding-001".into()],
+                ..relay_key()
+            },
+            RelayKeyConfig::new("other", OTHER_KEY),
+        ],
+        ..config_for(&sim)
+    })
+    .await
+    .unwrap();
+    let base = relay.base_url();
+    let embed = post(
+        format!("{base}/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent"),
+        Some(RELAY_KEY),
+        &batch_of(20, None),
+    )
+    .await;
+    assert_eq!(embed.status(), 429, "twenty requests against ten a minute");
+    let text = embed.text().await.unwrap();
+    assert!(text.contains("20 requests are more"), "{text}");
+    // The refused batches cost nothing: three more still fit the minute.
+    let own = post(
+        format!("{base}/v1beta/models/gemini-2.5-flash:batchGenerateContent"),
+        Some(RELAY_KEY),
+        &batch_of(3, None),
+    )
+    .await;
+    assert_eq!(own.status(), 200);
+    // Another key's file batch: its output file is that key's.
+    let http = reqwest::Client::new();
+    let lines = "{\"key\":\"k\",\"request\":{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}}\n";
+    let upload_url = {
+        let start = http
+            .post(format!("{base}/upload/v1beta/files"))
+            .header("x-goog-api-key", OTHER_KEY)
+            .header("x-goog-upload-protocol", "resumable")
+            .header("x-goog-upload-command", "start")
+            .header(
+                "x-goog-upload-header-content-length",
+                lines.len().to_string(),
+            )
+            .header("x-goog-upload-header-content-type", "application/jsonl")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        start.headers()["x-goog-upload-url"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let done = http
+        .post(&upload_url)
+        .header("x-goog-upload-command", "upload, finalize")
+        .header("x-goog-upload-offset", "0")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    let file: serde_json::Value = serde_json::from_str(&done.text().await.unwrap()).unwrap();
+    let body = format!(
+        r#"{{"batch":{{"inputConfig":{{"fileName":"{}"}}}}}}"#,
+        file["file"]["name"].as_str().unwrap()
+    );
+    let created = post(
+        format!("{base}/v1beta/models/gemini-2.5-flash:batchGenerateContent"),
+        Some(OTHER_KEY),
+        &body,
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    let batch: serde_json::Value = serde_json::from_str(&created.text().await.unwrap()).unwrap();
+    let name = batch["name"].as_str().unwrap().to_owned();
+    let output = loop {
+        let now = http
+            .get(format!("{base}/v1beta/{name}"))
+            .header("x-goog-api-key", OTHER_KEY)
+            .send()
+            .await
+            .unwrap();
+        let now: serde_json::Value = serde_json::from_str(&now.text().await.unwrap()).unwrap();
+        if let Some(file) = now["response"]["responsesFile"].as_str() {
+            break file.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let download = |key: &'static str| {
+        let url = format!("{base}/v1beta/{output}:download?alt=media");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("x-goog-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(download(RELAY_KEY).await, 404);
+    assert_eq!(download(OTHER_KEY).await, 200);
+    // An OpenAI-compatible route the relay does not read is forwarded (it needs no model).
+    let files = post(format!("{base}/v1beta/openai/files"), Some(OTHER_KEY), "{}").await;
+    assert_ne!(files.status(), 400, "not refused for want of a model");
+}
