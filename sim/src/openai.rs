@@ -74,7 +74,7 @@ const EMBEDDING_FIELDS: &[&str] = &["model", "input", "dimensions", "encoding_fo
 const VERSION: &str = "v1beta";
 
 /// An error of the compatible routes: the native error body, inside a one-element array.
-fn wrapped(reply: Reply) -> Reply {
+pub(super) fn wrapped(reply: Reply) -> Reply {
     match reply {
         Reply::Json(code, body) if code >= 400 => Reply::Json(code, Value::Array(vec![body])),
         Reply::Headers(headers, inner) => Reply::Headers(headers, Box::new(wrapped(*inner))),
@@ -103,19 +103,9 @@ struct Chat {
 }
 
 impl State {
-    /// Answers a request to `/v1beta/openai/{rest}` (`path` is the whole path).
+    /// Answers a request to `/v1beta/openai/{rest}` (`path` is the whole path); its errors in
+    /// the native shape, for [`wrapped`] to put in the routes' own.
     pub(super) async fn openai(
-        &self,
-        method: &str,
-        rest: &str,
-        path: &str,
-        caller: Caller<'_>,
-        body: &[u8],
-    ) -> Reply {
-        wrapped(self.openai_inner(method, rest, path, caller, body).await)
-    }
-
-    async fn openai_inner(
         &self,
         method: &str,
         rest: &str,

@@ -45,7 +45,7 @@ impl State {
                 authorization: headers.authorization(),
                 known: known_key,
             };
-            return self.openai(method, rest, path, caller, body).await;
+            return super::openai::wrapped(self.openai(method, rest, path, caller, body).await);
         }
         if let Some(reply) = self.batches(method, path, query, key).await {
             return reply;
