@@ -14,7 +14,8 @@ then:
 The relay key is sent as the SDK sends any key (`Authorization: Bearer`); the relay spends the
 pool's Gemini keys, counts the call against the model named in the body, waits for or refuses
 what the quotas do not allow (a 429 with Retry-After, which the SDK's own retries honour), and
-falls back to the next model when one is overloaded. Errors are the SDK's own classes.
+falls back to the next model when one is overloaded (with `--demo`, gemini-2.0-flash; an
+unknown model is answered by it too). Errors are the SDK's own classes.
 """
 
 import os
@@ -52,9 +53,9 @@ vectors = client.embeddings.create(model="gemini-embedding-001", input=["steadfa
 print("embeddings:", [len(d.embedding) for d in vectors.data])
 print("models:", [m.id for m in client.models.list()][:3], "…")
 
-# What a refusal looks like to the SDK: its own class, with the Gemini error inside.
+# What a refusal looks like to the SDK: its own class, with Gemini's error inside (a list of
+# one error object, as Gemini's OpenAI-compatible routes answer).
 try:
-    client.chat.completions.create(model="no-such-model",
-                                   messages=[{"role": "user", "content": "hi"}])
-except openai.NotFoundError as e:
+    client.chat.completions.create(model=model, messages=[])
+except openai.BadRequestError as e:
     print("refused:", e.status_code, e.body[0]["error"]["status"])

@@ -175,8 +175,21 @@ impl Refusal {
         r.kind("redis_unavailable")
     }
 
-    /// What the routed path ended with, as the client would have seen it from Google.
+    /// What the routed path ended with, as the client would have seen it from Google; but an
+    /// upstream key the upstream refused is the relay's trouble, not the client's: a 503 that
+    /// says so (never the API's "API key not valid", which a client would read as its relay
+    /// key's fault).
     pub(crate) fn upstream(e: &Error) -> Refusal {
+        if matches!(e.kind(), ErrorKind::InvalidApiKey | ErrorKind::KeyRejected) {
+            let mut r = Refusal::new(
+                503,
+                "UNAVAILABLE",
+                "the relay has no upstream key that the upstream accepts (it refused every key of the relay's pool): the relay's operator must replace them",
+            )
+            .kind("upstream_keys_rejected");
+            r.retry_after = Some(std::time::Duration::from_secs(60));
+            return r;
+        }
         let (code, status) = match (e.code(), e.kind()) {
             (Some(code), _) => (code, status_name(code)),
             (None, ErrorKind::Transport(Transport::Timeout)) => (504, "DEADLINE_EXCEEDED"),
@@ -194,10 +207,22 @@ impl Refusal {
             (None, _) => (500, "INTERNAL"),
         };
         let upstream_status = e.status();
-        let message = e
-            .message()
-            .map(str::to_owned)
-            .unwrap_or_else(|| e.to_string());
+        let message = match (e.message(), e.code(), e.kind()) {
+            (Some(message), _, _) => message.to_owned(),
+            // The relay's own wording: the client's policy text would name what the relay did.
+            (None, _, ErrorKind::Policy(steadfast::Error::RetryDelayTooLong { .. })) => {
+                "no project of the relay has a slot for this model within the request's deadline; retry after the delay this answer gives".to_owned()
+            }
+            // An answer that is not the API's error (a front end's page): its status, as is.
+            (None, Some(code), _) => format!(
+                "the upstream answered {code} {} without an API error",
+                http::StatusCode::from_u16(code)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("")
+            ),
+            (None, None, _) => e.to_string(),
+        };
         let kind = match e.kind() {
             ErrorKind::Policy(p) => match p {
                 steadfast::Error::RetryDelayTooLong { .. } => "no_slot_before_deadline",

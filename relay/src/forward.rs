@@ -351,7 +351,7 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
                         return Refusal::new(
                             400,
                             "INVALID_ARGUMENT",
-                            "the request body must be a JSON object whose `model` is a model name",
+                            "the body's `model` must be a model name: letters, digits, '-', '.' and '_', up to 200 characters (the body must be a JSON object)",
                         )
                         .into_response();
                     }
@@ -383,10 +383,12 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             model,
             method: call,
         } => RawRequest::model(method.clone(), model, &format!(":{call}"), Bytes::new()).map(|r| {
+            // Generation only falls back (the client's default), and a key limited to some
+            // models is served by those only.
+            let generation = matches!(call, "generateContent" | "streamGenerateContent");
             r.version(version)
                 .streaming(streaming)
-                // A key limited to some models is served by those only.
-                .fallback(who.models.is_empty() || fallback_allowed(shared, &who))
+                .fallback(generation && (who.models.is_empty() || fallback_allowed(shared, &who)))
         }),
         Target::Model { version, model } => {
             RawRequest::model(method.clone(), model, "", Bytes::new())
@@ -405,7 +407,10 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
                 },
                 Ok,
             )
-            .map(|r| r.fallback(who.models.is_empty() || fallback_allowed(shared, &who))),
+            .map(|r| {
+                let chat = route == "chat/completions";
+                r.fallback(chat && (who.models.is_empty() || fallback_allowed(shared, &who)))
+            }),
         Target::Path(path) => RawRequest::path(method.clone(), path),
     };
     let mut raw = match built {
@@ -513,7 +518,15 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let answer = match sent {
         Ok(answer) => answer,
         Err(e) => {
-            tracing::info!(target: "steadfast_relay", relay_key = who.name.as_str(), reason = e.kind().name(), "refused");
+            if matches!(
+                e.kind(),
+                steadfast_gemini::ErrorKind::InvalidApiKey
+                    | steadfast_gemini::ErrorKind::KeyRejected
+            ) {
+                tracing::warn!(target: "steadfast_relay", reason = e.kind().name(), "the upstream refused the relay's keys: replace them in the configuration");
+            } else {
+                tracing::info!(target: "steadfast_relay", relay_key = who.name.as_str(), reason = e.kind().name(), "refused");
+            }
             return Refusal::upstream(&e).into_response();
         }
     };
@@ -601,7 +614,10 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
         ),
     ] {
-        if let Ok(v) = http::HeaderValue::from_str(value) {
+        // A call about no model (a file, a batch) has no model to name.
+        if !value.is_empty()
+            && let Ok(v) = http::HeaderValue::from_str(value)
+        {
             h.insert(name, v);
         }
     }

@@ -66,6 +66,8 @@ pub(super) fn no_key() -> Reply {
 }
 
 pub(super) fn model_not_found(model: &str, version: &str, method: &str) -> Reply {
+    // A name sent to fill the answer is not echoed whole.
+    let model: String = model.chars().take(200).collect();
     status(
         404,
         "NOT_FOUND",

@@ -221,7 +221,8 @@ impl State {
                             .enumerate()
                             .map(|(i, candidate)| {
                                 let (message, finish) = message_of(candidate, &id, i);
-                                json!({"index": i, "message": message, "finish_reason": finish})
+                                json!({"index": i, "message": message, "finish_reason": finish,
+                                       "logprobs": logprobs_of(candidate)})
                             })
                             .collect()
                     })
@@ -276,7 +277,8 @@ impl State {
                                 delta.insert("tool_calls".into(), Value::Array(calls));
                             }
                             let finish = candidate.get("finishReason").map(|_| finish);
-                            json!({"index": index, "delta": delta, "finish_reason": finish})
+                            json!({"index": index, "delta": delta, "finish_reason": finish,
+                                   "logprobs": logprobs_of(candidate)})
                         })
                         .collect();
                     if native.get("usageMetadata").is_some() {
@@ -703,6 +705,32 @@ fn message_of(candidate: &Value, id: &str, index: usize) -> (Value, &'static str
         }
     };
     (message, finish)
+}
+
+/// A candidate's `logprobsResult` as OpenAI's `logprobs` (`null` without one).
+fn logprobs_of(candidate: &Value) -> Value {
+    let Some(chosen) = candidate["logprobsResult"]["chosenCandidates"].as_array() else {
+        return Value::Null;
+    };
+    let top = candidate["logprobsResult"]["topCandidates"].as_array();
+    let content: Vec<Value> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let alternatives: Vec<Value> = top
+                .and_then(|t| t.get(i))
+                .and_then(|t| t["candidates"].as_array())
+                .into_iter()
+                .flatten()
+                .map(
+                    |a| json!({"token": a["token"], "logprob": a["logProbability"], "bytes": null}),
+                )
+                .collect();
+            json!({"token": c["token"], "logprob": c["logProbability"], "bytes": null,
+                   "top_logprobs": alternatives})
+        })
+        .collect();
+    json!({"content": content})
 }
 
 /// `usageMetadata` as OpenAI's `usage`: the thoughts count as completion tokens.

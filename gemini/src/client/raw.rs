@@ -285,14 +285,23 @@ impl RawRequest {
     }
 
     fn new(method: http::Method, target: Target) -> RawRequest {
+        // The fallback chain is of generation models: an embedding or a token count answered
+        // by another model would be wrong, not degraded.
+        let fallback = match &target {
+            Target::Model { action, .. } => {
+                action == ":generateContent" || action == ":streamGenerateContent"
+            }
+            Target::OpenAi { route, .. } => route == "chat/completions",
+            Target::Path(_) => false,
+        };
         RawRequest {
             method,
+            fallback,
             target,
             query: None,
             body: None,
             headers: Vec::new(),
             streaming: false,
-            fallback: true,
             tokens: None,
             project: None,
             deadline: None,
@@ -355,8 +364,10 @@ impl RawRequest {
         self
     }
 
-    /// Whether the client policy's fallback models may answer (on by default for a model
-    /// request; `models.get` turns it off).
+    /// Whether the client policy's fallback models may answer: on by default for generation
+    /// (`:generateContent`, `:streamGenerateContent`, OpenAI chat completions), off for every
+    /// other request (an embedding, a token count or a model's details from another model
+    /// would be wrong, not degraded); turn it on to let the chain answer those too.
     pub fn fallback(mut self, fallback: bool) -> Self {
         self.fallback = fallback;
         self

@@ -8,7 +8,10 @@
 //! ```
 //!
 //! It prints `listening on http://127.0.0.1:PORT` once it accepts connections and serves until
-//! Ctrl-C or SIGTERM, then drains the requests in flight. With `--config`, it reads the file
+//! Ctrl-C or SIGTERM, then drains the requests in flight. Its log lines (refusals, keys taken
+//! out of the pool, reloads, the request log's troubles), each under its request's id, go to
+//! standard error: the `info` level of the relay and the client by default, or what
+//! `GEMINI_RELAY_LOG` says in `RUST_LOG`'s syntax (`debug`, `steadfast_relay=debug,warn`). With `--config`, it reads the file
 //! again on SIGHUP and when the file changes (checked every 2 s), keeping the flags given on
 //! the command line; a file that does not check leaves the running configuration in place.
 
@@ -138,8 +141,35 @@ fn relay_key(text: &str) -> Result<RelayKeyConfig, String> {
     Ok(RelayKeyConfig::new(name, secret))
 }
 
+/// Log lines to standard error, filtered by `GEMINI_RELAY_LOG` (default: the relay's, the
+/// client's and steadfast's `info`, other crates' warnings). A filter that does not parse is
+/// said, and the default used.
+fn log_lines() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    const DEFAULT: &str = "warn,steadfast_relay=info,steadfast_gemini=info,steadfast=info";
+    let asked = std::env::var("GEMINI_RELAY_LOG").ok();
+    let targets = match asked.as_deref().map(str::parse::<Targets>) {
+        Some(Ok(targets)) => targets,
+        Some(Err(e)) => {
+            eprintln!("gemini-relay: GEMINI_RELAY_LOG: {e}; logging at the default levels");
+            DEFAULT.parse().unwrap_or_default()
+        }
+        None => DEFAULT.parse().unwrap_or_default(),
+    };
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(targets)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    log_lines();
     if let Some(Command::Report { log, hours, json }) = &args.command {
         return report(log, *hours, *json);
     }
@@ -202,7 +232,12 @@ async fn run(args: Args) -> ExitCode {
         let mut model = steadfast_sim::SimModel::new("gemini-2.5-flash");
         model.rpm = Some(10);
         let sim = match steadfast_sim::Simulator::start(steadfast_sim::SimulatorConfig {
-            models: vec![model, steadfast_sim::SimModel::new("gemini-2.0-flash")],
+            models: vec![
+                model,
+                steadfast_sim::SimModel::new("gemini-2.0-flash"),
+                steadfast_sim::SimModel::new("gemini-embedding-001"),
+                steadfast_sim::SimModel::new("text-embedding-004"),
+            ],
             faults: steadfast_sim::Faults {
                 overloaded: 0.1,
                 ..Default::default()

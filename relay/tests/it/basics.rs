@@ -336,3 +336,53 @@ async fn readiness_says_whether_the_upstream_answers() {
         .unwrap();
     assert_eq!(health.status(), 200);
 }
+
+/// Found by a probe as a new user: an upstream key the upstream refused came back as the API's
+/// "API key not valid" (read as the relay key's fault), a route no API serves as a "model not
+/// found", and an embedding for an unknown model was answered by the fallback chat model.
+#[tokio::test]
+async fn the_relays_own_troubles_are_named_as_the_relays() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let generate = |relay: &Relay| {
+        format!(
+            "{}/v1beta/models/gemini-2.5-flash:generateContent",
+            relay.base_url()
+        )
+    };
+    let wrong = relay_for(&sim, |c| {
+        c.keys = vec!["upstream-key-the-sim-refuses-01".into()];
+    })
+    .await;
+    let answer = post(generate(&wrong), Some(RELAY_KEY), PROMPT_PLAIN).await;
+    assert_eq!(answer.status(), 503);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("no upstream key"), "{text}");
+    assert!(!text.contains("API key not valid"), "{text}");
+
+    let relay = relay_for(&sim, |c| c.fallback = vec!["gemini-2.0-flash".into()]).await;
+    let unknown = reqwest::Client::new()
+        .get(format!("{}/v1beta/tunedModels", relay.base_url()))
+        .header("x-goog-api-key", RELAY_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let text = unknown.text().await.unwrap();
+    assert!(text.contains("answered 404 Not Found"), "{text}");
+    assert!(!text.contains("model"), "no model in it: {text}");
+    let embed = post(
+        format!(
+            "{}/v1beta/models/no-such-embedding:embedContent",
+            relay.base_url()
+        ),
+        Some(RELAY_KEY),
+        r#"{"content":{"parts":[{"text":"x"}]}}"#,
+    )
+    .await;
+    assert_eq!(
+        embed.status(),
+        404,
+        "never answered by the fallback chat model"
+    );
+    assert!(embed.headers().get("x-steadfast-model").is_none());
+}

@@ -119,6 +119,14 @@ def options_n_stop_and_max_tokens(client, where):
 
 
 @check
+def logprobs(client, where):
+    r = ask(client, "two words", logprobs=True, top_logprobs=2)
+    content = r.choices[0].logprobs.content
+    expect(content[0].token == "Simulated" and content[0].logprob < 0, content[0])
+    expect(len(content[0].top_logprobs) == 2, content[0].top_logprobs)
+
+
+@check
 def json_schema_answer(client, where):
     schema = {"type": "object", "properties": {"name": {"type": "string"},
               "age": {"type": "integer"}}, "required": ["name", "age"]}
@@ -255,7 +263,7 @@ def run_example(relay_url):
     done = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin", "RELAY_URL": relay_url,
                                "RELAY_KEY": RELAY_KEY})
-    if done.returncode == 0 and "refused: 404 NOT_FOUND" in done.stdout:
+    if done.returncode == 0 and "refused: 400 INVALID_ARGUMENT" in done.stdout:
         print("ok   relay: examples/openai_sdk.py")
         return 0
     print(f"FAIL relay: examples/openai_sdk.py\n{done.stdout}\n{done.stderr}")
