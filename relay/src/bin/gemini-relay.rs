@@ -9,7 +9,7 @@
 //!
 //! It prints `listening on http://127.0.0.1:PORT` once it accepts connections and serves until
 //! Ctrl-C or SIGTERM, then drains the requests in flight. Its log lines (refusals, keys taken
-//! out of the pool, reloads, the request log's troubles), each under its request's id, go to
+//! out of the pool, reloads, the request log's troubles), with the request's id, go to
 //! standard error: the `info` level of the relay and the client by default, or what
 //! `GEMINI_RELAY_LOG` says in `RUST_LOG`'s syntax (`debug`, `steadfast_relay=debug,warn`). With `--config`, it reads the file
 //! again on SIGHUP and when the file changes (checked every 2 s), keeping the flags given on
