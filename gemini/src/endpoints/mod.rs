@@ -176,8 +176,8 @@ impl Client {
         self.post_model(model, ":embedContent", request, None).await
     }
 
-    /// `batchEmbedContents`. Every entry is sent for the model that answers (the one asked for,
-    /// or a fallback).
+    /// `batchEmbedContents`. Every entry is sent naming the model asked for (embeddings take no
+    /// fallback model).
     pub async fn batch_embed_contents(
         &self,
         model: &str,
@@ -203,7 +203,7 @@ impl Client {
 
     /// `models.get` (never answered by a fallback model).
     pub async fn get_model(&self, model: &str) -> Result<Model, Error> {
-        let raw = RawRequest::model(reqwest::Method::GET, model, "", Bytes::new())?.fallback(false);
+        let raw = RawRequest::model(reqwest::Method::GET, model, "", Bytes::new())?;
         self.call_json(&raw, None).await
     }
 

@@ -206,7 +206,10 @@ impl ClientPolicy {
         self
     }
 
-    /// Models to try, in order, after the one asked for.
+    /// Models to try, in order, after the one asked for, when it is overloaded, out of quota
+    /// everywhere, or not found. The chain answers generation (`generate_content`, streams,
+    /// OpenAI chat completions through [`RawRequest::openai`](crate::RawRequest::openai)):
+    /// embeddings, token counts and a model's details never come from another model.
     pub fn fallback<I, S>(mut self, models: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -627,3 +627,30 @@ fn an_openai_body_names_a_model_only_with_a_model_name() {
     .unwrap();
     assert!(!embed.is_streaming());
 }
+
+/// Found by a new user's probe: an embedding for a model the server does not serve was
+/// answered by the fallback chat model. The chain answers generation only.
+#[tokio::test]
+async fn embeddings_and_token_counts_never_fall_back() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = sim
+        .client_with(fast().fallback(["gemini-2.0-flash"]))
+        .unwrap();
+    let embed = RawRequest::model(
+        Method::POST,
+        "no-such-embedding",
+        ":embedContent",
+        br#"{"content":{"parts":[{"text":"x"}]}}"#.to_vec(),
+    )
+    .unwrap();
+    assert_eq!(client.send_raw(embed).await.unwrap_err().code(), Some(404));
+    let count = RawRequest::model(Method::POST, "no-such-model", ":countTokens", PROMPT).unwrap();
+    assert_eq!(client.send_raw(count).await.unwrap_err().code(), Some(404));
+    // Generation still does.
+    let generate =
+        RawRequest::model(Method::POST, "no-such-model", ":generateContent", PROMPT).unwrap();
+    assert_eq!(
+        client.send_raw(generate).await.unwrap().route.model,
+        "gemini-2.0-flash"
+    );
+}
