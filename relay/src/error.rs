@@ -180,17 +180,39 @@ impl Refusal {
     /// says so (never the API's "API key not valid", which a client would read as its relay
     /// key's fault).
     pub(crate) fn upstream(e: &Error) -> Refusal {
+        Refusal::upstream_pinned(e, None)
+    }
+
+    /// [`Refusal::upstream`] for a call sent through one project only (`pinned`: its label),
+    /// because the object it names lives there: a refused key is then that project's.
+    pub(crate) fn upstream_pinned(e: &Error, pinned: Option<&str>) -> Refusal {
         if matches!(e.kind(), ErrorKind::InvalidApiKey | ErrorKind::KeyRejected) {
-            let mut r = Refusal::new(
-                503,
-                "UNAVAILABLE",
-                "the relay has no upstream key that the upstream accepts (it refused every key of the relay's pool): the relay's operator must replace them",
-            )
-            .kind("upstream_keys_rejected");
-            r.retry_after = Some(std::time::Duration::from_secs(60));
+            let mut r = match pinned {
+                // The object lives there only: waiting will not bring a key back.
+                Some(project) => Refusal::new(
+                    503,
+                    "UNAVAILABLE",
+                    format!(
+                        "the upstream refused the keys of the relay's project `{project}`, which holds what this request names: the relay's operator must replace them"
+                    ),
+                ),
+                None => {
+                    let mut r = Refusal::new(
+                        503,
+                        "UNAVAILABLE",
+                        "the relay has no upstream key that the upstream accepts (it refused every key of the relay's pool): the relay's operator must replace them",
+                    );
+                    r.retry_after = Some(std::time::Duration::from_secs(60));
+                    r
+                }
+            };
+            r.kind = "upstream_keys_rejected".to_owned();
             return r;
         }
         let (code, status) = match (e.code(), e.kind()) {
+            // An answer that is no error of the API (a success too large or undecodable, a
+            // redirect not followed) is a bad gateway, never a 2xx or 3xx without its body.
+            (Some(code), _) if code < 400 => (502, "UNAVAILABLE"),
             (Some(code), _) => (code, status_name(code)),
             (None, ErrorKind::Transport(Transport::Timeout)) => (504, "DEADLINE_EXCEEDED"),
             (None, ErrorKind::Transport(_)) => (502, "UNAVAILABLE"),
@@ -211,8 +233,11 @@ impl Refusal {
             (Some(message), _, _) => message.to_owned(),
             // The relay's own wording: the client's policy text would name what the relay did.
             (None, _, ErrorKind::Policy(steadfast::Error::RetryDelayTooLong { .. })) => {
-                "no project of the relay has a slot for this model within the request's deadline; retry after the delay this answer gives".to_owned()
+                "the wait for this model (a quota slot, or the upstream's own retry delay) is longer than the request's deadline allows; retry after the delay this answer gives".to_owned()
             }
+            // What went wrong with an answer the client could not take (its size, its bytes, a
+            // redirect): the client's own words.
+            (None, _, ErrorKind::Undecodable | ErrorKind::Redirect) => e.to_string(),
             // An answer that is not the API's error (a front end's page): its status, as is.
             (None, Some(code), _) => format!(
                 "the upstream answered {code} {} without an API error",

@@ -490,6 +490,10 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         )
         .into_response();
     };
+    let pinned = match owners_found.as_slice() {
+        [project] => Some(project.clone()),
+        _ => None,
+    };
     match owners_found.as_slice() {
         [] => {}
         [project] => raw = raw.project(project.clone()),
@@ -521,16 +525,18 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let answer = match sent {
         Ok(answer) => answer,
         Err(e) => {
-            if matches!(
+            let keys_refused = matches!(
                 e.kind(),
                 steadfast_gemini::ErrorKind::InvalidApiKey
                     | steadfast_gemini::ErrorKind::KeyRejected
-            ) {
+            );
+            // Once a minute at most: every request says the same while the keys stay refused.
+            if keys_refused && once_a_minute(&KEYS_REFUSED_SAID) {
                 tracing::warn!(target: "steadfast_relay", request = note.row.request_id, reason = e.kind().name(), "the upstream refused the relay's keys: replace them in the configuration");
-            } else {
+            } else if !keys_refused {
                 tracing::info!(target: "steadfast_relay", request = note.row.request_id, relay_key = who.name.as_str(), reason = e.kind().name(), "refused");
             }
-            return Refusal::upstream(&e).into_response();
+            return Refusal::upstream_pinned(&e, pinned.as_deref()).into_response();
         }
     };
     let route = answer.route.clone();
@@ -545,7 +551,8 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     let body = if download {
         bytes_body(answer.into_body(), failure.clone())
     } else if streaming {
-        stream_body(answer.into_body(), sse, failure.clone())
+        let openai = matches!(target, Target::OpenAi(_));
+        stream_body(answer.into_body(), sse, openai, failure.clone())
     } else {
         // Read already (a non-streaming answer is read whole inside the attempt).
         let bytes = match answer.bytes().await {
@@ -617,11 +624,15 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
             &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
         ),
     ] {
-        // A call about no model (a file, a batch) has no model to name.
-        if !value.is_empty()
-            && let Ok(v) = http::HeaderValue::from_str(value)
-        {
-            h.insert(name, v);
+        // A call about no model (a file, a batch) has no model to name; an upstream's own
+        // header of that name (another relay's) is not passed on as if it were ours.
+        match http::HeaderValue::from_str(value) {
+            Ok(v) if !value.is_empty() => {
+                h.insert(name, v);
+            }
+            _ => {
+                h.remove(name);
+            }
         }
     }
     response
@@ -735,6 +746,21 @@ fn decoded_slashes(id: &str) -> std::borrow::Cow<'_, str> {
     } else {
         id.into()
     }
+}
+
+/// When the relay last said that the upstream refused its keys (seconds since the epoch).
+static KEYS_REFUSED_SAID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether a minute has passed since `last` (and, if so, it is now).
+fn once_a_minute(last: &std::sync::atomic::AtomicU64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let before = last.load(Ordering::Relaxed);
+    now.saturating_sub(before) >= 60
+        && last
+            .compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// A relay key's refusal of a model it may not use.
@@ -885,9 +911,18 @@ fn refuse_over(who: &crate::auth::RelayKey, limited: Limited, over: Over) -> Res
 /// A stream's body, passed on whole event by whole event ([`Framer`]): after the first chunk,
 /// a failure becomes the in-stream error event the real API sends (an SSE `data:` event, or the
 /// array's last element) after the last whole event, never a made-up ending.
-fn stream_body(mut body: steadfast_gemini::RawBody, sse: bool, failure: StreamFailure) -> Body {
+fn stream_body(
+    mut body: steadfast_gemini::RawBody,
+    sse: bool,
+    openai: bool,
+    failure: StreamFailure,
+) -> Body {
     let stream = async_stream(move |yield_| async move {
-        let mut framer = Framer::new(sse);
+        let mut framer = if openai {
+            Framer::openai()
+        } else {
+            Framer::new(sse)
+        };
         while let Some(item) = body.next().await {
             let out = match item {
                 Ok(bytes) => {

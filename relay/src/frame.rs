@@ -11,9 +11,14 @@ use bytes::{Bytes, BytesMut};
 /// The framing of one stream.
 #[derive(Debug)]
 pub(crate) enum Framer {
-    /// `alt=sse`: events end with a blank line. `done`: the OpenAI routes' last event,
-    /// `data: [DONE]`, has been passed on (nothing may follow it).
-    Sse { held: BytesMut, done: bool },
+    /// `alt=sse`: events end with a blank line. `openai`: an OpenAI-compatible stream, whose
+    /// last event is `data: [DONE]`; `done`: that event has been passed on (nothing may follow
+    /// it).
+    Sse {
+        held: BytesMut,
+        openai: bool,
+        done: bool,
+    },
     /// A JSON array of objects.
     Array {
         held: BytesMut,
@@ -32,6 +37,7 @@ impl Framer {
         if sse {
             Framer::Sse {
                 held: BytesMut::new(),
+                openai: false,
                 done: false,
             }
         } else {
@@ -46,10 +52,20 @@ impl Framer {
         }
     }
 
+    /// The framing of an OpenAI-compatible stream: server-sent events ending with
+    /// `data: [DONE]`.
+    pub(crate) fn openai() -> Framer {
+        Framer::Sse {
+            held: BytesMut::new(),
+            openai: true,
+            done: false,
+        }
+    }
+
     /// What of `chunk` (after what was held) may be passed on now: up to the last boundary.
     pub(crate) fn push(&mut self, chunk: Bytes) -> Bytes {
         match self {
-            Framer::Sse { held, done } => {
+            Framer::Sse { held, openai, done } => {
                 let start = held.len();
                 let boundary = last_sse_boundary(held, &chunk);
                 let out = match boundary {
@@ -64,8 +80,8 @@ impl Framer {
                         Bytes::new()
                     }
                 };
-                const DONE: &[u8] = b"data: [DONE]";
-                if !out.is_empty() && out.windows(DONE.len()).any(|w| w == DONE) {
+                // A whole event that is `data: [DONE]` (not those bytes inside an answer's text).
+                if *openai && !out.is_empty() && ends_with_done(&out) {
                     *done = true;
                 }
                 out
@@ -139,7 +155,7 @@ impl Framer {
     /// follows an array already closed, or a `data: [DONE]`.
     pub(crate) fn fail(&mut self, error: &str) -> Bytes {
         match self {
-            Framer::Sse { held, done } => {
+            Framer::Sse { held, done, .. } => {
                 held.clear();
                 if *done {
                     Bytes::new()
@@ -164,6 +180,17 @@ impl Framer {
             }
         }
     }
+}
+
+/// Whether the last whole event of `events` is `data: [DONE]`.
+fn ends_with_done(events: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(events)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
+    text.rsplit("\n\n")
+        .map(str::trim)
+        .find(|e| !e.is_empty())
+        .is_some_and(|last| last == "data: [DONE]")
 }
 
 /// The end of the last complete event in `held` followed by `chunk`, counted in `chunk`'s
@@ -192,13 +219,23 @@ mod tests {
 
     #[test]
     fn nothing_follows_an_openai_streams_done() {
-        let mut f = Framer::new(true);
+        let mut f = Framer::openai();
         let out = f.push(Bytes::from_static(b"data: {\"a\":1}\n\ndata: [DONE]\n\n"));
         assert!(out.ends_with(b"[DONE]\n\n"));
         assert!(f.fail("{\"error\":{}}").is_empty(), "no error after [DONE]");
-        let mut f = Framer::new(true);
+        let mut f = Framer::openai();
         f.push(Bytes::from_static(b"data: {\"a\":1}\n\n"));
         assert!(!f.fail("{\"error\":{}}").is_empty(), "an error before it");
+        // Found by review: an answer whose text holds those bytes is not the end.
+        for mut f in [Framer::openai(), Framer::new(true)] {
+            f.push(Bytes::from_static(
+                b"data: {\"text\":\"ends with\\ndata: [DONE]\"}\n\n",
+            ));
+            assert!(
+                !f.fail("{\"error\":{}}").is_empty(),
+                "an error still follows"
+            );
+        }
     }
 
     fn run(framer: &mut Framer, chunks: &[&str]) -> String {

@@ -116,6 +116,12 @@ pub fn advice(kind: &str) -> &'static str {
             "more requests wait than max_waiting allows: raise it, add quota, or slow the clients",
         ),
         "redis_unavailable" => Some("the relay cannot reach Redis: check it"),
+        "upstream_keys_rejected" => Some(
+            "the upstream refused the relay's keys (or every key of the project an object lives in): replace them in the config",
+        ),
+        "relay_key_batch_refused" => Some(
+            "a relay key with limits or a model list sent a batch the relay cannot count or allow: send it inlined, for its models",
+        ),
         "no_slot_before_deadline" => Some(
             "no project had a slot before the request's deadline: add quota or projects, or lengthen the deadline",
         ),

@@ -648,7 +648,6 @@ impl State {
         while could
             && (stored.files.len() + stored.sessions.len() >= limits.max_files
                 || total(&stored).saturating_add(size) > limits.max_total_bytes)
-            || total(&stored).saturating_add(size) > limits.max_total_bytes
         {
             let oldest = stored
                 .files

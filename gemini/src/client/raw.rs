@@ -31,14 +31,15 @@ use std::sync::Arc;
 /// Where a raw request goes, relative to the base URL.
 #[derive(Debug, Clone)]
 enum Target {
-    /// `{version}/models/{model}{action}`: the model may be replaced by a fallback model.
+    /// `{version}/models/{model}{action}`: a generation's model may be replaced by a fallback
+    /// model.
     Model {
         version: String,
         model: String,
         action: String,
     },
     /// `v1beta/openai/{route}`, Gemini's OpenAI-compatible routes: the model is the body's
-    /// `model` field (a fallback model is written into it); the key travels as
+    /// `model` field (a chat's fallback model is written into it); the key travels as
     /// `Authorization: Bearer`, as those routes document it.
     OpenAi {
         route: String,
@@ -138,6 +139,11 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
+/// Query parameters that carry a credential: never sent (the pool's key, in its header, is the
+/// only one). An OAuth token of the caller's would get a 401 with every key of the pool, which
+/// would take them all out of it.
+const CREDENTIAL_PARAMETERS: &[&str] = &["key", "access_token", "oauth_token", "bearer_token"];
+
 /// Percent-decodes `text` (for checks only: what is sent is what was given).
 fn decoded(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -164,9 +170,10 @@ fn decoded(text: &str) -> String {
 impl RawRequest {
     /// A request about a model: `v1beta/models/{model}{action}`, where `action` is
     /// `":generateContent"`, `":streamGenerateContent"`, `":countTokens"`, … or `""` (the
-    /// model itself). The model may be given with or without `models/`; when it fails as the
-    /// client policy says (overloaded, not found, out of quota everywhere), the request goes to
-    /// the next model of the policy's fallback chain, with the same body.
+    /// model itself). The model may be given with or without `models/`; when a generation
+    /// fails as the client policy says (overloaded, not found, out of quota everywhere), the
+    /// request goes to the next model of the policy's fallback chain, with the same body (other
+    /// methods do only when [`fallback`](RawRequest::fallback) turns it on).
     ///
     /// Refused: a model name that would change the path, an action that is not `:` and a
     /// method name.
@@ -204,8 +211,8 @@ impl RawRequest {
     /// A request to one of Gemini's OpenAI-compatible routes, `v1beta/openai/{route}`:
     /// `"chat/completions"`, `"embeddings"`, `"models"`, `"models/{id}"`. Of the body, only
     /// its `model` and `stream` fields are read: the model is the one the pool counts the call
-    /// against (and, when it fails as the client policy says, the next model of the fallback
-    /// chain is written into the body's `model`), and `"stream": true` makes the call a
+    /// against (and, when a chat fails as the client policy says, the next model of the
+    /// fallback chain is written into the body's `model`), and `"stream": true` makes the call a
     /// [streaming](RawRequest::streaming) one, whose answer is server-sent events ending with
     /// `data: [DONE]`. The pool's key is sent as `Authorization: Bearer`, as those routes
     /// document it.
@@ -321,8 +328,9 @@ impl RawRequest {
     }
 
     /// The query string, without `?` (`alt=sse`, `pageSize=10&pageToken=…`), as given, except
-    /// that a `key` parameter (however its name is encoded: `%6Bey`, `$key`) is dropped: the
-    /// pool's key travels in a header, never in a URL.
+    /// that a credential (`key`, `access_token`, `oauth_token`, `bearer_token`, however its name
+    /// is encoded: `%6Bey`, `$key`) is dropped: the pool's key travels in a header, never in a
+    /// URL, and it is the only credential sent.
     pub fn query(mut self, query: &str) -> Self {
         let kept: Vec<&str> = query
             .trim_start_matches('?')
@@ -330,7 +338,10 @@ impl RawRequest {
             .filter(|p| {
                 let name = decoded(p.split('=').next().unwrap_or_default());
                 let name = name.trim_start_matches('$');
-                !p.is_empty() && !name.eq_ignore_ascii_case("key")
+                !p.is_empty()
+                    && !CREDENTIAL_PARAMETERS
+                        .iter()
+                        .any(|c| name.eq_ignore_ascii_case(c))
             })
             .filter(|p| !p.contains('#') && !p.chars().any(|c| c.is_control() || c == ' '))
             .collect();

@@ -80,7 +80,7 @@ async fn no_key_leaves_in_a_url_and_no_credential_of_the_caller_is_forwarded() {
     let client = raw_client(&server.url);
     let request = RawRequest::path(Method::GET, "v1beta/files")
         .unwrap()
-        .query("pageSize=10&key=caller-secret-1&KEY=caller-secret-2&%6Bey=caller-secret-5&$key=caller-secret-6")
+        .query("pageSize=10&key=caller-secret-1&KEY=caller-secret-2&%6Bey=caller-secret-5&$key=caller-secret-6&access_token=caller-secret-7&%61ccess_token=caller-secret-8&oauth_token=caller-secret-9")
         .header(
             HeaderName::from_static("authorization"),
             HeaderValue::from_static("Bearer caller-secret-3"),

@@ -483,3 +483,26 @@ async fn a_stream_that_fails_mid_event_ends_with_whole_events_only() {
     assert!(events[0]["candidates"].is_array());
     assert!(events[1]["error"]["code"].is_u64(), "{text}");
 }
+
+/// Found by review: an upstream redirect came back with the upstream's 3xx status, no
+/// `Location` and no word of why (as would a success the client could not take, with a 2xx);
+/// it is a 502 that says why.
+#[tokio::test]
+async fn an_upstream_redirect_is_a_bad_gateway_that_says_why() {
+    let moved = Raw::start(|_, _| {
+        vec![write(answer(
+            "301 Moved Permanently",
+            "Location: https://elsewhere.example/v1beta\r\n",
+            b"",
+        ))]
+    })
+    .await;
+    let relay = relay_in_front_of(moved.url.clone(), vec!["upstream-key-not-real-01".into()]).await;
+    let got = post(generate_url(&relay), Some(RELAY_KEY), PROMPT_PLAIN).await;
+    assert_eq!(got.status(), 502);
+    let text = got.text().await.unwrap();
+    assert!(
+        text.contains("elsewhere.example"),
+        "the redirect is named: {text}"
+    );
+}
