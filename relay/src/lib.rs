@@ -458,11 +458,21 @@ impl Relay {
     }
 
     /// Stops accepting, lets requests in flight (streams included) finish for at most the
-    /// configuration's `drain`, and returns.
+    /// configuration's `drain`, and returns once the request log holds their rows (waiting 5 s
+    /// at most for its writer).
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        // The last requests' rows reach the file before the process ends (5 s at most).
+        if let Some(log) = self.live.current().log.clone() {
+            let _ = tokio::task::spawn_blocking(move || {
+                if !log.flush(std::time::Duration::from_secs(5)) {
+                    tracing::warn!(target: "steadfast_relay", "the request log's last rows were not all written within 5 s");
+                }
+            })
+            .await;
         }
     }
 }

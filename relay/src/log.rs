@@ -81,6 +81,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS requests (
 pub(crate) struct Counts {
     pub(crate) written: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// Rows handed to the writer, and rows it has taken (written or dropped): a flush waits for
+    /// the second to reach the first.
+    queued: AtomicU64,
+    taken: AtomicU64,
 }
 
 /// The request log: a bounded queue to a writer thread.
@@ -127,11 +131,30 @@ impl RequestLog {
     /// Hands `row` to the writer; drops (and counts) it when the queue is full.
     pub(crate) fn record(&self, row: Row) {
         match self.queue.try_send(row) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.counts.queued.fetch_add(1, Ordering::Relaxed);
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+impl RequestLog {
+    /// Waits (blocking, for at most `within`) until the writer has taken every row handed to
+    /// it so far: on shutdown, so that the last requests' rows are in the file before the
+    /// process ends. Whether it got there.
+    pub(crate) fn flush(&self, within: Duration) -> bool {
+        let target = self.counts.queued.load(Ordering::Relaxed);
+        let until = std::time::Instant::now() + within;
+        while self.counts.taken.load(Ordering::Relaxed) < target {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
     }
 }
 
@@ -221,6 +244,7 @@ impl Writer {
                     self.connection = None;
                 }
             }
+            self.counts.taken.fetch_add(n, Ordering::Relaxed);
             let full = batch.len() == BATCH;
             batch.clear();
             // Rows are taken in batches: between them the writer sleeps rather than wait in

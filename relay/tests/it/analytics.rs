@@ -448,3 +448,37 @@ async fn a_client_gone_a_stream_failed_and_a_made_up_model_are_told_as_they_are(
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The last requests' rows are in the file once `Relay::shutdown` returns (they waited in the
+/// writer's queue, and the process that ends after it would have lost them).
+#[tokio::test]
+async fn shutdown_returns_once_the_last_rows_are_written() {
+    let dir = temp("flush");
+    let sim = Simulator::start(steadfast_sim::SimulatorConfig::default())
+        .await
+        .unwrap();
+    let relay = Relay::start(Config {
+        log: Some(LogConfig::new(dir.join("log.sqlite"))),
+        ..config_for(&sim)
+    })
+    .await
+    .unwrap();
+    let generate = format!(
+        "{}/v1beta/models/gemini-2.5-flash:generateContent",
+        relay.base_url()
+    );
+    for _ in 0..30 {
+        assert_eq!(
+            post(generate.clone(), Some(RELAY_KEY), PROMPT_PLAIN)
+                .await
+                .status(),
+            200
+        );
+    }
+    relay.shutdown().await;
+    let c = rusqlite::Connection::open(dir.join("log.sqlite")).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM requests", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 30, "every row written before shutdown returned");
+}
