@@ -15,6 +15,12 @@
 //! again on SIGHUP and when the file changes (checked every 2 s), keeping the flags given on
 //! the command line; a file that does not check leaves the running configuration in place.
 
+/// mimalloc rather than glibc's allocator: a forwarded request allocates and frees many small
+/// buffers across threads, and glibc's free lists cost about a tenth of the relay's time
+/// (BENCHMARKS.md, section 8).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
