@@ -75,6 +75,12 @@ fn target(path: &str) -> Target<'_> {
 /// Where Gemini's OpenAI-compatible routes are.
 const OPENAI: &str = "v1beta/openai/";
 
+/// The relay's own headers on an answer (names checked once, at compile time).
+const MODEL_HEADER: http::HeaderName = http::HeaderName::from_static("x-steadfast-model");
+const PROJECT_HEADER: http::HeaderName = http::HeaderName::from_static("x-steadfast-project");
+const ATTEMPTS_HEADER: http::HeaderName = http::HeaderName::from_static("x-steadfast-attempts");
+const OVERHEAD_HEADER: http::HeaderName = http::HeaderName::from_static("x-steadfast-overhead-ms");
+
 /// Whether the relay knows the route: models, files (uploads and downloads included), cached
 /// contents, and the OpenAI-compatible `chat/completions`, `embeddings` and `models`. Any other
 /// is forwarded only when the configuration allows it.
@@ -615,14 +621,13 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         response.extensions_mut().insert(failure);
     }
     let h = response.headers_mut();
+    let micros = overhead.as_micros();
+    let overhead_ms = format!("{}.{:03}", micros / 1000, micros % 1000);
     for (name, value) in [
-        ("x-steadfast-model", route.model.as_str()),
-        ("x-steadfast-project", route.project.as_str()),
-        ("x-steadfast-attempts", &route.attempts.to_string()),
-        (
-            "x-steadfast-overhead-ms",
-            &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
-        ),
+        (MODEL_HEADER, route.model.as_str()),
+        (PROJECT_HEADER, route.project.as_str()),
+        (ATTEMPTS_HEADER, route.attempts.to_string().as_str()),
+        (OVERHEAD_HEADER, overhead_ms.as_str()),
     ] {
         // A call about no model (a file, a batch) has no model to name; an upstream's own
         // header of that name (another relay's) is not passed on as if it were ours.

@@ -209,8 +209,16 @@ fn object_at(text: &str) -> Option<String> {
 /// `:cancel`), or a resumable upload's
 /// session (`upload/{v}/files?upload_id=…`, as `upload/{id}`).
 pub(crate) fn named_in_path(path: &str, query: Option<&str>) -> Option<String> {
-    let parts: Vec<&str> = path.split('/').collect();
-    match parts.as_slice() {
+    let mut parts = [""; 4];
+    let mut count = 0;
+    for part in path.split('/') {
+        if count == parts.len() {
+            return None;
+        }
+        parts[count] = part;
+        count += 1;
+    }
+    match &parts[..count] {
         ["upload", _, "files"] => {
             let id = query?
                 .split('&')
@@ -218,7 +226,10 @@ pub(crate) fn named_in_path(path: &str, query: Option<&str>) -> Option<String> {
             let n = id_len(id);
             (n > 0).then(|| format!("upload/{}", &id[..n]))
         }
-        [_, collection, id] | ["download", _, collection, id] => {
+        // Only these collections hold objects pinned to a project: a model's path (every
+        // generation request) is answered without building a string.
+        [_, collection @ ("files" | "cachedContents" | "batches"), id]
+        | ["download", _, collection, id] => {
             let id = id.split(':').next().unwrap_or_default();
             object_at(&format!("{collection}/{id}"))
         }

@@ -182,11 +182,18 @@ fn main() -> ExitCode {
     // The runtime's size is the configuration's (`threads`); a configuration that cannot be
     // read is reported by `run`, with the default runtime.
     let threads = configuration(&args).ok().and_then(|c| c.threads);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // One thread is a current-thread runtime: every task on this thread, with no work
+    // stealing and no wake-ups across threads to pay for.
+    let mut builder = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     builder.enable_all();
-    if let Some(threads) = threads {
-        builder.worker_threads(threads);
-    }
     let runtime = match builder.build() {
         Ok(r) => r,
         Err(e) => {

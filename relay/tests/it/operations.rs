@@ -81,6 +81,8 @@ async fn a_reload_under_load_loses_no_request() {
     );
 }
 
+/// With `threads = 1` in its file, so that the current-thread runtime the command then builds
+/// serves a load, reloads, watches its file and ends on SIGTERM like the default one.
 #[tokio::test]
 async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
@@ -91,7 +93,7 @@ async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
         std::fs::write(
             &file,
             format!(
-                "port = 0\nupstream = \"{}\"\nkeys = [\"{}\"]\n[[relay_keys]]\nname = \"tests\"\nsecret = \"{RELAY_KEY}\"\n{extra}",
+                "port = 0\nthreads = 1\nupstream = \"{}\"\nkeys = [\"{}\"]\n[[relay_keys]]\nname = \"tests\"\nsecret = \"{RELAY_KEY}\"\n{extra}",
                 sim.base_url(),
                 sim.keys()[0]
             ),
@@ -158,6 +160,10 @@ async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
             .status(),
         200
     );
+    signal(&command.0, "TERM");
+    let mut command = command;
+    let status = command.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
