@@ -71,9 +71,9 @@ path = \"$work/relay.sqlite\""
 relay=http://127.0.0.1:$p
 p=$(free_port); start_relay bare "$p" "$sim" "metrics = false" ""
 bare=http://127.0.0.1:$p
-p=$(free_port); start_relay one "$p" "$sim" "threads = 1" "[log]
-path = \"$work/one.sqlite\""
-one=http://127.0.0.1:$p
+p=$(free_port); start_relay two "$p" "$sim" "threads = 2" "[log]
+path = \"$work/two.sqlite\""
+two=http://127.0.0.1:$p
 redis_port=$(free_port)
 redis-server --port "$redis_port" --save "" --appendonly no >/dev/null & pids+=($!)
 wait_port "$redis_port"
@@ -107,13 +107,18 @@ print(f"| added p50 / p99 without the log and metrics | {b50 - d50:.3f} / {b99 -
 print(f"| added p50 / p99 with Redis shared quotas | {s50 - d50:.3f} / {s99 - d99:.3f} ms |")
 PY
 
-echo "== 2. throughput, 16 and 64 connections (and 16 with threads = 1)"
-for c in 16 64; do
-  d=$(run "$sim$gen" "$SIM_KEY" "$c"); r=$(run "$relay$gen" "$RELAY_KEY" "$c")
-  python3 -c "import sys; d, r = float(sys.argv[1]), float(sys.argv[2]); print(f'| throughput, {sys.argv[3]} connections | {r:.0f} a second through the relay, {d:.0f} direct: {100 * r / d:.0f} % |')" "$(rps "$d")" "$(rps "$r")" "$c"
-done
-d=$(run "$sim$gen" "$SIM_KEY" 16); r=$(run "$one$gen" "$RELAY_KEY" 16)
-python3 -c "import sys; d, r = float(sys.argv[1]), float(sys.argv[2]); print(f'| throughput, 16 connections, threads = 1 | {r:.0f} a second through the relay, {d:.0f} direct: {100 * r / d:.0f} % |')" "$(rps "$d")" "$(rps "$r")"
+echo "== 2. throughput, 16 and 64 connections (and 16 with threads = 2), with the relay's CPU time a request"
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+through() { # through NAME_PID URL CONNECTIONS LABEL: one direct run, one through the relay
+  local d r t0 t1
+  d=$(run "$sim$gen" "$SIM_KEY" "$3")
+  t0=$(ticks "$1"); r=$(run "$2$gen" "$RELAY_KEY" "$3"); t1=$(ticks "$1")
+  python3 -c "import sys; d, r, cpu = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]); print(f'| throughput, {sys.argv[4]} | {r:.0f} a second through the relay, {d:.0f} direct: {100 * r / d:.0f} %; the relay {cpu * 1e4 / (r * $secs):.1f} µs of CPU a request |')" \
+    "$(rps "$d")" "$(rps "$r")" "$(( t1 - t0 ))" "$4"
+}
+through "$relay_pid" "$relay" 16 "16 connections"
+through "$relay_pid" "$relay" 64 "64 connections"
+through "$two_pid" "$two" 16 "16 connections, threads = 2"
 
 echo "== 3. a stream's first event (one keep-alive connection, 500 each)"
 read -r fd50 fd99 <<< "$(python3 scripts/bench/probe.py first-event "$sim" "$SIM_KEY")"
@@ -134,6 +139,13 @@ read -r bir50 _ _ _ <<< "$(busy idle-trip "$relay" "$RELAY_KEY")"
 kill "$spin1" "$spin2"
 python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| added time to the first event, CPUs kept busy | p50 {a[2] - a[0]:.3f} ms, p99 {a[3] - a[1]:.3f} ms |'); print(f'| added round trip after 3 ms idle | idle CPUs {a[5] - a[4]:.3f} ms, busy CPUs {a[7] - a[6]:.3f} ms |')" "$bd50" "$bd99" "$br50" "$br99" "$id50" "$ir50" "$bid50" "$bir50"
 
+echo "== 3c. threads = 2: a stream's first event and a round trip (one keep-alive connection, 500 each)"
+read -r od50 od99 <<< "$(python3 scripts/bench/probe.py first-event "$sim" "$SIM_KEY")"
+read -r or50 or99 _ _ <<< "$(python3 scripts/bench/probe.py first-event "$two" "$RELAY_KEY")"
+read -r td50 _ <<< "$(python3 scripts/bench/probe.py round-trip "$sim" "$SIM_KEY")"
+read -r tr50 _ o1 _ <<< "$(python3 scripts/bench/probe.py round-trip "$two" "$RELAY_KEY")"
+python3 -c "import sys; a = list(map(float, sys.argv[1:])); print(f'| threads = 2: added time to the first event | p50 {a[2] - a[0]:.3f} ms, p99 {a[3] - a[1]:.3f} ms |'); print(f'| threads = 2: added round trip | p50 {a[5] - a[4]:.3f} ms; overhead header says {a[6]:.3f} ms |')" "$od50" "$od99" "$or50" "$or99" "$td50" "$tr50" "$o1"
+
 echo "== 4. the overhead header against the measured difference (one keep-alive connection, 500 each)"
 read -r pd50 pd99 <<< "$(python3 scripts/bench/probe.py round-trip "$sim" "$SIM_KEY")"
 read -r pr50 pr99 o50 o99 <<< "$(python3 scripts/bench/probe.py round-trip "$relay" "$RELAY_KEY")"
@@ -143,16 +155,22 @@ echo "== 5. a 50 MB streamed answer through the relay"
 big_port=$(free_port)
 python3 scripts/bench/big_stream.py "$big_port" 50 & pids+=($!)
 wait_port "$big_port"
-p=$(free_port); start_relay big "$p" "http://127.0.0.1:$big_port" "" ""
-before=$(rss_mb "$big_pid")
-( curl -s -o /dev/null -w '%{size_download}\n' -H "x-goog-api-key: $RELAY_KEY" -d '{"contents":[{"parts":[{"text":"big"}]}]}' \
-  "http://127.0.0.1:$p/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" > "$work/big.size" ) &
-curl_pid=$!
-peak=$before
-while kill -0 "$curl_pid" 2>/dev/null; do
-  now=$(rss_mb "$big_pid"); peak=$(python3 -c "print(max($peak, $now))"); sleep 0.05
-done
-echo "| a 50 MB stream | $(cat "$work/big.size") bytes through; relay RSS $before MB before, $peak MB at most during |"
+big_through() { # big_through NAME TOP_LEVEL_TOML: a relay in front of the big stream, its RSS
+  local p pid before peak now
+  p=$(free_port); start_relay "$1" "$p" "http://127.0.0.1:$big_port" "$2" ""
+  pid=$(eval echo "\$${1}_pid")
+  before=$(rss_mb "$pid")
+  ( curl -s -o /dev/null -w '%{size_download}\n' -H "x-goog-api-key: $RELAY_KEY" -d '{"contents":[{"parts":[{"text":"big"}]}]}' \
+    "http://127.0.0.1:$p/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" > "$work/big.size" ) &
+  local curl_pid=$!
+  peak=$before
+  while kill -0 "$curl_pid" 2>/dev/null; do
+    now=$(rss_mb "$pid"); peak=$(python3 -c "print(max($peak, $now))"); sleep 0.05
+  done
+  echo "| a 50 MB stream${2:+, $2} | $(cat "$work/big.size") bytes through; relay RSS $before MB before, $peak MB at most during, $(rss_mb "$pid") MB after |"
+}
+big_through big ""
+big_through big2 "threads = 2"
 
 echo "== 6. memory over $total mixed requests (16 connections)"
 per=$(( total / 2 ))

@@ -76,10 +76,14 @@ pub struct Config {
     /// Client connections open at once (default 4096); more wait in the listen queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// Worker threads of the command's runtime (default: one per CPU the process may use).
-    /// Read when `gemini-relay` starts (a reload does not change it; `Relay::start` runs on the
-    /// caller's runtime). On a machine the relay shares with its upstream or its load, fewer
-    /// threads serve more: BENCHMARKS.md, section 8, measures 1 against 2 on two cores.
+    /// Threads of the command's runtime (default 1). One thread runs every connection (a
+    /// current-thread runtime: no work stealing, no wake-ups across threads): about 25 000
+    /// forwarded requests a second on one core of the benchmark machine, far above what a
+    /// Gemini key pool's quotas let through, and the lowest added latency. `threads = N` (2 or
+    /// more) runs N workers, for a relay with cores of its own and much heavier traffic, or
+    /// with large request bodies (their JSON is read on the worker that took them).
+    /// Read when `gemini-relay` starts (a reload does not change it; `Relay::start` runs on
+    /// the caller's runtime). BENCHMARKS.md, section 8, measures 1 against 2 on two cores.
     #[serde(default)]
     pub threads: Option<usize>,
     /// The largest request head, request line and headers together (default 64 KiB; more is a
@@ -533,7 +537,7 @@ impl Config {
             && !(1..=1024).contains(&threads)
         {
             return Err(ConfigError::new(format!(
-                "threads: {threads} is not a number of worker threads; use 1 to 1024, or leave it out for one per CPU"
+                "threads: {threads} is not a number of threads; use 1 to 1024 (1 when left out)"
             )));
         }
         const DAY: Duration = Duration::from_secs(24 * 60 * 60);

@@ -15,9 +15,11 @@
 //! again on SIGHUP and when the file changes (checked every 2 s), keeping the flags given on
 //! the command line; a file that does not check leaves the running configuration in place.
 
-/// mimalloc rather than glibc's allocator: a forwarded request allocates and frees many small
-/// buffers across threads, and glibc's free lists cost about a tenth of the relay's time
-/// (BENCHMARKS.md, section 8).
+/// mimalloc (its version 2, without transparent huge pages) rather than glibc's allocator: a
+/// forwarded request allocates and frees many small buffers, and glibc's free lists took about
+/// a tenth of the relay's time; this build keeps the relay's memory as flat as glibc's did
+/// (mimalloc 3 held freed memory for a second: a 50 MB stream raised it by 25 MB).
+/// BENCHMARKS.md, section 8.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -182,16 +184,15 @@ fn main() -> ExitCode {
     // The runtime's size is the configuration's (`threads`); a configuration that cannot be
     // read is reported by `run`, with the default runtime.
     let threads = configuration(&args).ok().and_then(|c| c.threads);
-    // One thread is a current-thread runtime: every task on this thread, with no work
-    // stealing and no wake-ups across threads to pay for.
-    let mut builder = match threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
+    // One thread (the default) is a current-thread runtime: every task on this thread, with
+    // no work stealing and no wake-ups across threads to pay for.
+    let mut builder = match threads.unwrap_or(1) {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads(n);
             b
         }
-        None => tokio::runtime::Builder::new_multi_thread(),
     };
     builder.enable_all();
     let runtime = match builder.build() {

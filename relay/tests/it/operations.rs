@@ -81,8 +81,9 @@ async fn a_reload_under_load_loses_no_request() {
     );
 }
 
-/// With `threads = 1` in its file, so that the current-thread runtime the command then builds
-/// serves a load, reloads, watches its file and ends on SIGTERM like the default one.
+/// With `threads = 2` in its file, so that the multi-thread runtime the command then builds
+/// serves a load, reloads, watches its file and ends on SIGTERM like the default
+/// current-thread one (the other tests of the command).
 #[tokio::test]
 async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
@@ -93,7 +94,7 @@ async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
         std::fs::write(
             &file,
             format!(
-                "port = 0\nthreads = 1\nupstream = \"{}\"\nkeys = [\"{}\"]\n[[relay_keys]]\nname = \"tests\"\nsecret = \"{RELAY_KEY}\"\n{extra}",
+                "port = 0\nthreads = 2\nupstream = \"{}\"\nkeys = [\"{}\"]\n[[relay_keys]]\nname = \"tests\"\nsecret = \"{RELAY_KEY}\"\n{extra}",
                 sim.base_url(),
                 sim.keys()[0]
             ),
