@@ -252,7 +252,19 @@ async fn reload(State(live): State<Arc<Live>>, headers: http::HeaderMap) -> Resp
             json!({"error": "this relay has no configuration file to read again"}),
         );
     };
-    match source().and_then(|config| live.reload(config).map_err(|e| e.to_string())) {
+    // Read and built on the blocking threads (see `Relay::reload_in_background`).
+    let config = match tokio::task::spawn_blocking(move || source()).await {
+        Ok(read) => read,
+        Err(e) => Err(format!("the configuration could not be read: {e}")),
+    };
+    let reloaded = match config {
+        Ok(config) => live
+            .reload_in_background(config)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    match reloaded {
         Ok(()) => answer(http::StatusCode::OK, json!({"reloaded": true})),
         Err(e) => answer(
             http::StatusCode::UNPROCESSABLE_ENTITY,

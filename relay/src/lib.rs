@@ -186,6 +186,18 @@ impl Live {
         Ok(())
     }
 
+    /// See [`Relay::reload_in_background`].
+    async fn reload_in_background(self: &Arc<Self>, config: Config) -> Result<(), ConfigError> {
+        let live = Arc::clone(self);
+        tokio::task::spawn_blocking(move || live.reload(config))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigError::new(format!(
+                    "the reload did not finish: {e}; the running configuration stays"
+                )))
+            })
+    }
+
     fn current(&self) -> Arc<Shared> {
         Arc::clone(
             &self
@@ -435,6 +447,13 @@ impl Relay {
     /// leaves the current one in place.
     pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
         self.live.reload(config)
+    }
+
+    /// [`reload`](Relay::reload) on tokio's blocking threads: building a new client (which
+    /// reads the system's certificates) and opening a new request log (SQLite's migrations)
+    /// then never hold up the threads serving requests, the command's one thread included.
+    pub async fn reload_in_background(&self, config: Config) -> Result<(), ConfigError> {
+        self.live.reload_in_background(config).await
     }
 
     /// Where `POST /admin/reload` takes the configuration from (the command reads its file

@@ -241,7 +241,7 @@ pub(crate) fn named_in_path(path: &str, query: Option<&str>) -> Option<String> {
 /// only when the bytes mention `files/` or `cachedContents/`, so that other bodies are not
 /// parsed.
 pub(crate) fn named_in_body(body: &[u8]) -> Vec<String> {
-    let mentions = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    let mentions = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
     if !mentions(b"files/") && !mentions(b"cachedContents/") {
         return Vec::new();
     }

@@ -322,9 +322,9 @@ impl ClientBuilder {
         let mut http = reqwest::Client::builder()
             // Never follow a redirect: reqwest would resend `x-goog-api-key` to the new host.
             .redirect(reqwest::redirect::Policy::none())
-            // Every attempt is the policy's, counted against the quota: reqwest's own retries
-            // (of HTTP/2 refusals) would send requests the limiter never saw. With no retries
-            // allowed, reqwest also stops copying each request's headers in case of one.
+            // Every attempt is the policy's. reqwest's own retries apply only to HTTP/2
+            // refusals (with reqwest's `http2` feature, which this crate does not turn on), and
+            // allowing them made reqwest copy every request's headers in case of one.
             .retry(reqwest::retry::never().max_retries_per_request(0))
             .connect_timeout(self.connect_timeout);
         if let Some(total) = self.request_timeout {

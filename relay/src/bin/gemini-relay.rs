@@ -19,7 +19,8 @@
 /// forwarded request allocates and frees many small buffers, and glibc's free lists took about
 /// a tenth of the relay's time; this build keeps the relay's memory as flat as glibc's did
 /// (mimalloc 3 held freed memory for a second: a 50 MB stream raised it by 25 MB).
-/// BENCHMARKS.md, section 8.
+/// BENCHMARKS.md, section 8. Feature `mimalloc`, on by default.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -359,7 +360,14 @@ async fn serve_until_interrupted(relay: &Relay, args: &Args) {
             eprintln!("gemini-relay: SIGHUP: no --config file to reload");
             continue;
         };
-        match configuration(args).and_then(|c| relay.reload(c).map_err(|e| e.to_string())) {
+        let reloaded = match configuration(args) {
+            Ok(c) => relay
+                .reload_in_background(c)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match reloaded {
             Ok(()) => println!("reloaded {} ({why})", path.display()),
             Err(e) => eprintln!("gemini-relay: not reloaded ({why}): {e}"),
         }

@@ -51,7 +51,12 @@ async fn a_reload_under_load_loses_no_request() {
         if i % 2 == 0 {
             next.fallback = vec!["gemini-2.0-flash".into()];
         }
-        relay.reload(next).unwrap();
+        // Half of them on the blocking threads, as the command and the admin API reload.
+        if i % 2 == 1 {
+            relay.reload_in_background(next).await.unwrap();
+        } else {
+            relay.reload(next).unwrap();
+        }
     }
     // A bad configuration is refused and leaves the running one in place.
     let mut bad = config.clone();
@@ -84,6 +89,81 @@ async fn a_reload_under_load_loses_no_request() {
 /// With `threads = 2` in its file, so that the multi-thread runtime the command then builds
 /// serves a load, reloads, watches its file and ends on SIGTERM like the default
 /// current-thread one (the other tests of the command).
+/// `POST /admin/reload` (untested before): reads the configuration from the source the
+/// embedder gave, in the background; a source that fails or a configuration that does not
+/// check is a 422 that leaves the running one; no source is a 409; the admin token is needed.
+#[tokio::test]
+async fn the_admin_api_reloads_from_its_source() {
+    const ADMIN: &str = "admin-token-not-real-000000002";
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let mut config = config_for(&sim);
+    config.admin_token = Some(ADMIN.into());
+    let relay = Relay::start(config.clone()).await.unwrap();
+    let base = relay.base_url();
+    let reload = |token: Option<&'static str>| {
+        let base = base.clone();
+        async move {
+            let mut request = reqwest::Client::new().post(format!("{base}/admin/reload"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap())
+        }
+    };
+    let (status, body) = reload(Some(ADMIN)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("no configuration file"), "{body}");
+    // The source: the new key while `good` says so, a broken file otherwise.
+    let good = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(1));
+    let (source_config, flag) = (config.clone(), good.clone());
+    relay.reload_from(move || match flag.load(std::sync::atomic::Ordering::SeqCst) {
+        1 => {
+            let mut next = source_config.clone();
+            next.relay_keys.push(RelayKeyConfig::new("new", NEW_KEY));
+            Ok(next)
+        }
+        2 => {
+            let mut bad = source_config.clone();
+            bad.relay_keys.clear();
+            Ok(bad)
+        }
+        _ => Err("line 1: not a configuration".into()),
+    });
+    for token in [None, Some("not-the-admin-token-000000")] {
+        assert_eq!(reload(token).await.0, 401);
+    }
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        400,
+        "no reload yet"
+    );
+    let (status, body) = reload(Some(ADMIN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""reloaded":true"#), "{body}");
+    assert_eq!(
+        post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+        200
+    );
+    for (flag, says) in [(2, "relay"), (0, "not a configuration")] {
+        good.store(flag, std::sync::atomic::Ordering::SeqCst);
+        let (status, body) = reload(Some(ADMIN)).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body.contains(r#""reloaded":false"#) && body.contains(says),
+            "{body}"
+        );
+        assert!(!body.contains(ADMIN) && !body.contains(RELAY_KEY), "{body}");
+        // The running configuration stays.
+        assert_eq!(
+            post(url(&base), Some(NEW_KEY), PROMPT_PLAIN).await.status(),
+            200
+        );
+    }
+    relay.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_command_reloads_on_sighup_and_when_its_file_changes() {
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
