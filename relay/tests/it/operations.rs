@@ -118,19 +118,21 @@ async fn the_admin_api_reloads_from_its_source() {
     // The source: the new key while `good` says so, a broken file otherwise.
     let good = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(1));
     let (source_config, flag) = (config.clone(), good.clone());
-    relay.reload_from(move || match flag.load(std::sync::atomic::Ordering::SeqCst) {
-        1 => {
-            let mut next = source_config.clone();
-            next.relay_keys.push(RelayKeyConfig::new("new", NEW_KEY));
-            Ok(next)
-        }
-        2 => {
-            let mut bad = source_config.clone();
-            bad.relay_keys.clear();
-            Ok(bad)
-        }
-        _ => Err("line 1: not a configuration".into()),
-    });
+    relay.reload_from(
+        move || match flag.load(std::sync::atomic::Ordering::SeqCst) {
+            1 => {
+                let mut next = source_config.clone();
+                next.relay_keys.push(RelayKeyConfig::new("new", NEW_KEY));
+                Ok(next)
+            }
+            2 => {
+                let mut bad = source_config.clone();
+                bad.relay_keys.clear();
+                Ok(bad)
+            }
+            _ => Err("line 1: not a configuration".into()),
+        },
+    );
     for token in [None, Some("not-the-admin-token-000000")] {
         assert_eq!(reload(token).await.0, 401);
     }
