@@ -252,18 +252,12 @@ async fn reload(State(live): State<Arc<Live>>, headers: http::HeaderMap) -> Resp
             json!({"error": "this relay has no configuration file to read again"}),
         );
     };
-    // Read and built on the blocking threads (see `Relay::reload_in_background`).
-    let config = match tokio::task::spawn_blocking(move || source()).await {
-        Ok(read) => read,
-        Err(e) => Err(format!("the configuration could not be read: {e}")),
-    };
-    let reloaded = match config {
-        Ok(config) => live
-            .reload_in_background(config)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e),
-    };
+    // Read and built on the blocking threads, in turn with other reloads (see
+    // `Relay::reload_in_background`).
+    let reloaded = live
+        .reload_in_background(move || source())
+        .await
+        .map_err(|e| e.to_string());
     match reloaded {
         Ok(()) => answer(http::StatusCode::OK, json!({"reloaded": true})),
         Err(e) => answer(

@@ -81,7 +81,8 @@ pub struct Config {
     /// forwarded requests a second on one core of the benchmark machine, far above what a
     /// Gemini key pool's quotas let through, and the lowest added latency. `threads = N` (2 or
     /// more) runs N workers, for a relay with cores of its own and much heavier traffic, or
-    /// with large request bodies (their JSON is read on the worker that took them).
+    /// many large request bodies (their JSON is read on the thread that took them); that case
+    /// is not measured (on the benchmark machine, shared with the upstream, two serve less).
     /// Read when `gemini-relay` starts (a reload does not change it; `Relay::start` runs on
     /// the caller's runtime). BENCHMARKS.md, section 8, measures 1 against 2 on two cores.
     #[serde(default)]

@@ -123,6 +123,9 @@ struct Live {
     next_id: AtomicU64,
     /// Where `POST /admin/reload` takes the configuration from.
     source: RwLock<Option<ConfigSource>>,
+    /// Held by a reload from reading its configuration to putting it in use: one reload at a
+    /// time, so the one that read last is the one in use.
+    reloading: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ConfigSourceSlot<'_> {
@@ -158,6 +161,20 @@ type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
 impl Live {
     /// See [`Relay::reload`].
     fn reload(&self, config: Config) -> Result<(), ConfigError> {
+        self.reload_with(|| Ok(config))
+    }
+
+    /// Reads the configuration with `read` and puts it in use, one reload at a time (a reload
+    /// that read an older file cannot finish after one that read a newer one).
+    fn reload_with(
+        &self,
+        read: impl FnOnce() -> Result<Config, String>,
+    ) -> Result<(), ConfigError> {
+        let _turn = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let config = read().map_err(ConfigError::new)?;
         let current = self.current();
         let old = &current.config;
         if (
@@ -187,9 +204,12 @@ impl Live {
     }
 
     /// See [`Relay::reload_in_background`].
-    async fn reload_in_background(self: &Arc<Self>, config: Config) -> Result<(), ConfigError> {
+    async fn reload_in_background(
+        self: &Arc<Self>,
+        read: impl FnOnce() -> Result<Config, String> + Send + 'static,
+    ) -> Result<(), ConfigError> {
         let live = Arc::clone(self);
-        tokio::task::spawn_blocking(move || live.reload(config))
+        tokio::task::spawn_blocking(move || live.reload_with(read))
             .await
             .unwrap_or_else(|e| {
                 Err(ConfigError::new(format!(
@@ -413,6 +433,7 @@ impl Relay {
             current: RwLock::new(Arc::new(shared)),
             next_id: AtomicU64::new(1),
             source: RwLock::new(None),
+            reloading: std::sync::Mutex::new(()),
         });
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
@@ -449,11 +470,17 @@ impl Relay {
         self.live.reload(config)
     }
 
-    /// [`reload`](Relay::reload) on tokio's blocking threads: building a new client (which
-    /// reads the system's certificates) and opening a new request log (SQLite's migrations)
-    /// then never hold up the threads serving requests, the command's one thread included.
-    pub async fn reload_in_background(&self, config: Config) -> Result<(), ConfigError> {
-        self.live.reload_in_background(config).await
+    /// [`reload`](Relay::reload) with the configuration `read` returns (a file read again,
+    /// say), read and put in use on tokio's blocking threads: reading it, building a new client
+    /// (which reads the system's certificates) and opening a new request log (SQLite's
+    /// migrations) never hold up the threads serving requests, the command's one thread
+    /// included. Reloads take turns, each reading when its turn comes: the last to read is the
+    /// one in use. An error of `read` is the error returned, and changes nothing.
+    pub async fn reload_in_background(
+        &self,
+        read: impl FnOnce() -> Result<Config, String> + Send + 'static,
+    ) -> Result<(), ConfigError> {
+        self.live.reload_in_background(read).await
     }
 
     /// Where `POST /admin/reload` takes the configuration from (the command reads its file

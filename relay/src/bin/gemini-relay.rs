@@ -17,8 +17,10 @@
 
 /// mimalloc (its version 2, without transparent huge pages) rather than glibc's allocator: a
 /// forwarded request allocates and frees many small buffers, and glibc's free lists took about
-/// a tenth of the relay's time; this build keeps the relay's memory as flat as glibc's did
-/// (mimalloc 3 held freed memory for a second: a 50 MB stream raised it by 25 MB).
+/// a tenth of the relay's time. With one thread (the default) this build keeps the relay's
+/// memory flat; with more, memory freed on another thread is kept a while (bounded: 29 MB at
+/// most over 200 MB streams). mimalloc 3 held freed memory for a second: a 50 MB stream
+/// raised the relay's peak by 25 MB.
 /// BENCHMARKS.md, section 8. Feature `mimalloc`, on by default.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -31,7 +33,7 @@ use steadfast_relay::{Config, LogConfig, Relay, RelayKeyConfig};
 
 /// The Gemini REST API in front of a key pool with learned quotas, honest retries and model
 /// fallback: point any Gemini client at it by changing its base URL.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "gemini-relay", version, args_conflicts_with_subcommands = true)]
 struct Args {
     #[command(subcommand)]
@@ -74,7 +76,7 @@ struct Args {
     admin_token: Option<String>,
 }
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 enum Command {
     /// The request log's analytics for the last hours: errors by kind and hour, 429s per model
     /// and project, the busiest relay keys, latency percentiles
@@ -360,13 +362,11 @@ async fn serve_until_interrupted(relay: &Relay, args: &Args) {
             eprintln!("gemini-relay: SIGHUP: no --config file to reload");
             continue;
         };
-        let reloaded = match configuration(args) {
-            Ok(c) => relay
-                .reload_in_background(c)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
+        let args = args.clone();
+        let reloaded = relay
+            .reload_in_background(move || configuration(&args))
+            .await
+            .map_err(|e| e.to_string());
         match reloaded {
             Ok(()) => println!("reloaded {} ({why})", path.display()),
             Err(e) => eprintln!("gemini-relay: not reloaded ({why}): {e}"),

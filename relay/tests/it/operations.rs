@@ -53,7 +53,7 @@ async fn a_reload_under_load_loses_no_request() {
         }
         // Half of them on the blocking threads, as the command and the admin API reload.
         if i % 2 == 1 {
-            relay.reload_in_background(next).await.unwrap();
+            relay.reload_in_background(move || Ok(next)).await.unwrap();
         } else {
             relay.reload(next).unwrap();
         }
@@ -89,6 +89,56 @@ async fn a_reload_under_load_loses_no_request() {
 /// With `threads = 2` in its file, so that the multi-thread runtime the command then builds
 /// serves a load, reloads, watches its file and ends on SIGTERM like the default
 /// current-thread one (the other tests of the command).
+/// Regression (found by a review): two reloads at once (SIGHUP and `POST /admin/reload`, say)
+/// both started from the same configuration and the slower one was put in use last, though it
+/// had read the older file. Reloads now take turns, each reading when its turn comes.
+#[tokio::test]
+async fn concurrent_reloads_leave_the_last_read_in_use() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let config = config_for(&sim);
+    let relay = std::sync::Arc::new(Relay::start(config.clone()).await.unwrap());
+    let base = relay.base_url();
+    const FIRST: &str = "relay-secret-not-real-0005";
+    const SECOND: &str = "relay-secret-not-real-0006";
+    let with = |name: &str, secret: &str| {
+        let mut next = config.clone();
+        next.relay_keys.push(RelayKeyConfig::new(name, secret));
+        next
+    };
+    // The first reload reads first; its build is slow (the pause stands for reading the
+    // system's certificates or opening the log).
+    let (slow, first) = (relay.clone(), with("first", FIRST));
+    let started = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let reading = started.clone();
+    let one = tokio::spawn(async move {
+        slow.reload_in_background(move || {
+            reading.wait();
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(first)
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || started.wait())
+        .await
+        .unwrap();
+    // The second starts while the first is reading, and reads the newer configuration.
+    let second = with("second", SECOND);
+    relay
+        .reload_in_background(move || Ok(second))
+        .await
+        .unwrap();
+    one.await.unwrap().unwrap();
+    assert_eq!(
+        post(url(&base), Some(SECOND), PROMPT_PLAIN).await.status(),
+        200,
+        "the configuration read last is the one in use"
+    );
+    assert_eq!(
+        post(url(&base), Some(FIRST), PROMPT_PLAIN).await.status(),
+        400
+    );
+}
+
 /// `POST /admin/reload` (untested before): reads the configuration from the source the
 /// embedder gave, in the background; a source that fails or a configuration that does not
 /// check is a 422 that leaves the running one; no source is a 409; the admin token is needed.
