@@ -74,6 +74,8 @@ path = \"$work/relay.sqlite\""
 relay=http://127.0.0.1:$p
 p=$(free_port); start_relay bare "$p" "$sim" "metrics = false" ""
 bare=http://127.0.0.1:$p
+p=$(free_port); start_relay nolog "$p" "$sim" "" ""
+nolog=http://127.0.0.1:$p
 p=$(free_port); start_relay two "$p" "$sim" "threads = 2" "[log]
 path = \"$work/two.sqlite\""
 two=http://127.0.0.1:$p
@@ -93,19 +95,22 @@ run "$sim$gen" "$SIM_KEY" 4 >/dev/null
 run "$relay$gen" "$RELAY_KEY" 4 >/dev/null
 warm_rss=$(rss_mb "$relay_pid")
 
-echo "== 1. one connection: direct, through the relay (log and metrics on), without the log and metrics, with Redis"
+echo "== 1. one connection: direct, through the relay (log and metrics on), without the log, without the log and metrics, with Redis"
 d=$(run "$sim$gen" "$SIM_KEY" 1); r=$(run "$relay$gen" "$RELAY_KEY" 1)
+n=$(run "$nolog$gen" "$RELAY_KEY" 1)
 b=$(run "$bare$gen" "$RELAY_KEY" 1); s=$(run "$shared$gen" "$RELAY_KEY" 1)
-for what in d r b s; do
+for what in d r n b s; do
   out=${!what}
   printf '%s p50=%s ms p99=%s ms rps=%s\n' "$what" "$(latency "$out" 50)" "$(latency "$out" 99)" "$(rps "$out")"
 done
 python3 - "$(latency "$d" 50)" "$(latency "$d" 99)" "$(latency "$r" 50)" "$(latency "$r" 99)" \
-  "$(latency "$b" 50)" "$(latency "$b" 99)" "$(latency "$s" 50)" "$(latency "$s" 99)" <<'PY'
+  "$(latency "$b" 50)" "$(latency "$b" 99)" "$(latency "$s" 50)" "$(latency "$s" 99)" \
+  "$(latency "$n" 50)" "$(latency "$n" 99)" <<'PY'
 import sys
-d50, d99, r50, r99, b50, b99, s50, s99 = map(float, sys.argv[1:])
+d50, d99, r50, r99, b50, b99, s50, s99, n50, n99 = map(float, sys.argv[1:])
 print(f"| added p50, one connection | {r50 - d50:.3f} ms (direct {d50:.3f}, relay {r50:.3f}) |")
 print(f"| added p99, one connection | {r99 - d99:.3f} ms (direct {d99:.3f}, relay {r99:.3f}) |")
+print(f"| added p50 / p99 without the log (metrics on) | {n50 - d50:.3f} / {n99 - d99:.3f} ms |")
 print(f"| added p50 / p99 without the log and metrics | {b50 - d50:.3f} / {b99 - d99:.3f} ms |")
 print(f"| added p50 / p99 with Redis shared quotas | {s50 - d50:.3f} / {s99 - d99:.3f} ms |")
 PY
@@ -122,6 +127,8 @@ through() { # through NAME_PID URL CONNECTIONS LABEL: one direct run, one throug
 through "$relay_pid" "$relay" 16 "16 connections"
 through "$relay_pid" "$relay" 64 "64 connections"
 through "$two_pid" "$two" 16 "16 connections, threads = 2"
+through "$nolog_pid" "$nolog" 16 "16 connections, without the request log"
+through "$bare_pid" "$bare" 16 "16 connections, without the request log and metrics"
 
 echo "== 3. a stream's first event (one keep-alive connection, 500 each)"
 read -r fd50 fd99 <<< "$(python3 scripts/bench/probe.py first-event "$sim" "$SIM_KEY")"
