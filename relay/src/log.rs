@@ -205,7 +205,7 @@ struct Writer {
 }
 
 /// Rows written in one transaction, at most.
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
 
 /// How long the writer lets rows gather between two batches that did not fill up.
 const GATHER: Duration = Duration::from_millis(25);
@@ -285,9 +285,7 @@ impl Writer {
     fn write(&mut self, rows: &[Row]) -> Result<(), String> {
         let connection = self.connection()?;
         let tx = connection.transaction().map_err(|e| e.to_string())?;
-        for row in rows {
-            insert(&tx, row).map_err(|e| e.to_string())?;
-        }
+        insert_all(&tx, rows).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())
     }
 
@@ -321,7 +319,13 @@ impl Writer {
 }
 
 /// Inserts one row.
+#[cfg(test)]
 pub(crate) fn insert(connection: &rusqlite::Connection, r: &Row) -> rusqlite::Result<()> {
+    insert_all(connection, std::slice::from_ref(r))
+}
+
+/// Inserts `rows`, with the statement looked up once.
+fn insert_all(connection: &rusqlite::Connection, rows: &[Row]) -> rusqlite::Result<()> {
     let mut insert = connection.prepare_cached(
         "INSERT INTO requests (at_ms, request_id, relay_key, endpoint, model_asked,
          model_served, project, status, error_kind, quota_id, attempts, ttfb_ms,
@@ -329,26 +333,28 @@ pub(crate) fn insert(connection: &rusqlite::Connection, r: &Row) -> rusqlite::Re
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
          ?16, ?17, ?18)",
     )?;
-    insert.execute(rusqlite::params![
-        r.at_ms,
-        r.request_id as i64,
-        r.relay_key,
-        r.endpoint,
-        r.model_asked,
-        r.model_served,
-        r.project,
-        r.status,
-        r.error_kind,
-        r.quota_id,
-        r.attempts,
-        r.ttfb_ms,
-        r.total_ms,
-        r.overhead_ms,
-        r.prompt_tokens.and_then(|n| i64::try_from(n).ok()),
-        r.answer_tokens.and_then(|n| i64::try_from(n).ok()),
-        r.bytes_in as i64,
-        r.bytes_out as i64,
-    ])?;
+    for r in rows {
+        insert.execute(rusqlite::params![
+            r.at_ms,
+            r.request_id as i64,
+            r.relay_key,
+            r.endpoint,
+            r.model_asked,
+            r.model_served,
+            r.project,
+            r.status,
+            r.error_kind,
+            r.quota_id,
+            r.attempts,
+            r.ttfb_ms,
+            r.total_ms,
+            r.overhead_ms,
+            r.prompt_tokens.and_then(|n| i64::try_from(n).ok()),
+            r.answer_tokens.and_then(|n| i64::try_from(n).ok()),
+            r.bytes_in as i64,
+            r.bytes_out as i64,
+        ])?;
+    }
     Ok(())
 }
 

@@ -123,16 +123,16 @@ impl ModelQuotas {
                 tpm: self.configured.tpm.unwrap_or(0),
                 rpd: self.configured.rpd.unwrap_or(0),
             };
-            let (admit, learned) = shared
-                .quotas
-                .admit(
-                    &shared.places[index],
-                    tokens,
-                    self.window(),
-                    configured,
-                    crate::until_daily_reset(std::time::SystemTime::now()),
-                )
-                .await;
+            // Boxed: Redis's future would otherwise make every attempt's future larger, with
+            // or without Redis (each level of the call copies it when it is created).
+            let (admit, learned) = Box::pin(shared.quotas.admit(
+                &shared.places[index],
+                tokens,
+                self.window(),
+                configured,
+                crate::until_daily_reset(std::time::SystemTime::now()),
+            ))
+            .await;
             let now = Instant::now();
             let mut usage = lock(&self.usage);
             let u = &mut usage[index];
@@ -286,7 +286,7 @@ impl ModelQuotas {
                 }
                 _ => return,
             }
-            shared.quotas.settle(&shared.places[index], settle).await;
+            Box::pin(shared.quotas.settle(&shared.places[index], settle)).await;
         }
     }
 
