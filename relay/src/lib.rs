@@ -184,6 +184,7 @@ impl Live {
             old.max_header_bytes,
             old.idle_timeout,
             old.drain,
+            old.threads,
         ) != (
             config.host,
             config.port,
@@ -191,8 +192,9 @@ impl Live {
             config.max_header_bytes,
             config.idle_timeout,
             config.drain,
+            config.threads,
         ) {
-            tracing::warn!(target: "steadfast_relay", "the address and the server's limits change only with a restart; the rest of the new configuration is in use");
+            tracing::warn!(target: "steadfast_relay", "the address, the server's limits and its threads change only with a restart; the rest of the new configuration is in use");
         }
         let next = Shared::build(config, Some(&current))?;
         *self
@@ -249,7 +251,12 @@ impl Shared {
         config.check()?;
         let upstream = upstream_address(&config.upstream)?;
         let (client, served) = match previous {
-            Some(p) if same_client(&p.config, &config) => (p.client.clone(), Arc::clone(&p.served)),
+            // The same client, and its keys refused by the upstream tried again: a reload is
+            // how an operator says the keys were mended (a restart would forget the quotas).
+            Some(p) if same_client(&p.config, &config) => {
+                p.client.revive_keys();
+                (p.client.clone(), Arc::clone(&p.served))
+            }
             _ => (build_client(&config)?, Arc::default()),
         };
         // A relay key's limiters are kept only where they are kept: same Redis, or none.

@@ -515,6 +515,24 @@ impl Client {
         &self.inner.base_url
     }
 
+    /// Puts back in the pool every key the API refused (taken out as invalid or not allowed;
+    /// [`quotas`](Client::quotas) lists them): the next calls try them again, and a key still
+    /// refused is taken out again by its next answer. For keys mended outside the program (a
+    /// project enabled again, a key restored) without building a new client, which would
+    /// forget what this one has learned of the quotas.
+    ///
+    /// ```
+    /// let client = steadfast_gemini::Client::builder().key("not-a-real-key").build()?;
+    /// client.revive_keys();
+    /// assert!(client.quotas().projects.iter().all(|p| p.dead_keys == 0));
+    /// # Ok::<(), steadfast_gemini::Error>(())
+    /// ```
+    pub fn revive_keys(&self) {
+        for dead in &self.inner.dead {
+            *lock(dead) = None;
+        }
+    }
+
     /// The full URL of a path under `/v1beta/`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/v1beta/{}", self.inner.base_url, path)

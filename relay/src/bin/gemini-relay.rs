@@ -186,7 +186,12 @@ fn main() -> ExitCode {
     }
     // The runtime's size is the configuration's (`threads`); a configuration that cannot be
     // read is reported by `run`, with the default runtime.
-    let threads = configuration(&args).ok().and_then(|c| c.threads);
+    // A configuration that does not check (`threads = 0` among others: a runtime of no thread
+    // would panic) is reported by `run`, on the default runtime.
+    let threads = configuration(&args)
+        .ok()
+        .filter(|c| c.check().is_ok())
+        .and_then(|c| c.threads);
     // One thread (the default) is a current-thread runtime: every task on this thread, with
     // no work stealing and no wake-ups across threads to pay for.
     let mut builder = match threads.unwrap_or(1) {

@@ -4,7 +4,7 @@
 use crate::common::*;
 use std::process::Command;
 use std::time::Duration;
-use steadfast_relay::{Relay, RelayKeyConfig};
+use steadfast_relay::{Config, Relay, RelayKeyConfig};
 use steadfast_sim::{Simulator, SimulatorConfig};
 
 const NEW_KEY: &str = "relay-secret-not-real-0003";
@@ -137,6 +137,91 @@ async fn concurrent_reloads_leave_the_last_read_in_use() {
         post(url(&base), Some(FIRST), PROMPT_PLAIN).await.status(),
         400
     );
+}
+
+/// Regression (found by a probe): once the upstream had refused the pool's keys, a reload
+/// with the same keys kept the client and its refused keys: every request stayed a 503 until
+/// a restart. A reload now tries them again.
+#[tokio::test]
+async fn a_reload_tries_refused_keys_again() {
+    let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = refusing.clone();
+    let upstream = steadfast_testkit::raw::Raw::start(move |_, _| {
+        let body: &[u8] = if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#
+        } else {
+            br#"{"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}"#
+        };
+        let status = if body.starts_with(br#"{"error""#) {
+            "400 Bad Request"
+        } else {
+            "200 OK"
+        };
+        vec![steadfast_testkit::raw::write(steadfast_testkit::raw::answer(
+            status, "", body,
+        ))]
+    })
+    .await;
+    let config = Config {
+        port: 0,
+        upstream: upstream.url.clone(),
+        keys: vec!["upstream-key-not-real-0007".into()],
+        relay_keys: vec![relay_key()],
+        ..Config::default()
+    };
+    let relay = Relay::start(config.clone()).await.unwrap();
+    let base = relay.base_url();
+    assert_eq!(
+        post(url(&base), Some(RELAY_KEY), PROMPT_PLAIN)
+            .await
+            .status(),
+        503,
+        "the pool's only key refused"
+    );
+    // The key is mended upstream; without a reload it stays out of the pool.
+    refusing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let sent = upstream.seen().len();
+    assert_eq!(
+        post(url(&base), Some(RELAY_KEY), PROMPT_PLAIN)
+            .await
+            .status(),
+        503
+    );
+    assert_eq!(upstream.seen().len(), sent, "a refused key is not tried");
+    relay.reload(config).unwrap();
+    assert_eq!(
+        post(url(&base), Some(RELAY_KEY), PROMPT_PLAIN)
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Regression (found by a probe): `threads = 0` in the file panicked while the runtime was
+/// built, before the configuration was checked. It is the configuration's clear error now.
+#[test]
+fn threads_out_of_range_are_an_error_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("relay-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("relay.toml");
+    for threads in ["0", "5000"] {
+        std::fs::write(
+            &file,
+            format!("threads = {threads}\nkeys = [\"upstream-key-not-real-0001\"]\n[[relay_keys]]\nname = \"me\"\nsecret = \"{RELAY_KEY}\"\n"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gemini-relay"))
+            .args(["--config", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("threads") && !said.contains("panicked"),
+            "{said}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `POST /admin/reload` (untested before): reads the configuration from the source the
