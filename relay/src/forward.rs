@@ -435,9 +435,9 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     if let Some(query) = query {
         raw = raw.query(query);
     }
-    // Objects the request names (in its path, or in its body), read before the body moves.
+    // Objects the request names: in its path, and (below) in its body.
     let mut named: Vec<String> = owners::named_in_path(path, query).into_iter().collect();
-    named.extend(owners::named_in_body(&body));
+    let body_read = body.clone();
     if !body.is_empty() {
         let content_type = parts
             .headers
@@ -449,6 +449,11 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
     for (name, value) in &parts.headers {
         raw = raw.header(name.clone(), value.clone());
     }
+    let Some((mut raw, in_body)) = body_facts(raw, body_read).await else {
+        return Refusal::new(500, "INTERNAL", "the relay could not read the request body")
+            .into_response();
+    };
+    named.extend(in_body);
     // A batch's requests count for a relay key as its requests, their text as its tokens.
     let mut batch_tokens = None;
     if let Some(charge) = batch {
@@ -641,6 +646,31 @@ async fn handle(shared: &Shared, request: Request, note: &mut Note) -> Response 
         }
     }
     response
+}
+
+/// A body from this size on is read on tokio's blocking threads (see [`body_facts`]).
+const LARGE_BODY: usize = 1 << 20;
+
+/// What a request's body says, read once: the objects it names, and its tokens (kept in the
+/// raw request, so that the relay key's limit and the client's quota count the same number
+/// without reading the body twice). A large body (a prompt of many megabytes, inline images) is
+/// read on the blocking threads, where its JSON takes tens of milliseconds of CPU that the
+/// relay's thread spends on every other request and stream meanwhile. `None` only when that
+/// thread is lost (the runtime shutting down).
+async fn body_facts(raw: RawRequest, body: Bytes) -> Option<(RawRequest, Vec<String>)> {
+    let large = body.len() >= LARGE_BODY;
+    let read = move || {
+        let named = owners::named_in_body(&body);
+        let raw = match raw.estimated_tokens() {
+            Some(tokens) => raw.tokens(tokens),
+            None => raw,
+        };
+        (raw, named)
+    };
+    if !large {
+        return Some(read());
+    }
+    tokio::task::spawn_blocking(read).await.ok()
 }
 
 /// Reads a request body of at most `max` bytes (a larger `Content-Length` is refused before
