@@ -80,9 +80,9 @@ pub struct Config {
     /// current-thread runtime: no work stealing, no wake-ups across threads): about 25 000
     /// forwarded requests a second on one core of the benchmark machine, far above what a
     /// Gemini key pool's quotas let through, and the lowest added latency. `threads = N` (2 or
-    /// more) runs N workers, for a relay with cores of its own and much heavier traffic, or
-    /// many large request bodies (their JSON is read on the thread that took them); that case
-    /// is not measured (on the benchmark machine, shared with the upstream, two serve less).
+    /// more) runs N workers, for a relay with cores of its own and much heavier traffic; that
+    /// case is not measured (on the benchmark machine, shared with the upstream, two serve
+    /// less). A body of 1 MB or more is read on tokio's blocking threads either way.
     /// Read when `gemini-relay` starts (a reload does not change it; `Relay::start` runs on
     /// the caller's runtime). BENCHMARKS.md, section 8, measures 1 against 2 on two cores.
     #[serde(default)]
